@@ -1,0 +1,277 @@
+using System.Runtime.CompilerServices;
+using Silk.NET.Vulkan;
+using VkBuffer = Silk.NET.Vulkan.Buffer;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>
+/// A replayable command buffer: dispatches and copies are recorded once, with barriers only where
+/// <see cref="HazardTracker"/> finds a real hazard, then submitted any number of times. With
+/// profiling on, every command is bracketed by timestamp queries.
+/// </summary>
+public sealed unsafe class CommandList : IDisposable
+{
+    private const int SetsPerPool = 256;
+
+    private readonly GpuContext context;
+    private readonly CommandBuffer commandBuffer;
+    private readonly List<DescriptorPool> descriptorPools = [];
+    private readonly HazardTracker hazards = new();
+    private readonly QueryPool queryPool;
+    private readonly int queryCapacity;
+    private readonly List<string> labels = [];
+    private int setsLeftInPool;
+    private bool ended;
+    private bool disposed;
+
+    internal Fence Fence { get; }
+    internal bool Pending { get; set; }
+
+    public int DispatchCount { get; private set; }
+    public int CopyCount { get; private set; }
+    public int BarrierCount { get; private set; }
+    public bool Profiling { get; }
+    public IReadOnlyList<string> Labels => labels;
+
+    internal CommandList(GpuContext context, bool profile, int maxProfiledCommands)
+    {
+        this.context = context;
+        Vk vk = context.Api;
+        var allocateInfo = new CommandBufferAllocateInfo
+        {
+            SType = StructureType.CommandBufferAllocateInfo,
+            CommandPool = context.CommandPool,
+            Level = CommandBufferLevel.Primary,
+            CommandBufferCount = 1,
+        };
+        CommandBuffer buffer;
+        VulkanResult.Check(vk.AllocateCommandBuffers(context.Device, &allocateInfo, &buffer), "vkAllocateCommandBuffers");
+        commandBuffer = buffer;
+        var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
+        Fence fence;
+        VulkanResult.Check(vk.CreateFence(context.Device, &fenceInfo, null, &fence), "vkCreateFence");
+        Fence = fence;
+
+        Profiling = profile && context.Info.Timestamps;
+        if (Profiling)
+        {
+            queryCapacity = 2 * maxProfiledCommands;
+            var queryInfo = new QueryPoolCreateInfo
+            {
+                SType = StructureType.QueryPoolCreateInfo,
+                QueryType = QueryType.Timestamp,
+                QueryCount = (uint)queryCapacity,
+            };
+            QueryPool pool;
+            VulkanResult.Check(vk.CreateQueryPool(context.Device, &queryInfo, null, &pool), "vkCreateQueryPool");
+            queryPool = pool;
+        }
+
+        var beginInfo = new CommandBufferBeginInfo { SType = StructureType.CommandBufferBeginInfo };
+        VulkanResult.Check(vk.BeginCommandBuffer(commandBuffer, &beginInfo), "vkBeginCommandBuffer");
+        if (Profiling) vk.CmdResetQueryPool(commandBuffer, queryPool, 0, (uint)queryCapacity);
+    }
+
+    internal CommandBuffer Handle => commandBuffer;
+    public GpuContext Context => context;
+
+    /// <summary>Records a dispatch of <paramref name="kernel"/> with push constants <paramref name="push"/>.</summary>
+    public void Dispatch<TPush>(Kernel kernel, uint groupsX, uint groupsY, uint groupsZ, in TPush push, params ReadOnlySpan<Binding> bindings)
+        where TPush : unmanaged
+    {
+        if (sizeof(TPush) > KernelCache.PushConstantBytes)
+            throw new ArgumentException($"push constants of {kernel.Name} are {sizeof(TPush)} bytes; the portable limit is {KernelCache.PushConstantBytes}");
+        TPush copy = push;
+        Dispatch(kernel, groupsX, groupsY, groupsZ, new ReadOnlySpan<byte>(&copy, sizeof(TPush)), bindings);
+    }
+
+    public void Dispatch(Kernel kernel, uint groupsX, uint groupsY, uint groupsZ, ReadOnlySpan<byte> push, ReadOnlySpan<Binding> bindings)
+    {
+        EnsureRecording();
+        if (bindings.Length > KernelCache.BindingCount)
+            throw new ArgumentException($"{kernel.Name} binds {bindings.Length} buffers; the shared layout has {KernelCache.BindingCount}");
+        uint maxGroups = context.Info.MaxComputeWorkGroupCountX;
+        if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || groupsX > maxGroups || groupsY > 65535 || groupsZ > 65535)
+            throw new ArgumentOutOfRangeException(nameof(groupsX), $"{kernel.Name}: grid ({groupsX}, {groupsY}, {groupsZ}) is empty or exceeds the device limits");
+        foreach (Binding binding in bindings) CheckBindable(kernel, binding.Slice);
+
+        Vk vk = context.Api;
+        InsertBarrierIfNeeded(bindings);
+        DescriptorSet set = AllocateSet();
+        WriteSet(set, bindings);
+        vk.CmdBindPipeline(commandBuffer, PipelineBindPoint.Compute, kernel.Pipeline);
+        vk.CmdBindDescriptorSets(commandBuffer, PipelineBindPoint.Compute, context.Kernels.PipelineLayout, 0, 1, &set, 0, null);
+        if (push.Length > 0)
+            fixed (byte* pointer = push)
+                vk.CmdPushConstants(commandBuffer, context.Kernels.PipelineLayout, ShaderStageFlags.ComputeBit, 0, (uint)push.Length, pointer);
+        WriteTimestamp(PipelineStageFlags.TopOfPipeBit, kernel.ToString());
+        vk.CmdDispatch(commandBuffer, groupsX, groupsY, groupsZ);
+        WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
+        hazards.Record(bindings);
+        DispatchCount++;
+    }
+
+    /// <summary>Records a buffer-to-buffer copy (same length), e.g. staging uploads.</summary>
+    public void Copy(BufferSlice source, BufferSlice destination)
+    {
+        EnsureRecording();
+        if (source.Length != destination.Length)
+            throw new ArgumentException($"copy from {source} to {destination}: lengths differ");
+        Span<Binding> bindings = [Binding.Read(source), Binding.Write(destination)];
+        InsertBarrierIfNeeded(bindings);
+        var region = new BufferCopy((ulong)source.AbsoluteOffset, (ulong)destination.AbsoluteOffset, (ulong)source.Length);
+        WriteTimestamp(PipelineStageFlags.TopOfPipeBit, "copy");
+        context.Api.CmdCopyBuffer(commandBuffer, source.Buffer.Block.Buffer, destination.Buffer.Block.Buffer, 1, &region);
+        WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
+        hazards.Record(bindings);
+        CopyCount++;
+    }
+
+    /// <summary>Finishes recording; the list can then be submitted repeatedly.</summary>
+    public CommandList End()
+    {
+        EnsureRecording();
+        // Make every write visible to the host (downloads from mapped memory) and to later submissions.
+        var barrier = new MemoryBarrier
+        {
+            SType = StructureType.MemoryBarrier,
+            SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit,
+            DstAccessMask = AccessFlags.HostReadBit | AccessFlags.ShaderReadBit | AccessFlags.TransferReadBit,
+        };
+        context.Api.CmdPipelineBarrier(commandBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
+            PipelineStageFlags.HostBit | PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, 0, 1, &barrier, 0, null, 0, null);
+        VulkanResult.Check(context.Api.EndCommandBuffer(commandBuffer), "vkEndCommandBuffer");
+        ended = true;
+        return this;
+    }
+
+    public bool IsEnded => ended;
+
+    /// <summary>GPU time of each command of the last completed submission, in milliseconds.</summary>
+    public IReadOnlyList<(string Label, double Milliseconds)> ReadTimings()
+    {
+        if (!Profiling) throw new InvalidOperationException("this command list was not recorded with profiling (or the device has no timestamps)");
+        context.Wait(this);
+        int count = labels.Count * 2;
+        var values = new ulong[Math.Max(1, count)];
+        if (count > 0)
+            fixed (ulong* pointer = values)
+                VulkanResult.Check(context.Api.GetQueryPoolResults(context.Device, queryPool, 0, (uint)count, (nuint)(count * 8), pointer, 8,
+                    QueryResultFlags.Result64Bit | QueryResultFlags.ResultWaitBit), "vkGetQueryPoolResults");
+        double period = context.Info.TimestampPeriodNs * 1e-6;
+        return labels.Select((label, i) => (label, (values[2 * i + 1] - values[2 * i]) * period)).ToList();
+    }
+
+    private void WriteTimestamp(PipelineStageFlags stage, string? label)
+    {
+        if (!Profiling) return;
+        if (label is not null)
+        {
+            if (labels.Count * 2 + 2 > queryCapacity)
+                throw new InvalidOperationException($"more than {queryCapacity / 2} profiled commands; raise maxProfiledCommands");
+            labels.Add(label);
+        }
+        int query = label is not null ? 2 * (labels.Count - 1) : 2 * (labels.Count - 1) + 1;
+        context.Api.CmdWriteTimestamp(commandBuffer, stage, queryPool, (uint)query);
+    }
+
+    private void InsertBarrierIfNeeded(ReadOnlySpan<Binding> bindings)
+    {
+        if (!hazards.NeedsBarrier(bindings)) return;
+        var barrier = new MemoryBarrier
+        {
+            SType = StructureType.MemoryBarrier,
+            SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.ShaderReadBit | AccessFlags.TransferWriteBit | AccessFlags.TransferReadBit,
+            DstAccessMask = AccessFlags.ShaderReadBit | AccessFlags.ShaderWriteBit | AccessFlags.TransferReadBit | AccessFlags.TransferWriteBit,
+        };
+        const PipelineStageFlags stages = PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit;
+        context.Api.CmdPipelineBarrier(commandBuffer, stages, stages, 0, 1, &barrier, 0, null, 0, null);
+        hazards.Clear();
+        BarrierCount++;
+    }
+
+    private void CheckBindable(Kernel kernel, BufferSlice slice)
+    {
+        if (slice.Buffer.IsDisposed) throw new ObjectDisposedException(slice.Buffer.Name, $"{kernel.Name} binds a disposed buffer");
+        if (slice.Length <= 0) throw new ArgumentException($"{kernel.Name} binds an empty range of {slice.Buffer.Name}");
+        if ((ulong)slice.Length > context.Info.MaxStorageBufferRange)
+            throw new ArgumentException($"{kernel.Name} binds {slice.Length} bytes of {slice.Buffer.Name}, above this device's " +
+                $"maxStorageBufferRange of {context.Info.MaxStorageBufferRange}; the op must process it in chunks");
+        if (slice.AbsoluteOffset % context.Info.MinStorageBufferOffsetAlignment != 0)
+            throw new ArgumentException($"{kernel.Name} binds {slice} at an offset not aligned to {context.Info.MinStorageBufferOffsetAlignment} bytes");
+    }
+
+    private DescriptorSet AllocateSet()
+    {
+        Vk vk = context.Api;
+        if (setsLeftInPool == 0)
+        {
+            var size = new DescriptorPoolSize(DescriptorType.StorageBuffer, SetsPerPool * KernelCache.BindingCount);
+            var poolInfo = new DescriptorPoolCreateInfo
+            {
+                SType = StructureType.DescriptorPoolCreateInfo,
+                MaxSets = SetsPerPool,
+                PoolSizeCount = 1,
+                PPoolSizes = &size,
+            };
+            DescriptorPool pool;
+            VulkanResult.Check(vk.CreateDescriptorPool(context.Device, &poolInfo, null, &pool), "vkCreateDescriptorPool");
+            descriptorPools.Add(pool);
+            setsLeftInPool = SetsPerPool;
+        }
+        DescriptorSetLayout layout = context.Kernels.SetLayout;
+        var allocateInfo = new DescriptorSetAllocateInfo
+        {
+            SType = StructureType.DescriptorSetAllocateInfo,
+            DescriptorPool = descriptorPools[^1],
+            DescriptorSetCount = 1,
+            PSetLayouts = &layout,
+        };
+        DescriptorSet set;
+        VulkanResult.Check(vk.AllocateDescriptorSets(context.Device, &allocateInfo, &set), "vkAllocateDescriptorSets");
+        setsLeftInPool--;
+        return set;
+    }
+
+    private void WriteSet(DescriptorSet set, ReadOnlySpan<Binding> bindings)
+    {
+        // Unused slots point at a small dummy buffer so every binding of the shared layout is valid.
+        var infos = stackalloc DescriptorBufferInfo[KernelCache.BindingCount];
+        var writes = stackalloc WriteDescriptorSet[KernelCache.BindingCount];
+        BufferSlice dummy = context.DummyBuffer.Whole;
+        for (int slot = 0; slot < KernelCache.BindingCount; slot++)
+        {
+            BufferSlice slice = slot < bindings.Length ? bindings[slot].Slice : dummy;
+            infos[slot] = new DescriptorBufferInfo(slice.Buffer.Block.Buffer, (ulong)slice.AbsoluteOffset, (ulong)slice.Length);
+            writes[slot] = new WriteDescriptorSet
+            {
+                SType = StructureType.WriteDescriptorSet,
+                DstSet = set,
+                DstBinding = (uint)slot,
+                DescriptorCount = 1,
+                DescriptorType = DescriptorType.StorageBuffer,
+                PBufferInfo = &infos[slot],
+            };
+        }
+        context.Api.UpdateDescriptorSets(context.Device, KernelCache.BindingCount, writes, 0, null);
+    }
+
+    private void EnsureRecording()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (ended) throw new InvalidOperationException("this command list has ended; record a new one");
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        if (Pending) context.Wait(this);
+        disposed = true;
+        Vk vk = context.Api;
+        foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
+        if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
+        CommandBuffer buffer = commandBuffer;
+        vk.FreeCommandBuffers(context.Device, context.CommandPool, 1, &buffer);
+        vk.DestroyFence(context.Device, Fence, null);
+    }
+}

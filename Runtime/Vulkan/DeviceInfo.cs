@@ -1,0 +1,188 @@
+using System.Text;
+using Silk.NET.Core.Native;
+using Silk.NET.Vulkan;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>What a physical device is and can do: the fields of the one-line banner users paste into issues.</summary>
+public sealed record DeviceInfo
+{
+    public required int Index { get; init; }
+    public required string Name { get; init; }
+    public required string Vendor { get; init; }
+    public required uint VendorId { get; init; }
+    public required uint DeviceId { get; init; }
+    public required string DeviceType { get; init; }
+    public required string DriverName { get; init; }
+    public required string DriverInfo { get; init; }
+    public required string DriverVersion { get; init; }
+    public required uint RawDriverVersion { get; init; }
+    public required string ApiVersion { get; init; }
+    public required uint RawApiVersion { get; init; }
+    public required uint SubgroupSize { get; init; }
+    public required uint MinSubgroupSize { get; init; }
+    public required uint MaxSubgroupSize { get; init; }
+    public required string SubgroupOperations { get; init; }
+    public required uint SharedMemoryBytes { get; init; }
+    public required ulong MaxStorageBufferRange { get; init; }
+    public required uint MinStorageBufferOffsetAlignment { get; init; }
+    public required uint MaxComputeWorkGroupInvocations { get; init; }
+    public required uint MaxComputeWorkGroupCountX { get; init; }
+    public required bool ShaderFloat16 { get; init; }
+    public required bool StorageBuffer16Bit { get; init; }
+    public required bool ShaderInt64 { get; init; }
+    public required bool CooperativeMatrix { get; init; }
+    public required bool Timestamps { get; init; }
+    public required float TimestampPeriodNs { get; init; }
+    public required ulong DeviceLocalBytes { get; init; }
+    public required string DeviceUuid { get; init; }
+    public required bool IsCpu { get; init; }
+
+    /// <summary>One line with everything a bug report needs about the device.</summary>
+    public string Banner =>
+        $"[{Index}] {Name} | vendor {Vendor} (0x{VendorId:x4}) | {DeviceType} | driver {DriverName} {DriverVersion} ({DriverInfo}) | " +
+        $"Vulkan {ApiVersion} | subgroup {SubgroupSize} ({MinSubgroupSize}-{MaxSubgroupSize}; {SubgroupOperations}) | " +
+        $"shared {SharedMemoryBytes / 1024} KiB | max binding {MaxStorageBufferRange / (1024 * 1024)} MiB | " +
+        $"fp16 {YesNo(ShaderFloat16)} | 16-bit storage {YesNo(StorageBuffer16Bit)} | int64 {YesNo(ShaderInt64)} | " +
+        $"coopmat {YesNo(CooperativeMatrix)} | timestamps {YesNo(Timestamps)} | memory {DeviceLocalBytes / (1024 * 1024)} MiB";
+
+    private static string YesNo(bool value) => value ? "yes" : "no";
+
+    internal static unsafe DeviceInfo Query(Vk vk, PhysicalDevice device, int index)
+    {
+        var driver = new PhysicalDeviceDriverProperties { SType = StructureType.PhysicalDeviceDriverProperties };
+        var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &driver };
+        var sizeControl = new PhysicalDeviceSubgroupSizeControlProperties
+        { SType = StructureType.PhysicalDeviceSubgroupSizeControlProperties, PNext = &subgroup };
+        var ids = new PhysicalDeviceIDProperties { SType = StructureType.PhysicalDeviceIDProperties, PNext = &sizeControl };
+        var properties2 = new PhysicalDeviceProperties2 { SType = StructureType.PhysicalDeviceProperties2, PNext = &ids };
+        vk.GetPhysicalDeviceProperties2(device, &properties2);
+        PhysicalDeviceProperties properties = properties2.Properties;
+
+        var features11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features };
+        var features12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, PNext = &features11 };
+        var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &features12 };
+        vk.GetPhysicalDeviceFeatures2(device, &features2);
+
+        PhysicalDeviceMemoryProperties memory;
+        vk.GetPhysicalDeviceMemoryProperties(device, &memory);
+        ulong deviceLocal = 0;
+        for (int heap = 0; heap < memory.MemoryHeapCount; heap++)
+            if ((memory.MemoryHeaps[heap].Flags & MemoryHeapFlags.DeviceLocalBit) != 0)
+                deviceLocal = Math.Max(deviceLocal, memory.MemoryHeaps[heap].Size);
+
+        uint queueFamilyCount = 0;
+        vk.GetPhysicalDeviceQueueFamilyProperties(device, &queueFamilyCount, null);
+        var families = new QueueFamilyProperties[queueFamilyCount];
+        fixed (QueueFamilyProperties* familyPointer = families)
+            vk.GetPhysicalDeviceQueueFamilyProperties(device, &queueFamilyCount, familyPointer);
+        int computeFamily = ChooseComputeQueueFamily(families);
+        bool timestamps = computeFamily >= 0 && families[computeFamily].TimestampValidBits > 0 && properties.Limits.TimestampPeriod > 0;
+
+        bool apiHasSizeControl = properties.ApiVersion >= Vk.Version13;
+        uint apiVersion = properties.ApiVersion;
+        return new DeviceInfo
+        {
+            Index = index,
+            Name = SilkMarshal.PtrToString((nint)properties.DeviceName) ?? "unknown",
+            Vendor = VendorName(properties.VendorID),
+            VendorId = properties.VendorID,
+            DeviceId = properties.DeviceID,
+            DeviceType = properties.DeviceType switch
+            {
+                PhysicalDeviceType.DiscreteGpu => "discrete GPU",
+                PhysicalDeviceType.IntegratedGpu => "integrated GPU",
+                PhysicalDeviceType.VirtualGpu => "virtual GPU",
+                PhysicalDeviceType.Cpu => "CPU",
+                _ => "other",
+            },
+            DriverName = SilkMarshal.PtrToString((nint)driver.DriverName) ?? "unknown",
+            DriverInfo = SilkMarshal.PtrToString((nint)driver.DriverInfo) ?? "",
+            DriverVersion = FormatDriverVersion(properties.VendorID, properties.DriverVersion),
+            RawDriverVersion = properties.DriverVersion,
+            ApiVersion = $"{apiVersion >> 22}.{(apiVersion >> 12) & 0x3ff}.{apiVersion & 0xfff}",
+            RawApiVersion = apiVersion,
+            SubgroupSize = subgroup.SubgroupSize,
+            MinSubgroupSize = apiHasSizeControl && sizeControl.MinSubgroupSize > 0 ? sizeControl.MinSubgroupSize : subgroup.SubgroupSize,
+            MaxSubgroupSize = apiHasSizeControl && sizeControl.MaxSubgroupSize > 0 ? sizeControl.MaxSubgroupSize : subgroup.SubgroupSize,
+            SubgroupOperations = FormatSubgroupOperations(subgroup.SupportedOperations),
+            SharedMemoryBytes = properties.Limits.MaxComputeSharedMemorySize,
+            MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
+            MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,
+            MaxComputeWorkGroupInvocations = properties.Limits.MaxComputeWorkGroupInvocations,
+            MaxComputeWorkGroupCountX = properties.Limits.MaxComputeWorkGroupCount[0],
+            ShaderFloat16 = features12.ShaderFloat16,
+            StorageBuffer16Bit = features11.StorageBuffer16BitAccess,
+            ShaderInt64 = features2.Features.ShaderInt64,
+            CooperativeMatrix = HasExtension(vk, device, "VK_KHR_cooperative_matrix"),
+            Timestamps = timestamps,
+            TimestampPeriodNs = properties.Limits.TimestampPeriod,
+            DeviceLocalBytes = deviceLocal,
+            DeviceUuid = Convert.ToHexString(new ReadOnlySpan<byte>(ids.DeviceUuid, 16)).ToLowerInvariant(),
+            IsCpu = properties.DeviceType == PhysicalDeviceType.Cpu,
+        };
+    }
+
+    internal static int ChooseComputeQueueFamily(QueueFamilyProperties[] families)
+    {
+        // A compute-only family is usually the async compute engine; any compute family works.
+        int fallback = -1;
+        for (int family = 0; family < families.Length; family++)
+        {
+            QueueFlags flags = families[family].QueueFlags;
+            if ((flags & QueueFlags.ComputeBit) == 0) continue;
+            if (fallback < 0) fallback = family;
+        }
+        return fallback;
+    }
+
+    private static unsafe bool HasExtension(Vk vk, PhysicalDevice device, string name)
+    {
+        uint count = 0;
+        vk.EnumerateDeviceExtensionProperties(device, (byte*)null, &count, null);
+        var extensions = new ExtensionProperties[count];
+        fixed (ExtensionProperties* pointer = extensions)
+            vk.EnumerateDeviceExtensionProperties(device, (byte*)null, &count, pointer);
+        foreach (ExtensionProperties extension in extensions)
+            if (SilkMarshal.PtrToString((nint)extension.ExtensionName) == name) return true;
+        return false;
+    }
+
+    private static string VendorName(uint vendorId) => vendorId switch
+    {
+        0x1002 => "AMD",
+        0x10DE => "NVIDIA",
+        0x8086 => "Intel",
+        0x13B5 => "ARM",
+        0x5143 => "Qualcomm",
+        0x106B => "Apple",
+        0x10005 => "Mesa",
+        _ => "unknown",
+    };
+
+    private static string FormatDriverVersion(uint vendorId, uint version) => vendorId switch
+    {
+        0x10DE => $"{version >> 22}.{(version >> 14) & 0xff}.{(version >> 6) & 0xff}",
+        _ => $"{version >> 22}.{(version >> 12) & 0x3ff}.{version & 0xfff}",
+    };
+
+    private static string FormatSubgroupOperations(SubgroupFeatureFlags flags)
+    {
+        var names = new StringBuilder();
+        void Add(SubgroupFeatureFlags flag, string name)
+        {
+            if ((flags & flag) == 0) return;
+            if (names.Length > 0) names.Append(',');
+            names.Append(name);
+        }
+        Add(SubgroupFeatureFlags.BasicBit, "basic");
+        Add(SubgroupFeatureFlags.VoteBit, "vote");
+        Add(SubgroupFeatureFlags.ArithmeticBit, "arithmetic");
+        Add(SubgroupFeatureFlags.BallotBit, "ballot");
+        Add(SubgroupFeatureFlags.ShuffleBit, "shuffle");
+        Add(SubgroupFeatureFlags.ShuffleRelativeBit, "shuffle-relative");
+        Add(SubgroupFeatureFlags.ClusteredBit, "clustered");
+        Add(SubgroupFeatureFlags.QuadBit, "quad");
+        return names.Length == 0 ? "none" : names.ToString();
+    }
+}

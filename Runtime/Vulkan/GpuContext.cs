@@ -1,0 +1,259 @@
+using System.Runtime.InteropServices;
+using Silk.NET.Core.Native;
+using Silk.NET.Vulkan;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>
+/// One logical device with one compute queue: its memory, its kernels, and submission. Everything the
+/// rest of VkDiffusion does on a GPU goes through a context.
+/// </summary>
+public sealed unsafe class GpuContext : IDisposable
+{
+    private readonly VulkanInstance instance;
+    private readonly bool ownsInstance;
+    private readonly HashSet<CommandList> pending = [];
+    private readonly object submitGate = new();
+    private bool disposed;
+
+    public Vk Api => instance.Api;
+    public DeviceInfo Info { get; }
+    public PhysicalDevice PhysicalDevice { get; }
+    public Device Device { get; }
+    public Queue Queue { get; }
+    public uint QueueFamily { get; }
+    internal CommandPool CommandPool { get; }
+    public GpuMemory Memory { get; }
+    public KernelCache Kernels { get; }
+    /// <summary>Validation messages, when the validation layer is on; null otherwise.</summary>
+    public ValidationLog? Validation => instance.Validation;
+    internal GpuBuffer DummyBuffer { get; }
+    public int SubmissionCount { get; private set; }
+
+    /// <summary>
+    /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
+    /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1.
+    /// </summary>
+    public static GpuContext Create(string? deviceSelector = null, bool? validation = null)
+    {
+        var vulkan = new VulkanInstance(validation ?? VulkanInstance.ValidationRequestedByEnvironment);
+        try
+        {
+            var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
+            return new GpuContext(vulkan, ownsInstance: true, device, info);
+        }
+        catch
+        {
+            vulkan.Dispose();
+            throw;
+        }
+    }
+
+    private GpuContext(VulkanInstance instance, bool ownsInstance, PhysicalDevice physicalDevice, DeviceInfo info)
+    {
+        this.instance = instance;
+        this.ownsInstance = ownsInstance;
+        PhysicalDevice = physicalDevice;
+        Info = info;
+        Vk vk = instance.Api;
+
+        uint familyCount = 0;
+        vk.GetPhysicalDeviceQueueFamilyProperties(physicalDevice, &familyCount, null);
+        var families = new QueueFamilyProperties[familyCount];
+        fixed (QueueFamilyProperties* pointer = families) vk.GetPhysicalDeviceQueueFamilyProperties(physicalDevice, &familyCount, pointer);
+        int family = DeviceInfo.ChooseComputeQueueFamily(families);
+        if (family < 0) throw new NoDeviceException($"{info.Name} has no compute queue.");
+        QueueFamily = (uint)family;
+
+        float priority = 1f;
+        var queueInfo = new DeviceQueueCreateInfo
+        {
+            SType = StructureType.DeviceQueueCreateInfo,
+            QueueFamilyIndex = QueueFamily,
+            QueueCount = 1,
+            PQueuePriorities = &priority,
+        };
+        // Enable exactly the optional features kernels may use and the device offers.
+        var features11 = new PhysicalDeviceVulkan11Features
+        {
+            SType = StructureType.PhysicalDeviceVulkan11Features,
+            StorageBuffer16BitAccess = info.StorageBuffer16Bit,
+        };
+        var features12 = new PhysicalDeviceVulkan12Features
+        {
+            SType = StructureType.PhysicalDeviceVulkan12Features,
+            PNext = &features11,
+            ShaderFloat16 = info.ShaderFloat16,
+        };
+        var features2 = new PhysicalDeviceFeatures2
+        {
+            SType = StructureType.PhysicalDeviceFeatures2,
+            PNext = &features12,
+            Features = new PhysicalDeviceFeatures { ShaderInt64 = info.ShaderInt64 },
+        };
+        var deviceInfo = new DeviceCreateInfo
+        {
+            SType = StructureType.DeviceCreateInfo,
+            PNext = &features2,
+            QueueCreateInfoCount = 1,
+            PQueueCreateInfos = &queueInfo,
+        };
+        Device device;
+        VulkanResult.Check(vk.CreateDevice(physicalDevice, &deviceInfo, null, &device), "vkCreateDevice");
+        Device = device;
+        Queue queue;
+        vk.GetDeviceQueue(device, QueueFamily, 0, &queue);
+        Queue = queue;
+
+        var poolInfo = new CommandPoolCreateInfo
+        {
+            SType = StructureType.CommandPoolCreateInfo,
+            QueueFamilyIndex = QueueFamily,
+            Flags = CommandPoolCreateFlags.ResetCommandBufferBit,
+        };
+        CommandPool pool;
+        VulkanResult.Check(vk.CreateCommandPool(device, &poolInfo, null, &pool), "vkCreateCommandPool");
+        CommandPool = pool;
+        Memory = new GpuMemory(this);
+        Kernels = new KernelCache(this);
+        DummyBuffer = Memory.Allocate(256, "unused-binding");
+    }
+
+    /// <summary>Starts recording a command list; <paramref name="profile"/> adds timestamp queries per command.</summary>
+    public CommandList CreateCommandList(bool profile = false, int maxProfiledCommands = 4096) => new(this, profile, maxProfiledCommands);
+
+    /// <summary>Submits an ended command list and returns at once; <see cref="Wait"/> blocks until it finishes.</summary>
+    public void Submit(CommandList commands)
+    {
+        if (!commands.IsEnded) commands.End();
+        lock (submitGate)
+        {
+            if (commands.Pending) Wait(commands);
+            Fence fence = commands.Fence;
+            VulkanResult.Check(Api.ResetFences(Device, 1, &fence), "vkResetFences");
+            CommandBuffer buffer = commands.Handle;
+            var submit = new SubmitInfo
+            {
+                SType = StructureType.SubmitInfo,
+                CommandBufferCount = 1,
+                PCommandBuffers = &buffer,
+            };
+            VulkanResult.Check(Api.QueueSubmit(Queue, 1, &submit, fence), "vkQueueSubmit");
+            commands.Pending = true;
+            pending.Add(commands);
+            SubmissionCount++;
+        }
+    }
+
+    public void Wait(CommandList commands)
+    {
+        lock (submitGate)
+        {
+            if (!commands.Pending) return;
+            Fence fence = commands.Fence;
+            VulkanResult.Check(Api.WaitForFences(Device, 1, &fence, true, ulong.MaxValue), "vkWaitForFences");
+            commands.Pending = false;
+            pending.Remove(commands);
+        }
+    }
+
+    /// <summary>Submits and waits.</summary>
+    public void Run(CommandList commands)
+    {
+        Submit(commands);
+        Wait(commands);
+    }
+
+    /// <summary>Records with <paramref name="record"/>, runs once, waits, and frees the command list.</summary>
+    public void Execute(Action<CommandList> record)
+    {
+        using CommandList commands = CreateCommandList();
+        record(commands);
+        Run(commands);
+    }
+
+    /// <summary>Blocks until every submitted command list has finished.</summary>
+    public void WaitForSubmittedWork()
+    {
+        lock (submitGate)
+            foreach (CommandList commands in pending.ToList()) Wait(commands);
+    }
+
+    public GpuBuffer Allocate<T>(long count, string name, MemoryKind kind = MemoryKind.DeviceLocal) where T : unmanaged =>
+        Memory.Allocate(count * sizeof(T), name, kind);
+
+    /// <summary>Allocates a device buffer and fills it with <paramref name="values"/>.</summary>
+    public GpuBuffer Upload<T>(ReadOnlySpan<T> values, string name) where T : unmanaged
+    {
+        GpuBuffer buffer = Allocate<T>(Math.Max(1, values.Length), name);
+        Upload(buffer.Whole.Slice(0, values.Length * sizeof(T)), values);
+        return buffer;
+    }
+
+    /// <summary>Copies host values into a buffer range; waits for submitted work first.</summary>
+    public void Upload<T>(BufferSlice destination, ReadOnlySpan<T> values) where T : unmanaged
+    {
+        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(values);
+        if (bytes.Length > destination.Length)
+            throw new ArgumentException($"uploading {bytes.Length} bytes into {destination}, which holds {destination.Length}");
+        if (bytes.Length == 0) return;
+        WaitForSubmittedWork();
+        if (destination.Buffer.IsHostVisible)
+        {
+            bytes.CopyTo(new Span<byte>((byte*)destination.Buffer.Block.MappedPointer + destination.AbsoluteOffset, bytes.Length));
+            return;
+        }
+        using GpuBuffer staging = Memory.Allocate(bytes.Length, "upload-staging", MemoryKind.HostVisible);
+        bytes.CopyTo(new Span<byte>((byte*)staging.Block.MappedPointer + staging.BlockOffset, bytes.Length));
+        int length = bytes.Length;
+        Execute(commands => commands.Copy(staging.Whole.Slice(0, length), destination.Slice(0, length)));
+    }
+
+    public T[] Download<T>(GpuBuffer buffer) where T : unmanaged => Download<T>(buffer.Whole);
+
+    /// <summary>Copies a buffer range to the host; waits for submitted work first.</summary>
+    public T[] Download<T>(BufferSlice source) where T : unmanaged
+    {
+        var values = new T[source.Length / sizeof(T)];
+        Download(source.Slice(0, values.Length * sizeof(T)), values.AsSpan());
+        return values;
+    }
+
+    public void Download<T>(BufferSlice source, Span<T> values) where T : unmanaged
+    {
+        Span<byte> bytes = MemoryMarshal.AsBytes(values);
+        if (bytes.Length > source.Length) throw new ArgumentException($"downloading {bytes.Length} bytes from {source}, which holds {source.Length}");
+        if (bytes.Length == 0) return;
+        WaitForSubmittedWork();
+        if (source.Buffer.IsHostVisible)
+        {
+            new ReadOnlySpan<byte>((byte*)source.Buffer.Block.MappedPointer + source.AbsoluteOffset, bytes.Length).CopyTo(bytes);
+            return;
+        }
+        using GpuBuffer staging = Memory.Allocate(bytes.Length, "download-staging", MemoryKind.HostVisible);
+        int length = bytes.Length;
+        Execute(commands => commands.Copy(source.Slice(0, length), staging.Whole.Slice(0, length)));
+        new ReadOnlySpan<byte>((byte*)staging.Block.MappedPointer + staging.BlockOffset, bytes.Length).CopyTo(bytes);
+    }
+
+    /// <summary>Pointer to a host-visible buffer's bytes, for values the host rewrites between submissions.</summary>
+    public static nint HostPointer(BufferSlice slice)
+    {
+        if (!slice.Buffer.IsHostVisible) throw new InvalidOperationException($"{slice.Buffer.Name} is not host-visible");
+        return slice.Buffer.Block.MappedPointer + (nint)slice.AbsoluteOffset;
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        // A device lost while waiting must not hide the objects we still have to destroy.
+        try { Api.DeviceWaitIdle(Device); } catch (Exception) { }
+        pending.Clear();
+        Kernels.Dispose();
+        Memory.Dispose();
+        Api.DestroyCommandPool(Device, CommandPool, null);
+        Api.DestroyDevice(Device, null);
+        if (ownsInstance) instance.Dispose();
+    }
+}

@@ -1,0 +1,128 @@
+using Silk.NET.Vulkan;
+using VkBuffer = Silk.NET.Vulkan.Buffer;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>
+/// Sub-allocates buffers from large memory blocks. Device-local memory holds tensors; when the device
+/// is a CPU or shares memory with the host (UMA), device-local memory is also host-visible and is
+/// mapped, so uploads and downloads are plain copies with no staging.
+/// </summary>
+public sealed unsafe class GpuMemory : IDisposable
+{
+    private const long DefaultBlockBytes = 256L * 1024 * 1024;
+    private readonly GpuContext context;
+    private readonly List<MemoryBlock> blocks = [];
+    private readonly object gate = new();
+    private readonly uint deviceLocalType;
+    private readonly uint hostVisibleType;
+    private readonly bool deviceLocalIsMapped;
+
+    /// <summary>Every buffer offset is aligned to this, which satisfies minStorageBufferOffsetAlignment.</summary>
+    public long Alignment { get; }
+
+    internal GpuMemory(GpuContext context)
+    {
+        this.context = context;
+        Alignment = Math.Max(256, context.Info.MinStorageBufferOffsetAlignment);
+        PhysicalDeviceMemoryProperties properties;
+        context.Api.GetPhysicalDeviceMemoryProperties(context.PhysicalDevice, &properties);
+        const MemoryPropertyFlags hostFlags = MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit;
+        bool unified = context.Info.IsCpu || context.Info.DeviceType == "integrated GPU";
+        int mappedDeviceLocal = unified ? FindType(properties, MemoryPropertyFlags.DeviceLocalBit | hostFlags) : -1;
+        deviceLocalIsMapped = mappedDeviceLocal >= 0;
+        deviceLocalType = (uint)(mappedDeviceLocal >= 0 ? mappedDeviceLocal : FindType(properties, MemoryPropertyFlags.DeviceLocalBit));
+        int cached = FindType(properties, hostFlags | MemoryPropertyFlags.HostCachedBit);
+        hostVisibleType = (uint)(cached >= 0 ? cached : FindType(properties, hostFlags));
+    }
+
+    public long AllocatedBytes { get { lock (gate) return blocks.Sum(b => b.Size); } }
+    public long UsedBytes { get { lock (gate) return blocks.Sum(b => b.UsedBytes); } }
+
+    public GpuBuffer Allocate(long byteLength, string name, MemoryKind kind = MemoryKind.DeviceLocal)
+    {
+        if (byteLength <= 0) throw new ArgumentOutOfRangeException(nameof(byteLength), $"buffer {name} needs a positive size, got {byteLength}");
+        long rounded = (byteLength + Alignment - 1) / Alignment * Alignment;
+        lock (gate)
+        {
+            foreach (MemoryBlock existing in blocks)
+                if (existing.Kind == kind && existing.TryAllocate(rounded, Alignment, out long offset))
+                    return new GpuBuffer(this, existing, offset, byteLength, name);
+            MemoryBlock block = CreateBlock(Math.Max(rounded, kind == MemoryKind.DeviceLocal ? DefaultBlockBytes : 16L * 1024 * 1024), kind, name);
+            blocks.Add(block);
+            if (!block.TryAllocate(rounded, Alignment, out long blockOffset)) throw new InvalidOperationException("a fresh block must fit its first buffer");
+            return new GpuBuffer(this, block, blockOffset, byteLength, name);
+        }
+    }
+
+    internal void Free(GpuBuffer buffer)
+    {
+        // The buffer may be bound by a submission still on the queue.
+        context.WaitForSubmittedWork();
+        long rounded = (buffer.ByteLength + Alignment - 1) / Alignment * Alignment;
+        lock (gate) buffer.Block.Release(buffer.BlockOffset, rounded);
+    }
+
+    private MemoryBlock CreateBlock(long size, MemoryKind kind, string firstUser)
+    {
+        Vk vk = context.Api;
+        var bufferInfo = new BufferCreateInfo
+        {
+            SType = StructureType.BufferCreateInfo,
+            Size = (ulong)size,
+            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
+            SharingMode = SharingMode.Exclusive,
+        };
+        VkBuffer buffer;
+        VulkanResult.Check(vk.CreateBuffer(context.Device, &bufferInfo, null, &buffer), "vkCreateBuffer");
+        MemoryRequirements requirements;
+        vk.GetBufferMemoryRequirements(context.Device, buffer, &requirements);
+        uint type = kind == MemoryKind.DeviceLocal ? deviceLocalType : hostVisibleType;
+        var allocateInfo = new MemoryAllocateInfo
+        {
+            SType = StructureType.MemoryAllocateInfo,
+            AllocationSize = requirements.Size,
+            MemoryTypeIndex = type,
+        };
+        DeviceMemory memory;
+        Result result = vk.AllocateMemory(context.Device, &allocateInfo, null, &memory);
+        if (result is Result.ErrorOutOfDeviceMemory or Result.ErrorOutOfHostMemory)
+        {
+            vk.DestroyBuffer(context.Device, buffer, null);
+            throw new OutOfDeviceMemoryException(
+                $"Out of device memory allocating {size / (1024.0 * 1024):F1} MiB for {firstUser} " +
+                $"({UsedBytes / (1024.0 * 1024):F1} MiB in use of {context.Info.DeviceLocalBytes / (1024.0 * 1024):F0} MiB on {context.Info.Name}). " +
+                "Use a smaller --batch (with --grad-accum to keep the effective batch), a shorter --seq-len or a smaller model.");
+        }
+        VulkanResult.Check(result, "vkAllocateMemory");
+        VulkanResult.Check(vk.BindBufferMemory(context.Device, buffer, memory, 0), "vkBindBufferMemory");
+        nint mapped = 0;
+        if (kind == MemoryKind.HostVisible || deviceLocalIsMapped)
+        {
+            void* pointer;
+            VulkanResult.Check(vk.MapMemory(context.Device, memory, 0, Vk.WholeSize, 0, &pointer), "vkMapMemory");
+            mapped = (nint)pointer;
+        }
+        return new MemoryBlock(memory, buffer, size, mapped, kind);
+    }
+
+    private static int FindType(PhysicalDeviceMemoryProperties properties, MemoryPropertyFlags wanted)
+    {
+        for (int type = 0; type < properties.MemoryTypeCount; type++)
+            if ((properties.MemoryTypes[type].PropertyFlags & wanted) == wanted) return type;
+        return -1;
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            foreach (MemoryBlock block in blocks)
+            {
+                context.Api.DestroyBuffer(context.Device, block.Buffer, null);
+                context.Api.FreeMemory(context.Device, block.Memory, null);
+            }
+            blocks.Clear();
+        }
+    }
+}

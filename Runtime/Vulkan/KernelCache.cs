@@ -1,0 +1,156 @@
+using System.Reflection;
+using Silk.NET.Vulkan;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>
+/// Builds compute pipelines lazily from the SPIR-V embedded at build time. Every kernel shares one
+/// descriptor-set layout (<see cref="BindingCount"/> storage buffers) and one 128-byte push-constant
+/// range. Specialization constant i is the i-th uint given. A VkPipelineCache persists across runs.
+/// </summary>
+public sealed unsafe class KernelCache : IDisposable
+{
+    public const int BindingCount = 8;
+    public const int PushConstantBytes = 128;
+
+    private readonly GpuContext context;
+    private readonly Dictionary<string, Kernel> kernels = [];
+    private readonly Dictionary<string, ShaderModule> modules = [];
+    private readonly PipelineCacheStore cacheStore;
+    private readonly object gate = new();
+
+    internal DescriptorSetLayout SetLayout { get; }
+    internal PipelineLayout PipelineLayout { get; }
+
+    /// <summary>Names of every kernel compiled into this build.</summary>
+    public static IReadOnlyList<string> AvailableKernels => ShaderIndex.KernelNames;
+
+    public static bool CompilerSupportsCooperativeMatrix => ShaderIndex.CompilerSupportsCooperativeMatrix;
+
+    internal KernelCache(GpuContext context)
+    {
+        this.context = context;
+        Vk vk = context.Api;
+        var bindings = stackalloc DescriptorSetLayoutBinding[BindingCount];
+        for (int binding = 0; binding < BindingCount; binding++)
+            bindings[binding] = new DescriptorSetLayoutBinding
+            {
+                Binding = (uint)binding,
+                DescriptorType = DescriptorType.StorageBuffer,
+                DescriptorCount = 1,
+                StageFlags = ShaderStageFlags.ComputeBit,
+            };
+        var layoutInfo = new DescriptorSetLayoutCreateInfo
+        {
+            SType = StructureType.DescriptorSetLayoutCreateInfo,
+            BindingCount = BindingCount,
+            PBindings = bindings,
+        };
+        DescriptorSetLayout setLayout;
+        VulkanResult.Check(vk.CreateDescriptorSetLayout(context.Device, &layoutInfo, null, &setLayout), "vkCreateDescriptorSetLayout");
+        SetLayout = setLayout;
+        var pushRange = new PushConstantRange { StageFlags = ShaderStageFlags.ComputeBit, Offset = 0, Size = PushConstantBytes };
+        var pipelineLayoutInfo = new PipelineLayoutCreateInfo
+        {
+            SType = StructureType.PipelineLayoutCreateInfo,
+            SetLayoutCount = 1,
+            PSetLayouts = &setLayout,
+            PushConstantRangeCount = 1,
+            PPushConstantRanges = &pushRange,
+        };
+        PipelineLayout pipelineLayout;
+        VulkanResult.Check(vk.CreatePipelineLayout(context.Device, &pipelineLayoutInfo, null, &pipelineLayout), "vkCreatePipelineLayout");
+        PipelineLayout = pipelineLayout;
+        cacheStore = new PipelineCacheStore(context);
+    }
+
+    /// <summary>The pipeline for kernel <paramref name="name"/> with these specialization constants.</summary>
+    public Kernel Get(string name, params uint[] specialization)
+    {
+        string key = specialization.Length == 0 ? name : $"{name}<{string.Join(',', specialization)}>";
+        lock (gate)
+        {
+            if (kernels.TryGetValue(key, out Kernel? existing)) return existing;
+            Kernel created = new(name, (uint[])specialization.Clone(), CreatePipeline(name, specialization));
+            kernels[key] = created;
+            return created;
+        }
+    }
+
+    private Pipeline CreatePipeline(string name, uint[] specialization)
+    {
+        ShaderModule module = GetModule(name);
+        var entries = stackalloc SpecializationMapEntry[Math.Max(1, specialization.Length)];
+        for (int i = 0; i < specialization.Length; i++)
+            entries[i] = new SpecializationMapEntry { ConstantID = (uint)i, Offset = (uint)(i * 4), Size = 4 };
+        byte* entryPoint = stackalloc byte[] { (byte)'m', (byte)'a', (byte)'i', (byte)'n', 0 };
+        fixed (uint* values = specialization)
+        {
+            var specializationInfo = new SpecializationInfo
+            {
+                MapEntryCount = (uint)specialization.Length,
+                PMapEntries = entries,
+                DataSize = (nuint)(specialization.Length * 4),
+                PData = values,
+            };
+            var createInfo = new ComputePipelineCreateInfo
+            {
+                SType = StructureType.ComputePipelineCreateInfo,
+                Stage = new PipelineShaderStageCreateInfo
+                {
+                    SType = StructureType.PipelineShaderStageCreateInfo,
+                    Stage = ShaderStageFlags.ComputeBit,
+                    Module = module,
+                    PName = entryPoint,
+                    PSpecializationInfo = specialization.Length > 0 ? &specializationInfo : null,
+                },
+                Layout = PipelineLayout,
+            };
+            Pipeline pipeline;
+            VulkanResult.Check(context.Api.CreateComputePipelines(context.Device, cacheStore.Handle, 1, &createInfo, null, &pipeline),
+                $"vkCreateComputePipelines({name})");
+            return pipeline;
+        }
+    }
+
+    private ShaderModule GetModule(string name)
+    {
+        if (modules.TryGetValue(name, out ShaderModule existing)) return existing;
+        byte[] code = LoadSpirv(name);
+        fixed (byte* pointer = code)
+        {
+            var createInfo = new ShaderModuleCreateInfo
+            {
+                SType = StructureType.ShaderModuleCreateInfo,
+                CodeSize = (nuint)code.Length,
+                PCode = (uint*)pointer,
+            };
+            ShaderModule module;
+            VulkanResult.Check(context.Api.CreateShaderModule(context.Device, &createInfo, null, &module), $"vkCreateShaderModule({name})");
+            modules[name] = module;
+            return module;
+        }
+    }
+
+    internal static byte[] LoadSpirv(string name)
+    {
+        using Stream? stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"spv/{name}.spv");
+        if (stream is null)
+            throw new KeyNotFoundException($"No kernel named '{name}' was compiled into this build. Known kernels: {string.Join(", ", ShaderIndex.KernelNames)}.");
+        var code = new byte[stream.Length];
+        stream.ReadExactly(code);
+        return code;
+    }
+
+    public void Dispose()
+    {
+        Vk vk = context.Api;
+        foreach (Kernel kernel in kernels.Values) vk.DestroyPipeline(context.Device, kernel.Pipeline, null);
+        foreach (ShaderModule module in modules.Values) vk.DestroyShaderModule(context.Device, module, null);
+        kernels.Clear();
+        modules.Clear();
+        cacheStore.Dispose();
+        vk.DestroyPipelineLayout(context.Device, PipelineLayout, null);
+        vk.DestroyDescriptorSetLayout(context.Device, SetLayout, null);
+    }
+}

@@ -1,0 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Silk.NET.Core.Native;
+using Silk.NET.Vulkan;
+
+namespace VkDiffusion.Runtime.Vulkan;
+
+/// <summary>
+/// The Vulkan loader and one instance, optionally with VK_LAYER_KHRONOS_validation and a debug
+/// messenger that records every warning and error in <see cref="Validation"/>.
+/// </summary>
+public sealed unsafe class VulkanInstance : IDisposable
+{
+    private const string ValidationLayerName = "VK_LAYER_KHRONOS_validation";
+    private const string DebugUtilsExtensionName = "VK_EXT_debug_utils";
+
+    public Vk Api { get; }
+    public Instance Handle { get; }
+    public ValidationLog? Validation { get; }
+    private readonly DebugUtilsMessengerEXT messenger;
+    private GCHandle validationHandle;
+    private bool disposed;
+
+    /// <summary>Validation is on when asked for, or when VKDIFF_VALIDATION=1.</summary>
+    public static bool ValidationRequestedByEnvironment => Environment.GetEnvironmentVariable("VKDIFF_VALIDATION") == "1";
+
+    public VulkanInstance(bool enableValidation)
+    {
+        Api = LoadLoader();
+        if (enableValidation && !LayerAvailable(Api, ValidationLayerName))
+            throw new VkDiffusionException(
+                "Vulkan validation was requested but VK_LAYER_KHRONOS_validation is not installed. " +
+                "Install it: sudo apt-get install vulkan-validationlayers (or unset VKDIFF_VALIDATION).");
+
+        byte* applicationName = (byte*)SilkMarshal.StringToPtr("VkDiffusion");
+        var layers = enableValidation ? new[] { ValidationLayerName } : [];
+        var extensions = enableValidation ? new[] { DebugUtilsExtensionName } : [];
+        byte** layerNames = (byte**)SilkMarshal.StringArrayToPtr(layers);
+        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
+        try
+        {
+            var application = new ApplicationInfo
+            {
+                SType = StructureType.ApplicationInfo,
+                PApplicationName = applicationName,
+                ApplicationVersion = 1,
+                PEngineName = applicationName,
+                EngineVersion = 1,
+                ApiVersion = Vk.Version12,
+            };
+            var create = new InstanceCreateInfo
+            {
+                SType = StructureType.InstanceCreateInfo,
+                PApplicationInfo = &application,
+                EnabledLayerCount = (uint)layers.Length,
+                PpEnabledLayerNames = layerNames,
+                EnabledExtensionCount = (uint)extensions.Length,
+                PpEnabledExtensionNames = extensionNames,
+            };
+            Instance instance;
+            Result result = Api.CreateInstance(&create, null, &instance);
+            if (result == Result.ErrorIncompatibleDriver || result == Result.ErrorInitializationFailed)
+                throw NoDeviceError($"vkCreateInstance returned {result}");
+            VulkanResult.Check(result, "vkCreateInstance");
+            Handle = instance;
+        }
+        finally
+        {
+            SilkMarshal.Free((nint)applicationName);
+            SilkMarshal.FreeString((nint)layerNames);
+            SilkMarshal.FreeString((nint)extensionNames);
+        }
+
+        if (enableValidation)
+        {
+            Validation = new ValidationLog { EchoToStandardError = ValidationRequestedByEnvironment };
+            validationHandle = GCHandle.Alloc(Validation);
+            messenger = CreateMessenger();
+        }
+    }
+
+    /// <summary>The error for "the loader works but no driver offers a device", with the fix.</summary>
+    public static NoDeviceException NoDeviceError(string detail) => new(
+        $"No Vulkan device found ({detail}). Install a Vulkan driver: on Debian/Ubuntu `sudo apt-get install mesa-vulkan-drivers` " +
+        "gives the CPU device lavapipe; for a GPU install its vendor's Vulkan driver. If VK_DRIVER_FILES or VK_ICD_FILENAMES is set, " +
+        "check that it points at an existing ICD json (e.g. /usr/share/vulkan/icd.d/lvp_icd.x86_64.json).");
+
+    private static Vk LoadLoader()
+    {
+        string library = OperatingSystem.IsWindows() ? "vulkan-1.dll" : OperatingSystem.IsMacOS() ? "libvulkan.1.dylib" : "libvulkan.so.1";
+        if (!NativeLibrary.TryLoad(library, typeof(VulkanInstance).Assembly, DllImportSearchPath.SafeDirectories | DllImportSearchPath.AssemblyDirectory, out _)
+            && !NativeLibrary.TryLoad(library, out _))
+            throw new NoVulkanLoaderException(
+                $"The Vulkan loader ({library}) is not installed. On Debian/Ubuntu run `sudo apt-get install libvulkan1 mesa-vulkan-drivers` " +
+                "(or scripts/setup.sh); elsewhere install your GPU vendor's Vulkan runtime.");
+        try
+        {
+            return Vk.GetApi();
+        }
+        catch (Exception e)
+        {
+            throw new NoVulkanLoaderException($"The Vulkan loader ({library}) could not be loaded: {e.Message}", e);
+        }
+    }
+
+    private static bool LayerAvailable(Vk vk, string name)
+    {
+        uint count = 0;
+        vk.EnumerateInstanceLayerProperties(&count, null);
+        var layers = new LayerProperties[count];
+        fixed (LayerProperties* pointer = layers)
+            vk.EnumerateInstanceLayerProperties(&count, pointer);
+        foreach (LayerProperties layer in layers)
+            if (SilkMarshal.PtrToString((nint)layer.LayerName) == name) return true;
+        return false;
+    }
+
+    private DebugUtilsMessengerEXT CreateMessenger()
+    {
+        var create = new DebugUtilsMessengerCreateInfoEXT
+        {
+            SType = StructureType.DebugUtilsMessengerCreateInfoExt,
+            MessageSeverity = DebugUtilsMessageSeverityFlagsEXT.WarningBitExt | DebugUtilsMessageSeverityFlagsEXT.ErrorBitExt,
+            MessageType = DebugUtilsMessageTypeFlagsEXT.ValidationBitExt | DebugUtilsMessageTypeFlagsEXT.PerformanceBitExt
+                | DebugUtilsMessageTypeFlagsEXT.GeneralBitExt,
+            // The callback returns VkBool32 (a uint), which blittable UnmanagedCallersOnly methods return as uint.
+            PfnUserCallback = new PfnDebugUtilsMessengerCallbackEXT(
+                (delegate* unmanaged[Cdecl]<DebugUtilsMessageSeverityFlagsEXT, DebugUtilsMessageTypeFlagsEXT, DebugUtilsMessengerCallbackDataEXT*, void*, Silk.NET.Core.Bool32>)
+                (void*)(delegate* unmanaged[Cdecl]<DebugUtilsMessageSeverityFlagsEXT, DebugUtilsMessageTypeFlagsEXT, DebugUtilsMessengerCallbackDataEXT*, void*, uint>)&OnMessage),
+            PUserData = (void*)GCHandle.ToIntPtr(validationHandle),
+        };
+        var function = (delegate* unmanaged<Instance, DebugUtilsMessengerCreateInfoEXT*, AllocationCallbacks*, DebugUtilsMessengerEXT*, Result>)
+            Api.GetInstanceProcAddr(Handle, "vkCreateDebugUtilsMessengerEXT").Handle;
+        if (function == null) throw new VkDiffusionException("The validation layer is loaded but vkCreateDebugUtilsMessengerEXT is missing.");
+        DebugUtilsMessengerEXT created;
+        VulkanResult.Check(function(Handle, &create, null, &created), "vkCreateDebugUtilsMessengerEXT");
+        return created;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static uint OnMessage(DebugUtilsMessageSeverityFlagsEXT severity, DebugUtilsMessageTypeFlagsEXT type,
+        DebugUtilsMessengerCallbackDataEXT* data, void* userData)
+    {
+        // The loader reports drivers it skipped as general messages; those are not API misuse.
+        bool isGeneral = type == DebugUtilsMessageTypeFlagsEXT.GeneralBitExt;
+        if (isGeneral && severity != DebugUtilsMessageSeverityFlagsEXT.ErrorBitExt) return 0;
+        var log = (ValidationLog)GCHandle.FromIntPtr((nint)userData).Target!;
+        string text = SilkMarshal.PtrToString((nint)data->PMessage) ?? "(no text)";
+        log.Add($"{severity} {type}: {text}");
+        return 0;
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        if (messenger.Handle != 0)
+        {
+            var function = (delegate* unmanaged<Instance, DebugUtilsMessengerEXT, AllocationCallbacks*, void>)
+                Api.GetInstanceProcAddr(Handle, "vkDestroyDebugUtilsMessengerEXT").Handle;
+            if (function != null) function(Handle, messenger, null);
+        }
+        Api.DestroyInstance(Handle, null);
+        if (validationHandle.IsAllocated) validationHandle.Free();
+    }
+}

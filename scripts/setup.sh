@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what VkDiffusion needs to build, test and run on Debian/Ubuntu; idempotent.
+# Elsewhere it prints exactly what to install and stops.
+set -euo pipefail
+
+packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide)
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+else
+  echo "setup: this is not a Debian/Ubuntu system. Install the equivalents of:" >&2
+  echo "  the Vulkan loader (libvulkan), Mesa's lavapipe driver, the Khronos validation layers," >&2
+  echo "  shaderc's glslc, SPIRV-Tools and the .NET 10 SDK; then run the README's commands again." >&2
+  exit 3
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo_cmd=sudo
+    command -v sudo >/dev/null 2>&1 || { echo "setup: run as root, or install: ${missing[*]}" >&2; exit 3; }
+  else
+    sudo_cmd=
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "setup: the .NET 10 SDK is missing: install the package dotnet-sdk-10.0 (Microsoft's package feed) and run again." >&2
+  exit 3
+fi
