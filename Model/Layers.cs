@@ -1,0 +1,149 @@
+using VkDiffusion.Runtime.Graph;
+using VkDiffusion.Runtime.Kernels;
+
+namespace VkDiffusion.Model;
+
+/// <summary>
+/// The transformer's building blocks as graph ops with their backward registered on the tape. Each
+/// function appends its forward ops now and, through <see cref="Tape.OnBackward"/>, its backward ops
+/// when the tape runs backwards.
+/// </summary>
+public static class Layers
+{
+    public static Tensor Embedding(Tape tape, string name, Tensor tokens, Tensor table, int tokenCount, int vocabRows, int channelCount)
+    {
+        ComputeGraph graph = tape.Graph;
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, tokenCount, channelCount);
+        graph.Add(name, [tokens, table], [y], c => EmbeddingKernels.Forward(c, tokens.Slice, table.Slice, y.Slice, tokenCount, vocabRows, channelCount));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            var (dTable, accumulate) = tape.Contribute(table);
+            graph.Add(name + ".backward", [tokens, dy, dTable], [dTable],
+                c => EmbeddingKernels.Backward(c, tokens.Slice, dy.Slice, dTable.Slice, tokenCount, vocabRows, channelCount, accumulate));
+        });
+        return y;
+    }
+
+    public static Tensor RmsNorm(Tape tape, string name, Tensor x, Tensor weight, int rowCount, int channelCount)
+    {
+        ComputeGraph graph = tape.Graph;
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, rowCount, channelCount);
+        Tensor rstd = graph.NewTensor(name + ".rstd", TensorRole.Transient, rowCount);
+        graph.Add(name, [x, weight], [y, rstd], c => RmsNormKernels.Forward(c, x.Slice, weight.Slice, y.Slice, rstd.Slice, rowCount, channelCount));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            var (dx, accumulateDx) = tape.Contribute(x);
+            var (dWeight, accumulateDWeight) = tape.Contribute(weight);
+            Tensor scratch = graph.NewScratch(name + ".scratch", RmsNormKernels.ScratchBytes(rowCount, channelCount));
+            graph.Add(name + ".backward", [x, weight, rstd, dy, dx, dWeight], [dx, dWeight, scratch],
+                c => RmsNormKernels.Backward(c, x.Slice, weight.Slice, rstd.Slice, dy.Slice, dx.Slice, dWeight.Slice, scratch.Slice,
+                    rowCount, channelCount, accumulateDx, accumulateDWeight));
+        });
+        return y;
+    }
+
+    /// <summary>y = x · Wᵀ with W stored [outFeatures, inFeatures].</summary>
+    public static Tensor Linear(Tape tape, string name, Tensor x, Tensor weight, int rowCount, int inFeatures, int outFeatures)
+    {
+        ComputeGraph graph = tape.Graph;
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, rowCount, outFeatures);
+        graph.Add(name, [x, weight], [y], c => MatmulKernels.Forward(c, x.Slice, weight.Slice, y.Slice, rowCount, inFeatures, outFeatures));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            var (dWeight, accumulateWeight) = tape.Contribute(weight);
+            graph.Add(name + ".backward_weight", [dy, x, dWeight], [dWeight],
+                c => MatmulKernels.BackwardWeight(c, dy.Slice, x.Slice, dWeight.Slice, rowCount, inFeatures, outFeatures, accumulateWeight));
+            if (!tape.RequiresGradient(x)) return;
+            var (dx, accumulateInput) = tape.Contribute(x);
+            graph.Add(name + ".backward_input", [dy, weight, dx], [dx],
+                c => MatmulKernels.BackwardInput(c, dy.Slice, weight.Slice, dx.Slice, rowCount, inFeatures, outFeatures, accumulateInput));
+        });
+        return y;
+    }
+
+    /// <summary>Rotates Q and K of the fused QKV activations in place; the backward rotates their gradient back.</summary>
+    public static void Rope(Tape tape, string name, Tensor qkv, Tensor positions, int tokenCount, int headCount, int headDim, float theta)
+    {
+        ComputeGraph graph = tape.Graph;
+        graph.Add(name, [qkv, positions], [qkv], c => RopeKernels.Forward(c, qkv.Slice, positions.Slice, tokenCount, headCount, headDim, theta));
+        tape.OnBackward(() =>
+        {
+            Tensor dQkv = tape.GradientOf(qkv);
+            graph.Add(name + ".backward", [dQkv, positions], [dQkv],
+                c => RopeKernels.Backward(c, dQkv.Slice, positions.Slice, tokenCount, headCount, headDim, theta));
+        });
+    }
+
+    public static Tensor Attention(Tape tape, string name, Tensor qkv, int batchCount, int sequenceLength, int headCount, int headDim, bool causal)
+    {
+        ComputeGraph graph = tape.Graph;
+        int tokenCount = batchCount * sequenceLength;
+        Tensor output = graph.NewTensor(name, TensorRole.Transient, tokenCount, headCount * headDim);
+        Tensor logSumExp = graph.NewTensor(name + ".lse", TensorRole.Transient, batchCount * headCount * sequenceLength);
+        graph.Add(name, [qkv], [output, logSumExp],
+            c => AttentionKernels.Forward(c, qkv.Slice, output.Slice, logSumExp.Slice, batchCount, sequenceLength, headCount, headDim, causal));
+        tape.OnBackward(() =>
+        {
+            Tensor dOutput = tape.GradientOf(output);
+            var (dQkv, accumulate) = tape.Contribute(qkv);
+            if (accumulate) throw new InvalidOperationException($"{name}: the fused QKV activations feed only attention");
+            Tensor scratch = graph.NewScratch(name + ".scratch", AttentionKernels.ScratchBytes(batchCount, sequenceLength, headCount));
+            graph.Add(name + ".backward", [qkv, output, logSumExp, dOutput], [dQkv, scratch],
+                c => AttentionKernels.Backward(c, qkv.Slice, output.Slice, logSumExp.Slice, dOutput.Slice, dQkv.Slice, scratch.Slice,
+                    batchCount, sequenceLength, headCount, headDim, causal));
+        });
+        return output;
+    }
+
+    public static Tensor Swiglu(Tape tape, string name, Tensor gateUp, int rowCount, int hiddenCount)
+    {
+        ComputeGraph graph = tape.Graph;
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, rowCount, hiddenCount);
+        graph.Add(name, [gateUp], [y], c => SwigluKernels.Forward(c, gateUp.Slice, y.Slice, rowCount, hiddenCount));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            var (dGateUp, accumulate) = tape.Contribute(gateUp);
+            if (accumulate) throw new InvalidOperationException($"{name}: the gate/up activations feed only SwiGLU");
+            graph.Add(name + ".backward", [gateUp, dy], [dGateUp], c => SwigluKernels.Backward(c, gateUp.Slice, dy.Slice, dGateUp.Slice, rowCount, hiddenCount));
+        });
+        return y;
+    }
+
+    /// <summary>y = x + branch; the backward hands dy to both unchanged.</summary>
+    public static Tensor Residual(Tape tape, string name, Tensor x, Tensor branch)
+    {
+        ComputeGraph graph = tape.Graph;
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, [.. x.Shape]);
+        graph.Add(name, [x, branch], [y], c => BasicKernels.Add(c, x.Slice, branch.Slice, y.Slice));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            tape.PassThrough(branch, dy);
+            tape.PassThrough(x, dy);
+        });
+        return y;
+    }
+
+    /// <summary>Inverted dropout on a residual branch (training only; off by default).</summary>
+    public static Tensor Dropout(Tape tape, string name, Tensor x, Tensor stepScalars, float probability, uint streamId)
+    {
+        if (probability <= 0) return x;
+        ComputeGraph graph = tape.Graph;
+        int count = checked((int)x.ElementCount);
+        Tensor y = graph.NewTensor(name, TensorRole.Transient, [.. x.Shape]);
+        graph.Add(name, [x, stepScalars], [y], c => DropoutKernels.Forward(c, x.Slice, y.Slice, stepScalars.Slice, probability, streamId, count));
+        tape.OnBackward(() =>
+        {
+            Tensor dy = tape.GradientOf(y);
+            var (dx, accumulate) = tape.Contribute(x);
+            if (accumulate) throw new InvalidOperationException($"{name}: dropout's input feeds only dropout");
+            graph.Add(name + ".backward", [dy, stepScalars], [dx],
+                c => DropoutKernels.Backward(c, dy.Slice, dx.Slice, stepScalars.Slice, probability, streamId, count));
+        });
+        return y;
+    }
+}

@@ -1,0 +1,276 @@
+using VkDiffusion.Runtime.Graph;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Model;
+
+/// <summary>What a compiled transformer graph computes.</summary>
+public enum GraphMode
+{
+    /// <summary>Forward, backward and the AdamW update over one or more micro-batches.</summary>
+    Train,
+    /// <summary>Forward only; the unweighted negative log-likelihood of each target (evaluation, scoring).</summary>
+    RowLosses,
+    /// <summary>Forward only; the logits of every position (sampling).</summary>
+    Logits,
+}
+
+/// <summary>Where MDM training draws t and the masks.</summary>
+public enum MaskSource
+{
+    /// <summary>The corruption kernel, keyed by (seed, random step): the normal training path.</summary>
+    Device,
+    /// <summary>The host writes corrupted tokens, clean targets and loss weights (golden checks against PyTorch).</summary>
+    Host,
+}
+
+/// <summary>The host-facing tensors of one micro-batch.</summary>
+public sealed record MicroBatchTensors(
+    Tensor Tokens,
+    Tensor? Targets,
+    Tensor? LossWeights,
+    Tensor Positions,
+    Tensor StepScalars,
+    Tensor? Loss,
+    Tensor? RowLosses,
+    Tensor? Logits);
+
+/// <summary>A weight with, in training graphs, its gradient and AdamW moments.</summary>
+public sealed record ParameterTensors(ParameterSpec Spec, Tensor Value, Tensor? Gradient, Tensor? FirstMoment, Tensor? SecondMoment);
+
+/// <summary>
+/// Builds the paper's transformer (PAPER §1-2) as a graph: embedding, pre-norm blocks with RoPE attention
+/// and SwiGLU MLP, final RMSNorm, the tied LM head fused with the cross-entropy in row chunks (the
+/// [tokens, vocab] logits never exist whole), and for training the backward pass, the global gradient
+/// norm and AdamW.
+/// </summary>
+public sealed class TransformerGraph
+{
+    /// <summary>Bytes reserved per micro-batch for its <see cref="StepScalars"/> (one aligned slot each).</summary>
+    public const int StepScalarFloats = StepScalars.ByteLength / 4;
+
+    public ModelConfig Config { get; }
+    public Objective Objective { get; }
+    public GraphMode Mode { get; }
+    public int BatchSize { get; }
+    public int SequenceLength { get; }
+    public ComputeGraph Graph { get; } = new();
+    public IReadOnlyList<ParameterTensors> Parameters { get; }
+    public IReadOnlyList<MicroBatchTensors> MicroBatches { get; }
+    /// <summary>[global gradient norm, clip scale] after the step (training graphs).</summary>
+    public Tensor? GradientNorm { get; }
+
+    public int RowCount => BatchSize * SequenceLength;
+
+    private readonly MaskSource maskSource;
+
+    private TransformerGraph(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength, int microBatches,
+        DeviceInfo device, MaskSource maskSource)
+    {
+        this.maskSource = maskSource;
+        config.Validate();
+        if (batchSize < 1 || sequenceLength < 1 || microBatches < 1)
+            throw new InvalidInputException($"batch {batchSize}, sequence length {sequenceLength} and micro-batches {microBatches} must be positive");
+        if (sequenceLength > 2048) throw new InvalidInputException($"sequence length {sequenceLength} is above the attention kernels' 2048");
+        Config = config;
+        Objective = objective;
+        Mode = mode;
+        BatchSize = batchSize;
+        SequenceLength = sequenceLength;
+        bool training = mode == GraphMode.Train;
+
+        var parameters = new List<ParameterTensors>();
+        foreach (ParameterSpec spec in ModelParameters.Specs(config))
+        {
+            Tensor value = Graph.NewTensor(spec.Name, TensorRole.Parameter, spec.Shape);
+            parameters.Add(training
+                ? new ParameterTensors(spec, value,
+                    Graph.NewTensor("grad." + spec.Name, TensorRole.ParameterGradient, spec.Shape),
+                    Graph.NewTensor("optimizer.exp_avg." + spec.Name, TensorRole.OptimizerState, spec.Shape),
+                    Graph.NewTensor("optimizer.exp_avg_sq." + spec.Name, TensorRole.OptimizerState, spec.Shape))
+                : new ParameterTensors(spec, value, null, null, null));
+        }
+        Parameters = parameters;
+
+        if (training)
+            foreach (ParameterTensors parameter in parameters)
+            {
+                Tensor gradient = parameter.Gradient!;
+                Graph.Add("zero " + gradient.Name, [], [gradient], c => BasicKernels.Fill(c, gradient.Slice, 0f));
+            }
+
+        var micro = new List<MicroBatchTensors>();
+        for (int index = 0; index < microBatches; index++) micro.Add(BuildMicroBatch(index, microBatches, device));
+        MicroBatches = micro;
+
+        if (training)
+        {
+            GradientNorm = Graph.NewTensor("grad_norm", TensorRole.HostOutput, 2);
+            AppendOptimizer(micro[0].StepScalars);
+        }
+    }
+
+    public static TransformerGraph Build(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength,
+        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device) =>
+        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource);
+
+    public ParameterTensors Parameter(string name) => Parameters.First(p => p.Spec.Name == name);
+
+    private MicroBatchTensors BuildMicroBatch(int index, int microBatchCount, DeviceInfo device)
+    {
+        ModelConfig config = Config;
+        int rows = RowCount, d = config.ModelDim, f = config.HiddenDim, vocabRows = config.Vocabulary.PaddedSize;
+        bool training = Mode == GraphMode.Train;
+        string prefix = microBatchCount > 1 ? $"mb{index}." : "";
+        var tape = new Tape(Graph);
+        foreach (ParameterTensors parameter in Parameters)
+            if (parameter.Gradient is not null) tape.RegisterParameter(parameter.Value, parameter.Gradient);
+
+        Tensor tokens = Graph.NewTensor(prefix + "tokens", TensorRole.HostInput, ElementType.UInt32, rows);
+        Tensor positions = Graph.NewTensor(prefix + "positions", TensorRole.HostInput, ElementType.UInt32, rows);
+        Tensor scalars = Graph.NewTensor(prefix + "step_scalars", TensorRole.HostInput, StepScalarFloats);
+
+        // Inputs and targets of the loss: AR reads its shifted targets from the host; MDM corrupts on the device.
+        Tensor inputTokens = tokens, targets, weights;
+        Tensor? hostTargets = null, hostWeights = null;
+        if (training && Objective == Objective.Mdm && maskSource == MaskSource.Host)
+        {
+            hostTargets = Graph.NewTensor(prefix + "targets", TensorRole.HostInput, ElementType.UInt32, rows);
+            hostWeights = Graph.NewTensor(prefix + "loss_weights", TensorRole.HostInput, rows);
+            targets = hostTargets;
+            weights = hostWeights;
+        }
+        else if (training && Objective == Objective.Mdm)
+        {
+            Tensor corrupted = Graph.NewTensor(prefix + "corrupted_tokens", TensorRole.Transient, ElementType.UInt32, rows);
+            weights = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
+            Tensor tValues = Graph.NewTensor(prefix + "t", TensorRole.Transient, BatchSize);
+            Graph.Add(prefix + "mdm_corruption", [tokens, scalars], [corrupted, weights, tValues],
+                c => CorruptionKernels.Corrupt(c, tokens.Slice, scalars.Slice, corrupted.Slice, weights.Slice, tValues.Slice,
+                    BatchSize, SequenceLength, (uint)config.Vocabulary.MaskId));
+            inputTokens = corrupted;
+            targets = tokens;
+        }
+        else
+        {
+            hostTargets = Graph.NewTensor(prefix + "targets", TensorRole.HostInput, ElementType.UInt32, rows);
+            targets = hostTargets;
+            weights = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
+            Tensor ones = weights;
+            Graph.Add(prefix + "unit_weights", [], [ones], c => BasicKernels.Fill(c, ones.Slice, 1f));
+        }
+
+        Tensor table = Parameter(ModelParameters.Embedding).Value;
+        Tensor x = Layers.Embedding(tape, prefix + "embedding", inputTokens, table, rows, vocabRows, d);
+        bool causal = Objective == Objective.Ar;
+        for (int layer = 0; layer < config.Layers; layer++)
+        {
+            string name = $"{prefix}layer{layer}.";
+            Tensor h = Layers.RmsNorm(tape, name + "input_norm", x, Parameter(ModelParameters.InputNorm(layer)).Value, rows, d);
+            Tensor qkv = Layers.Linear(tape, name + "qkv", h, Parameter(ModelParameters.QkvProjection(layer)).Value, rows, d, 3 * d);
+            Layers.Rope(tape, name + "rope", qkv, positions, rows, config.Heads, config.HeadDim, config.RopeTheta);
+            Tensor attention = Layers.Attention(tape, name + "attention", qkv, BatchSize, SequenceLength, config.Heads, config.HeadDim, causal);
+            Tensor projected = Layers.Linear(tape, name + "o_proj", attention, Parameter(ModelParameters.OutputProjection(layer)).Value, rows, d, d);
+            if (training) projected = Layers.Dropout(tape, name + "attention_dropout", projected, scalars, config.Dropout, (uint)(2 * layer));
+            x = Layers.Residual(tape, name + "attention_residual", x, projected);
+            Tensor h2 = Layers.RmsNorm(tape, name + "post_attention_norm", x, Parameter(ModelParameters.PostAttentionNorm(layer)).Value, rows, d);
+            Tensor gateUp = Layers.Linear(tape, name + "gate_up", h2, Parameter(ModelParameters.GateUpProjection(layer)).Value, rows, d, 2 * f);
+            Tensor activated = Layers.Swiglu(tape, name + "swiglu", gateUp, rows, f);
+            Tensor down = Layers.Linear(tape, name + "down", activated, Parameter(ModelParameters.DownProjection(layer)).Value, rows, f, d);
+            if (training) down = Layers.Dropout(tape, name + "mlp_dropout", down, scalars, config.Dropout, (uint)(2 * layer + 1));
+            x = Layers.Residual(tape, name + "mlp_residual", x, down);
+        }
+        Tensor hidden = Layers.RmsNorm(tape, prefix + "final_norm", x, Parameter(ModelParameters.FinalNorm).Value, rows, d);
+
+        int chunkRows = Math.Min(rows, Math.Max(1, CrossEntropyKernels.MaxRowsPerChunk(device, vocabRows)));
+        switch (Mode)
+        {
+            case GraphMode.Train:
+            {
+                Tensor loss = Graph.NewTensor(prefix + "loss", TensorRole.HostOutput, 1);
+                float lossScale = 1f / ((float)rows * microBatchCount);
+                AppendTrainingLoss(tape, prefix, hidden, table, targets, weights, loss, chunkRows, lossScale);
+                tape.AppendBackward();
+                return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, loss, null, null);
+            }
+            case GraphMode.RowLosses:
+            {
+                Tensor rowLosses = Graph.NewTensor(prefix + "row_losses", TensorRole.HostOutput, rows);
+                Tensor logits = Graph.NewTensor(prefix + "logits_chunk", TensorRole.Transient, chunkRows, vocabRows);
+                Graph.Add(prefix + "lm_head+nll", [hidden, table, targets], [logits, rowLosses], c =>
+                {
+                    for (int start = 0; start < rows; start += chunkRows)
+                    {
+                        int count = Math.Min(chunkRows, rows - start);
+                        BufferSlice chunk = logits.Slice.Elements<float>(0, (long)count * vocabRows);
+                        MatmulKernels.Forward(c, hidden.Slice.Elements<float>((long)start * d, (long)count * d), table.Slice, chunk, count, d, vocabRows);
+                        CrossEntropyKernels.Forward(c, chunk, targets.Slice.Elements<uint>(start, count), rowLosses.Slice.Elements<float>(start, count), count, vocabRows);
+                    }
+                });
+                return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, null, rowLosses, null);
+            }
+            default:
+            {
+                Tensor logits = Graph.NewTensor(prefix + "logits", TensorRole.HostOutput, rows, vocabRows);
+                Graph.Add(prefix + "lm_head", [hidden, table], [logits], c =>
+                {
+                    for (int start = 0; start < rows; start += chunkRows)
+                    {
+                        int count = Math.Min(chunkRows, rows - start);
+                        MatmulKernels.Forward(c, hidden.Slice.Elements<float>((long)start * d, (long)count * d), table.Slice,
+                            logits.Slice.Elements<float>((long)start * vocabRows, (long)count * vocabRows), count, d, vocabRows);
+                    }
+                });
+                return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, null, null, logits);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The tied LM head and weighted cross-entropy, forward and backward together, one row chunk at a
+    /// time: logits, then their gradient in place, then dHidden and the embedding-table gradient.
+    /// </summary>
+    private void AppendTrainingLoss(Tape tape, string prefix, Tensor hidden, Tensor table, Tensor targets, Tensor weights, Tensor loss,
+        int chunkRows, float lossScale)
+    {
+        int rows = RowCount, d = Config.ModelDim, vocabRows = Config.Vocabulary.PaddedSize;
+        Tensor logits = Graph.NewTensor(prefix + "logits_chunk", TensorRole.Transient, chunkRows, vocabRows);
+        Tensor rowLosses = Graph.NewTensor(prefix + "row_losses", TensorRole.Transient, rows);
+        Tensor partials = Graph.NewTensor(prefix + "loss_partials", TensorRole.Transient, BasicKernels.SumPartialCount);
+        var (dHidden, _) = tape.Contribute(hidden);
+        var (dTable, _) = tape.Contribute(table);
+        Graph.Add(prefix + "lm_head+cross_entropy", [hidden, table, targets, weights, dTable], [logits, rowLosses, dHidden, dTable, partials, loss], c =>
+        {
+            for (int start = 0; start < rows; start += chunkRows)
+            {
+                int count = Math.Min(chunkRows, rows - start);
+                BufferSlice chunk = logits.Slice.Elements<float>(0, (long)count * vocabRows);
+                BufferSlice hiddenRows = hidden.Slice.Elements<float>((long)start * d, (long)count * d);
+                MatmulKernels.Forward(c, hiddenRows, table.Slice, chunk, count, d, vocabRows);
+                CrossEntropyKernels.ForwardBackward(c, chunk, targets.Slice.Elements<uint>(start, count), weights.Slice.Elements<float>(start, count),
+                    rowLosses.Slice.Elements<float>(start, count), count, vocabRows, lossScale);
+                MatmulKernels.BackwardInput(c, chunk, table.Slice, dHidden.Slice.Elements<float>((long)start * d, (long)count * d), count, d, vocabRows);
+                MatmulKernels.BackwardWeight(c, chunk, hiddenRows, dTable.Slice, count, d, vocabRows, accumulate: true);
+            }
+            BasicKernels.Sum(c, rowLosses.Slice, partials.Slice, loss.Slice);
+        });
+    }
+
+    private void AppendOptimizer(Tensor scalars)
+    {
+        var gradients = Parameters.Select(p => p.Gradient!).ToList();
+        Tensor norm = GradientNorm!;
+        Tensor partials = Graph.NewScratch("grad_norm_partials", GradientNormKernels.PartialsBytes(gradients.Select(g => g.Slice).ToList()));
+        Graph.Add("grad_norm", [.. gradients, scalars], [partials, norm],
+            c => GradientNormKernels.Compute(c, gradients.Select(g => g.Slice).ToList(), partials.Slice, scalars.Slice, norm.Slice));
+        foreach (ParameterTensors p in Parameters)
+        {
+            ParameterTensors parameter = p;
+            int count = checked((int)parameter.Spec.ElementCount);
+            Graph.Add("adamw " + parameter.Spec.Name, [parameter.Value, parameter.Gradient!, parameter.FirstMoment!, parameter.SecondMoment!, scalars, norm],
+                [parameter.Value, parameter.FirstMoment!, parameter.SecondMoment!],
+                c => AdamWKernels.Step(c, parameter.Value.Slice, parameter.Gradient!.Slice, parameter.FirstMoment!.Slice, parameter.SecondMoment!.Slice,
+                    scalars.Slice, norm.Slice, count, parameter.Spec.WeightDecay));
+        }
+    }
+}
