@@ -2,14 +2,17 @@ using System.Text.Json.Serialization;
 
 namespace VkDiffusion.Model;
 
-/// <summary>Token ids a model needs to know: the vocabulary size, end-of-document and mask ids, and the padded table size.</summary>
-public sealed record VocabularySpec(string Name, int Size, int EndOfDocumentId, int MaskId, int PaddedSize)
+/// <summary>
+/// Token ids a model needs to know: text ids are 0..MaskId-1 (end-of-document among them), then MASK,
+/// then padding rows up to the table size.
+/// </summary>
+public sealed record VocabularySpec(string Name, int EndOfDocumentId, int MaskId, int PaddedSize)
 {
     /// <summary>256 byte ids, then EOD and MASK; the table padded to a multiple of 64.</summary>
-    public static readonly VocabularySpec Bytes = new("bytes", 258, 256, 257, 320);
+    public static readonly VocabularySpec Bytes = new("bytes", 256, 257, 320);
 
     /// <summary>GPT-2 BPE: 50257 ids with EOD 50256; MASK 50257; the table padded to 50304 (PAPER §2).</summary>
-    public static readonly VocabularySpec Gpt2 = new("gpt2", 50258, 50256, 50257, 50304);
+    public static readonly VocabularySpec Gpt2 = new("gpt2", 50256, 50257, 50304);
 
     public static VocabularySpec ByName(string name) => name switch
     {
@@ -60,6 +63,6 @@ public sealed record ModelConfig
         Require(HeadDim is 16 or 32 or 64 or 128, $"head dim must be 16, 32, 64 or 128 (the attention kernels' variants), got {HeadDim}");
         Require(HiddenDim >= 1, $"hidden dim must be positive, got {HiddenDim}");
         Require(Dropout is >= 0 and < 1, $"dropout must be in [0, 1), got {Dropout}");
-        Require(Vocabulary.PaddedSize >= Vocabulary.Size, "padded vocabulary smaller than the vocabulary");
+        Require(Vocabulary.PaddedSize > Vocabulary.MaskId, "the padded vocabulary must hold the mask id");
     }
 }

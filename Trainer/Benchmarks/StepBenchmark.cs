@@ -53,8 +53,8 @@ public static class StepBenchmark
         {
             for (int i = 0; i < rows; i++)
             {
-                tokens[i] = (uint)random.Next(config.Vocabulary.Size - 2);
-                targets[i] = (uint)random.Next(config.Vocabulary.Size - 2);
+                tokens[i] = (uint)random.Next(config.Vocabulary.MaskId);
+                targets[i] = (uint)random.Next(config.Vocabulary.MaskId);
             }
             session.WriteInputs(0, tokens, targets, positions);
             var scalars = new StepScalars

@@ -1,0 +1,84 @@
+using CommandLine;
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Training;
+
+namespace VkDiffusion.Cli.Commands;
+
+[Verb("sample", HelpText = "Generate text: AR token by token; MDM from all-masked positions, unmasking the most confident each step.")]
+public sealed class SampleCommand : ICommand
+{
+    [Option("checkpoint", Required = true, HelpText = "A checkpoint file.")]
+    public string Checkpoint { get; set; } = "";
+
+    [Option("prompt", Default = "", HelpText = "Text the sample continues.")]
+    public string Prompt { get; set; } = "";
+
+    [Option("length", Default = 128, HelpText = "Tokens to generate.")]
+    public int Length { get; set; }
+
+    [Option("steps", HelpText = "MDM: unmasking steps (default: one token per step).")]
+    public int? Steps { get; set; }
+
+    [Option("temperature", Default = 1.0f, HelpText = "Sampling temperature; 0 is greedy.")]
+    public float Temperature { get; set; }
+
+    [Option("top-k", Default = 0, HelpText = "Sample among the k most likely tokens (0: all).")]
+    public int TopK { get; set; }
+
+    [Option("seed", Default = 0, HelpText = "Sampling seed.")]
+    public int Seed { get; set; }
+
+    [Option("device", HelpText = "Vulkan device index or name substring.")]
+    public string? Device { get; set; }
+
+    public int Run()
+    {
+        if (Length < 1) throw new InvalidInputException("--length must be at least 1.");
+        using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
+        ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
+        uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();
+        var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed);
+        using GpuContext context = GpuContext.Create(Device);
+        Console.Write(Prompt);
+        if (checkpoint.Objective == Objective.Ar)
+        {
+            int length = Math.Max(1, prompt.Length) + Length - 1;
+            using TransformerSession session = Open(context, checkpoint, length);
+            // Bytes of one UTF-8 character arrive one token at a time: print only what decodes completely.
+            var pending = new List<int>();
+            Sampler.SampleAutoregressive(session, prompt, options, token =>
+            {
+                pending.Add((int)token);
+                string text = tokenizer.Decode(pending.ToArray());
+                if (text.EndsWith('\uFFFD') && pending.Count < 4) return;
+                Console.Write(text);
+                pending.Clear();
+            });
+            if (pending.Count > 0) Console.Write(tokenizer.Decode(pending.ToArray()));
+        }
+        else
+        {
+            using TransformerSession session = Open(context, checkpoint, prompt.Length + Length);
+            bool interactive = !Console.IsOutputRedirected;
+            uint[] result = Sampler.SampleMaskedDiffusion(session, prompt, options, state =>
+            {
+                if (!interactive) return;
+                string partial = tokenizer.Decode(state.Skip(prompt.Length).Select(id => (int)id).ToArray()).Replace(Tokenizers.MaskMarker, "_");
+                Console.Write("\r" + Prompt + partial.Replace('\n', ' '));
+            });
+            string text = tokenizer.Decode(result.Select(id => (int)id).ToArray());
+            Console.Write(interactive ? "\r" + Prompt + text : text);
+        }
+        Console.WriteLine();
+        return ExitCodes.Success;
+    }
+
+    private static TransformerSession Open(GpuContext context, RunCheckpoint.Loaded checkpoint, int sequenceLength)
+    {
+        var session = new TransformerSession(context, TransformerGraph.Build(checkpoint.Config, checkpoint.Objective, GraphMode.Logits, 1, sequenceLength, context.Info));
+        session.LoadParameters(checkpoint.ReadParameters());
+        return session;
+    }
+}

@@ -1,0 +1,184 @@
+using CommandLine;
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Training;
+
+namespace VkDiffusion.Cli.Commands;
+
+[Verb("train", HelpText = "Train an MDM or AR model on a unique-token budget for many epochs (or --resume a run).")]
+public sealed class TrainCommand : ICommand
+{
+    [Option("objective", HelpText = "mdm (masked diffusion) or ar (autoregressive).")]
+    public Objective? Objective { get; set; }
+
+    [Option("model", HelpText = "Model preset: tiny, mini, small, 7M, 14M, 44M, ... (PAPER presets).")]
+    public string? Preset { get; set; }
+
+    [Option("layers", HelpText = "Custom model: layers (with --d-model, --heads, --head-dim).")]
+    public int? Layers { get; set; }
+
+    [Option("d-model", HelpText = "Custom model: width.")]
+    public int? ModelDim { get; set; }
+
+    [Option("heads", HelpText = "Custom model: attention heads.")]
+    public int? Heads { get; set; }
+
+    [Option("head-dim", HelpText = "Custom model: head dimension (16, 32, 64 or 128).")]
+    public int? HeadDim { get; set; }
+
+    [Option("data", HelpText = "A directory written by `vkdiff prepare`.")]
+    public string? Data { get; set; }
+
+    [Option("unique-tokens", HelpText = "U: the unique-token budget (the first documents of the training split).")]
+    public long? UniqueTokens { get; set; }
+
+    [Option("epochs", HelpText = "E: how many times the U tokens are seen.")]
+    public int? Epochs { get; set; }
+
+    [Option("seq-len", HelpText = "Sequence length L (default 256).")]
+    public int? SequenceLength { get; set; }
+
+    [Option("batch", HelpText = "Sequences per micro-batch (default 8).")]
+    public int? Batch { get; set; }
+
+    [Option("grad-accum", HelpText = "Micro-batches per optimizer step (default 1).")]
+    public int? GradientAccumulation { get; set; }
+
+    [Option("lr", HelpText = "Peak learning rate (default 2e-4).")]
+    public double? LearningRate { get; set; }
+
+    [Option("min-lr", HelpText = "Final learning rate of the cosine decay (default 2e-5).")]
+    public double? MinLearningRate { get; set; }
+
+    [Option("warmup", HelpText = "Warmup as a fraction of the steps (default 0.01).")]
+    public double? Warmup { get; set; }
+
+    [Option("weight-decay", HelpText = "AdamW weight decay on 2-D weights (default 0.1).")]
+    public double? WeightDecay { get; set; }
+
+    [Option("clip", HelpText = "Global gradient-norm clip (default 1.0; 0 disables).")]
+    public double? Clip { get; set; }
+
+    [Option("dropout", HelpText = "Hidden dropout (default 0).")]
+    public float? Dropout { get; set; }
+
+    [Option("eval-every", HelpText = "Evaluate every N steps (default: 20 times per run).")]
+    public int? EvalEvery { get; set; }
+
+    [Option("eval-batches", HelpText = "Validation batches per evaluation (default 8).")]
+    public int? EvalBatches { get; set; }
+
+    [Option("eval-mc", HelpText = "MDM: Monte Carlo samples per validation sequence (default 8).")]
+    public int? EvalMonteCarlo { get; set; }
+
+    [Option("save-every", HelpText = "Save the last checkpoint every N steps (default: at evaluations).")]
+    public int? SaveEvery { get; set; }
+
+    [Option("orders", HelpText = "AR token-order ablation: train on N fixed orderings (default 1).")]
+    public int? Orders { get; set; }
+
+    [Option("seed", HelpText = "Seed of the data order, masks and init (default 1234).")]
+    public int? Seed { get; set; }
+
+    [Option("device", HelpText = "Vulkan device index or name substring (default: best; or VKDIFF_DEVICE).")]
+    public string? Device { get; set; }
+
+    [Option("out", HelpText = "Run directory to create.")]
+    public string? Out { get; set; }
+
+    [Option("config", HelpText = "A JSON training config (as written to RUN_DIR/config.json); flags override it.")]
+    public string? Config { get; set; }
+
+    [Option("resume", HelpText = "Continue the run in this directory from its last checkpoint.")]
+    public string? Resume { get; set; }
+
+    public int Run()
+    {
+        using var interruption = new Interruption();
+        if (Resume is not null)
+        {
+            using GpuContext resumed = GpuContext.Create(Device);
+            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token));
+            return ExitCodes.Success;
+        }
+        TrainingOptions options = BuildOptions();
+        string output = Out ?? throw new InvalidInputException("--out RUN_DIR is required (or --resume RUN_DIR).");
+        using GpuContext context = GpuContext.Create(options.Device);
+        Report(TrainingRun.Start(context, options, output, Console.Out, interruption.Token));
+        return ExitCodes.Success;
+    }
+
+    internal TrainingOptions BuildOptions()
+    {
+        TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
+        string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
+        VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
+        string preset = Preset ?? (Layers is not null ? "custom" : baseline?.Preset ?? "tiny");
+        ModelConfig model = preset == "custom"
+            ? CustomModel(baseline?.Model, vocabulary)
+            : ModelPresets.Get(preset, vocabulary);
+        if (Dropout is float dropout) model = model with { Dropout = dropout };
+        var defaults = baseline ?? new TrainingOptions { Model = model, DataDirectory = data };
+        long unique = UniqueTokens ?? (baseline?.UniqueTokens is > 0 ? baseline.UniqueTokens
+            : throw new InvalidInputException("--unique-tokens U is required: the unique-token budget."));
+        return defaults with
+        {
+            Objective = Objective ?? defaults.Objective,
+            Preset = preset,
+            Model = model,
+            DataDirectory = data,
+            UniqueTokens = unique,
+            Epochs = Epochs ?? defaults.Epochs,
+            SequenceLength = SequenceLength ?? defaults.SequenceLength,
+            BatchSize = Batch ?? defaults.BatchSize,
+            GradientAccumulation = GradientAccumulation ?? defaults.GradientAccumulation,
+            LearningRate = LearningRate ?? defaults.LearningRate,
+            MinLearningRate = MinLearningRate ?? defaults.MinLearningRate,
+            WarmupFraction = Warmup ?? defaults.WarmupFraction,
+            WeightDecay = WeightDecay ?? defaults.WeightDecay,
+            ClipNorm = Clip ?? defaults.ClipNorm,
+            EvalEvery = EvalEvery ?? defaults.EvalEvery,
+            EvalWindows = EvalBatches is int batches ? batches * (Batch ?? defaults.BatchSize) : defaults.EvalWindows,
+            EvalMonteCarlo = EvalMonteCarlo ?? defaults.EvalMonteCarlo,
+            SaveEvery = SaveEvery ?? defaults.SaveEvery,
+            TokenOrders = Orders ?? defaults.TokenOrders,
+            Seed = Seed ?? defaults.Seed,
+            Device = Device ?? defaults.Device,
+        };
+    }
+
+    private ModelConfig CustomModel(ModelConfig? baseline, VocabularySpec vocabulary)
+    {
+        int layers = Layers ?? baseline?.Layers ?? throw new InvalidInputException("a custom model needs --layers");
+        int width = ModelDim ?? baseline?.ModelDim ?? throw new InvalidInputException("a custom model needs --d-model");
+        int heads = Heads ?? baseline?.Heads ?? throw new InvalidInputException("a custom model needs --heads");
+        int headDim = HeadDim ?? baseline?.HeadDim ?? width / heads;
+        return new ModelConfig
+        {
+            Layers = layers,
+            ModelDim = width,
+            Heads = heads,
+            HeadDim = headDim,
+            HiddenDim = Math.Max(64, ModelConfig.PaperHiddenDim(width)),
+            Vocabulary = vocabulary,
+        };
+    }
+
+    private static string ReadConfig(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (IOException error) { throw new InvalidInputException($"cannot read --config {path}: {error.Message}", error); }
+    }
+
+    private static string ReadTokenizer(string data)
+    {
+        using TokenDataset dataset = TokenDataset.Open(data);
+        return dataset.Meta.Tokenizer;
+    }
+
+    private static void Report(TrainingSummary summary) =>
+        Console.WriteLine($"done: {summary.Steps} steps, {summary.Tokens:N0} tokens, final train loss {summary.FinalTrainLoss:F4}, " +
+            $"final val loss {summary.FinalValidationLoss:F4}, best val loss {summary.BestValidationLoss:F4} at epoch {summary.BestEpoch:F2}, " +
+            $"{TrainingRun.FormatDuration(summary.WallSeconds)} on {summary.Device}. Run: {summary.RunDirectory}");
+}

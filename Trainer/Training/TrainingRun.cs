@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Evaluation;
+
+namespace VkDiffusion.Trainer.Training;
+
+/// <summary>What a finished (or stopped) run achieved.</summary>
+public sealed record TrainingSummary(
+    string RunDirectory,
+    Objective Objective,
+    long Steps,
+    long Tokens,
+    double FinalTrainLoss,
+    double FinalValidationLoss,
+    double BestValidationLoss,
+    double BestEpoch,
+    double WallSeconds,
+    string Device);
+
+/// <summary>
+/// One training run in a run directory: config.json, metrics.jsonl, checkpoints/last.safetensors and
+/// best.safetensors, loss.png. Each optimizer step is one submission of the recorded graph; every
+/// batch and every random number derive from (seed, step), so a resumed run continues bit for bit.
+/// </summary>
+public sealed class TrainingRun
+{
+    public const string ConfigFile = "config.json";
+    public const string MetricsFile = "metrics.jsonl";
+    public const string PlotFile = "loss.png";
+    public static string LastCheckpoint(string runDirectory) => Path.Combine(runDirectory, "checkpoints", "last.safetensors");
+    public static string BestCheckpoint(string runDirectory) => Path.Combine(runDirectory, "checkpoints", "best.safetensors");
+
+    private readonly GpuContext context;
+    private readonly TrainingOptions options;
+    private readonly string runDirectory;
+    private readonly TextWriter log;
+
+    private TrainingRun(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log)
+    {
+        this.context = context;
+        this.options = options;
+        this.runDirectory = runDirectory;
+        this.log = log;
+    }
+
+    /// <summary>Starts a new run in <paramref name="runDirectory"/>, which must not hold one already.</summary>
+    public static TrainingSummary Start(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, CancellationToken cancel)
+    {
+        options.Validate();
+        if (File.Exists(Path.Combine(runDirectory, ConfigFile)))
+            throw new InvalidInputException($"{runDirectory} already holds a run; continue it with --resume {runDirectory} or choose another --out.");
+        Directory.CreateDirectory(runDirectory);
+        File.WriteAllText(Path.Combine(runDirectory, ConfigFile), options.ToJson());
+        File.Delete(Path.Combine(runDirectory, MetricsFile));
+        return new TrainingRun(context, options, runDirectory, log).Execute(resumeFrom: null, cancel);
+    }
+
+    /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint.</summary>
+    public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel)
+    {
+        string configPath = Path.Combine(runDirectory, ConfigFile);
+        if (!File.Exists(configPath)) throw new InvalidInputException($"{runDirectory} holds no run ({ConfigFile} is missing).");
+        TrainingOptions options = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
+        options.Validate();
+        return new TrainingRun(context, options, runDirectory, log).Execute(LastCheckpoint(runDirectory), cancel);
+    }
+
+    private TrainingSummary Execute(string? resumeFrom, CancellationToken cancel)
+    {
+        using TokenDataset dataset = TokenDataset.Open(options.DataDirectory);
+        if (dataset.Meta.Tokenizer != options.Model.Vocabulary.Name)
+            throw new InvalidInputException($"{options.DataDirectory} was tokenized with '{dataset.Meta.Tokenizer}' but the model uses the '{options.Model.Vocabulary.Name}' vocabulary.");
+        var plan = EpochPlan.Create(dataset.Train, options.UniqueTokens, options.Epochs, options.SequenceLength, (ulong)options.Seed);
+        int batch = options.BatchSize, micro = options.GradientAccumulation, length = options.SequenceLength;
+        long totalSteps = plan.BatchCount(batch * micro);
+        if (totalSteps < 1)
+            throw new InvalidInputException($"U x E = {plan.TotalTokens:N0} tokens make {plan.WindowCount} windows of {length + 1} tokens, fewer than one step " +
+                $"of {batch * micro} sequences; raise --unique-tokens or --epochs, or lower --batch or --seq-len.");
+        var validation = new ValidationWindows(dataset.Val, length);
+        int evalCount = (int)Math.Min(options.EvalWindows, validation.WindowCount);
+        if (evalCount == 0)
+            throw new InvalidInputException($"the validation split of {options.DataDirectory} holds no window of {length + 1} tokens; prepare it with more --val-docs.");
+        var evalWindows = new List<uint[]>();
+        var evalBuffer = new uint[evalCount * (length + 1)];
+        validation.CopyWindows(0, evalCount, evalBuffer);
+        for (int w = 0; w < evalCount; w++) evalWindows.Add(evalBuffer[(w * (length + 1))..((w + 1) * (length + 1))]);
+
+        log.WriteLine($"device: {context.Info.Banner}");
+        log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
+            $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * micro} x {length} tokens -> {runDirectory}");
+
+        var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro);
+        using var train = new TransformerSession(context, trainGraph);
+        using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
+            batch, length, context.Info), shareWeightsWith: train);
+        var evaluator = new LossEvaluator(evaluation);
+        var metrics = new MetricsLog(Path.Combine(runDirectory, MetricsFile));
+
+        RunProgress progress;
+        if (resumeFrom is not null)
+        {
+            using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(resumeFrom);
+            train.LoadParameters(checkpoint.ReadParameters());
+            train.LoadOptimizerState(checkpoint.ReadOptimizerState());
+            progress = checkpoint.Progress ?? throw new InvalidInputException($"{resumeFrom} records no run progress; it cannot be resumed.");
+            metrics.TruncateAfter(progress.Step);
+            log.WriteLine($"resuming at step {progress.Step} ({progress.TokensSeen:N0} tokens)");
+        }
+        else
+        {
+            train.LoadParameters(ModelParameters.Initialize(options.Model, options.Seed));
+            train.ResetOptimizerState();
+            progress = new RunProgress(0, 0, 0, double.PositiveInfinity, 0);
+        }
+
+        var schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate,
+            (long)Math.Round(options.WarmupFraction * totalSteps), totalSteps);
+        var orders = options.TokenOrders > 1 ? new TokenOrders(options.TokenOrders, length + 1, options.Seed) : null;
+        long evalEvery = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, totalSteps / 20);
+        long tokensPerStep = (long)batch * micro * length;
+
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = progress.ElapsedSeconds;
+        long step = progress.Step, intervalStart = step;
+        double intervalLoss = 0, lastLoss = double.NaN, lastValidation = double.NaN, lastGradNorm = 0;
+        var intervalClock = Stopwatch.StartNew();
+        var window = new uint[length + 1];
+        var inputs = new uint[batch * length];
+        var targets = new uint[batch * length];
+        var positions = new uint[batch * length];
+
+        while (step < totalSteps)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                SaveLast(train, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds });
+                log.WriteLine($"interrupted at step {step}; saved {LastCheckpoint(runDirectory)}. Continue with: vkdiff train --resume {runDirectory}");
+                throw new OperationCanceledException(cancel);
+            }
+            double learningRate = schedule.At(step);
+            for (int m = 0; m < micro; m++)
+            {
+                long batchIndex = step * micro + m;
+                uint[] windows = plan.GetBatch(batchIndex, batch);
+                for (int row = 0; row < batch; row++)
+                {
+                    windows.AsSpan(row * (length + 1), length + 1).CopyTo(window);
+                    ArrangeRow(window, batchIndex * batch + row, orders, inputs.AsSpan(row * length, length),
+                        targets.AsSpan(row * length, length), positions.AsSpan(row * length, length));
+                }
+                train.WriteInputs(m, inputs, targets, positions);
+                train.WriteScalars(m, Scalars(step, batchIndex, learningRate));
+            }
+            train.Run();
+            float loss = train.ReadLoss();
+            (float gradNorm, _) = train.ReadGradientNorm();
+            if (!float.IsFinite(loss) || !float.IsFinite(gradNorm))
+                throw new VkDiffusionException(
+                    $"the loss became {loss} (gradient norm {gradNorm}) at step {step + 1}; the run stopped. The last good checkpoint is " +
+                    $"{LastCheckpoint(runDirectory)} (step {progress.Step}). Lower --lr or raise --warmup, then resume or restart.", ExitCodes.Diverged);
+            step++;
+            lastLoss = loss;
+            lastGradNorm = gradNorm;
+            intervalLoss += loss;
+            long tokens = step * tokensPerStep;
+            double epoch = plan.EpochAt(tokens);
+            progress = progress with { Step = step, TokensSeen = tokens };
+
+            bool evaluate = step % evalEvery == 0 || step == totalSteps;
+            double? validationLoss = null;
+            if (evaluate)
+            {
+                validationLoss = Evaluate(evaluator, evalWindows);
+                lastValidation = validationLoss.Value;
+                if (validationLoss.Value < progress.BestValidationLoss)
+                {
+                    progress = progress with { BestValidationLoss = validationLoss.Value, BestEpoch = epoch };
+                    RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds }, includeOptimizer: false);
+                }
+            }
+            if (evaluate || step % Math.Max(1, options.LogEvery) == 0)
+            {
+                double seconds = intervalClock.Elapsed.TotalSeconds;
+                double tokensPerSecond = (step - intervalStart) * tokensPerStep / Math.Max(seconds, 1e-9);
+                double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
+                metrics.Append(new MetricsRecord(step, epoch, tokens, intervalLoss / (step - intervalStart), validationLoss, learningRate, gradNorm, tokensPerSecond, elapsed));
+                double eta = (totalSteps - step) * tokensPerStep / Math.Max(tokensPerSecond, 1e-9);
+                log.WriteLine($"step {step,7}/{totalSteps} | epoch {epoch,7:F2} | loss {intervalLoss / (step - intervalStart):F4}" +
+                    (validationLoss is double v ? $" | val {v:F4}" : "") +
+                    $" | lr {learningRate:E2} | grad {gradNorm:F3} | {tokensPerSecond / 1000:F1}k tok/s | ETA {FormatDuration(eta)}");
+                intervalStart = step;
+                intervalLoss = 0;
+                intervalClock.Restart();
+            }
+            bool save = evaluate || (options.SaveEvery > 0 && step % options.SaveEvery == 0);
+            if (save) SaveLast(train, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds });
+        }
+
+        double wall = elapsedBefore + clock.Elapsed.TotalSeconds;
+        TrainingPlots.WriteLossPlot(runDirectory, plan.UniqueTokens, options);
+        return new TrainingSummary(runDirectory, options.Objective, step, step * tokensPerStep, lastLoss, lastValidation,
+            progress.BestValidationLoss, progress.BestEpoch, wall, context.Info.Name);
+    }
+
+    private void ArrangeRow(ReadOnlySpan<uint> window, long windowIndex, TokenOrders? orders, Span<uint> inputs, Span<uint> targets, Span<uint> positions)
+    {
+        int length = options.SequenceLength;
+        if (options.Objective == Objective.Mdm)
+        {
+            // MDM has no shift: the sequence is the window's first L tokens and it is its own target.
+            window[..length].CopyTo(inputs);
+            window[..length].CopyTo(targets);
+            for (int i = 0; i < length; i++) positions[i] = (uint)i;
+            return;
+        }
+        if (orders is not null)
+        {
+            orders.Arrange(window, orders.OrderOf(windowIndex), inputs, targets, positions);
+            return;
+        }
+        window[..length].CopyTo(inputs);
+        window[1..].CopyTo(targets);
+        for (int i = 0; i < length; i++) positions[i] = (uint)i;
+    }
+
+    private StepScalars Scalars(long step, long batchIndex, double learningRate) => new()
+    {
+        OptimizerStep = (uint)(step + 1),
+        RandomStep = (uint)batchIndex,
+        Seed = (ulong)options.Seed,
+        LearningRate = (float)learningRate,
+        Beta1 = (float)options.Beta1,
+        Beta2 = (float)options.Beta2,
+        Epsilon = (float)options.AdamEpsilon,
+        WeightDecay = (float)options.WeightDecay,
+        ClipNorm = (float)options.ClipNorm,
+    };
+
+    private double Evaluate(LossEvaluator evaluator, IReadOnlyList<uint[]> windows) =>
+        options.Objective == Objective.Ar
+            ? evaluator.EvaluateAutoregressive(windows).Loss
+            : evaluator.EvaluateMaskedDiffusion(windows, options.EvalMonteCarlo, (ulong)options.Seed).Loss;
+
+    private void SaveLast(TransformerSession train, RunProgress progress) =>
+        RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, progress);
+
+    public static string FormatDuration(double seconds)
+    {
+        if (!double.IsFinite(seconds)) return "?";
+        var span = TimeSpan.FromSeconds(Math.Max(0, seconds));
+        return span.TotalHours >= 1 ? $"{(int)span.TotalHours}h{span.Minutes:D2}m" : span.TotalMinutes >= 1 ? $"{span.Minutes}m{span.Seconds:D2}s" : $"{span.Seconds}s";
+    }
+}
