@@ -1,0 +1,56 @@
+#version 450
+// AdamW update, the operation order of torch.optim.AdamW (single-tensor path), every scalar from the
+// step-scalar block (lr, beta1, beta2, eps, weight decay, 1-based optimizer step t):
+//   g     = gradient[i] * norm_and_scale[1]            (global-norm clip scale)
+//   p     = p * (1 - lr * weight_decay)                (only when applyWeightDecay != 0)
+//   m     = m + (1 - beta1) * (g - m)                  (torch: exp_avg.lerp_(grad, 1 - beta1))
+//   v     = beta2 * v + (1 - beta2) * g * g
+//   denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+//   p     = p - (lr / (1 - beta1^t)) * m / denom
+// Shapes: parameters, gradients, first and second moments: fp32 [count].
+// Bindings: 0 parameters (read+write), 1 gradients (read), 2 first moment (read+write),
+//   3 second moment (read+write), 4 step scalars (read), 5 norm_and_scale (read, 2 floats).
+// Push: uint count, uint applyWeightDecay. Spec: 0 = workgroup size.
+#include "grid_stride.glsl"
+#define STEP_SCALARS_BINDING 4
+#include "step_scalars.glsl"
+layout(std430, set = 0, binding = 0) buffer Parameters { float parameters[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Gradients { float gradients[]; };
+layout(std430, set = 0, binding = 2) buffer FirstMoment { float first_moment[]; };
+layout(std430, set = 0, binding = 3) buffer SecondMoment { float second_moment[]; };
+layout(std430, set = 0, binding = 5) readonly buffer NormAndScale { float norm_and_scale[2]; };
+layout(push_constant) uniform Push { uint count; uint applyWeightDecay; } pc;
+
+// base^exponent by repeated squaring: about log2(t) roundings, where pow() (exp2(t * log2(base)))
+// loses digits that 1 - beta2^t then amplifies twentyfold at t = 1.
+float power(float base, uint exponent) {
+    float result = 1.0;
+    while (exponent != 0u) {
+        if ((exponent & 1u) != 0u) result *= base;
+        base *= base;
+        exponent >>= 1;
+    }
+    return result;
+}
+
+void main() {
+    float lr = step_scalars.learning_rate;
+    float beta1 = step_scalars.beta1;
+    float beta2 = step_scalars.beta2;
+    uint t = step_scalars.optimizer_step;
+    float step_size = lr / (1.0 - power(beta1, t));
+    float bias_correction2_sqrt = sqrt(1.0 - power(beta2, t));
+    float decay_factor = pc.applyWeightDecay != 0u ? 1.0 - lr * step_scalars.weight_decay : 1.0;
+    float clip_scale = norm_and_scale[1];
+
+    for (uint i = gl_GlobalInvocationID.x; i < pc.count; i += grid_stride_x()) {
+        float g = gradients[i] * clip_scale;
+        float m = first_moment[i];
+        m = m + (1.0 - beta1) * (g - m);
+        float v = beta2 * second_moment[i] + (1.0 - beta2) * g * g;
+        first_moment[i] = m;
+        second_moment[i] = v;
+        float denom = sqrt(v) / bias_correction2_sqrt + step_scalars.adam_epsilon;
+        parameters[i] = parameters[i] * decay_factor - step_size * m / denom;
+    }
+}
