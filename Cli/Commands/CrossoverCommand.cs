@@ -1,0 +1,125 @@
+using System.Globalization;
+using CommandLine;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Experiments;
+using VkDiffusion.Trainer.Plots;
+
+namespace VkDiffusion.Cli.Commands;
+
+[Verb("crossover", HelpText = "Critical compute above which diffusion beats AR, per unique-token budget, from a fit file (and/or the paper's closed form).")]
+public sealed class CrossoverCommand : ICommand
+{
+    [Option("fit", HelpText = "fit.json written by `vkdiff fit --out` with both the ar and mdm objectives.")]
+    public string? Fit { get; set; }
+
+    [Option("unique-tokens", Separator = ',', HelpText = "Unique-token budgets U, comma-separated; suffixes k, M, B allowed (25M,50M,100M). Default: 25M,50M,100M.")]
+    public IEnumerable<string> UniqueTokens { get; set; } = [];
+
+    [Option("plot", HelpText = "Write C_crit against U (log-log) to this PNG.")]
+    public string? Plot { get; set; }
+
+    [Option("paper", HelpText = "Also print the paper's closed form C_crit(U) = 2.12e15·(U/1e6)^2.174 (alone when --fit is not given).")]
+    public bool Paper { get; set; }
+
+    [Option("min-compute", Default = Crossover.DefaultMinCompute, HelpText = "Smallest compute scanned for the sign change, in FLOPs.")]
+    public double MinCompute { get; set; } = Crossover.DefaultMinCompute;
+
+    [Option("max-compute", Default = Crossover.DefaultMaxCompute, HelpText = "Largest compute scanned, in FLOPs.")]
+    public double MaxCompute { get; set; } = Crossover.DefaultMaxCompute;
+
+    public int Run()
+    {
+        if (Fit is null && !Paper) throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --paper, or both.");
+        if (!(MinCompute > 0 && MaxCompute > MinCompute)) throw new InvalidInputException("Need 0 < --min-compute < --max-compute.");
+        var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
+
+        var found = new List<(double U, double C)>();
+        if (Fit is not null)
+        {
+            var file = FitFile.Read(Fit);
+            ScalingLaw ar = file.Law("ar"), mdm = file.Law("mdm");
+            Console.WriteLine($"{"U (tokens)",12} {"C_crit (FLOPs)",15} {"N_AR",10} {"N_MDM",10} {"loss",8}{(Paper ? $" {"paper C_crit",13} {"ours/paper",10}" : "")}");
+            foreach (double budget in budgets)
+            {
+                var point = Crossover.CriticalCompute(mdm, ar, budget, MinCompute, MaxCompute);
+                string paperColumns = Paper && point.CriticalCompute is double c
+                    ? $" {Format(PaperReference.CriticalCompute(budget)),13} {(c / PaperReference.CriticalCompute(budget)).ToString("F3", CultureInfo.InvariantCulture),10}"
+                    : "";
+                if (point.CriticalCompute is double critical)
+                {
+                    found.Add((budget, critical));
+                    Console.WriteLine($"{Format(budget),12} {Format(critical),15} {Format(point.Ar!.Value.Params),10} {Format(point.Mdm!.Value.Params),10} " +
+                                      $"{point.Ar.Value.Loss.ToString("F4", CultureInfo.InvariantCulture),8}{paperColumns}");
+                }
+                else
+                {
+                    Console.WriteLine($"{Format(budget),12} {"none",15}  ({point.Note})");
+                }
+            }
+            if (found.Select(p => p.U).Distinct().Count() >= 2)
+            {
+                var law = Crossover.FitPowerLaw(found);
+                Console.WriteLine($"C_crit ∝ U^k: k = {law.Exponent.ToString("F3", CultureInfo.InvariantCulture)}, " +
+                                  $"C_crit = {Format(law.Evaluate(1e6))}·(U/1e6)^k" +
+                                  $"{(Paper ? $"  (paper: k = {PaperReference.CriticalComputeExponent}, 2.12e15·(U/1e6)^k)" : "")}");
+            }
+        }
+        else
+        {
+            Console.WriteLine($"{"U (tokens)",12} {"paper C_crit",15}");
+            foreach (double budget in budgets)
+                Console.WriteLine($"{Format(budget),12} {Format(PaperReference.CriticalCompute(budget)),15}");
+            Console.WriteLine($"paper: C_crit = 2.12e15·(U/1e6)^{PaperReference.CriticalComputeExponent}");
+        }
+
+        if (Plot is not null)
+        {
+            WritePlot(Plot, budgets, found);
+            Console.WriteLine($"wrote {Plot}");
+        }
+        return ExitCodes.Success;
+    }
+
+    private void WritePlot(string path, IReadOnlyList<double> budgets, IReadOnlyList<(double U, double C)> found)
+    {
+        double low = budgets.Min() / 2, high = budgets.Max() * 2;
+        var grid = Enumerable.Range(0, 50).Select(i => low * Math.Pow(high / low, i / 49.0)).ToArray();
+        var series = new List<PlotSeries>();
+        if (found.Count > 0)
+            series.Add(new PlotSeries("fitted laws: C_crit", found.Select(p => p.U).ToArray(), found.Select(p => p.C).ToArray(), Markers: true, Line: false));
+        if (found.Select(p => p.U).Distinct().Count() >= 2)
+        {
+            var law = Crossover.FitPowerLaw(found);
+            series.Add(new PlotSeries($"power law, k = {law.Exponent:F3}", grid, grid.Select(law.Evaluate).ToArray()));
+        }
+        if (Paper || Fit is null)
+            series.Add(new PlotSeries("paper: 2.12e15·(U/1e6)^2.174", grid, grid.Select(PaperReference.CriticalCompute).ToArray()));
+        LinePlot.Save(path, new LinePlotSpec("Critical compute: diffusion beats AR above the line", "unique tokens U", "C_crit (FLOPs)")
+        {
+            LogX = true,
+            LogY = true,
+        }, series);
+    }
+
+    /// <summary>A token count: a number with an optional k/M/B suffix (25M = 25e6).</summary>
+    private static double ParseTokenCount(string text)
+    {
+        string trimmed = text.Trim();
+        double scale = 1;
+        if (trimmed.Length > 0)
+        {
+            switch (char.ToUpperInvariant(trimmed[^1]))
+            {
+                case 'K': scale = 1e3; break;
+                case 'M': scale = 1e6; break;
+                case 'B' or 'G': scale = 1e9; break;
+            }
+            if (scale != 1) trimmed = trimmed[..^1];
+        }
+        if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value * scale > 0))
+            throw new InvalidInputException($"--unique-tokens: '{text}' is not a positive token count (e.g. 25M, 1e8).");
+        return value * scale;
+    }
+
+    private static string Format(double value) => value.ToString("G3", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,42 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Trainer.Experiments;
+
+/// <summary>fit.json: the fitted law of each objective, with the loss column it was fitted on.</summary>
+public sealed record FitFile(
+    [property: JsonPropertyName("loss_column")] string LossColumn,
+    [property: JsonPropertyName("objectives")] IReadOnlyDictionary<string, ObjectiveFit> Objectives)
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        // R² is NaN for a stage with no points (all its constants fixed); keep it rather than fail.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Options);
+
+    public void Write(string path) => File.WriteAllText(path, ToJson() + "\n");
+
+    public static FitFile Read(string path)
+    {
+        if (!File.Exists(path)) throw new InvalidInputException($"Fit file '{path}' does not exist; write one with `vkdiff fit --out`.");
+        try
+        {
+            return JsonSerializer.Deserialize<FitFile>(File.ReadAllText(path), Options)
+                   ?? throw new InvalidInputException($"{path}: empty fit file.");
+        }
+        catch (JsonException error)
+        {
+            throw new InvalidInputException($"{path}: not a fit file written by `vkdiff fit` ({error.Message}).", error);
+        }
+    }
+
+    /// <summary>The law fitted for one objective, or a message naming the objectives the file has.</summary>
+    public ScalingLaw Law(string objective) =>
+        Objectives.FirstOrDefault(pair => string.Equals(pair.Key, objective, StringComparison.OrdinalIgnoreCase)).Value?.Law
+        ?? throw new InvalidInputException(
+            $"The fit file has no '{objective}' objective (it has: {string.Join(", ", Objectives.Keys)}); fit results of both families.");
+}
