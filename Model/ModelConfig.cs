@@ -39,10 +39,13 @@ public sealed record ModelConfig
     /// <summary>f = floor((8d/3)/64)*64, the paper's SwiGLU width.</summary>
     public static int PaperHiddenDim(int modelDim) => (int)Math.Floor(8.0 * modelDim / 3 / 64) * 64;
 
-    /// <summary>The paper's parameter count used for FLOPs: 4Ld² + 3Ldf + 6Ld + 50257d (GPT-2 vocabulary).</summary>
+    /// <summary>
+    /// The paper's parameter count N used for compute C = 6ND: 4Ld² + 3Ldf + 6Ld + Vd, with V the text
+    /// vocabulary (50257 for GPT-2, as in the paper; 257 for bytes).
+    /// </summary>
     [JsonIgnore]
-    public double PaperParameterCount =>
-        4.0 * Layers * ModelDim * ModelDim + 3.0 * Layers * ModelDim * HiddenDim + 6.0 * Layers * ModelDim + 50257.0 * ModelDim;
+    public double FlopsParameterCount =>
+        4.0 * Layers * ModelDim * ModelDim + 3.0 * Layers * ModelDim * HiddenDim + 6.0 * Layers * ModelDim + (Vocabulary.EndOfDocumentId + 1.0) * ModelDim;
 
     /// <summary>The parameters this model actually has (embedding table included once: the head is tied).</summary>
     [JsonIgnore]

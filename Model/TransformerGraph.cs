@@ -260,7 +260,7 @@ public sealed class TransformerGraph
     {
         var gradients = Parameters.Select(p => p.Gradient!).ToList();
         Tensor norm = GradientNorm!;
-        Tensor partials = Graph.NewScratch("grad_norm_partials", GradientNormKernels.PartialsBytes(gradients.Select(g => g.Slice).ToList()));
+        Tensor partials = Graph.NewScratch("grad_norm_partials", GradientNormKernels.PartialsBytes(gradients.Count));
         Graph.Add("grad_norm", [.. gradients, scalars], [partials, norm],
             c => GradientNormKernels.Compute(c, gradients.Select(g => g.Slice).ToList(), partials.Slice, scalars.Slice, norm.Slice));
         foreach (ParameterTensors p in Parameters)

@@ -17,7 +17,7 @@ public static class GradientNormKernels
     private readonly record struct CountPush(uint Count);
 
     /// <summary>Bytes of the scratch buffer <see cref="Compute"/> needs for these gradient tensors.</summary>
-    public static long PartialsBytes(IReadOnlyList<BufferSlice> gradients) => 4L * PartialsPerTensor * gradients.Count;
+    public static long PartialsBytes(int tensorCount) => 4L * PartialsPerTensor * tensorCount;
 
     /// <summary>
     /// normAndScale[0] = sqrt(sum over every tensor of g^2); normAndScale[1] = clip_norm / (norm + 1e-6)
@@ -27,7 +27,7 @@ public static class GradientNormKernels
     public static void Compute(CommandList c, IReadOnlyList<BufferSlice> gradients, BufferSlice partials, BufferSlice stepScalars, BufferSlice normAndScale)
     {
         if (gradients.Count == 0) throw new ArgumentException("gradient norm of no tensors");
-        long needed = PartialsBytes(gradients);
+        long needed = PartialsBytes(gradients.Count);
         if (partials.Length < needed) throw new ArgumentException($"gradient norm: {partials} is shorter than the {needed} bytes of partial sums needed");
         if (stepScalars.Length < StepScalars.ByteLength) throw new ArgumentException($"gradient norm: {stepScalars} is shorter than the step-scalar block");
         if (normAndScale.Length < 8) throw new ArgumentException($"gradient norm: {normAndScale} cannot hold the norm and the scale");

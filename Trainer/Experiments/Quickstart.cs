@@ -1,0 +1,102 @@
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Plots;
+using VkDiffusion.Trainer.Training;
+
+namespace VkDiffusion.Trainer.Experiments;
+
+/// <summary>The README's main job: a small data-constrained MDM vs AR comparison on the default corpus.</summary>
+public sealed record QuickstartOptions
+{
+    public required string OutputDirectory { get; init; }
+    /// <summary>A prepared dataset; default: the dict-gcide dictionary, byte-tokenized into OUTPUT/data.</summary>
+    public string? DataDirectory { get; init; }
+    public string Preset { get; init; } = "tiny";
+    public long UniqueTokens { get; init; } = 100_000;
+    public int Epochs { get; init; } = 40;
+    public int SequenceLength { get; init; } = 128;
+    public int BatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 2e-3;
+    public int Seed { get; init; } = 1234;
+}
+
+/// <summary>
+/// Trains an MDM and an AR model of the same size on the same unique-token budget for many epochs, then
+/// prints each family's best validation loss and its epoch and plots both validation curves against epochs.
+/// </summary>
+public static class Quickstart
+{
+    public const string PlotFile = "quickstart.png";
+    private const int ValidationDocuments = 500;
+
+    public static IReadOnlyList<TrainingSummary> Run(GpuContext context, QuickstartOptions options, TextWriter log, CancellationToken cancel)
+    {
+        Directory.CreateDirectory(options.OutputDirectory);
+        string data = options.DataDirectory ?? PrepareDefaultCorpus(options.OutputDirectory, log, cancel);
+        string tokenizer;
+        using (TokenDataset dataset = TokenDataset.Open(data)) tokenizer = dataset.Meta.Tokenizer;
+        ModelConfig model = ModelPresets.Get(options.Preset, VocabularySpec.ByName(tokenizer));
+
+        var summaries = new List<TrainingSummary>();
+        foreach (Objective objective in new[] { Objective.Mdm, Objective.Ar })
+        {
+            string runDirectory = Path.Combine(options.OutputDirectory, objective.ToString().ToLowerInvariant());
+            if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
+            var training = new TrainingOptions
+            {
+                Objective = objective,
+                Preset = options.Preset,
+                Model = model,
+                DataDirectory = data,
+                UniqueTokens = options.UniqueTokens,
+                Epochs = options.Epochs,
+                SequenceLength = options.SequenceLength,
+                BatchSize = options.BatchSize,
+                LearningRate = options.LearningRate,
+                MinLearningRate = options.LearningRate / 10,
+                Seed = options.Seed,
+                LogEvery = 50,
+            };
+            log.WriteLine();
+            log.WriteLine($"== {objective.ToString().ToUpperInvariant()} ==");
+            summaries.Add(TrainingRun.Start(context, training, runDirectory, log, cancel));
+        }
+
+        string plot = Path.Combine(options.OutputDirectory, PlotFile);
+        WriteComparisonPlot(plot, options, summaries);
+        log.WriteLine();
+        log.WriteLine($"U = {options.UniqueTokens:N0} unique tokens x {options.Epochs} epochs, preset {options.Preset}, on {context.Info.Name}");
+        log.WriteLine("family | best val loss | at epoch | final val loss | wall");
+        foreach (TrainingSummary summary in summaries)
+            log.WriteLine($"{summary.Objective.ToString().ToUpperInvariant(),-6} | {summary.BestValidationLoss,13:F4} | {summary.BestEpoch,8:F1} | {summary.FinalValidationLoss,14:F4} | {TrainingRun.FormatDuration(summary.WallSeconds)}");
+        log.WriteLine($"validation curves: {plot}");
+        return summaries;
+    }
+
+    private static string PrepareDefaultCorpus(string outputDirectory, TextWriter log, CancellationToken cancel)
+    {
+        string data = Path.Combine(outputDirectory, "data");
+        if (File.Exists(Path.Combine(data, DatasetMeta.FileName))) return data;
+        string dictionary = DefaultCorpus.RequirePath();
+        log.WriteLine($"preparing the default corpus {dictionary} (byte tokens) into {data} ...");
+        CorpusPreparer.Prepare(new PrepareOptions
+        {
+            Inputs = [dictionary],
+            Tokenizer = "bytes",
+            OutputDirectory = data,
+            ValidationDocuments = ValidationDocuments,
+        }, log, cancel);
+        return data;
+    }
+
+    private static void WriteComparisonPlot(string path, QuickstartOptions options, IReadOnlyList<TrainingSummary> summaries)
+    {
+        var series = summaries.Select(summary =>
+        {
+            var points = MetricsLog.Read(Path.Combine(summary.RunDirectory, TrainingRun.MetricsFile)).Where(r => r.ValLoss is not null).ToList();
+            return new PlotSeries(summary.Objective.ToString().ToUpperInvariant(), points.Select(p => p.Epoch).ToList(), points.Select(p => p.ValLoss!.Value).ToList(), Markers: true);
+        });
+        LinePlot.Save(path, new LinePlotSpec($"Validation loss, U = {options.UniqueTokens:N0} tokens, preset {options.Preset}", "epoch", "validation loss (nats/token)"), series);
+    }
+}
