@@ -48,7 +48,7 @@ public sealed class DictdCorpusSource(string path) : CorpusSource(path)
             if (entry.Length < length) entry = new byte[length];
             ReadExactly(entriesStream, entry.AsSpan(0, length), offset);
             position = offset + length;
-            string text = Decode(entry.AsSpan(0, length)).TrimEnd();
+            string text = Decode(entry.AsSpan(0, length)).Trim();
             if (text.Length > 0) yield return text;
         }
     }
