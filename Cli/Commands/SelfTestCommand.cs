@@ -16,7 +16,7 @@ public sealed class SelfTestCommand : ICommand
     [Option("json", HelpText = "Print one JSON object (device, results, passed) instead of text lines.")]
     public bool Json { get; set; }
 
-    [Option("filter", HelpText = "Run only the checks whose name contains this text (e.g. cross_entropy).")]
+    [Option("filter", HelpText = "Run only the checks whose name contains this text, or one of several comma-separated texts (e.g. cross_entropy,adamw).")]
     public string? Filter { get; set; }
 
     // NaN errors (a kernel that produced NaN) must serialise, not throw.

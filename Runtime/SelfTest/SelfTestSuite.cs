@@ -37,12 +37,14 @@ public sealed class SelfTestSuite
     }
 
     /// <summary>
-    /// Runs the checks whose name contains <paramref name="filter"/> (all when null), calling
-    /// <paramref name="onResult"/> as each case finishes so output streams while the suite runs.
+    /// Runs the checks whose name contains <paramref name="filter"/> or one of its comma-separated parts
+    /// (all when null), calling <paramref name="onResult"/> as each case finishes so output streams while
+    /// the suite runs.
     /// </summary>
     public SelfTestReport Run(GpuContext context, string? filter = null, Action<SelfTestResult>? onResult = null)
     {
-        var selected = Checks.Where(check => filter is null || check.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+        string[] parts = filter?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        var selected = Checks.Where(check => filter is null || parts.Any(part => check.Name.Contains(part, StringComparison.OrdinalIgnoreCase))).ToList();
         if (selected.Count == 0)
             throw new InvalidInputException($"No self-test check name contains '{filter}'. Checks: {string.Join(", ", Checks.Select(c => c.Name))}.");
         var results = new List<SelfTestResult>();

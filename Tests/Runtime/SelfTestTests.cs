@@ -90,6 +90,23 @@ public sealed class SelfTestTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.True(double.IsNaN(SelfTestMeasure.NormwiseRelativeError([float.NaN], [1.0])));
     }
 
+    [Theory]
+    [InlineData("128")]   // lavapipe subgroup size 4
+    [InlineData("512")]   // lavapipe subgroup size 16 (the default 256 bits gives 8, the suite's own device)
+    public void The_reductions_pass_at_other_subgroup_sizes(string vectorWidth)
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(new Dictionary<string, string>
+        {
+            ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd,
+            ["LP_NATIVE_VECTOR_WIDTH"] = vectorWidth,
+        }, "selftest", "--filter", "cross_entropy,grad_norm,reduce_sum");
+        Assert.True(exitCode == ExitCodes.Success, $"exit {exitCode}\n{output}\n{error}");
+        Assert.Contains($"subgroup {int.Parse(vectorWidth) / 32} ", output);
+        Assert.Contains("PASS  cross_entropy", output);
+        Assert.Contains("PASS  grad_norm", output);
+        Assert.DoesNotContain("FAIL", output);
+    }
+
     [Fact]
     public void Vkdiff_selftest_passes_on_lavapipe_with_validation_and_reports_json()
     {
