@@ -1,0 +1,58 @@
+using System.Text.Json;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Cli.Commands;
+
+/// <summary>`vkdiff bench kernels`: device banner, measured roofline, then every registered kernel case.</summary>
+internal sealed class BenchKernels(string? device, bool json, bool quick)
+{
+    /// <summary>Every case the command runs; kernel families add theirs here.</summary>
+    internal static KernelBenchmark CreateBenchmark() => MatmulBenchmarkCases.RegisterStandard(new KernelBenchmark());
+
+    public int Run()
+    {
+        using GpuContext context = GpuContext.Create(device);
+        DeviceInfo info = context.Info;
+        if (!json)
+        {
+            Console.WriteLine(info.Banner);
+            Console.WriteLine($"matmul path: {MatmulKernels.ChoosePath(info)} (force one with {MatmulKernels.PathVariable}=reference|register|tiled)");
+        }
+        DeviceRoofline roofline = DeviceRoofline.Measure(context, quick);
+        if (!json)
+        {
+            Console.WriteLine($"roofline: {roofline.Gflops:F1} GFLOP/s (peak_fma), {roofline.GigabytesPerSecond:F1} GB/s (peak_copy)");
+            Console.WriteLine($"{"case",-36} {"ms",10} {"GFLOP/s",9} {"GB/s",8} {"roof",6}");
+        }
+        KernelBenchmark benchmark = CreateBenchmark();
+        double secondsPerCase = quick ? 0.2 : 0.5;
+        List<KernelBenchmarkResult> results = benchmark.Run(context, roofline, quick, secondsPerCase, result =>
+        {
+            if (!json)
+                Console.WriteLine($"{result.Name,-36} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.GigabytesPerSecond,8:F1} {result.RoofFraction,6:P0}");
+        });
+        if (json)
+        {
+            var report = new
+            {
+                device = info,
+                banner = info.Banner,
+                matmulPath = MatmulKernels.ChoosePath(info).ToString(),
+                quick,
+                roofline = new { gflops = roofline.Gflops, gigabytesPerSecond = roofline.GigabytesPerSecond },
+                cases = results.Select(r => new
+                {
+                    name = r.Name,
+                    milliseconds = r.Milliseconds,
+                    gflops = r.Gflops,
+                    gigabytesPerSecond = r.GigabytesPerSecond,
+                    roofFraction = r.RoofFraction,
+                    repetitions = r.Repetitions,
+                }),
+            };
+            Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions.Indented));
+        }
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,262 @@
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>Which matmul implementation runs: chosen per device, or forced with VKDIFF_MATMUL.</summary>
+public enum MatmulPath
+{
+    /// <summary>One output per invocation, scalar loads: slow, simple, the fallback for driver bugs.</summary>
+    Reference,
+    /// <summary>Register blocks without shared memory, vec4 loads: the fast path on CPU devices (lavapipe).</summary>
+    RegisterBlocked,
+    /// <summary>Shared-memory tiles with register blocks: the fast path on GPUs.</summary>
+    Tiled,
+}
+
+/// <summary>
+/// Records fp32 linear-layer products (weights row-major [out, in], rows of activations [rows, features]):
+/// forward, the gradient with respect to the input, and the gradient with respect to the weight, each
+/// optionally accumulating into its output and optionally batched (element strides per operand).
+/// Deterministic: every output is one invocation's fixed-order sum, no atomics.
+/// </summary>
+public static class MatmulKernels
+{
+    /// <summary>reference | register | tiled: forces one implementation on any device.</summary>
+    public const string PathVariable = "VKDIFF_MATMUL";
+
+    /// <summary>Y[M,N] (+)= X[M,K] · W[N,K]^T.</summary>
+    public static void Forward(CommandList commands, BufferSlice x, BufferSlice w, BufferSlice y, int rowCount, int inFeatures, int outFeatures,
+        bool accumulate = false) =>
+        Forward(commands, x, w, y, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+
+    /// <summary>dX[M,K] (+)= dY[M,N] · W[N,K].</summary>
+    public static void BackwardInput(CommandList commands, BufferSlice dy, BufferSlice w, BufferSlice dx, int rowCount, int inFeatures, int outFeatures,
+        bool accumulate = false) =>
+        BackwardInput(commands, dy, w, dx, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+
+    /// <summary>dW[N,K] (+)= dY[M,N]^T · X[M,K].</summary>
+    public static void BackwardWeight(CommandList commands, BufferSlice dy, BufferSlice x, BufferSlice dw, int rowCount, int inFeatures, int outFeatures,
+        bool accumulate = false) =>
+        BackwardWeight(commands, dy, x, dw, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+
+    /// <summary>
+    /// Batched forward: for b &lt; batchCount, Y_b = X_b · W_b^T, where operand b starts
+    /// b * (its batch stride) elements into its slice (a stride of 0 shares the operand across the batch).
+    /// E.g. attention scores S_b[T,T] = Q_b[T,d] · K_b[T,d]^T.
+    /// </summary>
+    public static void Forward(CommandList commands, BufferSlice x, BufferSlice w, BufferSlice y, int rowCount, int inFeatures, int outFeatures,
+        int batchCount, long xBatchStride, long wBatchStride, long yBatchStride, bool accumulate = false)
+    {
+        CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        Record(commands, new Problem(rowCount, outFeatures, inFeatures, batchCount,
+            new Operand(x, inFeatures, 1, xBatchStride, "x"),
+            new Operand(w, inFeatures, 1, wBatchStride, "w"),
+            new Operand(y, outFeatures, 0, yBatchStride, "y"), accumulate, SplitReduction: false));
+    }
+
+    /// <summary>
+    /// Batched input gradient: dX_b = dY_b · W_b (operand b starts b * its batch stride elements in).
+    /// E.g. attention output O_b[T,d] = P_b[T,T] · V_b[T,d] (dy = P, w = V, inFeatures = d, outFeatures = T).
+    /// </summary>
+    public static void BackwardInput(CommandList commands, BufferSlice dy, BufferSlice w, BufferSlice dx, int rowCount, int inFeatures, int outFeatures,
+        int batchCount, long dyBatchStride, long wBatchStride, long dxBatchStride, bool accumulate = false)
+    {
+        CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        // A(i=m, r=n) = dY[m, n]; B(j=k, r=n) = W[n, k]: unit stride along j.
+        Record(commands, new Problem(rowCount, inFeatures, outFeatures, batchCount,
+            new Operand(dy, outFeatures, 1, dyBatchStride, "dy"),
+            new Operand(w, 1, inFeatures, wBatchStride, "w"),
+            new Operand(dx, inFeatures, 0, dxBatchStride, "dx"), accumulate, SplitReduction: false));
+    }
+
+    /// <summary>Batched weight gradient: dW_b = dY_b^T · X_b (operand b starts b * its batch stride elements in).</summary>
+    public static void BackwardWeight(CommandList commands, BufferSlice dy, BufferSlice x, BufferSlice dw, int rowCount, int inFeatures, int outFeatures,
+        int batchCount, long dyBatchStride, long xBatchStride, long dwBatchStride, bool accumulate = false)
+    {
+        CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        // A(i=n, r=m) = dY[m, n]; B(j=k, r=m) = X[m, k]: both unit stride along their row index.
+        Record(commands, new Problem(outFeatures, inFeatures, rowCount, batchCount,
+            new Operand(dy, 1, outFeatures, dyBatchStride, "dy"),
+            new Operand(x, 1, inFeatures, xBatchStride, "x"),
+            new Operand(dw, inFeatures, 0, dwBatchStride, "dw"), accumulate, SplitReduction: true));
+    }
+
+    /// <summary>Floating-point operations of one product: 2 · M · N · K per batch entry.</summary>
+    public static double Flops(int rowCount, int inFeatures, int outFeatures, int batchCount = 1) =>
+        2.0 * rowCount * inFeatures * outFeatures * batchCount;
+
+    /// <summary>The implementation this device gets, unless VKDIFF_MATMUL forces one.</summary>
+    public static MatmulPath ChoosePath(DeviceInfo device)
+    {
+        string? forced = Environment.GetEnvironmentVariable(PathVariable);
+        return forced?.Trim().ToLowerInvariant() switch
+        {
+            null or "" => device.IsCpu ? MatmulPath.RegisterBlocked : MatmulPath.Tiled,
+            "reference" or "simple" => MatmulPath.Reference,
+            "register" or "registers" => MatmulPath.RegisterBlocked,
+            "tiled" or "shared" => MatmulPath.Tiled,
+            _ => throw new InvalidInputException($"{PathVariable}={forced} is not a matmul path; use reference, register or tiled."),
+        };
+    }
+
+    // An operand seen as a 2-D array: element (row, r) of batch b at b*BatchStride + row*RowStride + r*ReductionStride.
+    // For the output, ReductionStride is unused (columns are contiguous).
+    private readonly record struct Operand(BufferSlice Slice, long RowStride, long ReductionStride, long BatchStride, string Name);
+
+    // C[b][i][j] (+)= sum_r A(b,i,r) B(b,j,r), i < M, j < N, r < R. SplitReduction: when the bindings are too large
+    // for one dispatch, split along r (accumulating) instead of along i.
+    private readonly record struct Problem(int M, int N, int R, int BatchCount, Operand A, Operand B, Operand C, bool Accumulate, bool SplitReduction);
+
+    private readonly record struct MatmulPush(
+        uint M, uint N, uint R, uint Accumulate,
+        uint AOffset, uint AStrideI, uint AStrideR, uint ABatch,
+        uint BOffset, uint BStrideJ, uint BStrideR, uint BBatch,
+        uint COffset, uint CStrideI, uint CBatch);
+
+    private readonly record struct Variant(string Name, uint GroupX, uint GroupY, uint BlockM, uint BlockN)
+    {
+        public uint TileM => GroupY * BlockM;
+        public uint TileN => GroupX * BlockN;
+    }
+
+    private static void CheckShape(int rowCount, int inFeatures, int outFeatures, int batchCount)
+    {
+        if (rowCount <= 0 || inFeatures <= 0 || outFeatures <= 0 || batchCount <= 0)
+            throw new ArgumentOutOfRangeException(nameof(rowCount),
+                $"matmul shape rows {rowCount}, in {inFeatures}, out {outFeatures}, batch {batchCount} must be positive");
+    }
+
+    private static Variant ChooseVariant(MatmulPath path, int m, int n)
+    {
+        long outputs = (long)m * n;
+        return path switch
+        {
+            MatmulPath.Reference => new Variant("matmul_simple", 16, 16, 1, 1),
+            // CPU: a workgroup is one thread's work item; 8x8 outputs per invocation amortise each per-lane load
+            // over 8 FMAs; small products use 4x4 blocks so both cores still get work.
+            MatmulPath.RegisterBlocked => outputs >= 256 * 256 ? new Variant("matmul_reg8x8", 8, 4, 8, 8) : new Variant("matmul_reg4x4", 8, 4, 4, 4),
+            _ => m >= 512 && n >= 512 ? new Variant("matmul_tiled8x8", 16, 16, 8, 8) : new Variant("matmul_tiled4x4", 16, 16, 4, 4),
+        };
+    }
+
+    private static void Record(CommandList commands, Problem problem)
+    {
+        DeviceInfo device = commands.Context.Info;
+        Variant variant = ChooseVariant(ChoosePath(device), problem.M, problem.N);
+        long maxBinding = (long)Math.Min(device.MaxStorageBufferRange, int.MaxValue);
+        long maxGroups = Math.Min(device.MaxComputeWorkGroupCountX, 65535u);
+        if (problem.BatchCount > 65535)
+            throw new ArgumentOutOfRangeException(nameof(problem), $"matmul batch count {problem.BatchCount} exceeds 65535");
+        if ((problem.N + variant.TileN - 1) / variant.TileN > maxGroups)
+            throw new ArgumentOutOfRangeException(nameof(problem), $"matmul output width {problem.N} exceeds {maxGroups} tiles of {variant.TileN}");
+
+        // Split along i (or r) until every binding fits the device's range and the grid its limits. Chunks are
+        // multiples of 128 so vec4 alignment and tile boundaries survive the split.
+        int extent = problem.SplitReduction ? problem.R : problem.M;
+        int chunk = extent;
+        while (chunk > 128 && !Fits(problem, variant, chunk, maxBinding, maxGroups))
+            chunk = (int)Math.Max(128, (chunk / 2 + 127) / 128 * 128);
+        if (!Fits(problem, variant, chunk, maxBinding, maxGroups))
+            throw new ArgumentException($"matmul operands ({problem.A.Name}, {problem.B.Name}, {problem.C.Name}) do not fit this device's " +
+                $"maxStorageBufferRange of {device.MaxStorageBufferRange} bytes even when split; use a smaller batch or width");
+
+        for (int start = 0; start < extent; start += chunk)
+        {
+            int count = Math.Min(chunk, extent - start);
+            Problem part = problem.SplitReduction
+                ? problem with
+                {
+                    R = count,
+                    A = Advance(problem.A, start * problem.A.ReductionStride),
+                    B = Advance(problem.B, start * problem.B.ReductionStride),
+                    Accumulate = problem.Accumulate || start > 0,
+                }
+                : problem with
+                {
+                    M = count,
+                    A = Advance(problem.A, start * problem.A.RowStride),
+                    C = Advance(problem.C, start * problem.C.RowStride),
+                };
+            Dispatch(commands, part, variant);
+        }
+    }
+
+    private static Operand Advance(Operand operand, long elements) => operand with { Slice = SliceFrom(operand, elements) };
+
+    // Moves an operand's start by whole elements; the binding is later aligned down, so any element offset works.
+    private static BufferSlice SliceFrom(Operand operand, long elements)
+    {
+        long bytes = elements * sizeof(float);
+        if (bytes > operand.Slice.Length)
+            throw new ArgumentException($"matmul operand {operand.Name} ({operand.Slice}) is too small for the shape");
+        return new BufferSlice(operand.Slice.Buffer, operand.Slice.Offset + bytes, operand.Slice.Length - bytes);
+    }
+
+    private static bool Fits(Problem problem, Variant variant, int chunk, long maxBinding, long maxGroups)
+    {
+        Problem part = problem.SplitReduction ? problem with { R = chunk } : problem with { M = chunk };
+        if (!problem.SplitReduction && (chunk + variant.TileM - 1) / variant.TileM > maxGroups) return false;
+        // Alignment can add up to 256 bytes in front of a binding.
+        return ElementCount(part, part.A, part.M) * 4 + 256 <= maxBinding
+            && ElementCount(part, part.B, part.N) * 4 + 256 <= maxBinding
+            && ElementCount(part, part.C, part.M, isOutput: true) * 4 + 256 <= maxBinding;
+    }
+
+    // One past the last element the problem touches in this operand.
+    private static long ElementCount(Problem problem, Operand operand, int rows, bool isOutput = false)
+    {
+        long last = (problem.BatchCount - 1) * operand.BatchStride + (rows - 1) * operand.RowStride
+            + (isOutput ? problem.N - 1 : (problem.R - 1) * operand.ReductionStride);
+        return last + 1;
+    }
+
+    private static void Dispatch(CommandList commands, Problem problem, Variant variant)
+    {
+        uint alignment = commands.Context.Info.MinStorageBufferOffsetAlignment;
+        var (aBinding, aOffset) = Bind(problem.A, ElementCount(problem, problem.A, problem.M), alignment);
+        var (bBinding, bOffset) = Bind(problem.B, ElementCount(problem, problem.B, problem.N), alignment);
+        var (cBinding, cOffset) = Bind(problem.C, ElementCount(problem, problem.C, problem.M, isOutput: true), alignment);
+
+        bool aUnitR = problem.A.ReductionStride == 1;
+        bool bUnitR = problem.B.ReductionStride == 1;
+        bool vectorise = variant.Name.StartsWith("matmul_reg", StringComparison.Ordinal);
+        bool aVec4 = vectorise && CanLoadVec4(problem.A, aOffset, aUnitR, problem.M);
+        bool bVec4 = vectorise && CanLoadVec4(problem.B, bOffset, bUnitR, problem.N);
+        Kernel kernel = commands.Context.Kernels.Get(variant.Name, variant.GroupX, variant.GroupY,
+            aUnitR ? 1u : 0u, bUnitR ? 1u : 0u, aVec4 ? 1u : 0u, bVec4 ? 1u : 0u);
+
+        var push = new MatmulPush(
+            (uint)problem.M, (uint)problem.N, (uint)problem.R, problem.Accumulate ? 1u : 0u,
+            aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
+            bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
+            cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride));
+        uint groupsX = ((uint)problem.N + variant.TileN - 1) / variant.TileN;
+        uint groupsY = ((uint)problem.M + variant.TileM - 1) / variant.TileM;
+        commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount, push,
+            Binding.Read(aBinding), Binding.Read(bBinding), Binding.Write(cBinding));
+    }
+
+    // vec4 loads along the unit-stride dimension need every vec4 to start at a multiple of 4 elements and,
+    // along a row index, the clamped last group of four rows to be whole.
+    private static bool CanLoadVec4(Operand operand, uint offset, bool unitReduction, int rows) =>
+        offset % 4 == 0 && operand.BatchStride % 4 == 0 &&
+        (unitReduction ? operand.RowStride % 4 == 0 : operand.ReductionStride % 4 == 0 && rows % 4 == 0);
+
+    // The binding starts at the operand's first element rounded down to the device's offset alignment;
+    // the element offset inside the binding goes to the shader.
+    private static (BufferSlice Binding, uint Offset) Bind(Operand operand, long elementCount, uint alignment)
+    {
+        long bytes = elementCount * sizeof(float);
+        if (bytes > operand.Slice.Length)
+            throw new ArgumentException($"matmul operand {operand.Name}: {operand.Slice} holds {operand.Slice.Length} bytes, the shape needs {bytes}");
+        long misalignment = operand.Slice.Offset % alignment;
+        var binding = new BufferSlice(operand.Slice.Buffer, operand.Slice.Offset - misalignment, misalignment + bytes);
+        return (binding, (uint)(misalignment / sizeof(float)));
+    }
+
+    private static uint Index(long value)
+    {
+        if (value < 0 || value > uint.MaxValue) throw new ArgumentOutOfRangeException(nameof(value), $"matmul stride {value} does not fit 32 bits");
+        return (uint)value;
+    }
+}

@@ -1,0 +1,207 @@
+#version 450
+// matmul: C[b][i][j] (+)= sum over r < R of A(b, i, r) * B(b, j, r), fp32 accumulation, i < M, j < N.
+// Every linear-layer product is this one form with different strides (MatmulKernels.cs maps them):
+//   forward          Y[M,N]  = X[M,K]  . W[N,K]^T   A = X (r unit stride), B = W (r unit stride)
+//   backward input  dX[M,K]  = dY[M,N] . W[N,K]     A = dY (r unit stride), B = W seen as (j=k, r=n), j unit stride
+//   backward weight dW[N,K]  = dY^T . X             A = dY seen as (i=n, r=m), B = X seen as (j=k, r=m), i/j unit stride
+// Element addresses: A(b,i,r) = a[a_offset + b*a_batch + i*a_stride_i + r*a_stride_r], likewise B with j;
+// C(b,i,j) = c[c_offset + b*c_batch + i*c_stride_i + j]. One operand always has unit stride along
+// r or along its row index; A_UNIT_R / B_UNIT_R say which (the other stride is then 1).
+// Bindings: 0 a (read), 1 b (read), 2 c (written; read too when accumulate != 0).
+// Push: uint M, N, R, accumulate, a_offset, a_stride_i, a_stride_r, a_batch, b_offset, b_stride_j,
+//       b_stride_r, b_batch, c_offset, c_stride_i, c_batch (all in elements). Grid: x = column tiles,
+//       y = row tiles, z = batch.
+// Spec: 0 WG_X, 1 WG_Y (workgroup shape; lanes run along x, i.e. along j), 2 A_UNIT_R, 3 B_UNIT_R,
+//       4 A_VEC4, 5 B_VEC4 (1 = the host proved vec4 loads along the unit-stride dimension are aligned
+//       and whole: offset, batch stride and the other stride are multiples of 4, and so is the extent
+//       of a vectorised row dimension).
+// Variants (register block TM x TN outputs per invocation, fixed at build time so loops unroll):
+//   matmul_simple       one output per invocation, scalar loads: the reference path (VKDIFF_MATMUL=reference)
+//   matmul_reg4x4/8x8   register-blocked, no shared memory, vec4 loads: fast on CPU devices (lavapipe
+//                       runs 8 invocations as SIMD lanes and pays a per-lane loop for every buffer
+//                       load, so the win is many FMAs per loaded vector, and no barriers)
+//   matmul_tiled4x4/8x8 shared-memory tiles of (WG_Y*TM) x (WG_X*TN) x TILE_K, strided register block:
+//                       the GPU path
+// FLOAT_TYPE / VEC4_TYPE are the storage types of a and b; an fp16-storage variant redefines them.
+//! variant matmul_simple -DSIMPLE=1
+//! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
+//! variant matmul_reg8x8 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8
+//! variant matmul_tiled4x4 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16
+//! variant matmul_tiled8x8 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8
+#include "common.glsl"
+
+#ifndef FLOAT_TYPE
+#define FLOAT_TYPE float
+#define VEC4_TYPE vec4
+#endif
+
+layout(constant_id = 0) const uint WG_X = 16;
+layout(constant_id = 1) const uint WG_Y = 16;
+layout(constant_id = 2) const bool A_UNIT_R = true;
+layout(constant_id = 3) const bool B_UNIT_R = true;
+layout(constant_id = 4) const bool A_VEC4 = false;
+layout(constant_id = 5) const bool B_VEC4 = false;
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+
+// Scalar and vec4 views of the same operands (aliased bindings).
+layout(std430, set = 0, binding = 0) readonly buffer AScalar { FLOAT_TYPE a_s[]; };
+layout(std430, set = 0, binding = 0) readonly buffer AVector { VEC4_TYPE a_v[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BScalar { FLOAT_TYPE b_s[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BVector { VEC4_TYPE b_v[]; };
+layout(std430, set = 0, binding = 2) buffer C { float c[]; };
+
+layout(push_constant) uniform Push {
+    uint M, N, R, accumulate;
+    uint a_offset, a_stride_i, a_stride_r, a_batch;
+    uint b_offset, b_stride_j, b_stride_r, b_batch;
+    uint c_offset, c_stride_i, c_batch;
+} pc;
+
+void store_output(uint c_base, uint i, uint j, float value) {
+    uint index = c_base + i * pc.c_stride_i + j;
+    if (pc.accumulate != 0u) value += c[index];
+    c[index] = value;
+}
+
+#if defined(SIMPLE)
+void main() {
+    uint i = gl_GlobalInvocationID.y, j = gl_GlobalInvocationID.x, batch = gl_WorkGroupID.z;
+    if (i >= pc.M || j >= pc.N) return;
+    uint a_row = pc.a_offset + batch * pc.a_batch + i * pc.a_stride_i;
+    uint b_row = pc.b_offset + batch * pc.b_batch + j * pc.b_stride_j;
+    float sum = 0.0;
+    for (uint r = 0u; r < pc.R; r++) sum += float(a_s[a_row + r * pc.a_stride_r]) * float(b_s[b_row + r * pc.b_stride_r]);
+    store_output(pc.c_offset + batch * pc.c_batch, i, j, sum);
+}
+
+#elif defined(REGISTER_BLOCKED)
+// Invocation (x, y) owns rows i0..i0+TM-1 and columns j0..j0+TN-1. Rows and columns past the edge are
+// clamped to the last valid one (a vec4 group to the last whole group) so every load stays in range
+// without a branch in the inner loop; their results are simply not stored.
+void main() {
+    uint i0 = (gl_WorkGroupID.y * WG_Y + gl_LocalInvocationID.y) * TM;
+    uint j0 = (gl_WorkGroupID.x * WG_X + gl_LocalInvocationID.x) * TN;
+    uint batch = gl_WorkGroupID.z;
+    if (i0 >= pc.M || j0 >= pc.N) return;
+
+    // Base element of each owned row of A (at r = 0) and of each owned column of B.
+    uint a_row[TM];
+    [[unroll]] for (uint t = 0u; t < TM; t++) {
+        uint i = (!A_UNIT_R && A_VEC4) ? min(i0 + (t & ~3u), pc.M - 4u) + (t & 3u) : min(i0 + t, pc.M - 1u);
+        a_row[t] = pc.a_offset + batch * pc.a_batch + i * pc.a_stride_i;
+    }
+    uint b_row[TN];
+    [[unroll]] for (uint u = 0u; u < TN; u++) {
+        uint j = (!B_UNIT_R && B_VEC4) ? min(j0 + (u & ~3u), pc.N - 4u) + (u & 3u) : min(j0 + u, pc.N - 1u);
+        b_row[u] = pc.b_offset + batch * pc.b_batch + j * pc.b_stride_j;
+    }
+
+    float acc[TM][TN];
+    [[unroll]] for (uint t = 0u; t < TM; t++)
+        [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = 0.0;
+
+    // Main loop: four reduction steps at a time. a4[t][q] = A(i0 + t, r + q), b4[u][q] = B(j0 + u, r + q).
+    uint r_main = pc.R & ~3u;
+    for (uint r = 0u; r < r_main; r += 4u) {
+        vec4 a4[TM];
+        vec4 b4[TN];
+        if (A_VEC4 && A_UNIT_R) {
+            [[unroll]] for (uint t = 0u; t < TM; t++) a4[t] = vec4(a_v[(a_row[t] + r) >> 2]);
+        } else if (A_VEC4) {
+            // Unit stride along i: one vec4 holds four rows at one r; transpose into a4.
+            [[unroll]] for (uint g = 0u; g < TM; g += 4u)
+                [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                    vec4 rows = vec4(a_v[(a_row[g] + (r + q) * pc.a_stride_r) >> 2]);
+                    a4[g][q] = rows.x; a4[g + 1u][q] = rows.y; a4[g + 2u][q] = rows.z; a4[g + 3u][q] = rows.w;
+                }
+        } else {
+            [[unroll]] for (uint t = 0u; t < TM; t++)
+                [[unroll]] for (uint q = 0u; q < 4u; q++) a4[t][q] = float(a_s[a_row[t] + (r + q) * pc.a_stride_r]);
+        }
+        if (B_VEC4 && B_UNIT_R) {
+            [[unroll]] for (uint u = 0u; u < TN; u++) b4[u] = vec4(b_v[(b_row[u] + r) >> 2]);
+        } else if (B_VEC4) {
+            [[unroll]] for (uint g = 0u; g < TN; g += 4u)
+                [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                    vec4 cols = vec4(b_v[(b_row[g] + (r + q) * pc.b_stride_r) >> 2]);
+                    b4[g][q] = cols.x; b4[g + 1u][q] = cols.y; b4[g + 2u][q] = cols.z; b4[g + 3u][q] = cols.w;
+                }
+        } else {
+            [[unroll]] for (uint u = 0u; u < TN; u++)
+                [[unroll]] for (uint q = 0u; q < 4u; q++) b4[u][q] = float(b_s[b_row[u] + (r + q) * pc.b_stride_r]);
+        }
+        [[unroll]] for (uint q = 0u; q < 4u; q++)
+            [[unroll]] for (uint t = 0u; t < TM; t++)
+                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] += a4[t][q] * b4[u][q];
+    }
+    // Remainder of R (fewer than four steps), scalar loads.
+    for (uint r = r_main; r < pc.R; r++) {
+        float a1[TM];
+        [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = float(a_s[a_row[t] + r * pc.a_stride_r]);
+        [[unroll]] for (uint u = 0u; u < TN; u++) {
+            float b1 = float(b_s[b_row[u] + r * pc.b_stride_r]);
+            [[unroll]] for (uint t = 0u; t < TM; t++) acc[t][u] += a1[t] * b1;
+        }
+    }
+
+    uint c_base = pc.c_offset + batch * pc.c_batch;
+    [[unroll]] for (uint t = 0u; t < TM; t++)
+        [[unroll]] for (uint u = 0u; u < TN; u++)
+            if (i0 + t < pc.M && j0 + u < pc.N) store_output(c_base, i0 + t, j0 + u, acc[t][u]);
+}
+
+#elif defined(SHARED_TILES)
+// The workgroup computes a (WG_Y*TM) x (WG_X*TN) tile of C. Each step stages TILE_K reduction steps of
+// A and B in shared memory (zero-filled past the edges), reading global memory along the unit-stride
+// dimension so neighbouring lanes read neighbouring addresses. Invocation (x, y) owns rows
+// y + WG_Y*t and columns x + WG_X*u: strided, so shared-memory reads and global stores of
+// neighbouring lanes are contiguous.
+const uint TILE_M = WG_Y * TM;
+const uint TILE_N = WG_X * TN;
+shared float a_tile[TILE_K * TILE_M];
+shared float b_tile[TILE_K * TILE_N];
+
+void main() {
+    uint tile_i = gl_WorkGroupID.y * TILE_M, tile_j = gl_WorkGroupID.x * TILE_N;
+    uint batch = gl_WorkGroupID.z;
+    uint x = gl_LocalInvocationID.x, y = gl_LocalInvocationID.y;
+    uint lane = gl_LocalInvocationIndex, lanes = WG_X * WG_Y;
+    uint a_base = pc.a_offset + batch * pc.a_batch, b_base = pc.b_offset + batch * pc.b_batch;
+
+    float acc[TM][TN];
+    [[unroll]] for (uint t = 0u; t < TM; t++)
+        [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = 0.0;
+
+    for (uint k0 = 0u; k0 < pc.R; k0 += TILE_K) {
+        for (uint l = lane; l < TILE_K * TILE_M; l += lanes) {
+            uint r = A_UNIT_R ? l % TILE_K : l / TILE_M;
+            uint i = A_UNIT_R ? l / TILE_K : l % TILE_M;
+            uint gi = tile_i + i, gr = k0 + r;
+            a_tile[r * TILE_M + i] = (gi < pc.M && gr < pc.R) ? float(a_s[a_base + gi * pc.a_stride_i + gr * pc.a_stride_r]) : 0.0;
+        }
+        for (uint l = lane; l < TILE_K * TILE_N; l += lanes) {
+            uint r = B_UNIT_R ? l % TILE_K : l / TILE_N;
+            uint j = B_UNIT_R ? l / TILE_K : l % TILE_N;
+            uint gj = tile_j + j, gr = k0 + r;
+            b_tile[r * TILE_N + j] = (gj < pc.N && gr < pc.R) ? float(b_s[b_base + gj * pc.b_stride_j + gr * pc.b_stride_r]) : 0.0;
+        }
+        barrier();
+        [[unroll]] for (uint r = 0u; r < TILE_K; r++) {
+            float a1[TM];
+            float b1[TN];
+            [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = a_tile[r * TILE_M + y + WG_Y * t];
+            [[unroll]] for (uint u = 0u; u < TN; u++) b1[u] = b_tile[r * TILE_N + x + WG_X * u];
+            [[unroll]] for (uint t = 0u; t < TM; t++)
+                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] += a1[t] * b1[u];
+        }
+        barrier();
+    }
+
+    uint c_base = pc.c_offset + batch * pc.c_batch;
+    [[unroll]] for (uint t = 0u; t < TM; t++)
+        [[unroll]] for (uint u = 0u; u < TN; u++) {
+            uint i = tile_i + y + WG_Y * t, j = tile_j + x + WG_X * u;
+            if (i < pc.M && j < pc.N) store_output(c_base, i, j, acc[t][u]);
+        }
+}
+#endif

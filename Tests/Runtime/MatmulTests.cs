@@ -1,0 +1,232 @@
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Reference;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Infrastructure;
+
+namespace VkDiffusion.Tests.Runtime;
+
+// Tolerance: an fp32 dot product of R terms, in any summation order, with or without fused multiply-add,
+// is within gamma_(R+1) * sum|a||b| of the exact value (Higham, Accuracy and Stability, 3.1), gamma_n =
+// n u / (1 - n u) with u = 2^-24. We allow (R + 2) u (sum|a||b| + |prior|): the extra u covers adding the
+// prior output in accumulate mode. The expectation is the double-precision reference.
+public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
+{
+    public enum Layout { Forward, BackwardInput, BackwardWeight }
+
+    private const int GuardCount = 64;
+    private const float Sentinel = -12345.678f;
+
+    // (rows, in, out): single elements, primes around tile edges, tile-aligned shapes, and shapes large
+    // enough (in some layout) to select the 8x8 register blocks and the 128x128 shared tiles.
+    private static readonly (int M, int K, int N)[] Shapes =
+    [
+        (1, 1, 1), (7, 33, 5), (33, 7, 127), (127, 257, 33), (64, 64, 64), (128, 96, 256), (257, 129, 65),
+        (260, 36, 256), (257, 20, 257), (40, 264, 260), (20, 516, 520), (513, 8, 515),
+    ];
+
+    public static TheoryData<MatmulPath, Layout, int, int, int> Cases()
+    {
+        var data = new TheoryData<MatmulPath, Layout, int, int, int>();
+        foreach (MatmulPath path in Enum.GetValues<MatmulPath>())
+            foreach (Layout layout in Enum.GetValues<Layout>())
+                foreach (var (m, k, n) in Shapes)
+                    data.Add(path, layout, m, k, n);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Matches_the_double_reference(MatmulPath path, Layout layout, int rowCount, int inFeatures, int outFeatures)
+    {
+        var shape = new Shape(rowCount, inFeatures, outFeatures);
+        var (first, second) = Inputs(layout, shape, seed: rowCount * 7 + inFeatures);
+        float[] actual = WithPath(path, () => RunGuarded(layout, shape, first, second, prior: null));
+        AssertWithinBound(actual, layout, shape, first, second, prior: null);
+    }
+
+    [Theory]
+    [InlineData(MatmulPath.RegisterBlocked)]
+    [InlineData(MatmulPath.Tiled)]
+    [InlineData(MatmulPath.Reference)]
+    public void Accumulate_adds_into_the_existing_output(MatmulPath path)
+    {
+        foreach (Layout layout in Enum.GetValues<Layout>())
+        {
+            var shape = new Shape(37, 68, 20);
+            var (first, second) = Inputs(layout, shape, seed: 11);
+            float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 12, low: -3, high: 3);
+            float[] actual = WithPath(path, () => RunGuarded(layout, shape, first, second, prior));
+            AssertWithinBound(actual, layout, shape, first, second, prior);
+        }
+    }
+
+    // Batched use, as attention's unfused baseline does it: S_b = Q_b K_b^T (forward) and O_b = P_b V_b
+    // (backward-input layout), with per-batch strides, and a weight shared across the batch (stride 0).
+    [Theory]
+    [InlineData(MatmulPath.RegisterBlocked)]
+    [InlineData(MatmulPath.Tiled)]
+    public void Batched_products_match_per_batch_references(MatmulPath path)
+    {
+        const int batchCount = 3, tokens = 9, headDim = 8;
+        float[] q = TestData.Uniform(batchCount * tokens * headDim, seed: 21);
+        float[] k = TestData.Uniform(batchCount * tokens * headDim, seed: 22);
+        float[] v = TestData.Uniform(batchCount * tokens * headDim, seed: 23);
+        using GpuBuffer qBuffer = Context.Upload<float>(q, "q"), kBuffer = Context.Upload<float>(k, "k"), vBuffer = Context.Upload<float>(v, "v");
+        using GpuBuffer scores = Context.Allocate<float>(batchCount * tokens * tokens, "scores");
+        using GpuBuffer output = Context.Allocate<float>(batchCount * tokens * headDim, "output");
+        using GpuBuffer shared = Context.Allocate<float>(batchCount * tokens * tokens, "shared-weight-output");
+        WithPath(path, () =>
+        {
+            Context.Execute(c =>
+            {
+                MatmulKernels.Forward(c, qBuffer.Whole, kBuffer.Whole, scores.Whole, tokens, headDim, tokens,
+                    batchCount, tokens * headDim, tokens * headDim, tokens * tokens);
+                MatmulKernels.BackwardInput(c, scores.Whole, vBuffer.Whole, output.Whole, tokens, headDim, tokens,
+                    batchCount, tokens * tokens, tokens * headDim, tokens * headDim);
+                // Every batch entry multiplies by the same weight: K of batch 0.
+                MatmulKernels.Forward(c, qBuffer.Whole, kBuffer.Whole, shared.Whole, tokens, headDim, tokens,
+                    batchCount, tokens * headDim, 0, tokens * tokens);
+            });
+            return 0;
+        });
+        float[] scoresActual = Context.Download<float>(scores), outputActual = Context.Download<float>(output), sharedActual = Context.Download<float>(shared);
+        for (int b = 0; b < batchCount; b++)
+        {
+            float[] qb = q.AsSpan(b * tokens * headDim, tokens * headDim).ToArray(), kb = k.AsSpan(b * tokens * headDim, tokens * headDim).ToArray();
+            float[] vb = v.AsSpan(b * tokens * headDim, tokens * headDim).ToArray();
+            var scoreShape = new Shape(tokens, headDim, tokens);
+            float[] sb = scoresActual.AsSpan(b * tokens * tokens, tokens * tokens).ToArray();
+            AssertWithinBound(sb, Layout.Forward, scoreShape, qb, kb, prior: null);
+            // The second product consumes the GPU's scores, so its reference does too.
+            AssertWithinBound(outputActual.AsSpan(b * tokens * headDim, tokens * headDim).ToArray(), Layout.BackwardInput, scoreShape, sb, vb, prior: null);
+            float[] k0 = k.AsSpan(0, tokens * headDim).ToArray();
+            AssertWithinBound(sharedActual.AsSpan(b * tokens * tokens, tokens * tokens).ToArray(), Layout.Forward, scoreShape, qb, k0, prior: null);
+        }
+    }
+
+    // No atomics and a fixed summation order: replaying the same recording must reproduce every bit.
+    [Theory]
+    [InlineData(Layout.Forward)]
+    [InlineData(Layout.BackwardWeight)]
+    public void Repeated_runs_are_bit_identical(Layout layout)
+    {
+        var shape = new Shape(96, 130, 72);
+        var (first, second) = Inputs(layout, shape, seed: 31);
+        using GpuBuffer a = Context.Upload<float>(first, "a"), b = Context.Upload<float>(second, "b");
+        using GpuBuffer c = Context.Allocate<float>(OutputCount(layout, shape), "c");
+        using CommandList commands = Context.CreateCommandList();
+        Record(commands, layout, shape, a.Whole, b.Whole, c.Whole, accumulate: false);
+        Context.Run(commands);
+        int[] firstBits = Context.Download<float>(c).Select(BitConverter.SingleToInt32Bits).ToArray();
+        for (int run = 0; run < 3; run++)
+        {
+            Context.Run(commands);
+            Assert.Equal(firstBits, Context.Download<float>(c).Select(BitConverter.SingleToInt32Bits).ToArray());
+        }
+    }
+
+    [Fact]
+    public void An_unknown_path_in_the_environment_is_a_clear_error()
+    {
+        var error = Assert.Throws<InvalidInputException>(() => WithPath("fastest", () => MatmulKernels.ChoosePath(Context.Info)));
+        Assert.Contains(MatmulKernels.PathVariable, error.Message);
+    }
+
+    private readonly record struct Shape(int RowCount, int InFeatures, int OutFeatures);
+
+    // (first, second) operands of each layout: forward (x, w), backward-input (dy, w), backward-weight (dy, x).
+    private static (float[] First, float[] Second) Inputs(Layout layout, Shape shape, int seed)
+    {
+        var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
+        return layout switch
+        {
+            Layout.Forward => (TestData.Uniform(m * k, seed), TestData.Uniform(n * k, seed + 1)),
+            Layout.BackwardInput => (TestData.Uniform(m * n, seed), TestData.Uniform(n * k, seed + 1)),
+            _ => (TestData.Uniform(m * n, seed), TestData.Uniform(m * k, seed + 1)),
+        };
+    }
+
+    private static int OutputCount(Layout layout, Shape shape) => layout switch
+    {
+        Layout.Forward => shape.RowCount * shape.OutFeatures,
+        Layout.BackwardInput => shape.RowCount * shape.InFeatures,
+        _ => shape.OutFeatures * shape.InFeatures,
+    };
+
+    private static int ReductionLength(Layout layout, Shape shape) => layout switch
+    {
+        Layout.Forward => shape.InFeatures,
+        Layout.BackwardInput => shape.OutFeatures,
+        _ => shape.RowCount,
+    };
+
+    private static void Record(CommandList commands, Layout layout, Shape shape, BufferSlice first, BufferSlice second, BufferSlice output, bool accumulate)
+    {
+        var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
+        switch (layout)
+        {
+            case Layout.Forward: MatmulKernels.Forward(commands, first, second, output, m, k, n, accumulate); break;
+            case Layout.BackwardInput: MatmulKernels.BackwardInput(commands, first, second, output, m, k, n, accumulate); break;
+            default: MatmulKernels.BackwardWeight(commands, first, second, output, m, k, n, accumulate); break;
+        }
+    }
+
+    private static double[] Reference(Layout layout, Shape shape, float[] first, float[] second)
+    {
+        var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
+        return layout switch
+        {
+            Layout.Forward => MatmulReference.Forward(first, second, m, k, n),
+            Layout.BackwardInput => MatmulReference.BackwardInput(first, second, m, k, n),
+            _ => MatmulReference.BackwardWeight(first, second, m, k, n),
+        };
+    }
+
+    // Runs one product into an output followed by GuardCount sentinel floats, checks the guards survived,
+    // and returns the output. prior (when given) is the output's initial value and accumulate is on.
+    private float[] RunGuarded(Layout layout, Shape shape, float[] first, float[] second, float[]? prior)
+    {
+        int count = OutputCount(layout, shape);
+        float[] initial = new float[count + GuardCount];
+        Array.Fill(initial, Sentinel);
+        prior?.CopyTo(initial, 0);
+        using GpuBuffer a = Context.Upload<float>(first, "a"), b = Context.Upload<float>(second, "b");
+        using GpuBuffer c = Context.Upload<float>(initial, "c+guard");
+        Context.Execute(commands => Record(commands, layout, shape, a.Whole, b.Whole, c.Elements<float>(0, count), accumulate: prior is not null));
+        float[] result = Context.Download<float>(c);
+        Assert.All(result.Skip(count), guard => Assert.Equal(Sentinel, guard));
+        return result.Take(count).ToArray();
+    }
+
+    private static void AssertWithinBound(float[] actual, Layout layout, Shape shape, float[] first, float[] second, float[]? prior)
+    {
+        double[] exact = Reference(layout, shape, first, second);
+        double[] magnitude = Reference(layout, shape, first.Select(Math.Abs).ToArray(), second.Select(Math.Abs).ToArray());
+        double unit = Math.Pow(2, -24) * (ReductionLength(layout, shape) + 2);
+        Assert.Equal(exact.Length, actual.Length);
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double expected = exact[i] + (prior?[i] ?? 0);
+            double bound = unit * (magnitude[i] + Math.Abs(prior?[i] ?? 0)) + 1e-30;
+            double error = Math.Abs(actual[i] - expected);
+            Assert.True(error <= bound, $"{layout} {shape}: element {i} is {actual[i]}, expected {expected} within {bound:E2} (error {error:E2})");
+        }
+    }
+
+    // GPU tests run one at a time (one collection), so a process-wide variable is safe to flip here.
+    private static T WithPath<T>(MatmulPath path, Func<T> action) =>
+        WithPath(path switch { MatmulPath.Reference => "reference", MatmulPath.RegisterBlocked => "register", _ => "tiled" }, action);
+
+    private static T WithPath<T>(string value, Func<T> action)
+    {
+        string? previous = Environment.GetEnvironmentVariable(MatmulKernels.PathVariable);
+        Environment.SetEnvironmentVariable(MatmulKernels.PathVariable, value);
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MatmulKernels.PathVariable, previous);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
+# Vulkan loader beside it, and run.sh, which on the target machine prints the devices, runs the
+# self-test when this build has one, and runs `vkdiff bench kernels --json`, writing everything to
+# $OUT/ (default: ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
+#   usage: scripts/gpu-check.sh          then, on the target:  OUT=/some/dir .device-bundle/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bundle=.device-bundle
+rm -rf "$bundle"
+mkdir -p "$bundle"
+# One compressed single-file executable keeps the bundle small enough to copy around (~35 MB).
+dotnet publish Cli -c Release -r linux-x64 --self-contained -nologo -v q \
+  -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true \
+  -o "$bundle/vkdiff"
+loader=/usr/lib/x86_64-linux-gnu/libvulkan.so.1
+if [ -e "$loader" ]; then cp -L "$loader" "$bundle/vkdiff/libvulkan.so.1"; else echo "warning: $loader not found; the target must have a Vulkan loader" >&2; fi
+
+cat > "$bundle/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs the device check with the bundled vkdiff; results go to $OUT/.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+OUT="${OUT:-$PWD/device-check-output}"
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$here/vkdiff${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export VKDIFF_CACHE_DIR="${VKDIFF_CACHE_DIR:-$OUT/cache}"
+export DOTNET_BUNDLE_EXTRACT_BASE_DIR="${DOTNET_BUNDLE_EXTRACT_BASE_DIR:-$OUT/.bundle-extract}"
+vkdiff="$here/vkdiff/vkdiff"
+# Containers often carry the NVIDIA driver without registering its ICD where the loader looks.
+have_icd=0
+for dir in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d; do
+  if compgen -G "$dir/*.json" > /dev/null; then have_icd=1; fi
+done
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ "$have_icd" = 0 ] && [ -e "$nvidia_icd" ]; then
+  export VK_DRIVER_FILES="$nvidia_icd"
+fi
+status=0
+{ echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; uname -a; nvidia-smi -L 2>/dev/null || true; } > "$OUT/environment.txt"
+"$vkdiff" devices > "$OUT/devices.txt" 2>&1 || status=$?
+if [ "$status" != 0 ] && [ -z "${VK_DRIVER_FILES:-}" ] && [ -e "$nvidia_icd" ]; then
+  export VK_DRIVER_FILES="$nvidia_icd"
+  echo "retrying with VK_DRIVER_FILES=$nvidia_icd" >> "$OUT/environment.txt"
+  status=0
+  "$vkdiff" devices > "$OUT/devices.txt" 2>&1 || status=$?
+fi
+cat "$OUT/devices.txt"
+if "$vkdiff" --help 2>&1 | grep -q '^ *selftest'; then
+  "$vkdiff" selftest > "$OUT/selftest.txt" 2>&1 || status=$?
+  tail -n 20 "$OUT/selftest.txt"
+fi
+"$vkdiff" bench kernels --json ${BENCH_ARGS:-} > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.stderr.txt" || status=$?
+head -c 2000 "$OUT/bench-kernels.json"; echo
+cat "$OUT/bench-kernels.stderr.txt"
+echo "device check finished with status $status; results in $OUT"
+exit $status
+RUN
+chmod +x "$bundle/run.sh"
+du -sh "$bundle"
