@@ -3,44 +3,61 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Tests.Infrastructure;
 
 /// <summary>
-/// A device buffer whose payload sits between two 256-byte runs of guard words, so a test can prove a
-/// kernel wrote nothing outside the range it was given. The payload starts 256-byte aligned.
+/// A device buffer whose data sits between two runs of guard words, so a test proves a kernel wrote
+/// nothing outside the range it was given (reading back asserts the guards). The data starts as
+/// <see cref="Poison"/> (a NaN bit pattern) unless initial values are given, so an overwriting kernel
+/// that skips an element fails too. The data starts 256-byte aligned.
 /// </summary>
 public sealed class GuardedBuffer : IDisposable
 {
-    /// <summary>A NaN bit pattern no kernel produces by accident.</summary>
-    public const uint GuardWord = 0x7FBADF00;
-    private const int GuardFloats = 64;
+    public const uint Poison = 0x7FBADBADu;
+    public const uint Guard = 0x7FC0FFEEu;
+    public const int GuardCount = 64;
 
     private readonly GpuContext context;
     private readonly GpuBuffer buffer;
-    private readonly long payloadFloats;
+    private readonly long count;
 
-    public GuardedBuffer(GpuContext context, long payloadFloats, string name)
+    private GuardedBuffer(GpuContext context, uint[] initialWords, string name)
     {
         this.context = context;
-        this.payloadFloats = payloadFloats;
-        long paddedPayload = (payloadFloats + GuardFloats - 1) / GuardFloats * GuardFloats;
-        buffer = context.Allocate<uint>(GuardFloats + paddedPayload + GuardFloats, name);
-        var guards = new uint[buffer.ByteLength / 4];
-        Array.Fill(guards, GuardWord);
-        context.Upload<uint>(buffer.Whole, guards);
-        Payload = buffer.Elements<float>(GuardFloats, payloadFloats);
+        count = initialWords.Length;
+        buffer = context.Allocate<uint>(GuardCount + count + GuardCount, name);
+        uint[] guards = Enumerable.Repeat(Guard, GuardCount).ToArray();
+        context.Upload<uint>(buffer.Whole, [.. guards, .. initialWords, .. guards]);
+        Data = buffer.Elements<uint>(GuardCount, count);
     }
 
-    public BufferSlice Payload { get; }
-
-    /// <summary>Asserts every word outside the payload still holds <see cref="GuardWord"/>.</summary>
-    public void AssertGuardsIntact()
+    /// <summary><paramref name="count"/> poisoned 4-byte elements between guard words.</summary>
+    public GuardedBuffer(GpuContext context, long count, string name = "guarded")
+        : this(context, Enumerable.Repeat(Poison, checked((int)count)).ToArray(), name)
     {
-        uint[] words = context.Download<uint>(buffer);
-        for (long i = 0; i < words.Length; i++)
-        {
-            bool inPayload = i >= GuardFloats && i < GuardFloats + payloadFloats;
-            if (!inPayload && words[i] != GuardWord)
-                Assert.Fail($"{buffer.Name}: guard word {i} was overwritten with 0x{words[i]:x8}");
-        }
     }
+
+    public static GuardedBuffer Poisoned(GpuContext context, int count) => new(context, count);
+
+    public static GuardedBuffer WithFloats(GpuContext context, float[] initial) =>
+        new(context, initial.Select(BitConverter.SingleToUInt32Bits).ToArray(), "guarded");
+
+    /// <summary>The range a kernel may use.</summary>
+    public BufferSlice Data { get; }
+
+    public float[] ReadFloats() => ReadWords().Select(BitConverter.UInt32BitsToSingle).ToArray();
+
+    /// <summary>The data words, after asserting every guard word is intact.</summary>
+    public uint[] ReadWords()
+    {
+        uint[] all = context.Download<uint>(buffer);
+        for (long i = 0; i < all.Length; i++)
+        {
+            bool inData = i >= GuardCount && i < GuardCount + count;
+            if (!inData && all[i] != Guard)
+                Assert.Fail($"{buffer.Name}: guard word {(i < GuardCount ? i - GuardCount : i - GuardCount - count)} relative to the data was overwritten with 0x{all[i]:X8}");
+        }
+        return all[GuardCount..(int)(GuardCount + count)];
+    }
+
+    public void AssertGuardsIntact() => ReadWords();
 
     public void Dispose() => buffer.Dispose();
 }

@@ -33,21 +33,21 @@ public sealed class AdamWKernelTests(GpuFixture fixture) : GpuTest(fixture)
         using var secondMoment = new GuardedBuffer(Context, count, "second-moment");
         using GpuBuffer scalars = Context.Allocate<StepScalars>(1, "step-scalars", MemoryKind.HostVisible);
         using GpuBuffer normAndScale = Context.Upload<float>([2f, clipScale], "norm-and-scale");
-        Context.Upload<float>(parameters.Payload, initial);
-        Context.Upload<float>(firstMoment.Payload, new float[count]);
-        Context.Upload<float>(secondMoment.Payload, new float[count]);
+        Context.Upload<float>(parameters.Data, initial);
+        Context.Upload<float>(firstMoment.Data, new float[count]);
+        Context.Upload<float>(secondMoment.Data, new float[count]);
 
         double[] expectedParameters = initial.Select(p => (double)p).ToArray();
         double[] expectedFirst = new double[count], expectedSecond = new double[count];
         // Recorded once and replayed, as a training step is: only the buffers' contents change.
         using CommandList commands = Context.CreateCommandList();
-        AdamWKernels.Step(commands, parameters.Payload, gradients.Payload, firstMoment.Payload, secondMoment.Payload,
+        AdamWKernels.Step(commands, parameters.Data, gradients.Data, firstMoment.Data, secondMoment.Data,
             scalars.Whole, normAndScale.Whole, count, applyWeightDecay);
         for (uint step = 1; step <= 3; step++)
         {
             float[] gradient = TestData.Normal(count, seed: 100 + (int)step, std: 0.1f);
             StepScalars stepScalars = Scalars(step);
-            Context.Upload<float>(gradients.Payload, gradient);
+            Context.Upload<float>(gradients.Data, gradient);
             Context.Upload<StepScalars>(scalars.Whole, [stepScalars]);
             Context.Run(commands);
             AdamWReference.Step(expectedParameters, gradient, expectedFirst, expectedSecond, stepScalars, clipScale, applyWeightDecay);
@@ -56,13 +56,13 @@ public sealed class AdamWKernelTests(GpuFixture fixture) : GpuTest(fixture)
         // m = m + 0.1 * (g - m): g - m and the product round relative to |g| + |m| <= 0.6 (scaled gradients
         // stay within 6 sigma = 0.45), i.e. 2 * 2^-24 * 0.06 ~ 1e-8 absolute per step, 3e-8 after three steps,
         // even where m cancels towards 0; v sums same-sign terms, so 8 ulps relative covers it.
-        TestData.AssertClose(Context.Download<float>(firstMoment.Payload), expectedFirst.Select(v => (float)v).ToArray(), 3e-8, 8 * Math.Pow(2, -24), "m");
-        TestData.AssertClose(Context.Download<float>(secondMoment.Payload), expectedSecond.Select(v => (float)v).ToArray(), 1e-12, 8 * Math.Pow(2, -24), "v");
+        TestData.AssertClose(Context.Download<float>(firstMoment.Data), expectedFirst.Select(v => (float)v).ToArray(), 3e-8, 8 * Math.Pow(2, -24), "m");
+        TestData.AssertClose(Context.Download<float>(secondMoment.Data), expectedSecond.Select(v => (float)v).ToArray(), 1e-12, 8 * Math.Pow(2, -24), "v");
         // Each step moves a parameter by at most ~lr * |m_hat / sqrt(v_hat)| (<= a few lr); fp32 gets that
         // update to ~1e-6 relative (m/denom with m, v, bias corrections each a few ulps off), so 3 steps
         // stay within 3 * 1e-5 * lr. The parameter itself takes three half-ulp roundings a step (the decay
         // factor 1 - lr*wd held in fp32, the product, the subtraction): 4.5 ulps over three steps, so 6.
-        TestData.AssertClose(Context.Download<float>(parameters.Payload), expectedParameters.Select(v => (float)v).ToArray(),
+        TestData.AssertClose(Context.Download<float>(parameters.Data), expectedParameters.Select(v => (float)v).ToArray(),
             3e-5 * 2e-4, 6 * Math.Pow(2, -24), "parameters");
         foreach (GuardedBuffer buffer in new[] { parameters, gradients, firstMoment, secondMoment }) buffer.AssertGuardsIntact();
     }

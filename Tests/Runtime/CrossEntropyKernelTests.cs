@@ -51,23 +51,23 @@ public sealed class CrossEntropyKernelTests(GpuFixture fixture) : GpuTest(fixtur
         using var weightsBuffer = new GuardedBuffer(Context, rowCount, "weights");
         using var losses = new GuardedBuffer(Context, rowCount, "losses");
         using var evalLosses = new GuardedBuffer(Context, rowCount, "eval-losses");
-        Context.Upload<float>(logitsBuffer.Payload, logits);
-        Context.Upload<uint>(targetsBuffer.Payload, targets);
-        Context.Upload<float>(weightsBuffer.Payload, weights);
+        Context.Upload<float>(logitsBuffer.Data, logits);
+        Context.Upload<uint>(targetsBuffer.Data, targets);
+        Context.Upload<float>(weightsBuffer.Data, weights);
 
         // Forward reads the logits before ForwardBackward overwrites them (the recorder puts a barrier between).
         Context.Execute(c =>
         {
-            CrossEntropyKernels.Forward(c, logitsBuffer.Payload, targetsBuffer.Payload, evalLosses.Payload, rowCount, vocabSize);
-            CrossEntropyKernels.ForwardBackward(c, logitsBuffer.Payload, targetsBuffer.Payload, weightsBuffer.Payload, losses.Payload,
+            CrossEntropyKernels.Forward(c, logitsBuffer.Data, targetsBuffer.Data, evalLosses.Data, rowCount, vocabSize);
+            CrossEntropyKernels.ForwardBackward(c, logitsBuffer.Data, targetsBuffer.Data, weightsBuffer.Data, losses.Data,
                 rowCount, vocabSize, lossScale);
         });
 
         double[] expectedNll = CrossEntropyReference.Forward(logits, targets, rowCount, vocabSize);
         var (expectedLosses, expectedGradient) = CrossEntropyReference.ForwardBackward(logits, targets, weights, rowCount, vocabSize, lossScale);
-        float[] actualNll = Context.Download<float>(evalLosses.Payload);
-        float[] actualLosses = Context.Download<float>(losses.Payload);
-        float[] actualGradient = Context.Download<float>(logitsBuffer.Payload);
+        float[] actualNll = Context.Download<float>(evalLosses.Data);
+        float[] actualLosses = Context.Download<float>(losses.Data);
+        float[] actualGradient = Context.Download<float>(logitsBuffer.Data);
         double lseTolerance = LogSumExpTolerance(vocabSize);
         for (int row = 0; row < rowCount; row++)
         {

@@ -59,9 +59,9 @@ public sealed class GradientNormKernelTests(GpuFixture fixture) : GpuTest(fixtur
 
     private float[] Run(Problem problem)
     {
-        Context.Execute(c => GradientNormKernels.Compute(c, problem.Slices, problem.Partials.Whole, problem.Scalars.Whole, problem.NormAndScale.Payload));
+        Context.Execute(c => GradientNormKernels.Compute(c, problem.Slices, problem.Partials.Whole, problem.Scalars.Whole, problem.NormAndScale.Data));
         problem.NormAndScale.AssertGuardsIntact();
-        return Context.Download<float>(problem.NormAndScale.Payload);
+        return Context.Download<float>(problem.NormAndScale.Data);
     }
 
     /// <summary>
@@ -123,13 +123,13 @@ public sealed class GradientNormKernelTests(GpuFixture fixture) : GpuTest(fixtur
     {
         using Problem problem = Create(clipNorm: 0.01f, seed: 7);
         using CommandList commands = Context.CreateCommandList();
-        GradientNormKernels.Compute(commands, problem.Slices, problem.Partials.Whole, problem.Scalars.Whole, problem.NormAndScale.Payload);
+        GradientNormKernels.Compute(commands, problem.Slices, problem.Partials.Whole, problem.Scalars.Whole, problem.NormAndScale.Data);
         Context.Run(commands);
-        int[] first = Context.Download<int>(problem.NormAndScale.Payload);
+        int[] first = Context.Download<int>(problem.NormAndScale.Data);
         for (int run = 0; run < 3; run++)
         {
             Context.Run(commands);
-            Assert.Equal(first, Context.Download<int>(problem.NormAndScale.Payload));
+            Assert.Equal(first, Context.Download<int>(problem.NormAndScale.Data));
         }
     }
 

@@ -1,0 +1,73 @@
+using System.Numerics;
+using VkDiffusion.Runtime.Vulkan;
+using static VkDiffusion.Runtime.Kernels.KernelShapes;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>Token-embedding lookup and its deterministic backward (Shaders/embedding_fwd.comp, embedding_bwd.comp).</summary>
+public static class EmbeddingKernels
+{
+    private const uint WorkgroupSize = 256;
+    private const uint ReduceWorkgroupSize = 64;
+
+    private readonly record struct ForwardPush(uint TokenCount, uint VocabRows, uint ChannelCount);
+    private readonly record struct KeysPush(uint TokenCount, uint SortedCount);
+    private readonly record struct SortPush(uint PairCount, uint BlockSize, uint Distance);
+    private readonly record struct ReducePush(uint TokenCount, uint VocabRows, uint ChannelCount, uint SortedCount, uint Accumulate);
+
+    /// <summary>
+    /// y[t, :] = table[tokens[t], :]. tokens: uint32[tokenCount]; table: [vocabRows, channelCount];
+    /// y: [tokenCount, channelCount]. A token id at or above vocabRows yields a NaN row.
+    /// </summary>
+    public static void Forward(CommandList c, BufferSlice tokens, BufferSlice table, BufferSlice y, int tokenCount, int vocabRows, int channelCount)
+    {
+        uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
+        const string op = "embedding forward";
+        c.Dispatch(c.Context.Kernels.Get("embedding_fwd", WorkgroupSize), Groups((long)count * channels, WorkgroupSize), 1, 1,
+            new ForwardPush(count, rows, channels),
+            Binding.Read(Exactly(tokens, count, op, nameof(tokens))),
+            Binding.Read(Exactly(table, (long)rows * channels, op, nameof(table))),
+            Binding.Write(Exactly(y, (long)count * channels, op, nameof(y))));
+    }
+
+    /// <summary>Bytes of scratch <see cref="Backward"/> needs: one (token, position) key per token, padded to a power of two.</summary>
+    public static long ScratchBytes(int tokenCount) => 8L * SortedCount(Positive(tokenCount, nameof(tokenCount)));
+
+    /// <summary>
+    /// dTable[v, :] (+)= sum over t with tokens[t] == v of dy[t, :]. Deterministic, with no float atomics:
+    /// the (token, position) pairs are sorted on the GPU (a bitonic network in <paramref name="scratch"/>,
+    /// <see cref="ScratchBytes"/> long), then each row sums its tokens' gradients in position order.
+    /// Rows no token hits are left as they are (accumulate) or zeroed (overwrite).
+    /// </summary>
+    public static void Backward(CommandList c, BufferSlice tokens, BufferSlice dy, BufferSlice dTable, BufferSlice scratch,
+        int tokenCount, int vocabRows, int channelCount, bool accumulate)
+    {
+        uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
+        const string op = "embedding backward";
+        uint sortedCount = SortedCount(count);
+        BufferSlice keys = Exactly(scratch, 2L * sortedCount, op, nameof(scratch));
+        KernelCache kernels = c.Context.Kernels;
+
+        c.Dispatch(kernels.Get("embedding_bwd_keys", WorkgroupSize), Groups(sortedCount, WorkgroupSize), 1, 1,
+            new KeysPush(count, sortedCount), Binding.Read(Exactly(tokens, count, op, nameof(tokens))), Binding.Write(keys));
+
+        Kernel sort = kernels.Get("embedding_bwd_sort", WorkgroupSize);
+        uint pairCount = sortedCount / 2;
+        for (uint blockSize = 2; blockSize <= sortedCount; blockSize *= 2)
+            for (uint distance = blockSize / 2; distance > 0; distance /= 2)
+                c.Dispatch(sort, Groups(pairCount, WorkgroupSize), 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
+
+        c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rows), 1, 1,
+            new ReducePush(count, rows, channels, sortedCount, accumulate ? 1u : 0u),
+            Binding.Read(keys),
+            Binding.Read(Exactly(dy, (long)count * channels, op, nameof(dy))),
+            Binding.Write(Exactly(dTable, (long)rows * channels, op, nameof(dTable))));
+    }
+
+    // The bitonic network sorts a power-of-two count; a single token still needs one (trivial) key.
+    private static uint SortedCount(uint tokenCount)
+    {
+        if (tokenCount > 1u << 31) throw new ArgumentOutOfRangeException(nameof(tokenCount), tokenCount, "too many tokens to sort");
+        return Math.Max(2u, BitOperations.RoundUpToPowerOf2(tokenCount));
+    }
+}

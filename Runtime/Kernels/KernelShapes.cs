@@ -1,0 +1,39 @@
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>Shape checks and grid sizes shared by the transformer-op wrappers.</summary>
+internal static class KernelShapes
+{
+    /// <summary>Grid-stride kernels need no more groups than this to fill any device.</summary>
+    public const uint MaxGroups = 4096;
+
+    /// <summary>Groups for a grid-stride loop over <paramref name="count"/> items.</summary>
+    public static uint Groups(long count, uint workgroupSize) => (uint)Math.Clamp((count + workgroupSize - 1) / workgroupSize, 1, MaxGroups);
+
+    /// <summary>Groups for one-workgroup-per-row kernels that stride over rows (y and z stay 1).</summary>
+    public static uint RowGroups(long rowCount) => (uint)Math.Clamp(rowCount, 1, 65535);
+
+    /// <summary>A positive size as a uint, refusing element counts a 32-bit shader index cannot reach.</summary>
+    public static uint Positive(long value, string name)
+    {
+        if (value <= 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive");
+        if (value > uint.MaxValue) throw new ArgumentOutOfRangeException(name, value, $"{name} exceeds what a kernel can index");
+        return (uint)value;
+    }
+
+    /// <summary>Checks that <paramref name="slice"/> holds at least <paramref name="elementCount"/> 4-byte elements.</summary>
+    public static void Require(BufferSlice slice, long elementCount, string op, string name)
+    {
+        if (elementCount > uint.MaxValue) throw new ArgumentException($"{op}: {name} has {elementCount} elements, more than a kernel can index");
+        if (slice.Length < elementCount * 4)
+            throw new ArgumentException($"{op}: {name} ({slice}) holds {slice.Length / 4} elements; the shape needs {elementCount}");
+    }
+
+    /// <summary>The first <paramref name="elementCount"/> 4-byte elements of <paramref name="slice"/>, after <see cref="Require"/>.</summary>
+    public static BufferSlice Exactly(BufferSlice slice, long elementCount, string op, string name)
+    {
+        Require(slice, elementCount, op, name);
+        return slice.Slice(0, elementCount * 4);
+    }
+}

@@ -1,0 +1,75 @@
+using VkDiffusion.Runtime.Vulkan;
+using static VkDiffusion.Runtime.Kernels.KernelShapes;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>RMSNorm (eps 1e-5) forward and backward (Shaders/rmsnorm_fwd.comp, rmsnorm_bwd.comp).</summary>
+public static class RmsNormKernels
+{
+    public const float Epsilon = 1e-5f;
+    private const uint RowWorkgroupSize = 128;
+    private const uint ChannelWorkgroupSize = 64;
+    // The weight gradient sums rows in blocks of at least this many rows, into at most MaxRowBlocks partials:
+    // enough parallel blocks for a GPU, a small scratch buffer, and a block split that depends on the shape only.
+    private const int MinRowsPerBlock = 16;
+    private const int MaxRowBlocks = 512;
+
+    private readonly record struct ForwardPush(uint RowCount, uint ChannelCount);
+    private readonly record struct DxPush(uint RowCount, uint ChannelCount, uint Accumulate);
+    private readonly record struct PartialPush(uint RowCount, uint ChannelCount, uint RowsPerBlock);
+    private readonly record struct FinalPush(uint ChannelCount, uint BlockCount, uint Accumulate);
+
+    /// <summary>y = x * rstd * weight with rstd[r] = 1 / sqrt(mean(x[r, :]^2) + 1e-5); writes rstd[rowCount] for the backward.</summary>
+    public static void Forward(CommandList c, BufferSlice x, BufferSlice weight, BufferSlice y, BufferSlice rstd, int rowCount, int channelCount)
+    {
+        uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
+        const string op = "rmsnorm forward";
+        long elements = (long)rows * channels;
+        c.Dispatch(c.Context.Kernels.Get("rmsnorm_fwd", RowWorkgroupSize), RowGroups(rows), 1, 1, new ForwardPush(rows, channels),
+            Binding.Read(Exactly(x, elements, op, nameof(x))),
+            Binding.Read(Exactly(weight, channels, op, nameof(weight))),
+            Binding.Write(Exactly(y, elements, op, nameof(y))),
+            Binding.Write(Exactly(rstd, rows, op, nameof(rstd))));
+    }
+
+    /// <summary>Bytes of scratch <see cref="Backward"/> needs: one fp32 partial weight gradient per row block.</summary>
+    public static long ScratchBytes(int rowCount, int channelCount) =>
+        4L * RowBlocks(Positive(rowCount, nameof(rowCount))).Count * Positive(channelCount, nameof(channelCount));
+
+    /// <summary>
+    /// dx (+)= rstd * w * dy - rstd^3 / C * x * sum_c(w dy x);  dWeight (+)= sum_r dy * x * rstd.
+    /// Deterministic: the weight gradient is summed per fixed row block into <paramref name="scratch"/>
+    /// (<see cref="ScratchBytes"/> long), then over blocks in order.
+    /// </summary>
+    public static void Backward(CommandList c, BufferSlice x, BufferSlice weight, BufferSlice rstd, BufferSlice dy, BufferSlice dx,
+        BufferSlice dWeight, BufferSlice scratch, int rowCount, int channelCount, bool accumulateDx, bool accumulateDWeight)
+    {
+        uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
+        const string op = "rmsnorm backward";
+        long elements = (long)rows * channels;
+        BufferSlice xRange = Exactly(x, elements, op, nameof(x)), rstdRange = Exactly(rstd, rows, op, nameof(rstd));
+        BufferSlice dyRange = Exactly(dy, elements, op, nameof(dy));
+        (uint blockCount, uint rowsPerBlock) = RowBlocks(rows);
+        BufferSlice partials = Exactly(scratch, (long)blockCount * channels, op, nameof(scratch));
+        KernelCache kernels = c.Context.Kernels;
+
+        c.Dispatch(kernels.Get("rmsnorm_bwd_dx", RowWorkgroupSize), RowGroups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
+            Binding.Read(xRange), Binding.Read(Exactly(weight, channels, op, nameof(weight))), Binding.Read(rstdRange), Binding.Read(dyRange),
+            Binding.Write(Exactly(dx, elements, op, nameof(dx))));
+        uint channelGroups = (channels + ChannelWorkgroupSize - 1) / ChannelWorkgroupSize;
+        c.Dispatch(kernels.Get("rmsnorm_bwd_dw_partial", ChannelWorkgroupSize), channelGroups, blockCount, 1,
+            new PartialPush(rows, channels, rowsPerBlock),
+            Binding.Read(xRange), Binding.Read(rstdRange), Binding.Read(dyRange), Binding.Write(partials));
+        c.Dispatch(kernels.Get("rmsnorm_bwd_dw_final", ChannelWorkgroupSize), channelGroups, 1, 1,
+            new FinalPush(channels, blockCount, accumulateDWeight ? 1u : 0u),
+            Binding.Read(partials), Binding.Write(Exactly(dWeight, channels, op, nameof(dWeight))));
+    }
+
+    private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount)
+    {
+        uint count = (uint)Math.Clamp((rowCount + MinRowsPerBlock - 1) / MinRowsPerBlock, 1, MaxRowBlocks);
+        uint rowsPerBlock = (rowCount + count - 1) / count;
+        // Recount so no block is empty.
+        return ((rowCount + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);
+    }
+}

@@ -1,0 +1,39 @@
+using VkDiffusion.Runtime.Vulkan;
+using static VkDiffusion.Runtime.Kernels.KernelShapes;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>
+/// Rotary position embedding, rotate-half (GPT-NeoX) convention, in place on fused QKV activations
+/// [tokenCount, 3 * headCount * headDim] laid out per token as [Q all heads | K all heads | V all heads]
+/// (Shaders/rope.comp). angle_i = position * theta^(-2i/headDim) for i &lt; headDim/2, used by both halves:
+/// q' = q * cos + rotate_half(q) * sin with rotate_half(q) = [-q2, q1]. V is untouched.
+/// </summary>
+public static class RopeKernels
+{
+    private const uint WorkgroupSize = 256;
+
+    private readonly record struct Push(uint TokenCount, uint HeadCount, uint HeadDim, float ExponentStep, float Direction);
+
+    /// <summary>Rotates Q and K of every token by its angles; positions: uint32[tokenCount].</summary>
+    public static void Forward(CommandList c, BufferSlice qkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta = 10000f) =>
+        Rotate(c, qkv, positions, tokenCount, headCount, headDim, theta, direction: 1f);
+
+    /// <summary>The backward, in place on dQKV: the rotation by -angle (the transpose of the forward).</summary>
+    public static void Backward(CommandList c, BufferSlice dQkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta = 10000f) =>
+        Rotate(c, dQkv, positions, tokenCount, headCount, headDim, theta, direction: -1f);
+
+    private static void Rotate(CommandList c, BufferSlice qkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta, float direction)
+    {
+        uint tokens = Positive(tokenCount, nameof(tokenCount)), heads = Positive(headCount, nameof(headCount)), dim = Positive(headDim, nameof(headDim));
+        if (dim % 2 != 0) throw new ArgumentException($"rope: headDim {headDim} must be even");
+        if (!(theta > 1f) || float.IsInfinity(theta)) throw new ArgumentOutOfRangeException(nameof(theta), theta, "rope: theta must be a finite value above 1");
+        const string op = "rope";
+        float exponentStep = (float)(-2.0 * Math.Log2(theta) / dim);
+        long rotatedPairs = (long)tokens * heads * dim;
+        c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), Groups(rotatedPairs, WorkgroupSize), 1, 1,
+            new Push(tokens, heads, dim, exponentStep, direction),
+            Binding.Write(Exactly(qkv, 3L * tokens * heads * dim, op, nameof(qkv))),
+            Binding.Read(Exactly(positions, tokens, op, nameof(positions))));
+    }
+}

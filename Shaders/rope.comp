@@ -1,0 +1,58 @@
+#version 450
+// rope: rotary position embedding (rotate-half / GPT-NeoX convention), in place on the Q and K parts of
+// fused QKV activations qkv[T, 3 * H * D], laid out per token as [Q of all heads | K of all heads | V of
+// all heads]; V is untouched. For token t, Q or K head h, and i < D/2, with a = element i and b = element
+// i + D/2 of that head:
+//   angle = float(positions[t]) * inv_freq_i,  inv_freq_i = theta^(-2i/D) = exp2(i * exponent_step),
+//   exponent_step = -2 log2(theta) / D (from the host);  s = direction * sin(angle), c = cos(angle)
+//   a' = a c - b s,  b' = b c + a s.
+// direction +1 is the forward rotation; -1 rotates by -angle, the transpose, which is the backward of the
+// forward applied to dQKV. Sine and cosine come from accurate_sincos below, not the GLSL built-ins
+// (Vulkan only bounds those to 2^-11 absolute inside [-pi, pi], and angles reach thousands of radians).
+// Bindings: 0 qkv (act_t[T, 3HD], read and written), 1 positions (uint[T], read).
+// Push: uint T, uint H, uint D, float exponent_step, float direction. Spec: 0 = workgroup size.
+#include "grid_stride.glsl"
+#include "act_storage.glsl"
+layout(std430, set = 0, binding = 0) buffer QKV { act_t qkv[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Positions { uint positions[]; };
+layout(push_constant) uniform Push { uint T; uint H; uint D; float exponent_step; float direction; } pc;
+
+// Cephes sinf/cosf: subtract the nearest even multiple j of pi/4 in three parts (Cody-Waite; exact for
+// |x| up to ~8192), then minimax polynomials on [-pi/4, pi/4]: a few ulp of the fp32 argument's sine.
+void accurate_sincos(float x, out float sine, out float cosine) {
+    float sine_sign = x < 0.0 ? -1.0 : 1.0;
+    x = abs(x);
+    uint j = uint(x * 1.27323954473516);
+    j += j & 1u;
+    float y = float(j);
+    float z = ((x - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+    float zz = z * z;
+    float sin_poly = ((-1.9515295891e-4 * zz + 8.3321608736e-3) * zz - 1.6666654611e-1) * zz * z + z;
+    float cos_poly = ((2.443315711809948e-5 * zz - 1.388731625493765e-3) * zz + 4.166664568298827e-2) * zz * zz - 0.5 * zz + 1.0;
+    bool quarter = (j & 2u) != 0u;   // odd multiple of pi/2: sine and cosine swap roles
+    bool half_turn = (j & 4u) != 0u; // odd multiple of pi: both change sign
+    sine = sine_sign * (half_turn ? -1.0 : 1.0) * (quarter ? cos_poly : sin_poly);
+    cosine = (half_turn != quarter ? -1.0 : 1.0) * (quarter ? sin_poly : cos_poly);
+}
+
+void main() {
+    uint half_dim = pc.D / 2u;
+    uint rotated_heads = 2u * pc.H;
+    uint count = pc.T * rotated_heads * half_dim;
+    for (uint index = gl_GlobalInvocationID.x; index < count; index += grid_stride_x()) {
+        uint i = index % half_dim;
+        uint rest = index / half_dim;
+        uint head = rest % rotated_heads;
+        uint t = rest / rotated_heads;
+        uint a_at = t * 3u * pc.H * pc.D + head * pc.D + i;
+        uint b_at = a_at + half_dim;
+        float inv_freq = exp2(float(i) * pc.exponent_step);
+        float angle = float(positions[t]) * inv_freq;
+        float s, c;
+        accurate_sincos(angle, s, c);
+        s *= pc.direction;
+        float a = LOAD_ACT(qkv[a_at]), b = LOAD_ACT(qkv[b_at]);
+        qkv[a_at] = STORE_ACT(a * c - b * s);
+        qkv[b_at] = STORE_ACT(b * c + a * s);
+    }
+}
