@@ -1,0 +1,30 @@
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>
+/// Block sizes of the fused attention kernels for one device and head dim. RowBlock rows (one per
+/// invocation, = workgroup size) are owned in registers; StageBlock rows of the other operand are staged
+/// in shared memory per step. CPU devices (lavapipe) get 32-row groups: a workgroup runs as one thread
+/// looping over SIMD-8 subgroups, and smaller groups spread short sequences over more cores. GPUs get
+/// 64 rows (two 32-wide or one 64-wide wave). The staging block is the largest power of two up to 64
+/// whose buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on
+/// 48-64 KiB GPUs. Nothing depends on the subgroup size.
+/// </summary>
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock)
+{
+    private const uint SharedBudgetBytes = 32 * 1024;
+
+    public static AttentionBlocks For(DeviceInfo device, int headDim)
+    {
+        uint rowBlock = Math.Min(device.IsCpu ? 32u : 64u, device.MaxComputeWorkGroupInvocations);
+        uint budget = Math.Min(device.SharedMemoryBytes, SharedBudgetBytes);
+        // The dK/dV pass stages the most: Q and dO rows plus one LSE and one delta per row.
+        uint bytesPerStagedRow = (uint)(2 * headDim + 2) * sizeof(float);
+        uint stageBlock = 64;
+        while (stageBlock > 1 && stageBlock * bytesPerStagedRow > budget) stageBlock /= 2;
+        return new AttentionBlocks(rowBlock, stageBlock);
+    }
+
+    public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowBlock - 1) / RowBlock);
+}

@@ -1,0 +1,104 @@
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.Kernels;
+
+/// <summary>
+/// Fused scaled-dot-product attention (softmax(Q Kᵀ / √headDim) V), causal or bidirectional, forward and
+/// backward, in O(T) memory: the T×T scores are recomputed block by block and never stored.
+/// Layouts (fp32, row-major): qkv [batch, seq, 3, heads, headDim] (the fused QKV projection output:
+/// Q of all heads | K of all heads | V of all heads per token); output and dOutput [batch, seq, heads,
+/// headDim]; logSumExp [batch, heads, seq]; dQkv has the qkv layout. Kernels: attention_fwd,
+/// attention_bwd_delta, attention_bwd (dK, dV), attention_bwd_dq. Deterministic: every output element
+/// is written by one invocation in a fixed order.
+/// </summary>
+public static class AttentionKernels
+{
+    public static IReadOnlyList<int> SupportedHeadDims { get; } = [32, 64, 128];
+
+    private const uint DeltaWorkgroupSize = 256;
+    private const uint MaxDeltaGroups = 4096;
+
+    private readonly record struct FusedPush(uint SequenceLength, uint HeadCount, uint Causal, uint QkvBase, uint OutBase,
+        uint LseBase, uint DeltaBase, uint QkvGradBase);
+
+    private readonly record struct DeltaPush(uint RowCount, uint SequenceLength, uint HeadCount, uint HeadDim, uint OutBase,
+        uint OutGradBase, uint DeltaBase);
+
+    /// <summary>output = attention(qkv); logSumExp = per-row log-sum-exp of the scaled scores (the backward needs it).</summary>
+    public static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
+        int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
+        Forward(c, qkv, output, logSumExp, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue);
+
+    /// <summary><see cref="Forward(CommandList, BufferSlice, BufferSlice, BufferSlice, int, int, int, int, bool)"/> with at most
+    /// <paramref name="maxBatchesPerDispatch"/> batches per dispatch (tests use it to reach the chunked path cheaply).</summary>
+    internal static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
+        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch)
+    {
+        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
+        shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
+        shape.Require(output, shape.RowBytesPerBatch, "output");
+        shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
+        AttentionBlocks blocks = AttentionBlocks.For(c.Context.Info, headDim);
+        Kernel kernel = c.Context.Kernels.Get($"attention_fwd_d{headDim}", blocks.RowBlock, blocks.StageBlock);
+        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
+        {
+            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
+            var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
+            var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
+            var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outBase, lseBase, 0, 0);
+            c.Dispatch(kernel, blocks.GroupsFor(sequenceLength), (uint)(chunk.Count * headCount), 1, push,
+                Binding.Read(qkvWindow), Binding.Write(outWindow), Binding.Write(lseWindow));
+        }
+    }
+
+    /// <summary>Bytes <see cref="Backward"/> needs in its scratch buffer: delta, one float per [batch, head, seq] row.</summary>
+    public static long ScratchBytes(int batchCount, int sequenceLength, int headCount) =>
+        (long)batchCount * headCount * sequenceLength * sizeof(float);
+
+    /// <summary>
+    /// dQkv = gradient of the attention output with respect to qkv, given dOutput and the forward's output
+    /// and logSumExp. dQkv is overwritten (not accumulated). scratch receives delta = rowsum(dOutput ∘ output).
+    /// </summary>
+    public static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
+        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
+        Backward(c, qkv, output, logSumExp, dOutput, dQkv, scratch, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue);
+
+    internal static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
+        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch)
+    {
+        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
+        shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
+        shape.Require(output, shape.RowBytesPerBatch, "output");
+        shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
+        shape.Require(dOutput, shape.RowBytesPerBatch, "dOutput");
+        shape.Require(dQkv, shape.QkvBytesPerBatch, "dQkv");
+        shape.Require(scratch, shape.LseBytesPerBatch, "scratch");
+        AttentionBlocks blocks = AttentionBlocks.For(c.Context.Info, headDim);
+        KernelCache kernels = c.Context.Kernels;
+        Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
+        Kernel keyValue = kernels.Get($"attention_bwd_d{headDim}", blocks.RowBlock, blocks.StageBlock);
+        Kernel query = kernels.Get($"attention_bwd_dq_d{headDim}", blocks.RowBlock, blocks.StageBlock);
+        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
+        {
+            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
+            var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
+            var (outGradWindow, outGradBase) = chunk.Window(dOutput, shape.RowBytesPerBatch);
+            var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
+            var (deltaWindow, deltaBase) = chunk.Window(scratch, shape.LseBytesPerBatch);
+            var (qkvGradWindow, qkvGradBase) = chunk.Window(dQkv, shape.QkvBytesPerBatch);
+
+            uint rowCount = (uint)(chunk.Count * headCount * sequenceLength);
+            uint deltaGroups = Math.Clamp((rowCount + DeltaWorkgroupSize - 1) / DeltaWorkgroupSize, 1, MaxDeltaGroups);
+            c.Dispatch(delta, deltaGroups, 1, 1,
+                new DeltaPush(rowCount, (uint)sequenceLength, (uint)headCount, (uint)headDim, outBase, outGradBase, deltaBase),
+                Binding.Read(outWindow), Binding.Read(outGradWindow), Binding.Write(deltaWindow));
+
+            var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outGradBase, lseBase, deltaBase, qkvGradBase);
+            uint groupsY = (uint)(chunk.Count * headCount);
+            c.Dispatch(keyValue, blocks.GroupsFor(sequenceLength), groupsY, 1, push, Binding.Read(qkvWindow), Binding.Read(lseWindow),
+                Binding.Read(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
+            c.Dispatch(query, blocks.GroupsFor(sequenceLength), groupsY, 1, push, Binding.Read(qkvWindow), Binding.Read(lseWindow),
+                Binding.Read(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+#version 450
+// attention_bwd: fused attention backward, the dK/dV half (FlashAttention-2 style), parallel over key
+// blocks so every dK and dV row is written by exactly one invocation (deterministic, no atomics). The
+// dQ half is attention_bwd_dq; both read delta_i = rowsum(dO_i * O_i) from attention_bwd_delta.
+// With S = Q K^T / sqrt(d) recomputed per query and P = exp(S - LSE) from the forward's log-sum-exp:
+//   dV_j = sum_i P_ij dO_i,   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),
+//   dK_j = sum_i dS_ij Q_i / sqrt(d)
+// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup
+// stages STAGE_BLOCK query rows (Q, dO, LSE, delta) in shared memory. Causal: query blocks before the
+// workgroup's first key are skipped entirely; inside the diagonal block each key starts at its own
+// position. Layouts, grid and push constants: attention_common.glsl. Writes the K and V parts of dQkv.
+// Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
+// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows staged per step).
+// Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+//! variant attention_bwd_d32 -DHEAD_DIM=32
+//! variant attention_bwd_d64 -DHEAD_DIM=64
+//! variant attention_bwd_d128 -DHEAD_DIM=128
+#include "attention_common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
+layout(std430, set = 0, binding = 2) readonly buffer OutGrad { float dO[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Delta { float delta[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
+
+shared float queries[STAGE_BLOCK * HEAD_DIM];
+shared float outGrads[STAGE_BLOCK * HEAD_DIM];
+shared float rowLses[STAGE_BLOCK];
+shared float rowDeltas[STAGE_BLOCK];
+
+void main() {
+    uint T = pc.T;
+    uint b = gl_WorkGroupID.y / pc.H, h = gl_WorkGroupID.y % pc.H;
+    uint firstKey = gl_WorkGroupID.x * ROW_BLOCK;
+    uint key = firstKey + gl_LocalInvocationID.x;
+    bool rowInRange = key < T;
+    // Causal: only queries at or after the group's first key see any of its keys.
+    uint queryStart = pc.causal != 0u ? firstKey : 0u;
+    // The first query that sees this key; past T for rows out of range, so they compute nothing.
+    uint rowQueryStart = !rowInRange ? T : (pc.causal != 0u ? key : 0u);
+
+    uint row = min(key, T - 1u);
+    float k[HEAD_DIM];
+    float v[HEAD_DIM];
+    float kGrad[HEAD_DIM];
+    float vGrad[HEAD_DIM];
+    uint kAt = qkv_index(b, row, 1u, h), vAt = qkv_index(b, row, 2u, h);
+    [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        k[d] = qkv[kAt + d] * SCALE;
+        v[d] = qkv[vAt + d];
+        kGrad[d] = 0.0;
+        vGrad[d] = 0.0;
+    }
+
+    for (uint blockStart = queryStart; blockStart < T; blockStart += STAGE_BLOCK) {
+        barrier();
+        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+            uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
+            bool present = query < T;
+            queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
+            outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+        }
+        for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
+            uint query = blockStart + i;
+            bool present = query < T;
+            rowLses[i] = present ? lse[lse_index(pc.lseBase, b, h, query)] : 0.0;
+            rowDeltas[i] = present ? delta[lse_index(pc.deltaBase, b, h, query)] : 0.0;
+        }
+        barrier();
+        uint first = rowQueryStart > blockStart ? rowQueryStart - blockStart : 0u;
+        uint end = min(STAGE_BLOCK, T - blockStart);
+        for (uint i = first; i < end; i++) {
+            float s = 0.0, dp = 0.0;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                s += queries[i * HEAD_DIM + d] * k[d];
+                dp += outGrads[i * HEAD_DIM + d] * v[d];
+            }
+            float p = exp(s - rowLses[i]);
+            float ds = p * (dp - rowDeltas[i]);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                vGrad[d] += p * outGrads[i * HEAD_DIM + d];
+                kGrad[d] += ds * queries[i * HEAD_DIM + d];
+            }
+        }
+    }
+
+    if (rowInRange) {
+        uint kGradAt = kAt - pc.qkvBase + pc.dQkvBase, vGradAt = vAt - pc.qkvBase + pc.dQkvBase;
+        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+            dQkv[kGradAt + d] = kGrad[d] * SCALE;
+            dQkv[vGradAt + d] = vGrad[d];
+        }
+    }
+}

@@ -1,0 +1,75 @@
+#version 450
+// attention_bwd_dq: fused attention backward, the dQ half (FlashAttention-2 style), parallel over
+// query blocks so every dQ row is written by exactly one invocation (deterministic, no atomics).
+// With S = Q K^T / sqrt(d) recomputed per key and P = exp(S - LSE) from the forward's log-sum-exp:
+//   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),   dQ_i = sum_j dS_ij K_j / sqrt(d)
+// where delta_i = rowsum(dO_i * O_i) comes from attention_bwd_delta. Each invocation owns one query row
+// (q, dO and the dQ accumulator in registers); the workgroup stages STAGE_BLOCK keys and values in
+// shared memory. Causal: key blocks past the workgroup's last query are skipped entirely.
+// Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
+// Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: Q part).
+// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
+// Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+//! variant attention_bwd_dq_d32 -DHEAD_DIM=32
+//! variant attention_bwd_dq_d64 -DHEAD_DIM=64
+//! variant attention_bwd_dq_d128 -DHEAD_DIM=128
+#include "attention_common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
+layout(std430, set = 0, binding = 2) readonly buffer OutGrad { float dO[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Delta { float delta[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
+
+shared float keys[STAGE_BLOCK * HEAD_DIM];
+shared float values[STAGE_BLOCK * HEAD_DIM];
+
+void main() {
+    uint T = pc.T;
+    uint b = gl_WorkGroupID.y / pc.H, h = gl_WorkGroupID.y % pc.H;
+    uint firstQuery = gl_WorkGroupID.x * ROW_BLOCK;
+    uint query = firstQuery + gl_LocalInvocationID.x;
+    bool rowInRange = query < T;
+    uint lastQuery = min(T, firstQuery + ROW_BLOCK) - 1u;
+    uint keyEnd = pc.causal != 0u ? lastQuery + 1u : T;
+    uint rowKeyEnd = !rowInRange ? 0u : (pc.causal != 0u ? query + 1u : T);
+
+    uint row = min(query, T - 1u);
+    float q[HEAD_DIM];
+    float outGrad[HEAD_DIM];
+    float qGrad[HEAD_DIM];
+    uint qAt = qkv_index(b, row, 0u, h), outGradAt = row_index(pc.outBase, b, row, h);
+    [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        q[d] = qkv[qAt + d] * SCALE;
+        outGrad[d] = dO[outGradAt + d];
+        qGrad[d] = 0.0;
+    }
+    float rowLse = lse[lse_index(pc.lseBase, b, h, row)];
+    float rowDelta = delta[lse_index(pc.deltaBase, b, h, row)];
+
+    for (uint keyStart = 0; keyStart < keyEnd; keyStart += STAGE_BLOCK) {
+        barrier();
+        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+            uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
+            bool present = key < keyEnd;
+            keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
+            values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
+        }
+        barrier();
+        uint visible = rowKeyEnd > keyStart ? min(STAGE_BLOCK, rowKeyEnd - keyStart) : 0u;
+        for (uint j = 0; j < visible; j++) {
+            float s = 0.0, dp = 0.0;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                s += q[d] * keys[j * HEAD_DIM + d];
+                dp += outGrad[d] * values[j * HEAD_DIM + d];
+            }
+            float ds = exp(s - rowLse) * (dp - rowDelta);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) qGrad[d] += ds * keys[j * HEAD_DIM + d];
+        }
+    }
+
+    if (rowInRange) {
+        uint at = qkv_index(b, query, 0u, h) - pc.qkvBase + pc.dQkvBase;
+        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) dQkv[at + d] = qGrad[d] * SCALE;
+    }
+}

@@ -1,0 +1,49 @@
+// Shared by the fused attention kernels (attention_fwd, attention_bwd, attention_bwd_dq): the qkv / O /
+// LSE layouts, the two block sizes and the push constants.
+//
+// Layouts (row-major, fp32; "local" batch b counts from the first batch of this dispatch's chunk):
+//   qkv  [B, T, 3, H, HEAD_DIM]  per token: Q of all heads | K of all heads | V of all heads
+//   O    [B, T, H, HEAD_DIM]     (and dO, and dQkv has the qkv layout)
+//   LSE  [B, H, T]               log-sum-exp of the scaled scores of each query row (and delta)
+// Each *Base push constant is the element offset of element 0 of the chunk inside its binding: the host
+// binds from an offset rounded down to minStorageBufferOffsetAlignment and passes the remainder here.
+//
+// Grid: x = blocks of ROW_BLOCK rows (query rows in the forward and dQ passes, key rows in the dK/dV
+// pass), y = local batch * H + head. One invocation owns one row and keeps it in registers; the other
+// operand is staged STAGE_BLOCK rows at a time in shared memory by the whole workgroup.
+#include "common.glsl"
+
+#ifndef HEAD_DIM
+#error HEAD_DIM must be defined by the variant (32, 64 or 128)
+#endif
+
+// Spec 0: rows per workgroup (= workgroup size). Spec 1: rows of the other operand staged per step.
+layout(constant_id = 0) const uint ROW_BLOCK = 64;
+layout(constant_id = 1) const uint STAGE_BLOCK = 32;
+layout(local_size_x_id = 0) in;
+
+layout(push_constant) uniform Push {
+    uint T;          // sequence length
+    uint H;          // heads
+    uint causal;     // 1: query i sees keys 0..i; 0: every key
+    uint qkvBase;    // element offset of the chunk in the qkv binding
+    uint outBase;    // ... in the O binding (forward) or the dO binding (backward)
+    uint lseBase;    // ... in the LSE binding
+    uint deltaBase;  // ... in the delta binding (backward)
+    uint dQkvBase;   // ... in the dQkv binding (backward)
+} pc;
+
+// Softmax scale 1/sqrt(head_dim).
+const float SCALE = 1.0 / sqrt(float(HEAD_DIM));
+
+// Stands in for -infinity as the running maximum before any key was seen: exp(m - m') stays finite.
+const float NO_MAXIMUM = -1.0e30;
+
+// part: 0 = Q, 1 = K, 2 = V.
+uint qkv_index(uint b, uint t, uint part, uint h) {
+    return pc.qkvBase + (((b * pc.T + t) * 3u + part) * pc.H + h) * HEAD_DIM;
+}
+
+uint row_index(uint base, uint b, uint t, uint h) { return base + ((b * pc.T + t) * pc.H + h) * HEAD_DIM; }
+
+uint lse_index(uint base, uint b, uint h, uint t) { return base + (b * pc.H + h) * pc.T + t; }

@@ -1,0 +1,79 @@
+#version 450
+// attention_fwd: fused scaled-dot-product attention forward, causal or bidirectional, in O(T) memory.
+//   O[b,i,h,:] = sum_j softmax_j(Q_i . K_j / sqrt(HEAD_DIM)) V_j   (causal: j <= i)
+//   LSE[b,h,i] = log sum_j exp(Q_i . K_j / sqrt(HEAD_DIM))        (kept for the backward pass)
+// The T x T scores are never stored: each invocation owns one query row (q and the output accumulator
+// in registers) and walks the keys with an online softmax (running max m, running sum l, rescaling the
+// accumulator when m grows), while the workgroup stages STAGE_BLOCK keys and values at a time in shared
+// memory. Causal: key blocks past the workgroup's last query are never loaded or computed; inside the
+// diagonal block each row stops at its own position. fp32 throughout; deterministic (fixed order).
+// Layouts, grid and push constants: attention_common.glsl.
+// Bindings: 0 qkv (read), 1 O (written), 2 LSE (written).
+// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
+// Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+//! variant attention_fwd_d32 -DHEAD_DIM=32
+//! variant attention_fwd_d64 -DHEAD_DIM=64
+//! variant attention_fwd_d128 -DHEAD_DIM=128
+#include "attention_common.glsl"
+
+layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Out { float o[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Lse { float lse[]; };
+
+shared float keys[STAGE_BLOCK * HEAD_DIM];
+shared float values[STAGE_BLOCK * HEAD_DIM];
+
+void main() {
+    uint T = pc.T;
+    uint b = gl_WorkGroupID.y / pc.H, h = gl_WorkGroupID.y % pc.H;
+    uint firstQuery = gl_WorkGroupID.x * ROW_BLOCK;
+    uint query = firstQuery + gl_LocalInvocationID.x;
+    bool rowInRange = query < T;
+    uint lastQuery = min(T, firstQuery + ROW_BLOCK) - 1u;
+    // Keys any row of this workgroup may see; uniform over the group, so barriers stay in uniform flow.
+    uint keyEnd = pc.causal != 0u ? lastQuery + 1u : T;
+    // How many keys this row sees: rows past T see none.
+    uint rowKeyEnd = !rowInRange ? 0u : (pc.causal != 0u ? query + 1u : T);
+
+    float q[HEAD_DIM];
+    float acc[HEAD_DIM];
+    uint qAt = qkv_index(b, min(query, T - 1u), 0u, h);
+    [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        q[d] = qkv[qAt + d] * SCALE;
+        acc[d] = 0.0;
+    }
+    float m = NO_MAXIMUM, l = 0.0;
+
+    for (uint keyStart = 0; keyStart < keyEnd; keyStart += STAGE_BLOCK) {
+        barrier();  // every row is done with the previous block
+        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+            uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
+            bool present = key < keyEnd;
+            keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
+            values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
+        }
+        barrier();
+        uint visible = rowKeyEnd > keyStart ? min(STAGE_BLOCK, rowKeyEnd - keyStart) : 0u;
+        for (uint j = 0; j < visible; j++) {
+            float s = 0.0;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) s += q[d] * keys[j * HEAD_DIM + d];
+            // Rescale only when the maximum grows: rare after the first keys.
+            if (s > m) {
+                float correction = exp(m - s);
+                l *= correction;
+                [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) acc[d] *= correction;
+                m = s;
+            }
+            float p = exp(s - m);
+            l += p;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) acc[d] += p * values[j * HEAD_DIM + d];
+        }
+    }
+
+    if (rowInRange) {
+        uint outAt = row_index(pc.outBase, b, query, h);
+        float inverse = 1.0 / l;
+        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) o[outAt + d] = acc[d] * inverse;
+        lse[lse_index(pc.lseBase, b, h, query)] = m + log(l);
+    }
+}

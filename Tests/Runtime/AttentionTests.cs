@@ -1,0 +1,185 @@
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Reference;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Infrastructure;
+
+namespace VkDiffusion.Tests.Runtime;
+
+public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
+{
+    // Q, K, V ~ N(0, 1.5²): scores q·k/√d have standard deviation 2.25, so softmax rows are peaked and the
+    // online-softmax rescaling is exercised, not just near-uniform averages.
+    private const float InputStd = 1.5f;
+
+    // Tolerances (fp32 kernels vs the double reference). Each score is a HEAD_DIM-term fp32 dot product of
+    // values |q_d k_d| ≲ 10, so its error is ~√d·2⁻²⁴·10 ≈ 1e-5 at d = 128 (worst case d·2⁻²⁴·Σ|q_d k_d|
+    // ≈ 1e-4); exp carries a few ulps; outputs are convex combinations of V (|v| ≲ 7) over ≤ 256 keys, so
+    // the output error is about |v| times the score error plus T·2⁻²⁴·|v| of accumulation: ~1e-4 worst case.
+    // atol 2e-4 with rtol 1e-4 covers that. LSE is a score-sized quantity: same bound.
+    // The gradients are sums over ≤ 256 keys of products of such terms (|dS| ≲ |dP| ≲ 10, times |k| ≲ 7):
+    // one more factor of ~10 in magnitude, so atol 2e-3, rtol 1e-3.
+    private const double OutputAtol = 2e-4, OutputRtol = 1e-4;
+    private const double GradAtol = 2e-3, GradRtol = 1e-3;
+
+    // (T, headDim, batch, heads, causal): every T × head dim × mask pairing appears, with batch×heads 1 or 3
+    // (as 3 batches or 3 heads); big T and head dims get fewer cases so the class stays fast on lavapipe.
+    public static TheoryData<int, int, int, int, bool> Cases => new()
+    {
+        { 1, 32, 1, 1, true }, { 1, 128, 1, 3, false },
+        { 5, 32, 3, 1, true }, { 5, 64, 1, 3, false }, { 5, 128, 1, 1, true },
+        { 64, 64, 1, 1, true }, { 64, 32, 1, 3, false }, { 64, 128, 3, 1, true },
+        { 129, 64, 1, 3, true }, { 129, 64, 1, 1, false }, { 129, 32, 3, 1, true }, { 129, 128, 1, 1, false },
+        { 256, 64, 1, 3, true }, { 256, 32, 1, 1, false }, { 256, 128, 1, 1, true }, { 256, 64, 3, 1, false },
+    };
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Forward_and_backward_match_the_double_reference(int T, int headDim, int batchCount, int headCount, bool causal)
+    {
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 7 + headDim, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: T + 1);
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal);
+
+        var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal);
+        float[] dQkv = AttentionReference.Backward(qkv, dOutput, batchCount, T, headCount, headDim, causal);
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, dQkv, GradAtol, GradRtol, "dQkv");
+    }
+
+    // Loss = Σ output ∘ W, so dOutput = W; its gradient by central differences of the double reference
+    // forward (step 1e-4: truncation ~h²·|f'''| ≈ 1e-8, rounding ~1e-16/h ≈ 1e-12). The reference
+    // backward must match to 1e-6; the GPU backward to the fp32 gradient tolerance above.
+    [Theory, InlineData(true), InlineData(false)]
+    public void Backward_matches_finite_differences(bool causal)
+    {
+        const int batchCount = 1, T = 5, headCount = 2, headDim = 32;
+        const double step = 1e-4;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 11, std: InputStd);
+        float[] weights = TestData.Normal(batchCount * T * headCount * headDim, seed: 12);
+        double[] point = Array.ConvertAll(qkv, v => (double)v), w = Array.ConvertAll(weights, v => (double)v);
+        double Loss(double[] x)
+        {
+            double[] output = AttentionReference.Forward(x, batchCount, T, headCount, headDim, causal).Output;
+            double sum = 0;
+            for (int i = 0; i < output.Length; i++) sum += output[i] * w[i];
+            return sum;
+        }
+        var numeric = new float[point.Length];
+        for (int i = 0; i < point.Length; i++)
+        {
+            double saved = point[i];
+            point[i] = saved + step;
+            double up = Loss(point);
+            point[i] = saved - step;
+            double down = Loss(point);
+            point[i] = saved;
+            numeric[i] = (float)((up - down) / (2 * step));
+        }
+        double[] reference = AttentionReference.Backward(point, w, batchCount, T, headCount, headDim, causal);
+        TestData.AssertClose(Array.ConvertAll(reference, v => (float)v), numeric, 1e-6, 1e-6, "reference backward vs finite differences");
+        float[] gpu = RunFused(qkv, weights, batchCount, T, headCount, headDim, causal).QkvGrad;
+        TestData.AssertClose(gpu, numeric, GradAtol, GradRtol, "GPU backward vs finite differences");
+    }
+
+    // Keys and values after position `last` are replaced by NaN: if a causal kernel used any of them for
+    // rows 0..last, the NaN would show. Those rows' outputs, LSE and dQ must be bit-identical.
+    [Fact]
+    public void Causal_rows_never_read_future_keys()
+    {
+        const int batchCount = 1, T = 129, headCount = 2, headDim = 64, last = 40;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 21, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 22);
+        float[] poisoned = (float[])qkv.Clone();
+        for (int t = last + 1; t < T; t++)
+            for (int part = 1; part < 3; part++)
+                for (int h = 0; h < headCount; h++)
+                    for (int d = 0; d < headDim; d++)
+                        poisoned[AttentionReference.QkvIndex(0, t, part, h, d, T, headCount, headDim)] = float.NaN;
+        var clean = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true);
+        var dirty = RunFused(poisoned, dOutput, batchCount, T, headCount, headDim, causal: true);
+        for (int t = 0; t <= last; t++)
+            for (int h = 0; h < headCount; h++)
+            {
+                Assert.Equal(Bits(clean.LogSumExp[h * T + t]), Bits(dirty.LogSumExp[h * T + t]));
+                for (int d = 0; d < headDim; d++)
+                {
+                    int row = AttentionReference.RowIndex(0, t, h, d, T, headCount, headDim);
+                    Assert.Equal(Bits(clean.Output[row]), Bits(dirty.Output[row]));
+                    int query = AttentionReference.QkvIndex(0, t, 0, h, d, T, headCount, headDim);
+                    Assert.Equal(Bits(clean.QkvGrad[query]), Bits(dirty.QkvGrad[query]));
+                }
+            }
+    }
+
+    [Theory, InlineData(true), InlineData(false)]
+    public void Repeated_runs_are_bit_identical(bool causal)
+    {
+        const int batchCount = 2, T = 129, headCount = 3, headDim = 64;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 31, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 32);
+        var first = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, repeats: 3);
+        var second = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal);
+        Assert.Equal(first.Output.Select(Bits), second.Output.Select(Bits));
+        Assert.Equal(first.LogSumExp.Select(Bits), second.LogSumExp.Select(Bits));
+        Assert.Equal(first.QkvGrad.Select(Bits), second.QkvGrad.Select(Bits));
+    }
+
+    // Batches beyond maxStorageBufferRange or 65 535 grid rows are split over several dispatches. Capping a
+    // dispatch at 2 of 7 batches reaches that path cheaply: chunk windows start at unaligned offsets (LSE
+    // chunks at byte 120, 240, 360) and must give bit-identical results to the single dispatch.
+    [Theory, InlineData(true), InlineData(false)]
+    public void Chunked_batches_give_the_same_bits(bool causal)
+    {
+        const int batchCount = 7, T = 5, headCount = 3, headDim = 32;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 41, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 42);
+        var whole = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal);
+        var chunked = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch: 2);
+        Assert.Equal(whole.Output.Select(Bits), chunked.Output.Select(Bits));
+        Assert.Equal(whole.LogSumExp.Select(Bits), chunked.LogSumExp.Select(Bits));
+        Assert.Equal(whole.QkvGrad.Select(Bits), chunked.QkvGrad.Select(Bits));
+        TestData.AssertClose(chunked.Output, AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal).Output,
+            OutputAtol, OutputRtol, "output");
+    }
+
+    // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
+    [Theory, InlineData(true), InlineData(false)]
+    public void Unfused_baseline_matches_the_double_reference(bool causal)
+    {
+        const int batchCount = 1, T = 65, headCount = 3, headDim = 32;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 51, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 52);
+        using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
+        using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
+        long scoreFloats = UnfusedAttention.ScoresBytes(batchCount, T, headCount) / sizeof(float);
+        using GpuBuffer scores = Context.Allocate<float>(scoreFloats, "scores"), scoreGrad = Context.Allocate<float>(scoreFloats, "dScores");
+        Context.Execute(c =>
+        {
+            UnfusedAttention.Forward(c, qkvBuffer.Whole, output.Whole, scores.Whole, batchCount, T, headCount, headDim, causal);
+            UnfusedAttention.Backward(c, qkvBuffer.Whole, scores.Whole, outGrad.Whole, qkvGrad.Whole, scoreGrad.Whole, batchCount, T, headCount, headDim);
+        });
+        TestData.AssertClose(Context.Download<float>(output), AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal).Output,
+            OutputAtol, OutputRtol, "unfused output");
+        TestData.AssertClose(Context.Download<float>(qkvGrad), AttentionReference.Backward(qkv, dOutput, batchCount, T, headCount, headDim, causal),
+            GradAtol, GradRtol, "unfused dQkv");
+    }
+
+    private static int Bits(float value) => BitConverter.SingleToInt32Bits(value);
+
+    private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
+        int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue)
+    {
+        using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
+        using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
+        using GpuBuffer logSumExp = Context.Allocate<float>(batchCount * headCount * T, "logSumExp");
+        using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
+        using CommandList commands = Context.CreateCommandList();
+        AttentionKernels.Forward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
+            maxBatchesPerDispatch);
+        AttentionKernels.Backward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
+            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch);
+        commands.End();
+        for (int run = 0; run < repeats; run++) Context.Run(commands);
+        return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));
+    }
+}
