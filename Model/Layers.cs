@@ -19,8 +19,9 @@ public static class Layers
         {
             Tensor dy = tape.GradientOf(y);
             var (dTable, accumulate) = tape.Contribute(table);
-            graph.Add(name + ".backward", [tokens, dy, dTable], [dTable],
-                c => EmbeddingKernels.Backward(c, tokens.Slice, dy.Slice, dTable.Slice, tokenCount, vocabRows, channelCount, accumulate));
+            Tensor scratch = graph.NewScratch(name + ".sort_scratch", EmbeddingKernels.ScratchBytes(tokenCount));
+            graph.Add(name + ".backward", [tokens, dy, dTable], [dTable, scratch],
+                c => EmbeddingKernels.Backward(c, tokens.Slice, dy.Slice, dTable.Slice, scratch.Slice, tokenCount, vocabRows, channelCount, accumulate));
         });
         return y;
     }

@@ -1,5 +1,6 @@
 using VkDiffusion.Runtime.Graph;
 using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Randomness;
 using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Model;
@@ -171,13 +172,13 @@ public sealed class TransformerGraph
             Layers.Rope(tape, name + "rope", qkv, positions, rows, config.Heads, config.HeadDim, config.RopeTheta);
             Tensor attention = Layers.Attention(tape, name + "attention", qkv, BatchSize, SequenceLength, config.Heads, config.HeadDim, causal);
             Tensor projected = Layers.Linear(tape, name + "o_proj", attention, Parameter(ModelParameters.OutputProjection(layer)).Value, rows, d, d);
-            if (training) projected = Layers.Dropout(tape, name + "attention_dropout", projected, scalars, config.Dropout, (uint)(2 * layer));
+            if (training) projected = Layers.Dropout(tape, name + "attention_dropout", projected, scalars, config.Dropout, Philox4x32.Streams.FirstDropout + (uint)(2 * layer));
             x = Layers.Residual(tape, name + "attention_residual", x, projected);
             Tensor h2 = Layers.RmsNorm(tape, name + "post_attention_norm", x, Parameter(ModelParameters.PostAttentionNorm(layer)).Value, rows, d);
             Tensor gateUp = Layers.Linear(tape, name + "gate_up", h2, Parameter(ModelParameters.GateUpProjection(layer)).Value, rows, d, 2 * f);
             Tensor activated = Layers.Swiglu(tape, name + "swiglu", gateUp, rows, f);
             Tensor down = Layers.Linear(tape, name + "down", activated, Parameter(ModelParameters.DownProjection(layer)).Value, rows, f, d);
-            if (training) down = Layers.Dropout(tape, name + "mlp_dropout", down, scalars, config.Dropout, (uint)(2 * layer + 1));
+            if (training) down = Layers.Dropout(tape, name + "mlp_dropout", down, scalars, config.Dropout, Philox4x32.Streams.FirstDropout + (uint)(2 * layer + 1));
             x = Layers.Residual(tape, name + "mlp_residual", x, down);
         }
         Tensor hidden = Layers.RmsNorm(tape, prefix + "final_norm", x, Parameter(ModelParameters.FinalNorm).Value, rows, d);

@@ -1,7 +1,7 @@
 namespace VkDiffusion.Trainer.Experiments;
 
 /// <summary>An objective for <see cref="Lbfgs"/>: returns f(x) and writes ∇f(x) into <c>gradient</c>.</summary>
-public delegate double Objective(ReadOnlySpan<double> x, Span<double> gradient);
+public delegate double DifferentiableFunction(ReadOnlySpan<double> x, Span<double> gradient);
 
 public sealed record LbfgsOptions
 {
@@ -24,7 +24,7 @@ public static class Lbfgs
 {
     private const double SufficientDecrease = 1e-4, CurvatureCondition = 0.9;
 
-    public static LbfgsResult Minimize(Objective objective, ReadOnlySpan<double> start, LbfgsOptions? options = null)
+    public static LbfgsResult Minimize(DifferentiableFunction objective, ReadOnlySpan<double> start, LbfgsOptions? options = null)
     {
         options ??= new LbfgsOptions();
         int dimension = start.Length;
@@ -91,7 +91,7 @@ public static class Lbfgs
     }
 
     /// <summary>Wraps a value-only function with central-difference gradients (step h·max(1, |x_i|), error O(h²)).</summary>
-    public static Objective WithCentralDifferences(Func<double[], double> function, double relativeStep = 1e-6) =>
+    public static DifferentiableFunction WithCentralDifferences(Func<double[], double> function, double relativeStep = 1e-6) =>
         (x, gradient) =>
         {
             var point = x.ToArray();
@@ -134,7 +134,7 @@ public static class Lbfgs
 
     private readonly record struct SearchResult(bool Found, double Value, int Evaluations);
 
-    private static SearchResult StrongWolfeSearch(Objective objective, double[] x, double value, double[] gradient,
+    private static SearchResult StrongWolfeSearch(DifferentiableFunction objective, double[] x, double value, double[] gradient,
         double[] direction, double slope, double initialStep, double[] trialX, double[] trialGradient)
     {
         int evaluations = 0;

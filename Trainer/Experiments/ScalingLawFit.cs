@@ -223,7 +223,7 @@ public static class ScalingLawFit
     }
 
     /// <summary>L-BFGS from every point of the grid (the Cartesian product of the axes); the lowest final value wins.</summary>
-    private static (double[] Best, double Value, int Starts) MultiStart(Objective objective, IReadOnlyList<double>[] axes, LbfgsOptions solver)
+    private static (double[] Best, double Value, int Starts) MultiStart(DifferentiableFunction objective, IReadOnlyList<double>[] axes, LbfgsOptions solver)
     {
         if (axes.Length == 0)
             return ([], objective(ReadOnlySpan<double>.Empty, Span<double>.Empty), 0);

@@ -36,7 +36,7 @@ internal sealed class GradientNormCheck : ISelfTestCheck
         try
         {
             var slices = buffers.Select((buffer, i) => buffer.Elements<float>(0, gradients[i].Length)).ToList();
-            using GpuBuffer partials = context.Memory.Allocate(GradientNormKernels.PartialsBytes(slices), "selftest-partials");
+            using GpuBuffer partials = context.Memory.Allocate(GradientNormKernels.PartialsBytes(slices.Count), "selftest-partials");
             using GpuBuffer scalars = context.Upload<StepScalars>([new StepScalars { ClipNorm = clipNorm }], "selftest-step-scalars");
             using GpuBuffer normAndScale = context.Allocate<float>(2, "selftest-norm-and-scale");
             context.Execute(c => GradientNormKernels.Compute(c, slices, partials.Whole, scalars.Whole, normAndScale.Whole));
