@@ -12,6 +12,7 @@
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
 // Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows staged per step).
 // Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+//! variant attention_bwd_d16 -DHEAD_DIM=16
 //! variant attention_bwd_d32 -DHEAD_DIM=32
 //! variant attention_bwd_d64 -DHEAD_DIM=64
 //! variant attention_bwd_d128 -DHEAD_DIM=128

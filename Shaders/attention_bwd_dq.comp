@@ -10,6 +10,7 @@
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: Q part).
 // Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
 // Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+//! variant attention_bwd_dq_d16 -DHEAD_DIM=16
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64
 //! variant attention_bwd_dq_d128 -DHEAD_DIM=128

@@ -11,6 +11,7 @@
 // Bindings: 0 qkv (read), 1 O (written), 2 LSE (written).
 // Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
 // Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+//! variant attention_fwd_d16 -DHEAD_DIM=16
 //! variant attention_fwd_d32 -DHEAD_DIM=32
 //! variant attention_fwd_d64 -DHEAD_DIM=64
 //! variant attention_fwd_d128 -DHEAD_DIM=128

@@ -13,7 +13,7 @@ namespace VkDiffusion.Runtime.Kernels;
 /// </summary>
 public static class AttentionKernels
 {
-    public static IReadOnlyList<int> SupportedHeadDims { get; } = [32, 64, 128];
+    public static IReadOnlyList<int> SupportedHeadDims { get; } = [16, 32, 64, 128];
 
     private const uint DeltaWorkgroupSize = 256;
     private const uint MaxDeltaGroups = 4096;
