@@ -54,6 +54,9 @@ public sealed record FitOptions
 /// R_D* and R_N* on all runs. Both minimise the mean Huber loss (delta 1e-3) between predicted and observed
 /// log-loss, the prediction being logsumexp(a - alpha·ln N', b - beta·ln D', e); each runs L-BFGS from every point
 /// of a starting grid and keeps the lowest final objective. R_D* and R_N* are fitted as logarithms (positive).
+/// As in Muennighoff et al., stage 1 assumes single-epoch runs are undiscounted; the full law also discounts a
+/// single-epoch run whose N exceeds N_opt(U), so a sweep whose single-epoch runs are far over-parameterised biases
+/// stage 1 (the stage-1 R² shows it).
 /// </summary>
 public static class ScalingLawFit
 {
