@@ -85,8 +85,6 @@ public sealed class CrossoverCommand : ICommand
         double low = budgets.Min() / 2, high = budgets.Max() * 2;
         var grid = Enumerable.Range(0, 50).Select(i => low * Math.Pow(high / low, i / 49.0)).ToArray();
         var series = new List<PlotSeries>();
-        if (found.Count > 0)
-            series.Add(new PlotSeries("fitted laws: C_crit", found.Select(p => p.U).ToArray(), found.Select(p => p.C).ToArray(), Markers: true, Line: false));
         if (found.Select(p => p.U).Distinct().Count() >= 2)
         {
             var law = Crossover.FitPowerLaw(found);
@@ -94,6 +92,8 @@ public sealed class CrossoverCommand : ICommand
         }
         if (Paper || Fit is null)
             series.Add(new PlotSeries("paper: 2.12e15·(U/1e6)^2.174", grid, grid.Select(PaperReference.CriticalCompute).ToArray()));
+        if (found.Count > 0) // last, so the points are drawn over the lines
+            series.Add(new PlotSeries("C_crit of the fitted laws", found.Select(p => p.U).ToArray(), found.Select(p => p.C).ToArray(), Markers: true, Line: false));
         LinePlot.Save(path, new LinePlotSpec("Critical compute: diffusion beats AR above the line", "unique tokens U", "C_crit (FLOPs)")
         {
             LogX = true,

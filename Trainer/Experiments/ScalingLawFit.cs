@@ -54,6 +54,9 @@ public sealed record FitOptions
 /// R_D* and R_N* on all runs. Both minimise the mean Huber loss (delta 1e-3) between predicted and observed
 /// log-loss, the prediction being logsumexp(a - alpha·ln N', b - beta·ln D', e); each runs L-BFGS from every point
 /// of a starting grid and keeps the lowest final objective. R_D* and R_N* are fitted as logarithms (positive).
+/// As in Muennighoff et al., stage 1 assumes single-epoch runs are undiscounted; the full law also discounts a
+/// single-epoch run whose N exceeds N_opt(U), so a sweep whose single-epoch runs are far over-parameterised biases
+/// stage 1 (the stage-1 R² shows it).
 /// </summary>
 public static class ScalingLawFit
 {
@@ -150,7 +153,9 @@ public static class ScalingLawFit
         IReadOnlyList<double>[] axes = [options.LogAGrid, options.LogBGrid, options.LogE0Grid, options.AlphaGrid, options.BetaGrid];
         var (bestFree, bestValue, starts) = MultiStart(Objective, free.Select(i => axes[i]).ToArray(), options.Solver);
         double[] best = Full(bestFree);
-        double[] constants = [Math.Exp(best[0]), Math.Exp(best[1]), Math.Exp(best[2]), best[3], best[4]];
+        // Fixed constants are passed through as given (exp(ln x) may differ from x in the last bit).
+        double[] constants = [fixedValues[0] ?? Math.Exp(best[0]), fixedValues[1] ?? Math.Exp(best[1]),
+            fixedValues[2] ?? Math.Exp(best[2]), best[3], best[4]];
         var chinchilla = new ScalingLaw(constants[0], constants[1], constants[2], constants[3], constants[4], 1, 1);
         double rSquared = RSquared(points, p => chinchilla.E0 + chinchilla.A / Math.Pow(p.Params, chinchilla.Alpha)
                                                                + chinchilla.B / Math.Pow(p.Tokens, chinchilla.Beta));
@@ -180,7 +185,8 @@ public static class ScalingLawFit
             double logRD = fixedTheta[0] ?? 0, logRN = fixedTheta[1] ?? 0;
             for (int k = 0; k < free.Length; k++)
                 if (free[k] == 0) logRD = freeTheta[k]; else logRN = freeTheta[k];
-            return new ScalingLaw(stage1[0], stage1[1], stage1[2], stage1[3], stage1[4], Math.Exp(logRD), Math.Exp(logRN));
+            return new ScalingLaw(stage1[0], stage1[1], stage1[2], stage1[3], stage1[4],
+                fixedConstants.RDStar ?? Math.Exp(logRD), fixedConstants.RNStar ?? Math.Exp(logRN));
         }
 
         var logLoss = points.Select(p => Math.Log(p.Loss)).ToArray();

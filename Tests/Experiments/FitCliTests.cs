@@ -1,0 +1,67 @@
+using System.Globalization;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Runtime;
+using VkDiffusion.Trainer.Experiments;
+using Xunit.Abstractions;
+
+namespace VkDiffusion.Tests.Experiments;
+
+public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("vkdiff-fitcli-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    // AR and MDM laws with a crossover in the paper's range: MDM needs more data (B) but values repeats far more.
+    private static readonly ScalingLaw Ar = new(A: 800, B: 3000, E0: 2.2, Alpha: 0.33, Beta: 0.38, RDStar: 31.19, RNStar: 55.16);
+    private static readonly ScalingLaw Mdm = new(A: 800, B: 6000, E0: 2.2, Alpha: 0.33, Beta: 0.38, RDStar: 493.89, RNStar: 1265.65);
+
+    [Fact]
+    public void Fit_then_crossover_from_results_csv()
+    {
+        string results = Path.Combine(directory, "results.csv"), fit = Path.Combine(directory, "fit.json"), plot = Path.Combine(directory, "ccrit.png");
+        ResultsTable.Write(results, SyntheticRuns.Generate(Ar, 0, 1).Select(p => SyntheticRuns.ToRun(p, "ar"))
+            .Concat(SyntheticRuns.Generate(Mdm, 0, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
+
+        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse");
+        output.WriteLine(standardOutput + standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("Muennighoff AR", standardOutput);
+        Assert.Contains("493.89", standardOutput); // the paper's MDM R_D* printed beside ours
+        var file = FitFile.Read(fit);
+        // Noise-free runs: the fitted laws are the true ones (see ScalingLawFitTests for the 1e-6 bound).
+        Assert.Equal(1.0, file.Law("mdm").RDStar / Mdm.RDStar, 1e-5);
+        Assert.Equal(1.0, file.Law("ar").B / Ar.B, 1e-5);
+
+        (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit,
+            "--unique-tokens", "25M,50M,100M", "--plot", plot, "--paper");
+        output.WriteLine(standardOutput + standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.True(new FileInfo(plot).Length > 1000);
+        // The printed C_crit at 100M equals the crossover of the true laws to the 3 digits printed.
+        double expected = Crossover.CriticalCompute(Mdm, Ar, 100e6).CriticalCompute!.Value;
+        string row = standardOutput.Split('\n').Single(line => line.TrimStart().StartsWith("1E+08", StringComparison.Ordinal));
+        double printed = double.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        Assert.Equal(1.0, printed / expected, 0.005);
+        Assert.Contains("k = ", standardOutput);
+        Assert.Contains("4.72E+19", standardOutput); // the paper's closed form at 100M
+    }
+
+    [Fact]
+    public void Fit_with_too_few_runs_exits_with_the_input_error_code()
+    {
+        string results = Path.Combine(directory, "few.csv");
+        ResultsTable.Write(results, SyntheticRuns.Generate(Ar, 0, 1).Where(p => p.IsSingleEpoch).Take(2).Select(p => SyntheticRuns.ToRun(p, "ar")));
+        var (exitCode, _, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--coarse");
+        Assert.Equal(ExitCodes.InvalidInput, exitCode);
+        Assert.Contains("only 2 single-epoch run(s)", standardError);
+        Assert.DoesNotContain("   at ", standardError);
+
+        string constants = Path.Combine(directory, "constants.json");
+        File.WriteAllText(constants, $$"""{"A": {{Ar.A}}, "B": {{Ar.B}}, "E0": {{Ar.E0}}, "alpha": {{Ar.Alpha}}, "beta": {{Ar.Beta}}}""");
+        (exitCode, var standardOutput, _) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--coarse", "--fixed", constants);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("fixed from file: A, B, E0, alpha, beta", standardOutput);
+        Assert.Contains("warning: no multi-epoch run", standardOutput);
+    }
+}

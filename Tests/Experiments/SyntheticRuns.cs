@@ -1,0 +1,41 @@
+using VkDiffusion.Trainer.Experiments;
+
+namespace VkDiffusion.Tests.Experiments;
+
+/// <summary>Sweep-shaped observations generated from a known law, with multiplicative log-normal noise.</summary>
+internal static class SyntheticRuns
+{
+    /// <summary>
+    /// Single-epoch runs: every paper preset at D = U = 1, 2, 4 .. 32 times the unique tokens for which it is
+    /// compute-optimal (N = N_opt(U)), so N' = N exactly and the Chinchilla form that stage 1 fits is the truth
+    /// (a single-epoch run with N &gt; N_opt(U) is already discounted by the law, which stage 1 cannot express).
+    /// Multi-epoch runs: every preset at U = 25M, 50M, 100M for 2, 4 .. 512 epochs (the paper goes to 800).
+    /// </summary>
+    public static List<FitPoint> Generate(ScalingLaw law, double noiseStd, int seed)
+    {
+        var random = new Random(seed);
+        var points = new List<FitPoint>();
+        void Add(double parameters, double tokens, double unique)
+        {
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            double noise = noiseStd * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+            points.Add(new FitPoint(parameters, tokens, unique, law.Loss(parameters, tokens, unique) * Math.Exp(noise)));
+        }
+        foreach (var preset in PaperPresets.All)
+        {
+            // Inverse of N_opt(U) = G·(U·G)^(beta/alpha).
+            double optimalUnique = Math.Pow(preset.Params / law.G, law.Alpha / law.Beta) / law.G;
+            foreach (double factor in new[] { 1.0, 2, 4, 8, 16, 32 })
+                Add(preset.Params, factor * optimalUnique, factor * optimalUnique);
+        }
+        foreach (var preset in PaperPresets.All)
+            foreach (double unique in new[] { 25e6, 50e6, 100e6 })
+                foreach (double epochs in new[] { 2.0, 4, 8, 16, 32, 64, 128, 256, 512 })
+                    Add(preset.Params, epochs * unique, unique);
+        return points;
+    }
+
+    public static RunResult ToRun(FitPoint point, string objective) => new(
+        objective, "synthetic", (long)point.Params, (long)point.UniqueTokens, point.Tokens / point.UniqueTokens,
+        (long)point.Tokens, 6 * point.Params * point.Tokens, point.Loss, point.Loss, point.Tokens / point.UniqueTokens, 1.0, "none");
+}
