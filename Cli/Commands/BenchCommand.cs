@@ -3,10 +3,10 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Cli.Commands;
 
-[Verb("bench", HelpText = "Benchmark the device: `bench kernels` times every kernel case against the measured roofline.")]
+[Verb("bench", HelpText = "Benchmark the device: `bench kernels` times every kernel case against the measured roofline; `bench step` times a whole training step.")]
 public sealed class BenchCommand : ICommand
 {
-    [Value(0, MetaName = "mode", Required = true, HelpText = "What to benchmark: kernels.")]
+    [Value(0, MetaName = "mode", Required = true, HelpText = "What to benchmark: kernels or step.")]
     public string Mode { get; set; } = "";
 
     [Option("json", HelpText = "Print one JSON object (device, roofline, cases) instead of a table.")]
@@ -18,9 +18,28 @@ public sealed class BenchCommand : ICommand
     [Option("quick", HelpText = "Run a trimmed set of cases (about a minute on lavapipe).")]
     public bool Quick { get; set; }
 
+    [Option("model", Default = "7M", HelpText = "step: model preset.")]
+    public string Model { get; set; } = "7M";
+
+    [Option("objective", Default = VkDiffusion.Model.Objective.Mdm, HelpText = "step: mdm or ar.")]
+    public VkDiffusion.Model.Objective Objective { get; set; }
+
+    [Option("vocab", Default = "bytes", HelpText = "step: bytes or gpt2.")]
+    public string Vocabulary { get; set; } = "bytes";
+
+    [Option("seq", Default = 256, HelpText = "step: sequence length.")]
+    public int SequenceLength { get; set; }
+
+    [Option("batch", Default = 8, HelpText = "step: batch size.")]
+    public int Batch { get; set; }
+
+    [Option("steps", Default = 5, HelpText = "step: timed steps after the first.")]
+    public int Steps { get; set; }
+
     public int Run() => Mode.Trim().ToLowerInvariant() switch
     {
         "kernels" => new BenchKernels(Device, Json, Quick).Run(),
-        _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels."),
+        "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps).Run(),
+        _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels, step."),
     };
 }
