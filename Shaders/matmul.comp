@@ -26,6 +26,8 @@
 //! variant matmul_simple -DSIMPLE=1
 //! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
 //! variant matmul_reg8x8 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8
+//! variant matmul_reg8x16 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=16
+//! variant matmul_reg16x16 -DREGISTER_BLOCKED=1 -DTM=16 -DTN=16
 //! variant matmul_tiled4x4 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16
 //! variant matmul_tiled8x8 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8
 #include "common.glsl"

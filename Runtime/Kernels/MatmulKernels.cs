@@ -129,6 +129,12 @@ public static class MatmulKernels
     private static Variant ChooseVariant(MatmulPath path, int m, int n)
     {
         long outputs = (long)m * n;
+        string? tune = Environment.GetEnvironmentVariable("VKDIFF_MATMUL_TUNE");
+        if (tune is not null)
+        {
+            string[] p = tune.Split(',');
+            return new Variant(p[0], uint.Parse(p[1]), uint.Parse(p[2]), uint.Parse(p[3]), uint.Parse(p[4]));
+        }
         return path switch
         {
             MatmulPath.Reference => new Variant("matmul_simple", 16, 16, 1, 1),
