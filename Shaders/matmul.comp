@@ -26,8 +26,6 @@
 //! variant matmul_simple -DSIMPLE=1
 //! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
 //! variant matmul_reg8x8 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8
-//! variant matmul_reg8x16 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=16
-//! variant matmul_reg16x16 -DREGISTER_BLOCKED=1 -DTM=16 -DTN=16
 //! variant matmul_tiled4x4 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16
 //! variant matmul_tiled8x8 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8
 #include "common.glsl"
@@ -134,7 +132,7 @@ void main() {
         }
         [[unroll]] for (uint q = 0u; q < 4u; q++)
             [[unroll]] for (uint t = 0u; t < TM; t++)
-                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] += a4[t][q] * b4[u][q];
+                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = fma(a4[t][q], b4[u][q], acc[t][u]);
     }
     // Remainder of R (fewer than four steps), scalar loads.
     for (uint r = r_main; r < pc.R; r++) {

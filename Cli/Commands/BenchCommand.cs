@@ -18,9 +18,12 @@ public sealed class BenchCommand : ICommand
     [Option("quick", HelpText = "Run a trimmed set of cases (about a minute on lavapipe).")]
     public bool Quick { get; set; }
 
+    [Option("filter", HelpText = "Run only the cases whose name contains this text (e.g. square1024).")]
+    public string? Filter { get; set; }
+
     public int Run() => Mode.Trim().ToLowerInvariant() switch
     {
-        "kernels" => new BenchKernels(Device, Json, Quick).Run(),
+        "kernels" => new BenchKernels(Device, Json, Quick, Filter).Run(),
         _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels."),
     };
 }
