@@ -132,7 +132,7 @@ void main() {
         }
         [[unroll]] for (uint q = 0u; q < 4u; q++)
             [[unroll]] for (uint t = 0u; t < TM; t++)
-                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] += a4[t][q] * b4[u][q];
+                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = fma(a4[t][q], b4[u][q], acc[t][u]);
     }
     // Remainder of R (fewer than four steps), scalar loads.
     for (uint r = r_main; r < pc.R; r++) {

@@ -14,6 +14,7 @@ dotnet publish Cli -c Release -r linux-x64 --self-contained -nologo -v q \
   -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true \
   -o "$bundle/vkdiff"
 loader=/usr/lib/x86_64-linux-gnu/libvulkan.so.1
+rm -f "$bundle"/vkdiff/*.pdb
 if [ -e "$loader" ]; then cp -L "$loader" "$bundle/vkdiff/libvulkan.so.1"; else echo "warning: $loader not found; the target must have a Vulkan loader" >&2; fi
 
 cat > "$bundle/run.sh" <<'RUN'

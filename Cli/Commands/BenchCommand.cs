@@ -18,6 +18,9 @@ public sealed class BenchCommand : ICommand
     [Option("quick", HelpText = "Run a trimmed set of cases (about a minute on lavapipe).")]
     public bool Quick { get; set; }
 
+    [Option("filter", HelpText = "kernels: run only the cases whose name contains this text (e.g. square1024).")]
+    public string? Filter { get; set; }
+
     [Option("model", Default = "7M", HelpText = "step: model preset.")]
     public string Model { get; set; } = "7M";
 
@@ -38,7 +41,7 @@ public sealed class BenchCommand : ICommand
 
     public int Run() => Mode.Trim().ToLowerInvariant() switch
     {
-        "kernels" => new BenchKernels(Device, Json, Quick).Run(),
+        "kernels" => new BenchKernels(Device, Json, Quick, Filter).Run(),
         "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps).Run(),
         _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels, step."),
     };

@@ -5,7 +5,7 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Cli.Commands;
 
 /// <summary>`vkdiff bench kernels`: device banner, measured roofline, then every registered kernel case.</summary>
-internal sealed class BenchKernels(string? device, bool json, bool quick)
+internal sealed class BenchKernels(string? device, bool json, bool quick, string? filter)
 {
     /// <summary>Every case the command runs; kernel families add theirs here.</summary>
     internal static KernelBenchmark CreateBenchmark() => MatmulBenchmarkCases.RegisterStandard(new KernelBenchmark());
@@ -27,7 +27,7 @@ internal sealed class BenchKernels(string? device, bool json, bool quick)
         }
         KernelBenchmark benchmark = CreateBenchmark();
         double secondsPerCase = quick ? 0.2 : 0.5;
-        List<KernelBenchmarkResult> results = benchmark.Run(context, roofline, quick, secondsPerCase, result =>
+        List<KernelBenchmarkResult> results = benchmark.Run(context, roofline, quick, filter, secondsPerCase, result =>
         {
             if (!json)
                 Console.WriteLine($"{result.Name,-36} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.GigabytesPerSecond,8:F1} {result.RoofFraction,6:P0}");

@@ -42,18 +42,20 @@ public sealed class KernelBenchmark
     /// <summary>
     /// Times every case (only the quick ones when <paramref name="quick"/>): one warm-up run, then
     /// enough repetitions to fill about <paramref name="secondsPerCase"/> (at least 3, at most 50);
-    /// the median repetition counts. <paramref name="progress"/> sees each result as it comes.
+    /// the median repetition counts. <paramref name="filter"/> (when given) keeps the cases whose name
+    /// contains it. <paramref name="progress"/> sees each result as it comes.
     /// </summary>
-    public List<KernelBenchmarkResult> Run(GpuContext context, DeviceRoofline roofline, bool quick, double secondsPerCase = 0.5,
+    public List<KernelBenchmarkResult> Run(GpuContext context, DeviceRoofline roofline, bool quick, string? filter = null, double secondsPerCase = 0.5,
         Action<KernelBenchmarkResult>? progress = null)
     {
         var results = new List<KernelBenchmarkResult>();
-        foreach (KernelBenchmarkCase benchmarkCase in cases.Where(c => !quick || c.InQuick))
+        var selected = cases.Where(c => (!quick || c.InQuick) && (filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)));
+        foreach (KernelBenchmarkCase benchmarkCase in selected)
         {
             using PreparedCase prepared = benchmarkCase.Prepare(context);
             double probe = KernelTimer.MedianMilliseconds(context, prepared.Record, 1);
             int repetitions = (int)Math.Clamp(secondsPerCase * 1e3 / Math.Max(probe, 1e-3), 3, 50);
-            double milliseconds = KernelTimer.MedianMilliseconds(context, prepared.Record, repetitions);
+            double milliseconds = KernelTimer.MedianMilliseconds(context, prepared.Record, repetitions, warmUp: false);
             var result = new KernelBenchmarkResult(benchmarkCase.Name, milliseconds,
                 benchmarkCase.Flops / (milliseconds * 1e6), benchmarkCase.Bytes / (milliseconds * 1e6),
                 roofline.RoofFraction(benchmarkCase.Flops, benchmarkCase.Bytes, milliseconds), repetitions);

@@ -10,11 +10,11 @@ namespace VkDiffusion.Runtime.Kernels;
 /// </summary>
 public static class KernelTimer
 {
-    /// <summary>Median milliseconds of one repetition of <paramref name="record"/>.</summary>
-    public static double MedianMilliseconds(GpuContext context, Action<CommandList> record, int repetitions)
+    /// <summary>Median milliseconds of one repetition of <paramref name="record"/>, after one unmeasured run when <paramref name="warmUp"/>.</summary>
+    public static double MedianMilliseconds(GpuContext context, Action<CommandList> record, int repetitions, bool warmUp = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
-        context.Execute(record);
+        if (warmUp) context.Execute(record);
         var perRepetition = new double[repetitions];
         if (context.Info.Timestamps)
         {

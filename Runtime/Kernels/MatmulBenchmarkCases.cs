@@ -3,7 +3,10 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>A linear-layer product to benchmark: rows x in -> out.</summary>
-public readonly record struct MatmulShape(string Name, int RowCount, int InFeatures, int OutFeatures);
+public readonly record struct MatmulShape(string Name, int RowCount, int InFeatures, int OutFeatures)
+{
+    public override string ToString() => $"{Name} ({RowCount}x{InFeatures}->{OutFeatures})";
+}
 
 /// <summary>Registers matmul benchmark cases: each shape in the three layouts (forward, input and weight gradients).</summary>
 public static class MatmulBenchmarkCases

@@ -124,6 +124,31 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         }
     }
 
+    // Operands larger than maxStorageBufferRange (128 MiB on lavapipe) are split: forward along rows, the
+    // weight gradient along the reduction (accumulating). With in = 1 each forward output is one product,
+    // a single rounding on both sides, so it must match exactly; the weight gradient has the usual bound.
+    [Fact]
+    public void Operands_beyond_the_binding_range_are_split()
+    {
+        int outFeatures = 260;
+        int rowCount = (int)(Context.Info.MaxStorageBufferRange / 4 / (ulong)outFeatures) + 5;
+        var shape = new Shape(rowCount, 1, outFeatures);
+        float[] x = TestData.Uniform(rowCount, seed: 41), w = TestData.Uniform(outFeatures, seed: 42);
+        using GpuBuffer xBuffer = Context.Upload<float>(x, "x"), wBuffer = Context.Upload<float>(w, "w");
+        using GpuBuffer y = Context.Allocate<float>((long)rowCount * outFeatures, "y");
+        using GpuBuffer dw = Context.Allocate<float>(outFeatures, "dw");
+        Context.Execute(c =>
+        {
+            MatmulKernels.Forward(c, xBuffer.Whole, wBuffer.Whole, y.Whole, rowCount, 1, outFeatures);
+            MatmulKernels.BackwardWeight(c, y.Whole, xBuffer.Whole, dw.Whole, rowCount, 1, outFeatures);
+        });
+        float[] actual = Context.Download<float>(y);
+        for (int m = 0; m < rowCount; m += 997)
+            for (int n = 0; n < outFeatures; n++)
+                Assert.Equal(x[m] * w[n], actual[(long)m * outFeatures + n]);
+        AssertWithinBound(Context.Download<float>(dw), Layout.BackwardWeight, shape, actual, x, prior: null);
+    }
+
     [Fact]
     public void An_unknown_path_in_the_environment_is_a_clear_error()
     {
