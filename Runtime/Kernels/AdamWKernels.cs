@@ -17,23 +17,42 @@ public static class AdamWKernels
 
     private readonly record struct Push(uint Count, uint ApplyWeightDecay);
 
+    /// <summary>
+    /// Updates <paramref name="count"/> parameters in place. A tensor bigger than one binding (a 50304 x 768
+    /// embedding is 155 MB, lavapipe binds 128 MiB) is updated in chunks; elementwise, so chunking
+    /// changes no bit.
+    /// </summary>
     public static void Step(CommandList c, BufferSlice parameters, BufferSlice gradients, BufferSlice firstMoment, BufferSlice secondMoment,
-        BufferSlice stepScalars, BufferSlice normAndScale, int count, bool applyWeightDecay)
+        BufferSlice stepScalars, BufferSlice normAndScale, int count, bool applyWeightDecay) =>
+        Step(c, parameters, gradients, firstMoment, secondMoment, stepScalars, normAndScale, count, applyWeightDecay,
+            MaxElementsPerChunk(c.Context.Info));
+
+    /// <summary>Floats per chunk: the binding limit, rounded down to 64 floats so chunk offsets stay 256-byte aligned.</summary>
+    internal static int MaxElementsPerChunk(DeviceInfo info) => (int)Math.Min(info.MaxStorageBufferRange / 4 / 64 * 64, int.MaxValue / 64 * 64);
+
+    internal static void Step(CommandList c, BufferSlice parameters, BufferSlice gradients, BufferSlice firstMoment, BufferSlice secondMoment,
+        BufferSlice stepScalars, BufferSlice normAndScale, int count, bool applyWeightDecay, int elementsPerChunk)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        long bytes = 4L * count;
+        if (elementsPerChunk < 64 || elementsPerChunk % 64 != 0)
+            throw new ArgumentOutOfRangeException(nameof(elementsPerChunk), $"chunks must be a positive multiple of 64 floats, not {elementsPerChunk}");
         foreach (var (slice, what) in new[] { (parameters, "parameters"), (gradients, "gradients"), (firstMoment, "first moment"), (secondMoment, "second moment") })
-            if (slice.Length < bytes) throw new ArgumentException($"AdamW: {what} {slice} is shorter than {count} fp32 elements");
+            if (slice.Length < 4L * count) throw new ArgumentException($"AdamW: {what} {slice} is shorter than {count} fp32 elements");
         if (stepScalars.Length < StepScalars.ByteLength) throw new ArgumentException($"AdamW: {stepScalars} is shorter than the step-scalar block");
         if (normAndScale.Length < 8) throw new ArgumentException($"AdamW: {normAndScale} does not hold the norm and the clip scale");
 
-        uint groups = (uint)Math.Clamp((count + WorkgroupSize - 1) / WorkgroupSize, 1, MaxGroups);
-        c.Dispatch(c.Context.Kernels.Get("adamw", WorkgroupSize), groups, 1, 1, new Push((uint)count, applyWeightDecay ? 1u : 0u),
-            Binding.Write(parameters.Slice(0, bytes)),
-            Binding.Read(gradients.Slice(0, bytes)),
-            Binding.Write(firstMoment.Slice(0, bytes)),
-            Binding.Write(secondMoment.Slice(0, bytes)),
-            Binding.Read(stepScalars.Slice(0, StepScalars.ByteLength)),
-            Binding.Read(normAndScale.Slice(0, 8)));
+        Kernel kernel = c.Context.Kernels.Get("adamw", WorkgroupSize);
+        for (int first = 0; first < count; first += elementsPerChunk)
+        {
+            int chunk = Math.Min(elementsPerChunk, count - first);
+            uint groups = (uint)Math.Clamp((chunk + WorkgroupSize - 1) / WorkgroupSize, 1, MaxGroups);
+            c.Dispatch(kernel, groups, 1, 1, new Push((uint)chunk, applyWeightDecay ? 1u : 0u),
+                Binding.Write(parameters.Elements<float>(first, chunk)),
+                Binding.Read(gradients.Elements<float>(first, chunk)),
+                Binding.Write(firstMoment.Elements<float>(first, chunk)),
+                Binding.Write(secondMoment.Elements<float>(first, chunk)),
+                Binding.Read(stepScalars.Slice(0, StepScalars.ByteLength)),
+                Binding.Read(normAndScale.Slice(0, 8)));
+        }
     }
 }

@@ -13,6 +13,11 @@ public static class GradientNormKernels
     private const uint WorkgroupSize = 256;
     /// <summary>Partial sums per gradient tensor: 256 floats, so each block starts 1 KiB-aligned.</summary>
     internal const int PartialsPerTensor = 256;
+    // Each lane sums at least this many squares before the barrier-heavy tree, so a small tensor takes
+    // one or a few workgroups instead of 256 nearly idle ones. CPU devices (lavapipe) pay ~10 us per
+    // workgroup with barriers, hence the longer runs there.
+    private const int GpuMinSquaresPerLane = 16;
+    private const int CpuMinSquaresPerLane = 128;
 
     private readonly record struct CountPush(uint Count);
 
@@ -39,12 +44,19 @@ public static class GradientNormKernels
             if (gradient.Length % 4 != 0 || gradient.Length / 4 > uint.MaxValue)
                 throw new ArgumentException($"gradient norm: {gradient} is not a whole number of fp32 elements a kernel can index");
             uint count = (uint)(gradient.Length / 4);
-            uint groups = Math.Clamp((count + WorkgroupSize - 1) / WorkgroupSize, 1, PartialsPerTensor);
+            uint groups = Groups(count, c.Context.Info);
             c.Dispatch(partial, groups, 1, 1, new CountPush(count), Binding.Read(gradient),
                 Binding.Write(partials.Elements<float>((long)tensor * PartialsPerTensor, PartialsPerTensor)));
         }
         Kernel final = c.Context.Kernels.Get("grad_norm_final", WorkgroupSize);
         c.Dispatch(final, 1, 1, 1, new CountPush((uint)(needed / 4)), Binding.Read(partials.Slice(0, needed)),
             Binding.Read(stepScalars.Slice(0, StepScalars.ByteLength)), Binding.Write(normAndScale.Slice(0, 8)));
+    }
+
+    /// <summary>Workgroups (= partial sums written) for a tensor of <paramref name="count"/> floats on this device.</summary>
+    internal static uint Groups(uint count, DeviceInfo info)
+    {
+        long perGroup = (long)WorkgroupSize * (info.IsCpu ? CpuMinSquaresPerLane : GpuMinSquaresPerLane);
+        return (uint)Math.Clamp((count + perGroup - 1) / perGroup, 1, PartialsPerTensor);
     }
 }

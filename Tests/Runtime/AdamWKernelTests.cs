@@ -96,6 +96,31 @@ public sealed class AdamWKernelTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     [Fact]
+    public void Chunks_change_no_bit_and_respect_the_binding_limit()
+    {
+        // 1031 elements in chunks of 256 (5 dispatches) against one dispatch: elementwise, so bit-identical.
+        const int count = 1031;
+        float[] initial = TestData.Normal(count, seed: 8), gradient = TestData.Normal(count, seed: 9);
+        int[] Run(int elementsPerChunk, int expectedDispatches)
+        {
+            using GpuBuffer parameters = Context.Upload<float>(initial, "parameters"), gradients = Context.Upload<float>(gradient, "gradients");
+            using GpuBuffer firstMoment = Context.Upload<float>(new float[count], "m"), secondMoment = Context.Upload<float>(new float[count], "v");
+            using GpuBuffer scalars = Context.Upload<StepScalars>([Scalars(1)], "step-scalars");
+            using GpuBuffer normAndScale = Context.Upload<float>([1f, 0.5f], "norm-and-scale");
+            using CommandList commands = Context.CreateCommandList();
+            AdamWKernels.Step(commands, parameters.Whole, gradients.Whole, firstMoment.Whole, secondMoment.Whole, scalars.Whole, normAndScale.Whole,
+                count, true, elementsPerChunk);
+            Assert.Equal(expectedDispatches, commands.DispatchCount);
+            Context.Run(commands);
+            return [.. Context.Download<int>(parameters), .. Context.Download<int>(firstMoment), .. Context.Download<int>(secondMoment)];
+        }
+        Assert.Equal(Run(1 << 20, 1), Run(256, 5));
+        // lavapipe's 128 MiB binding holds 33554432 floats: a 50304 x 768 embedding (38633472) takes two chunks.
+        Assert.Equal(33554432, AdamWKernels.MaxElementsPerChunk(Context.Info with { MaxStorageBufferRange = 128UL << 20 }));
+        Assert.Equal(1073741760, AdamWKernels.MaxElementsPerChunk(Context.Info with { MaxStorageBufferRange = uint.MaxValue }));
+    }
+
+    [Fact]
     public void Reruns_are_bit_identical()
     {
         const int count = 4099;

@@ -91,6 +91,52 @@ public sealed class CrossEntropyKernelTests(GpuFixture fixture) : GpuTest(fixtur
         foreach (GuardedBuffer buffer in new[] { logitsBuffer, targetsBuffer, weightsBuffer, losses, evalLosses }) buffer.AssertGuardsIntact();
     }
 
+    [Theory]
+    [InlineData(1u)]     // one lane walks the whole row, 256 rows per group (no tree)
+    [InlineData(8u)]     // lavapipe's choice for 258 logits
+    [InlineData(64u)]    // a GPU's choice for 258 logits: 4 rows per group
+    [InlineData(256u)]   // one row per group, as for 50304 logits
+    public void Every_lane_count_matches_the_reference_including_partial_groups(uint lanesPerRow)
+    {
+        // 37 rows: no lane count divides the rows evenly, so the last group always has rows past the end.
+        const int rowCount = 37, vocabSize = 258;
+        var (logits, targets, weights) = Problem(rowCount, vocabSize, seed: 31);
+        using GpuBuffer logitsBuffer = Context.Upload<float>(logits, "logits");
+        using GpuBuffer targetBuffer = Context.Upload<uint>(targets, "targets"), weightBuffer = Context.Upload<float>(weights, "weights");
+        using var losses = new GuardedBuffer(Context, rowCount, "losses");
+        using var nll = new GuardedBuffer(Context, rowCount, "nll");
+        var plan = new CrossEntropyKernels.Plan(64, lanesPerRow);
+        Context.Execute(c =>
+        {
+            CrossEntropyKernels.Forward(c, logitsBuffer.Whole, targetBuffer.Whole, nll.Payload, rowCount, vocabSize, plan);
+            CrossEntropyKernels.ForwardBackward(c, logitsBuffer.Whole, targetBuffer.Whole, weightBuffer.Whole, losses.Payload, rowCount, vocabSize, 0.5f, plan);
+        });
+        var (expectedLosses, expectedGradient) = CrossEntropyReference.ForwardBackward(logits, targets, weights, rowCount, vocabSize, 0.5f);
+        // Normwise: the per-element bounds of the test above, taken at their largest (factor 500, p <= 1).
+        double bound = LogSumExpTolerance(vocabSize) + Math.Pow(2, -21);
+        TestData.AssertClose(Context.Download<float>(nll.Payload), CrossEntropyReference.Forward(logits, targets, rowCount, vocabSize)
+            .Select(v => (float)v).ToArray(), bound, bound, "nll");
+        TestData.AssertClose(Context.Download<float>(losses.Payload), expectedLosses.Select(v => (float)v).ToArray(), 500 * bound, bound, "loss");
+        TestData.AssertClose(Context.Download<float>(logitsBuffer), expectedGradient.Select(v => (float)v).ToArray(), 500 * bound, 0, "gradient");
+        losses.AssertGuardsIntact();
+        nll.AssertGuardsIntact();
+    }
+
+    [Fact]
+    public void Lanes_per_row_follow_the_vocabulary_and_the_device_kind()
+    {
+        Assert.Equal(256u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = false }, 50304).LanesPerRow);
+        Assert.Equal(64u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = false }, 258).LanesPerRow);
+        Assert.Equal(256u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = true }, 50304).LanesPerRow);
+        Assert.Equal(8u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = true }, 258).LanesPerRow);
+        // A 65535-group device with 4 rows per group could dispatch 262140 rows; the binding allows 130048.
+        var lavapipeLike = Context.Info with { IsCpu = false, MaxStorageBufferRange = 128UL << 20, MaxComputeWorkGroupCountX = 65535 };
+        Assert.Equal(130048, CrossEntropyKernels.PlanFor(lavapipeLike, 258).RowsPerChunk);
+        // One row per group: the group limit (65535, down to 65472) binds before the 4 GiB range.
+        var nvidiaLike = Context.Info with { IsCpu = false, MaxStorageBufferRange = uint.MaxValue, MaxComputeWorkGroupCountX = 65535 };
+        Assert.Equal(65472, CrossEntropyKernels.PlanFor(nvidiaLike, 1024 * 8).RowsPerChunk);
+    }
+
     [Fact]
     public void Gradient_matches_finite_differences_of_the_kernels_own_loss()
     {
@@ -160,14 +206,17 @@ public sealed class CrossEntropyKernelTests(GpuFixture fixture) : GpuTest(fixtur
         using GpuBuffer targetBuffer = Context.Upload<uint>(targets, "targets"), weightBuffer = Context.Upload<float>(weights, "weights");
         using GpuBuffer chunkedLosses = Context.Allocate<float>(rowCount, "chunked-losses"), wholeLosses = Context.Allocate<float>(rowCount, "whole-losses");
         using GpuBuffer chunkedNll = Context.Allocate<float>(rowCount, "chunked-nll"), wholeNll = Context.Allocate<float>(rowCount, "whole-nll");
+        uint lanes = CrossEntropyKernels.PlanFor(Context.Info, vocabSize).LanesPerRow;
+        var chunked = new CrossEntropyKernels.Plan(64, lanes);
+        var whole = new CrossEntropyKernels.Plan(192, lanes);
         using CommandList commands = Context.CreateCommandList();
-        CrossEntropyKernels.Forward(commands, chunkedLogits.Whole, targetBuffer.Whole, chunkedNll.Whole, rowCount, vocabSize, rowsPerChunk: 64);
+        CrossEntropyKernels.Forward(commands, chunkedLogits.Whole, targetBuffer.Whole, chunkedNll.Whole, rowCount, vocabSize, chunked);
         CrossEntropyKernels.ForwardBackward(commands, chunkedLogits.Whole, targetBuffer.Whole, weightBuffer.Whole, chunkedLosses.Whole,
-            rowCount, vocabSize, lossScale, rowsPerChunk: 64);
+            rowCount, vocabSize, lossScale, chunked);
         Assert.Equal(6, commands.DispatchCount);
-        CrossEntropyKernels.Forward(commands, wholeLogits.Whole, targetBuffer.Whole, wholeNll.Whole, rowCount, vocabSize, rowsPerChunk: 192);
+        CrossEntropyKernels.Forward(commands, wholeLogits.Whole, targetBuffer.Whole, wholeNll.Whole, rowCount, vocabSize, whole);
         CrossEntropyKernels.ForwardBackward(commands, wholeLogits.Whole, targetBuffer.Whole, weightBuffer.Whole, wholeLosses.Whole,
-            rowCount, vocabSize, lossScale, rowsPerChunk: 192);
+            rowCount, vocabSize, lossScale, whole);
         Assert.Equal(8, commands.DispatchCount);
         Context.Run(commands);
 

@@ -65,13 +65,26 @@ public sealed class GradientNormKernelTests(GpuFixture fixture) : GpuTest(fixtur
     }
 
     /// <summary>
-    /// Relative bound on the norm: each square rounds once, each lane adds at most
-    /// ceil(n / (256 groups * 256 lanes)) squares in sequence, then three 8-level trees (workgroup,
-    /// the final pass's lanes over blocks, its tree) and the final lanes' sequential sum over
-    /// blocks*256/256 partials. sqrt halves the relative error of the sum; we keep the full bound.
+    /// Relative bound on the norm: each square rounds once; each lane adds in sequence at most
+    /// ceil(n / (256 groups * 256 lanes)) squares, or the device's minimum run (128 on CPU devices),
+    /// whichever is larger; then the workgroup tree (8 levels), the final pass's lanes over the tensors'
+    /// blocks (one partial per tensor each) and its tree (8 levels). sqrt halves the relative error of
+    /// the sum; we keep the full bound.
     /// </summary>
     private static double NormTolerance() =>
-        (1 + Math.Ceiling(Lengths.Max() / 65536.0) + 3 * 8 + Lengths.Length + 2) * Math.Pow(2, -24);
+        (1 + Math.Max(Math.Ceiling(Lengths.Max() / 65536.0), 128) + 2 * 8 + Lengths.Length + 2) * Math.Pow(2, -24);
+
+    [Fact]
+    public void Small_tensors_take_few_workgroups_and_big_ones_all_256()
+    {
+        DeviceInfo gpu = Context.Info with { IsCpu = false }, cpu = Context.Info with { IsCpu = true };
+        Assert.Equal(1u, GradientNormKernels.Groups(1, gpu));
+        Assert.Equal(1u, GradientNormKernels.Groups(4096, gpu));
+        Assert.Equal(2u, GradientNormKernels.Groups(4097, gpu));
+        Assert.Equal(1u, GradientNormKernels.Groups(32768, cpu));
+        Assert.Equal(256u, GradientNormKernels.Groups(50_000_000, gpu));
+        Assert.Equal(256u, GradientNormKernels.Groups(50_000_000, cpu));
+    }
 
     [Fact]
     public void Norm_over_tensors_of_odd_lengths_matches_the_double_reference()
