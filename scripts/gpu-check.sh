@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
 # Vulkan loader beside it, and run.sh, which on the target machine prints the devices, runs the
-# self-test when this build has one, and runs `vkdiff bench kernels --json`, writing everything to
+# self-test, runs `vkdiff bench kernels --json`, `vkdiff bench step` for the 7M preset (seq 256,
+# batch 8, MDM and AR, byte and GPT-2 vocabularies) and, where PyTorch with CUDA is installed, the same
+# training step in PyTorch (tools/torch_bench/step_bench.py) for the tokens/s ratio, writing everything to
 # $OUT/ (default: ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
 #   usage: scripts/gpu-check.sh          then, on the target:  OUT=/some/dir .device-bundle/run.sh
 set -euo pipefail
@@ -16,6 +18,8 @@ dotnet publish Cli -c Release -r linux-x64 --self-contained -nologo -v q \
 loader=/usr/lib/x86_64-linux-gnu/libvulkan.so.1
 rm -f "$bundle"/vkdiff/*.pdb
 if [ -e "$loader" ]; then cp -L "$loader" "$bundle/vkdiff/libvulkan.so.1"; else echo "warning: $loader not found; the target must have a Vulkan loader" >&2; fi
+
+cp tools/torch_bench/step_bench.py "$bundle/step_bench.py"
 
 cat > "$bundle/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -51,9 +55,21 @@ if "$vkdiff" --help 2>&1 | grep -q '^ *selftest'; then
   "$vkdiff" selftest > "$OUT/selftest.txt" 2>&1 || status=$?
   tail -n 20 "$OUT/selftest.txt"
 fi
-"$vkdiff" bench kernels --json ${BENCH_ARGS:-} > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.stderr.txt" || status=$?
+timeout 240 "$vkdiff" bench kernels --json ${BENCH_ARGS:-} > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.stderr.txt" || status=$?
 head -c 2000 "$OUT/bench-kernels.json"; echo
 cat "$OUT/bench-kernels.stderr.txt"
+for vocab in bytes gpt2; do
+  for objective in mdm ar; do
+    name="step-7M-$objective-$vocab"
+    timeout 60 "$vkdiff" bench step --model 7M --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 > "$OUT/$name.txt" 2>&1 || status=$?
+    tail -n 18 "$OUT/$name.txt"
+    if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+      timeout 60 python3 "$here/step_bench.py" --preset 7M --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 \
+        > "$OUT/torch-$name.json" 2>&1 || status=$?
+      cat "$OUT/torch-$name.json"
+    fi
+  done
+done
 echo "device check finished with status $status; results in $OUT"
 exit $status
 RUN
