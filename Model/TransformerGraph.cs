@@ -107,7 +107,7 @@ public sealed class TransformerGraph
         if (training)
         {
             GradientNorm = Graph.NewTensor("grad_norm", TensorRole.HostOutput, 2);
-            AppendOptimizer(micro[0].StepScalars);
+            AppendOptimizer(micro[0].StepScalars, device);
         }
     }
 
@@ -257,13 +257,22 @@ public sealed class TransformerGraph
         });
     }
 
-    private void AppendOptimizer(Tensor scalars)
+    private void AppendOptimizer(Tensor scalars, DeviceInfo device)
     {
         var gradients = Parameters.Select(p => p.Gradient!).ToList();
         Tensor norm = GradientNorm!;
-        Tensor partials = Graph.NewScratch("grad_norm_partials", GradientNormKernels.PartialsBytes(gradients.Count));
-        Graph.Add("grad_norm", [.. gradients, scalars], [partials, norm],
-            c => GradientNormKernels.Compute(c, gradients.Select(g => g.Slice).ToList(), partials.Slice, scalars.Slice, norm.Slice));
+        // The norm kernel binds each slice whole, so a gradient larger than one binding goes in pieces.
+        long pieceBytes = (long)Math.Min(device.MaxStorageBufferRange, int.MaxValue) / 256 * 256;
+        int pieces = gradients.Sum(g => (int)((g.ByteLength + pieceBytes - 1) / pieceBytes));
+        Tensor partials = Graph.NewScratch("grad_norm_partials", GradientNormKernels.PartialsBytes(pieces));
+        Graph.Add("grad_norm", [.. gradients, scalars], [partials, norm], c =>
+        {
+            var slices = new List<BufferSlice>();
+            foreach (Tensor gradient in gradients)
+                for (long offset = 0; offset < gradient.ByteLength; offset += pieceBytes)
+                    slices.Add(gradient.Slice.Slice(offset, Math.Min(pieceBytes, gradient.ByteLength - offset)));
+            GradientNormKernels.Compute(c, slices, partials.Slice, scalars.Slice, norm.Slice);
+        });
         foreach (ParameterTensors p in Parameters)
         {
             ParameterTensors parameter = p;
