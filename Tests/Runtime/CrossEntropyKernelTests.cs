@@ -108,15 +108,15 @@ public sealed class CrossEntropyKernelTests(GpuFixture fixture) : GpuTest(fixtur
         var plan = new CrossEntropyKernels.Plan(64, lanesPerRow);
         Context.Execute(c =>
         {
-            CrossEntropyKernels.Forward(c, logitsBuffer.Whole, targetBuffer.Whole, nll.Payload, rowCount, vocabSize, plan);
-            CrossEntropyKernels.ForwardBackward(c, logitsBuffer.Whole, targetBuffer.Whole, weightBuffer.Whole, losses.Payload, rowCount, vocabSize, 0.5f, plan);
+            CrossEntropyKernels.Forward(c, logitsBuffer.Whole, targetBuffer.Whole, nll.Data, rowCount, vocabSize, plan);
+            CrossEntropyKernels.ForwardBackward(c, logitsBuffer.Whole, targetBuffer.Whole, weightBuffer.Whole, losses.Data, rowCount, vocabSize, 0.5f, plan);
         });
         var (expectedLosses, expectedGradient) = CrossEntropyReference.ForwardBackward(logits, targets, weights, rowCount, vocabSize, 0.5f);
         // Normwise: the per-element bounds of the test above, taken at their largest (factor 500, p <= 1).
         double bound = LogSumExpTolerance(vocabSize) + Math.Pow(2, -21);
-        TestData.AssertClose(Context.Download<float>(nll.Payload), CrossEntropyReference.Forward(logits, targets, rowCount, vocabSize)
+        TestData.AssertClose(Context.Download<float>(nll.Data), CrossEntropyReference.Forward(logits, targets, rowCount, vocabSize)
             .Select(v => (float)v).ToArray(), bound, bound, "nll");
-        TestData.AssertClose(Context.Download<float>(losses.Payload), expectedLosses.Select(v => (float)v).ToArray(), 500 * bound, bound, "loss");
+        TestData.AssertClose(Context.Download<float>(losses.Data), expectedLosses.Select(v => (float)v).ToArray(), 500 * bound, bound, "loss");
         TestData.AssertClose(Context.Download<float>(logitsBuffer), expectedGradient.Select(v => (float)v).ToArray(), 500 * bound, 0, "gradient");
         losses.AssertGuardsIntact();
         nll.AssertGuardsIntact();
