@@ -1,27 +1,13 @@
+using VkDiffusion.Runtime.SelfTest;
+
 namespace VkDiffusion.Tests.Infrastructure;
 
 /// <summary>Deterministic random inputs for tests.</summary>
 public static class TestData
 {
-    public static float[] Uniform(int count, int seed, float low = -1f, float high = 1f)
-    {
-        var random = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++) values[i] = low + (high - low) * random.NextSingle();
-        return values;
-    }
+    public static float[] Uniform(int count, int seed, float low = -1f, float high = 1f) => SelfTestMeasure.Uniform(count, seed, low, high);
 
-    public static float[] Normal(int count, int seed, float std = 1f)
-    {
-        var random = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            values[i] = (float)(std * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
-        return values;
-    }
+    public static float[] Normal(int count, int seed, float std = 1f) => SelfTestMeasure.Normal(count, seed, std);
 
     /// <summary>Largest |a - b| / (atol + rtol * |b|); at most 1 means within tolerance.</summary>
     public static double MaxToleranceRatio(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double atol, double rtol)
