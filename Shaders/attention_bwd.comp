@@ -69,13 +69,14 @@ void main() {
         barrier();
         uint first = rowQueryStart > blockStart ? rowQueryStart - blockStart : 0u;
         uint end = min(STAGE_BLOCK, T - blockStart);
-        for (uint i = first; i < end; i++) {
+        // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
+        for (uint i = 0; i < end; i++) {
             float s = 0.0, dp = 0.0;
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
                 s += queries[i * HEAD_DIM + d] * k[d];
                 dp += outGrads[i * HEAD_DIM + d] * v[d];
             }
-            float p = exp(s - rowLses[i]);
+            float p = i >= first ? exp(s - rowLses[i]) : 0.0;
             float ds = p * (dp - rowDeltas[i]);
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
                 vGrad[d] += p * outGrads[i * HEAD_DIM + d];

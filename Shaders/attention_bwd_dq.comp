@@ -56,14 +56,16 @@ void main() {
             values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
         }
         barrier();
-        uint visible = rowKeyEnd > keyStart ? min(STAGE_BLOCK, rowKeyEnd - keyStart) : 0u;
-        for (uint j = 0; j < visible; j++) {
+        // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
+        uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
+        uint visible = rowKeyEnd > keyStart ? min(blockKeys, rowKeyEnd - keyStart) : 0u;
+        for (uint j = 0; j < blockKeys; j++) {
             float s = 0.0, dp = 0.0;
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
                 s += q[d] * keys[j * HEAD_DIM + d];
                 dp += outGrad[d] * values[j * HEAD_DIM + d];
             }
-            float ds = exp(s - rowLse) * (dp - rowDelta);
+            float ds = j < visible ? exp(s - rowLse) * (dp - rowDelta) : 0.0;
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) qGrad[d] += ds * keys[j * HEAD_DIM + d];
         }
     }

@@ -53,10 +53,16 @@ void main() {
             values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
         }
         barrier();
-        uint visible = rowKeyEnd > keyStart ? min(STAGE_BLOCK, rowKeyEnd - keyStart) : 0u;
-        for (uint j = 0; j < visible; j++) {
-            float s = 0.0;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) s += q[d] * keys[j * HEAD_DIM + d];
+        // Uniform loop bound and no divergent branch around the shared-memory reads: lavapipe then turns
+        // them into one broadcast load each instead of a per-lane gather (it only does so where lane 0 is
+        // known to be active). Keys a row may not see are masked arithmetically (p = 0, max untouched).
+        uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
+        uint visible = rowKeyEnd > keyStart ? min(blockKeys, rowKeyEnd - keyStart) : 0u;
+        for (uint j = 0; j < blockKeys; j++) {
+            float dot = 0.0;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) dot += q[d] * keys[j * HEAD_DIM + d];
+            bool seen = j < visible;
+            float s = seen ? dot : NO_MAXIMUM;
             // Rescale only when the maximum grows: rare after the first keys.
             if (s > m) {
                 float correction = exp(m - s);
@@ -64,7 +70,7 @@ void main() {
                 [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) acc[d] *= correction;
                 m = s;
             }
-            float p = exp(s - m);
+            float p = seen ? exp(s - m) : 0.0;
             l += p;
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) acc[d] += p * values[j * HEAD_DIM + d];
         }
