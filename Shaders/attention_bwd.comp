@@ -16,6 +16,12 @@
 //! variant attention_bwd_d64 -DHEAD_DIM=64
 //! variant attention_bwd_d128 -DHEAD_DIM=128
 #include "attention_common.glsl"
+// Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in
+// place: STAGE_IN_SHARED).
+#define QUERY(i, d) (STAGE_IN_SHARED ? queries[(i) * HEAD_DIM + (d)] : qkv[queryAt + (i) * stride + (d)])
+#define OUT_GRAD(i, d) (STAGE_IN_SHARED ? outGrads[(i) * HEAD_DIM + (d)] : dO[outGradAt + (i) * outGradStride + (d)])
+#define ROW_LSE(i) (STAGE_IN_SHARED ? rowLses[i] : lse[lseAt + (i)])
+#define ROW_DELTA(i) (STAGE_IN_SHARED ? rowDeltas[i] : delta[deltaAt + (i)])
 
 layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
@@ -53,34 +59,44 @@ void main() {
     }
 
     for (uint blockStart = queryStart; blockStart < T; blockStart += STAGE_BLOCK) {
-        barrier();
-        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
-            uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
-            bool present = query < T;
-            queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
-            outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+        if (STAGE_IN_SHARED) {
+            barrier();
+            for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+                uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
+                bool present = query < T;
+                queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
+                outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+            }
+            for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
+                uint query = blockStart + i;
+                bool present = query < T;
+                rowLses[i] = present ? lse[lse_index(pc.lseBase, b, h, query)] : 0.0;
+                rowDeltas[i] = present ? delta[lse_index(pc.deltaBase, b, h, query)] : 0.0;
+            }
+            barrier();
         }
-        for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
-            uint query = blockStart + i;
-            bool present = query < T;
-            rowLses[i] = present ? lse[lse_index(pc.lseBase, b, h, query)] : 0.0;
-            rowDeltas[i] = present ? delta[lse_index(pc.deltaBase, b, h, query)] : 0.0;
-        }
-        barrier();
+        uint queryAt = qkv_index(b, blockStart, 0u, h), stride = qkv_token_stride();
+        uint outGradAt = row_index(pc.outBase, b, blockStart, h), outGradStride = pc.H * HEAD_DIM;
+        uint lseAt = lse_index(pc.lseBase, b, h, blockStart), deltaAt = lse_index(pc.deltaBase, b, h, blockStart);
         uint first = rowQueryStart > blockStart ? rowQueryStart - blockStart : 0u;
         uint end = min(STAGE_BLOCK, T - blockStart);
         // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
         for (uint i = 0; i < end; i++) {
-            float s = 0.0, dp = 0.0;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                s += queries[i * HEAD_DIM + d] * k[d];
-                dp += outGrads[i * HEAD_DIM + d] * v[d];
+            // Four partial sums per dot product: independent chains, not one latency-bound chain.
+            vec4 scores = vec4(0.0), grads = vec4(0.0);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                scores += vec4(QUERY(i, d), QUERY(i, d + 1u), QUERY(i, d + 2u), QUERY(i, d + 3u))
+                        * vec4(k[d], k[d + 1u], k[d + 2u], k[d + 3u]);
+                grads += vec4(OUT_GRAD(i, d), OUT_GRAD(i, d + 1u), OUT_GRAD(i, d + 2u), OUT_GRAD(i, d + 3u))
+                       * vec4(v[d], v[d + 1u], v[d + 2u], v[d + 3u]);
             }
-            float p = i >= first ? exp(s - rowLses[i]) : 0.0;
-            float ds = p * (dp - rowDeltas[i]);
+            float s = (scores.x + scores.y) + (scores.z + scores.w);
+            float dp = (grads.x + grads.y) + (grads.z + grads.w);
+            float p = i >= first ? exp(s - ROW_LSE(i)) : 0.0;
+            float ds = p * (dp - ROW_DELTA(i));
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                vGrad[d] += p * outGrads[i * HEAD_DIM + d];
-                kGrad[d] += ds * queries[i * HEAD_DIM + d];
+                vGrad[d] += p * OUT_GRAD(i, d);
+                kGrad[d] += ds * QUERY(i, d);
             }
         }
     }

@@ -151,6 +151,27 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
             OutputAtol, OutputRtol, "output");
     }
 
+    // GPUs stage K/V (forward, dQ) and Q/dO/LSE/delta (dK/dV) in shared memory; CPU devices read them in
+    // place. Both paths, with several block shapes (rows per group 8/32/64, staging 8/16/64; T = 77 leaves
+    // partial blocks), must match the reference on this device.
+    [Theory]
+    [InlineData(32u, 16u, true, true)]
+    [InlineData(64u, 64u, true, false)]
+    [InlineData(8u, 8u, true, true)]
+    [InlineData(8u, 32u, false, false)]
+    public void Every_block_shape_and_staging_path_matches_the_reference(uint rowBlock, uint stageBlock, bool stageInShared, bool causal)
+    {
+        const int batchCount = 1, T = 77, headCount = 2, headDim = 32;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 61, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 62);
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared));
+        var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal);
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, AttentionReference.Backward(qkv, dOutput, batchCount, T, headCount, headDim, causal),
+            GradAtol, GradRtol, "dQkv");
+    }
+
     // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
     [Theory, InlineData(true), InlineData(false)]
     public void Unfused_baseline_matches_the_double_reference(bool causal)
@@ -176,7 +197,8 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     private static int Bits(float value) => BitConverter.SingleToInt32Bits(value);
 
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
-        int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue)
+        int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue,
+        AttentionBlocks? blocks = null)
     {
         using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
         using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
@@ -184,9 +206,9 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
         using CommandList commands = Context.CreateCommandList();
         AttentionKernels.Forward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
-            maxBatchesPerDispatch);
+            maxBatchesPerDispatch, blocks);
         AttentionKernels.Backward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
-            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch);
+            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch, blocks);
         commands.End();
         for (int run = 0; run < repeats; run++) Context.Run(commands);
         return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));
