@@ -5,13 +5,14 @@
 // With S = Q K^T / sqrt(d) recomputed per query and P = exp(S - LSE) from the forward's log-sum-exp:
 //   dV_j = sum_i P_ij dO_i,   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),
 //   dK_j = sum_i dS_ij Q_i / sqrt(d)
-// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup
-// stages STAGE_BLOCK query rows (Q, dO, LSE, delta) in shared memory. Causal: query blocks before the
-// workgroup's first key are skipped entirely; inside the diagonal block each key starts at its own
-// position. Layouts, grid and push constants: attention_common.glsl. Writes the K and V parts of dQkv.
+// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup walks
+// STAGE_BLOCK query rows (Q, dO, LSE, delta) at a time (staged in shared memory on GPUs). Causal: query
+// blocks before the workgroup's first key are skipped entirely; inside the diagonal block queries before a
+// key get probability exactly 0. Layouts, grid and push constants: attention_common.glsl. Writes the K and
+// V parts of dQkv.
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
-// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows staged per step).
-// Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
+// STAGE_IN_SHARED (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
 //! variant attention_bwd_d32 -DHEAD_DIM=32
 //! variant attention_bwd_d64 -DHEAD_DIM=64
 //! variant attention_bwd_d128 -DHEAD_DIM=128

@@ -4,12 +4,12 @@
 // With S = Q K^T / sqrt(d) recomputed per key and P = exp(S - LSE) from the forward's log-sum-exp:
 //   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),   dQ_i = sum_j dS_ij K_j / sqrt(d)
 // where delta_i = rowsum(dO_i * O_i) comes from attention_bwd_delta. Each invocation owns one query row
-// (q, dO and the dQ accumulator in registers); the workgroup stages STAGE_BLOCK keys and values in
-// shared memory. Causal: key blocks past the workgroup's last query are skipped entirely.
-// Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
+// (q, dO and the dQ accumulator in registers); the workgroup walks STAGE_BLOCK keys and values at a time
+// (staged in shared memory on GPUs). Causal: key blocks past the workgroup's last query are skipped
+// entirely. Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: Q part).
-// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
-// Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
+// (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64
 //! variant attention_bwd_dq_d128 -DHEAD_DIM=128

@@ -10,7 +10,8 @@
 //
 // Grid: x = blocks of ROW_BLOCK rows (query rows in the forward and dQ passes, key rows in the dK/dV
 // pass), y = local batch * H + head. One invocation owns one row and keeps it in registers; the other
-// operand is staged STAGE_BLOCK rows at a time in shared memory by the whole workgroup.
+// operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
+// (STAGE_IN_SHARED) or read in place at addresses uniform over the workgroup.
 #include "common.glsl"
 
 #ifndef HEAD_DIM

@@ -4,18 +4,19 @@
 //   LSE[b,h,i] = log sum_j exp(Q_i . K_j / sqrt(HEAD_DIM))        (kept for the backward pass)
 // The T x T scores are never stored: each invocation owns one query row (q and the output accumulator
 // in registers) and walks the keys with an online softmax (running max m, running sum l, rescaling the
-// accumulator when m grows), while the workgroup stages STAGE_BLOCK keys and values at a time in shared
-// memory. Causal: key blocks past the workgroup's last query are never loaded or computed; inside the
-// diagonal block each row stops at its own position. fp32 throughout; deterministic (fixed order).
+// accumulator when m grows), STAGE_BLOCK keys and values at a time (staged in shared memory by the
+// workgroup on GPUs). Causal: key blocks past the workgroup's last query are never loaded or computed;
+// inside the diagonal block the keys after a row's own position get probability exactly 0. fp32 throughout; deterministic (fixed order).
 // Layouts, grid and push constants: attention_common.glsl.
 // Bindings: 0 qkv (read), 1 O (written), 2 LSE (written).
-// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
-// Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
+// (1: stage each key block in shared memory, GPUs; 0: read keys in place at workgroup-uniform
+// addresses with no barriers, CPU devices). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_fwd_d32 -DHEAD_DIM=32
 //! variant attention_fwd_d64 -DHEAD_DIM=64
 //! variant attention_fwd_d128 -DHEAD_DIM=128
 #include "attention_common.glsl"
-// Element d of staged key / value j of the current block.
+// Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
 #define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv[keyAt + (j) * stride + (d)])
 #define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv[valueAt + (j) * stride + (d)])
 
