@@ -5,18 +5,25 @@
 // With S = Q K^T / sqrt(d) recomputed per query and P = exp(S - LSE) from the forward's log-sum-exp:
 //   dV_j = sum_i P_ij dO_i,   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),
 //   dK_j = sum_i dS_ij Q_i / sqrt(d)
-// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup
-// stages STAGE_BLOCK query rows (Q, dO, LSE, delta) in shared memory. Causal: query blocks before the
-// workgroup's first key are skipped entirely; inside the diagonal block each key starts at its own
-// position. Layouts, grid and push constants: attention_common.glsl. Writes the K and V parts of dQkv.
+// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup walks
+// STAGE_BLOCK query rows (Q, dO, LSE, delta) at a time (staged in shared memory on GPUs). Causal: query
+// blocks before the workgroup's first key are skipped entirely; inside the diagonal block queries before a
+// key get probability exactly 0. Layouts, grid and push constants: attention_common.glsl. Writes the K and
+// V parts of dQkv.
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
-// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows staged per step).
-// Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
+// STAGE_IN_SHARED (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
 //! variant attention_bwd_d16 -DHEAD_DIM=16
 //! variant attention_bwd_d32 -DHEAD_DIM=32
 //! variant attention_bwd_d64 -DHEAD_DIM=64
 //! variant attention_bwd_d128 -DHEAD_DIM=128
 #include "attention_common.glsl"
+// Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in
+// place: STAGE_IN_SHARED).
+#define QUERY(i, d) (STAGE_IN_SHARED ? queries[(i) * HEAD_DIM + (d)] : qkv[queryAt + (i) * stride + (d)])
+#define OUT_GRAD(i, d) (STAGE_IN_SHARED ? outGrads[(i) * HEAD_DIM + (d)] : dO[outGradAt + (i) * outGradStride + (d)])
+#define ROW_LSE(i) (STAGE_IN_SHARED ? rowLses[i] : lse[lseAt + (i)])
+#define ROW_DELTA(i) (STAGE_IN_SHARED ? rowDeltas[i] : delta[deltaAt + (i)])
 
 layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
@@ -54,33 +61,44 @@ void main() {
     }
 
     for (uint blockStart = queryStart; blockStart < T; blockStart += STAGE_BLOCK) {
-        barrier();
-        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
-            uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
-            bool present = query < T;
-            queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
-            outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+        if (STAGE_IN_SHARED) {
+            barrier();
+            for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+                uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
+                bool present = query < T;
+                queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
+                outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+            }
+            for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
+                uint query = blockStart + i;
+                bool present = query < T;
+                rowLses[i] = present ? lse[lse_index(pc.lseBase, b, h, query)] : 0.0;
+                rowDeltas[i] = present ? delta[lse_index(pc.deltaBase, b, h, query)] : 0.0;
+            }
+            barrier();
         }
-        for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
-            uint query = blockStart + i;
-            bool present = query < T;
-            rowLses[i] = present ? lse[lse_index(pc.lseBase, b, h, query)] : 0.0;
-            rowDeltas[i] = present ? delta[lse_index(pc.deltaBase, b, h, query)] : 0.0;
-        }
-        barrier();
+        uint queryAt = qkv_index(b, blockStart, 0u, h), stride = qkv_token_stride();
+        uint outGradAt = row_index(pc.outBase, b, blockStart, h), outGradStride = pc.H * HEAD_DIM;
+        uint lseAt = lse_index(pc.lseBase, b, h, blockStart), deltaAt = lse_index(pc.deltaBase, b, h, blockStart);
         uint first = rowQueryStart > blockStart ? rowQueryStart - blockStart : 0u;
         uint end = min(STAGE_BLOCK, T - blockStart);
-        for (uint i = first; i < end; i++) {
-            float s = 0.0, dp = 0.0;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                s += queries[i * HEAD_DIM + d] * k[d];
-                dp += outGrads[i * HEAD_DIM + d] * v[d];
+        // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
+        for (uint i = 0; i < end; i++) {
+            // Four partial sums per dot product: independent chains, not one latency-bound chain.
+            vec4 scores = vec4(0.0), grads = vec4(0.0);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                scores += vec4(QUERY(i, d), QUERY(i, d + 1u), QUERY(i, d + 2u), QUERY(i, d + 3u))
+                        * vec4(k[d], k[d + 1u], k[d + 2u], k[d + 3u]);
+                grads += vec4(OUT_GRAD(i, d), OUT_GRAD(i, d + 1u), OUT_GRAD(i, d + 2u), OUT_GRAD(i, d + 3u))
+                       * vec4(v[d], v[d + 1u], v[d + 2u], v[d + 3u]);
             }
-            float p = exp(s - rowLses[i]);
-            float ds = p * (dp - rowDeltas[i]);
+            float s = (scores.x + scores.y) + (scores.z + scores.w);
+            float dp = (grads.x + grads.y) + (grads.z + grads.w);
+            float p = i >= first ? exp(s - ROW_LSE(i)) : 0.0;
+            float ds = p * (dp - ROW_DELTA(i));
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                vGrad[d] += p * outGrads[i * HEAD_DIM + d];
-                kGrad[d] += ds * queries[i * HEAD_DIM + d];
+                vGrad[d] += p * OUT_GRAD(i, d);
+                kGrad[d] += ds * QUERY(i, d);
             }
         }
     }

@@ -4,17 +4,20 @@
 // With S = Q K^T / sqrt(d) recomputed per key and P = exp(S - LSE) from the forward's log-sum-exp:
 //   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),   dQ_i = sum_j dS_ij K_j / sqrt(d)
 // where delta_i = rowsum(dO_i * O_i) comes from attention_bwd_delta. Each invocation owns one query row
-// (q, dO and the dQ accumulator in registers); the workgroup stages STAGE_BLOCK keys and values in
-// shared memory. Causal: key blocks past the workgroup's last query are skipped entirely.
-// Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
+// (q, dO and the dQ accumulator in registers); the workgroup walks STAGE_BLOCK keys and values at a time
+// (staged in shared memory on GPUs). Causal: key blocks past the workgroup's last query are skipped
+// entirely. Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: Q part).
-// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys staged per step).
-// Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// Spec: 0 = ROW_BLOCK (query rows per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
+// (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_bwd_dq_d16 -DHEAD_DIM=16
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64
 //! variant attention_bwd_dq_d128 -DHEAD_DIM=128
 #include "attention_common.glsl"
+// Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
+#define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv[keyAt + (j) * stride + (d)])
+#define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv[valueAt + (j) * stride + (d)])
 
 layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
@@ -49,23 +52,33 @@ void main() {
     float rowDelta = delta[lse_index(pc.deltaBase, b, h, row)];
 
     for (uint keyStart = 0; keyStart < keyEnd; keyStart += STAGE_BLOCK) {
-        barrier();
-        for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
-            uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
-            bool present = key < keyEnd;
-            keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
-            values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
-        }
-        barrier();
-        uint visible = rowKeyEnd > keyStart ? min(STAGE_BLOCK, rowKeyEnd - keyStart) : 0u;
-        for (uint j = 0; j < visible; j++) {
-            float s = 0.0, dp = 0.0;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                s += q[d] * keys[j * HEAD_DIM + d];
-                dp += outGrad[d] * values[j * HEAD_DIM + d];
+        if (STAGE_IN_SHARED) {
+            barrier();
+            for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
+                uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
+                bool present = key < keyEnd;
+                keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
+                values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
             }
-            float ds = exp(s - rowLse) * (dp - rowDelta);
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) qGrad[d] += ds * keys[j * HEAD_DIM + d];
+            barrier();
+        }
+        uint keyAt = qkv_index(b, keyStart, 1u, h), valueAt = keyAt + pc.H * HEAD_DIM, stride = qkv_token_stride();
+        // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
+        uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
+        uint visible = rowKeyEnd > keyStart ? min(blockKeys, rowKeyEnd - keyStart) : 0u;
+        for (uint j = 0; j < blockKeys; j++) {
+            // Four partial sums per dot product: independent chains, not one latency-bound chain.
+            vec4 scores = vec4(0.0), grads = vec4(0.0);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                scores += vec4(q[d], q[d + 1u], q[d + 2u], q[d + 3u])
+                        * vec4(KEY(j, d), KEY(j, d + 1u), KEY(j, d + 2u), KEY(j, d + 3u));
+                grads += vec4(outGrad[d], outGrad[d + 1u], outGrad[d + 2u], outGrad[d + 3u])
+                       * vec4(VALUE(j, d), VALUE(j, d + 1u), VALUE(j, d + 2u), VALUE(j, d + 3u));
+            }
+            float s = (scores.x + scores.y) + (scores.z + scores.w);
+            float dp = (grads.x + grads.y) + (grads.z + grads.w);
+            float ds = j < visible ? exp(s - rowLse) * (dp - rowDelta) : 0.0;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) qGrad[d] += ds * KEY(j, d);
         }
     }
 

@@ -10,7 +10,8 @@
 //
 // Grid: x = blocks of ROW_BLOCK rows (query rows in the forward and dQ passes, key rows in the dK/dV
 // pass), y = local batch * H + head. One invocation owns one row and keeps it in registers; the other
-// operand is staged STAGE_BLOCK rows at a time in shared memory by the whole workgroup.
+// operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
+// (STAGE_IN_SHARED) or read in place at addresses uniform over the workgroup.
 #include "common.glsl"
 
 #ifndef HEAD_DIM
@@ -20,6 +21,10 @@
 // Spec 0: rows per workgroup (= workgroup size). Spec 1: rows of the other operand staged per step.
 layout(constant_id = 0) const uint ROW_BLOCK = 64;
 layout(constant_id = 1) const uint STAGE_BLOCK = 32;
+// Spec 2: 1 = stage the other operand in shared memory (GPUs); 0 = read it straight from the buffer at
+// workgroup-uniform addresses, with no barriers (CPU devices such as lavapipe, where shared memory is
+// ordinary memory and a kernel with barriers runs as coroutines).
+layout(constant_id = 2) const bool STAGE_IN_SHARED = true;
 layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform Push {
@@ -45,5 +50,8 @@ uint qkv_index(uint b, uint t, uint part, uint h) {
 }
 
 uint row_index(uint base, uint b, uint t, uint h) { return base + ((b * pc.T + t) * pc.H + h) * HEAD_DIM; }
+
+// Elements between the same part of consecutive tokens in qkv.
+uint qkv_token_stride() { return 3u * pc.H * HEAD_DIM; }
 
 uint lse_index(uint base, uint b, uint h, uint t) { return base + (b * pc.H + h) * pc.T + t; }

@@ -9,9 +9,12 @@ namespace VkDiffusion.Runtime.Kernels;
 /// looping over SIMD-8 subgroups, and smaller groups spread short sequences over more cores. GPUs get
 /// 64 rows (two 32-wide or one 64-wide wave). The staging block is the largest power of two up to 64
 /// whose buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on
-/// 48-64 KiB GPUs. Nothing depends on the subgroup size.
+/// 48-64 KiB GPUs. CPU devices read the other operand in place at workgroup-uniform addresses instead of
+/// staging it (StageInShared false): on lavapipe shared memory is ordinary memory, and dropping the
+/// barriers roughly halved the forward's time there. VKDIFF_ATTENTION_SHARED=1 or 0 forces either path.
+/// Nothing depends on the subgroup size.
 /// </summary>
-public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock)
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
 
@@ -23,7 +26,13 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock)
         uint bytesPerStagedRow = (uint)(2 * headDim + 2) * sizeof(float);
         uint stageBlock = 64;
         while (stageBlock > 1 && stageBlock * bytesPerStagedRow > budget) stageBlock /= 2;
-        return new AttentionBlocks(rowBlock, stageBlock);
+        bool stageInShared = Environment.GetEnvironmentVariable("VKDIFF_ATTENTION_SHARED") switch
+        {
+            "1" => true,
+            "0" => false,
+            _ => !device.IsCpu,
+        };
+        return new AttentionBlocks(rowBlock, stageBlock, stageInShared);
     }
 
     public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowBlock - 1) / RowBlock);

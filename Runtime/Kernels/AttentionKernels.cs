@@ -27,19 +27,20 @@ public static class AttentionKernels
     /// <summary>output = attention(qkv); logSumExp = per-row log-sum-exp of the scaled scores (the backward needs it).</summary>
     public static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
         int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
-        Forward(c, qkv, output, logSumExp, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue);
+        Forward(c, qkv, output, logSumExp, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue, null);
 
     /// <summary><see cref="Forward(CommandList, BufferSlice, BufferSlice, BufferSlice, int, int, int, int, bool)"/> with at most
-    /// <paramref name="maxBatchesPerDispatch"/> batches per dispatch (tests use it to reach the chunked path cheaply).</summary>
+    /// <paramref name="maxBatchesPerDispatch"/> batches per dispatch and the given blocks instead of the device's (tests
+    /// use them to reach the chunked path cheaply and to run the GPU staging path on a CPU device).</summary>
     internal static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
-        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch)
+        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch, AttentionBlocks? blocksOverride)
     {
         var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
         shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
-        AttentionBlocks blocks = AttentionBlocks.For(c.Context.Info, headDim);
-        Kernel kernel = c.Context.Kernels.Get($"attention_fwd_d{headDim}", blocks.RowBlock, blocks.StageBlock);
+        AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
+        Kernel kernel = c.Context.Kernels.Get($"attention_fwd_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
@@ -61,10 +62,11 @@ public static class AttentionKernels
     /// </summary>
     public static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
         BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
-        Backward(c, qkv, output, logSumExp, dOutput, dQkv, scratch, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue);
+        Backward(c, qkv, output, logSumExp, dOutput, dQkv, scratch, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue, null);
 
     internal static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
-        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch)
+        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch,
+        AttentionBlocks? blocksOverride)
     {
         var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
         shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
@@ -73,11 +75,11 @@ public static class AttentionKernels
         shape.Require(dOutput, shape.RowBytesPerBatch, "dOutput");
         shape.Require(dQkv, shape.QkvBytesPerBatch, "dQkv");
         shape.Require(scratch, shape.LseBytesPerBatch, "scratch");
-        AttentionBlocks blocks = AttentionBlocks.For(c.Context.Info, headDim);
+        AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
-        Kernel keyValue = kernels.Get($"attention_bwd_d{headDim}", blocks.RowBlock, blocks.StageBlock);
-        Kernel query = kernels.Get($"attention_bwd_dq_d{headDim}", blocks.RowBlock, blocks.StageBlock);
+        Kernel keyValue = kernels.Get($"attention_bwd_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
+        Kernel query = kernels.Get($"attention_bwd_dq_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);

@@ -81,8 +81,10 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         TestData.AssertClose(gpu, numeric, GradAtol, GradRtol, "GPU backward vs finite differences");
     }
 
-    // Keys and values after position `last` are replaced by NaN: if a causal kernel used any of them for
-    // rows 0..last, the NaN would show. Those rows' outputs, LSE and dQ must be bit-identical.
+    // Keys and values after position `last` are replaced by other (larger) random values: if a causal kernel
+    // let any of them contribute to rows 0..last, those rows would change. Their outputs, LSE and dQ must be
+    // bit-identical. (Inside the diagonal block a masked key gets probability exactly 0, and adding 0·v to
+    // an accumulator that starts at +0 changes no bits.)
     [Fact]
     public void Causal_rows_never_read_future_keys()
     {
@@ -90,23 +92,29 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 21, std: InputStd);
         float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 22);
         float[] poisoned = (float[])qkv.Clone();
+        float[] replacement = TestData.Normal(qkv.Length, seed: 23, std: 3f);
         for (int t = last + 1; t < T; t++)
             for (int part = 1; part < 3; part++)
                 for (int h = 0; h < headCount; h++)
                     for (int d = 0; d < headDim; d++)
-                        poisoned[AttentionReference.QkvIndex(0, t, part, h, d, T, headCount, headDim)] = float.NaN;
+                        {
+                        int index = AttentionReference.QkvIndex(0, t, part, h, d, T, headCount, headDim);
+                        poisoned[index] = replacement[index];
+                    }
         var clean = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true);
-        var dirty = RunFused(poisoned, dOutput, batchCount, T, headCount, headDim, causal: true);
+        var perturbed = RunFused(poisoned, dOutput, batchCount, T, headCount, headDim, causal: true);
+        // The perturbation is real: the last row, which sees the perturbed keys, changes.
+        Assert.NotEqual(clean.LogSumExp[T - 1], perturbed.LogSumExp[T - 1]);
         for (int t = 0; t <= last; t++)
             for (int h = 0; h < headCount; h++)
             {
-                Assert.Equal(Bits(clean.LogSumExp[h * T + t]), Bits(dirty.LogSumExp[h * T + t]));
+                Assert.Equal(Bits(clean.LogSumExp[h * T + t]), Bits(perturbed.LogSumExp[h * T + t]));
                 for (int d = 0; d < headDim; d++)
                 {
                     int row = AttentionReference.RowIndex(0, t, h, d, T, headCount, headDim);
-                    Assert.Equal(Bits(clean.Output[row]), Bits(dirty.Output[row]));
+                    Assert.Equal(Bits(clean.Output[row]), Bits(perturbed.Output[row]));
                     int query = AttentionReference.QkvIndex(0, t, 0, h, d, T, headCount, headDim);
-                    Assert.Equal(Bits(clean.QkvGrad[query]), Bits(dirty.QkvGrad[query]));
+                    Assert.Equal(Bits(clean.QkvGrad[query]), Bits(perturbed.QkvGrad[query]));
                 }
             }
     }
@@ -125,8 +133,9 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     // Batches beyond maxStorageBufferRange or 65 535 grid rows are split over several dispatches. Capping a
-    // dispatch at 2 of 7 batches reaches that path cheaply: chunk windows start at unaligned offsets (LSE
-    // chunks at byte 120, 240, 360) and must give bit-identical results to the single dispatch.
+    // dispatch at 2 of 7 batches reaches that path cheaply: the LSE chunks start at bytes 120, 240, 360, not
+    // multiples of lavapipe's 16-byte offset alignment, so the windows are bound from rounded-down offsets
+    // plus an element offset. Results must be bit-identical to the single dispatch.
     [Theory, InlineData(true), InlineData(false)]
     public void Chunked_batches_give_the_same_bits(bool causal)
     {
@@ -140,6 +149,27 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal(whole.QkvGrad.Select(Bits), chunked.QkvGrad.Select(Bits));
         TestData.AssertClose(chunked.Output, AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal).Output,
             OutputAtol, OutputRtol, "output");
+    }
+
+    // GPUs stage K/V (forward, dQ) and Q/dO/LSE/delta (dK/dV) in shared memory; CPU devices read them in
+    // place. Both paths, with several block shapes (rows per group 8/32/64, staging 8/16/64; T = 77 leaves
+    // partial blocks), must match the reference on this device.
+    [Theory]
+    [InlineData(32u, 16u, true, true)]
+    [InlineData(64u, 64u, true, false)]
+    [InlineData(8u, 8u, true, true)]
+    [InlineData(8u, 32u, false, false)]
+    public void Every_block_shape_and_staging_path_matches_the_reference(uint rowBlock, uint stageBlock, bool stageInShared, bool causal)
+    {
+        const int batchCount = 1, T = 77, headCount = 2, headDim = 32;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 61, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 62);
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared));
+        var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal);
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, AttentionReference.Backward(qkv, dOutput, batchCount, T, headCount, headDim, causal),
+            GradAtol, GradRtol, "dQkv");
     }
 
     // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
@@ -167,7 +197,8 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     private static int Bits(float value) => BitConverter.SingleToInt32Bits(value);
 
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
-        int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue)
+        int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue,
+        AttentionBlocks? blocks = null)
     {
         using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
         using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
@@ -175,9 +206,9 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
         using CommandList commands = Context.CreateCommandList();
         AttentionKernels.Forward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
-            maxBatchesPerDispatch);
+            maxBatchesPerDispatch, blocks);
         AttentionKernels.Backward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
-            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch);
+            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch, blocks);
         commands.End();
         for (int run = 0; run < repeats; run++) Context.Run(commands);
         return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));
