@@ -7,7 +7,6 @@ namespace VkDiffusion.Runtime.Kernels;
 public static class RmsNormKernels
 {
     public const float Epsilon = 1e-5f;
-    private const uint RowWorkgroupSize = 128;
     private const uint ChannelWorkgroupSize = 64;
     // The weight gradient sums rows in blocks of at least this many rows, into at most MaxRowBlocks partials:
     // enough parallel blocks for a GPU, a small scratch buffer, and a block split that depends on the shape only.
@@ -25,7 +24,8 @@ public static class RmsNormKernels
         uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "rmsnorm forward";
         long elements = (long)rows * channels;
-        c.Dispatch(c.Context.Kernels.Get("rmsnorm_fwd", RowWorkgroupSize), RowGroups(rows), 1, 1, new ForwardPush(rows, channels),
+        RowLayout layout = RowLayout.For(c.Context.Info, channels);
+        c.Dispatch(layout.Get(c, "rmsnorm_fwd"), layout.Groups(rows), 1, 1, new ForwardPush(rows, channels),
             Binding.Read(Exactly(x, elements, op, nameof(x))),
             Binding.Read(Exactly(weight, channels, op, nameof(weight))),
             Binding.Write(Exactly(y, elements, op, nameof(y))),
@@ -53,7 +53,8 @@ public static class RmsNormKernels
         BufferSlice partials = Exactly(scratch, (long)blockCount * channels, op, nameof(scratch));
         KernelCache kernels = c.Context.Kernels;
 
-        c.Dispatch(kernels.Get("rmsnorm_bwd_dx", RowWorkgroupSize), RowGroups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
+        RowLayout layout = RowLayout.For(c.Context.Info, channels);
+        c.Dispatch(layout.Get(c, "rmsnorm_bwd_dx"), layout.Groups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
             Binding.Read(xRange), Binding.Read(Exactly(weight, channels, op, nameof(weight))), Binding.Read(rstdRange), Binding.Read(dyRange),
             Binding.Write(Exactly(dx, elements, op, nameof(dx))));
         uint channelGroups = (channels + ChannelWorkgroupSize - 1) / ChannelWorkgroupSize;
