@@ -25,6 +25,27 @@ public static class KernelStyle
             _ => throw new InvalidInputException($"{Variable}={forced} is not a kernel style; use auto, cpu or gpu."),
         };
     }
+
+    // CPU style: about this many workgroups in all, enough to keep every core busy, each looping over many rows.
+    private const uint CpuGroupTarget = 32;
+
+    /// <summary>
+    /// Workgroups for a grid-stride loop over <paramref name="count"/> items: on CPU devices only a few, so
+    /// each invocation loops (lavapipe pays per workgroup); on GPUs up to <see cref="KernelShapes.MaxGroups"/>.
+    /// </summary>
+    internal static uint GridStrideGroups(DeviceInfo device, long count, uint workgroupSize) =>
+        Math.Min(KernelShapes.Groups(count, workgroupSize), RowPerInvocation(device) ? CpuGroupTarget : KernelShapes.MaxGroups);
+
+    /// <summary>
+    /// Grid for kernels whose lanes take columns (x) and whose workgroup rows stride over matrix rows (y):
+    /// one workgroup row per matrix row on GPUs (up to the y limit), a few long-looping ones on CPU devices.
+    /// </summary>
+    internal static (uint X, uint Y) ColumnRowGrid(DeviceInfo device, uint rowCount, uint columnCount, uint workgroupSize)
+    {
+        uint x = (columnCount + workgroupSize - 1) / workgroupSize;
+        uint y = RowPerInvocation(device) ? Math.Max(1, CpuGroupTarget / x) : 65535;
+        return (x, Math.Min(rowCount, y));
+    }
 }
 
 /// <summary>

@@ -12,6 +12,7 @@ public static class RmsNormKernels
     // enough parallel blocks for a GPU, a small scratch buffer, and a block split that depends on the shape only.
     private const int MinRowsPerBlock = 16;
     private const int MaxRowBlocks = 512;
+    private const int CpuMaxRowBlocks = 32;
 
     private readonly record struct ForwardPush(uint RowCount, uint ChannelCount);
     private readonly record struct DxPush(uint RowCount, uint ChannelCount, uint Accumulate);
@@ -34,7 +35,7 @@ public static class RmsNormKernels
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one fp32 partial weight gradient per row block.</summary>
     public static long ScratchBytes(int rowCount, int channelCount) =>
-        4L * RowBlocks(Positive(rowCount, nameof(rowCount))).Count * Positive(channelCount, nameof(channelCount));
+        4L * RowBlocks(Positive(rowCount, nameof(rowCount)), MaxRowBlocks).Count * Positive(channelCount, nameof(channelCount));
 
     /// <summary>
     /// dx (+)= rstd * w * dy - rstd^3 / C * x * sum_c(w dy x);  dWeight (+)= sum_r dy * x * rstd.
@@ -49,7 +50,8 @@ public static class RmsNormKernels
         long elements = (long)rows * channels;
         BufferSlice xRange = Exactly(x, elements, op, nameof(x)), rstdRange = Exactly(rstd, rows, op, nameof(rstd));
         BufferSlice dyRange = Exactly(dy, elements, op, nameof(dy));
-        (uint blockCount, uint rowsPerBlock) = RowBlocks(rows);
+        // CPU devices take fewer, longer blocks (lavapipe pays per workgroup); never more than ScratchBytes allows.
+        (uint blockCount, uint rowsPerBlock) = RowBlocks(rows, KernelStyle.RowPerInvocation(c.Context.Info) ? CpuMaxRowBlocks : MaxRowBlocks);
         BufferSlice partials = Exactly(scratch, (long)blockCount * channels, op, nameof(scratch));
         KernelCache kernels = c.Context.Kernels;
 
@@ -66,9 +68,9 @@ public static class RmsNormKernels
             Binding.Read(partials), Binding.Write(Exactly(dWeight, channels, op, nameof(dWeight))));
     }
 
-    private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount)
+    private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount, int maxBlocks)
     {
-        uint count = (uint)Math.Clamp((rowCount + MinRowsPerBlock - 1) / MinRowsPerBlock, 1, MaxRowBlocks);
+        uint count = (uint)Math.Clamp((rowCount + MinRowsPerBlock - 1) / MinRowsPerBlock, 1, maxBlocks);
         uint rowsPerBlock = (rowCount + count - 1) / count;
         // Recount so no block is empty.
         return ((rowCount + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);
