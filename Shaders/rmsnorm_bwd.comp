@@ -1,7 +1,7 @@
 #version 450
 // rmsnorm_bwd: gradients of y = x * rstd * w (rmsnorm_fwd) for x[R, C], w[C], given dy and the saved rstd.
-//   rmsnorm_bwd_dx: one workgroup per row r: dot = sum_c w[c] dy[r, c] x[r, c] (fixed-order tree), then
-//                   dx[r, c] (+)= rstd[r] * w[c] * dy[r, c] - rstd[r]^3 / C * x[r, c] * dot.
+//   rmsnorm_bwd_dx: per row r: dot = sum_c w[c] dy[r, c] x[r, c] (fixed order; rows laid out on lanes as
+//                   row_layout.glsl says), then dx[r, c] (+)= rstd[r] * w[c] * dy[r, c] - rstd[r]^3 / C * x[r, c] * dot.
 //   rmsnorm_bwd_dw_partial: rows are split into B fixed blocks of S rows (B = gl_NumWorkGroups.y, chosen
 //                   from the shape alone by RmsNormKernels); partial[b, c] = sum over the block's rows, in
 //                   row order, of dy[r, c] * x[r, c] * rstd[r]. One lane per channel.
@@ -13,14 +13,18 @@
 //   (x, dy, dx: act_t[R, C]; weight: float[C]; rstd: float[R].)
 // Push: dx: uint R, uint C, uint accumulate. dw_partial: uint R, uint C, uint S (rows per block).
 //       dw_final: uint C, uint B, uint accumulate.
-// Spec: 0 = workgroup size (a power of two, <= 1024).
+// Spec: 0 = workgroup size (a power of two, <= 1024); dx only: 1 = lanes per row (a power of two <= size).
 //! variant rmsnorm_bwd_dx -DSTAGE_DX=1
 //! variant rmsnorm_bwd_dw_partial -DSTAGE_DW_PARTIAL=1
 //! variant rmsnorm_bwd_dw_final -DSTAGE_DW_FINAL=1
+#if defined(STAGE_DX)
+#include "row_layout.glsl"
+#else
 #include "common.glsl"
-#include "act_storage.glsl"
 layout(constant_id = 0) const uint WORKGROUP_SIZE = 128;
 layout(local_size_x_id = 0) in;
+#endif
+#include "act_storage.glsl"
 
 #if defined(STAGE_DX)
 layout(std430, set = 0, binding = 0) readonly buffer X { act_t x[]; };
@@ -30,29 +34,25 @@ layout(std430, set = 0, binding = 3) readonly buffer DY { act_t dy[]; };
 layout(std430, set = 0, binding = 4) buffer DX { act_t dx[]; };
 layout(push_constant) uniform Push { uint R; uint C; uint accumulate; } pc;
 
-shared float sums[WORKGROUP_SIZE];
-
 void main() {
-    uint lane = gl_LocalInvocationID.x;
-    for (uint r = gl_WorkGroupID.x; r < pc.R; r += gl_NumWorkGroups.x) {
+    uint lane = row_lane();
+    for (uint first = first_row_of_group(); first < pc.R; first += row_group_stride()) {
+        uint r = first + row_slot();
+        bool row_valid = r < pc.R;
         uint base = r * pc.C;
         float sum = 0.0;
-        for (uint c = lane; c < pc.C; c += WORKGROUP_SIZE)
-            sum += weight[c] * LOAD_ACT(dy[base + c]) * LOAD_ACT(x[base + c]);
-        sums[lane] = sum;
-        barrier();
-        for (uint width = WORKGROUP_SIZE / 2; width > 0; width /= 2) {
-            if (lane < width) sums[lane] += sums[lane + width];
-            barrier();
-        }
-        float dot = sums[0];
-        barrier();
-        float inverse = rstd[r];
-        float correction = inverse * inverse * inverse / float(pc.C) * dot;
-        for (uint c = lane; c < pc.C; c += WORKGROUP_SIZE) {
-            float gradient = inverse * weight[c] * LOAD_ACT(dy[base + c]) - correction * LOAD_ACT(x[base + c]);
-            if (pc.accumulate != 0u) gradient += LOAD_ACT(dx[base + c]);
-            dx[base + c] = STORE_ACT(gradient);
+        if (row_valid)
+            for (uint c = lane; c < pc.C; c += LANES_PER_ROW)
+                sum += weight[c] * LOAD_ACT(dy[base + c]) * LOAD_ACT(x[base + c]);
+        float dot = row_reduce(sum);
+        if (row_valid) {
+            float inverse = rstd[r];
+            float correction = inverse * inverse * inverse / float(pc.C) * dot;
+            for (uint c = lane; c < pc.C; c += LANES_PER_ROW) {
+                float gradient = inverse * weight[c] * LOAD_ACT(dy[base + c]) - correction * LOAD_ACT(x[base + c]);
+                if (pc.accumulate != 0u) gradient += LOAD_ACT(dx[base + c]);
+                dx[base + c] = STORE_ACT(gradient);
+            }
         }
     }
 }

@@ -10,6 +10,9 @@
 // forward applied to dQKV. Sine and cosine come from accurate_sincos below, not the GLSL built-ins
 // (Vulkan only bounds those to 2^-11 absolute inside [-pi, pi], and angles reach thousands of radians).
 // Bindings: 0 qkv (act_t[T, 3HD], read and written), 1 positions (uint[T], read).
+// Layout: lane x of the grid takes column k = gl_GlobalInvocationID.x < H * D, the pair (Q or K head k / (D/2),
+// i = k % (D/2)); workgroup row y takes tokens y, y + gl_NumWorkGroups.y, ... The division and inv_freq are
+// per lane, not per element (lavapipe runs vector integer division lane by lane).
 // Push: uint T, uint H, uint D, float exponent_step, float direction. Spec: 0 = workgroup size.
 #include "grid_stride.glsl"
 #include "act_storage.glsl"
@@ -37,16 +40,16 @@ void accurate_sincos(float x, out float sine, out float cosine) {
 
 void main() {
     uint half_dim = pc.D / 2u;
-    uint rotated_heads = 2u * pc.H;
-    uint count = pc.T * rotated_heads * half_dim;
-    for (uint index = gl_GlobalInvocationID.x; index < count; index += grid_stride_x()) {
-        uint i = index % half_dim;
-        uint rest = index / half_dim;
-        uint head = rest % rotated_heads;
-        uint t = rest / rotated_heads;
-        uint a_at = t * 3u * pc.H * pc.D + head * pc.D + i;
+    uint column = gl_GlobalInvocationID.x;
+    if (column >= pc.H * pc.D) return;
+    uint i = column % half_dim;
+    uint head = column / half_dim;
+    uint token_stride = 3u * pc.H * pc.D;
+    uint head_offset = head * pc.D + i;
+    float inv_freq = exp2(float(i) * pc.exponent_step);
+    for (uint t = gl_WorkGroupID.y; t < pc.T; t += gl_NumWorkGroups.y) {
+        uint a_at = t * token_stride + head_offset;
         uint b_at = a_at + half_dim;
-        float inv_freq = exp2(float(i) * pc.exponent_step);
         float angle = float(positions[t]) * inv_freq;
         float s, c;
         accurate_sincos(angle, s, c);

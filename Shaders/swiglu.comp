@@ -5,6 +5,8 @@
 //               dh[r, F + j] = dy[r, j] * silu(g)   (dh is overwritten).
 // Bindings: fwd: 0 h (act_t[R, 2F], read), 1 y (act_t[R, F], written).
 //           bwd: 0 h (read), 1 dy (act_t[R, F], read), 2 dh (act_t[R, 2F], written).
+// Layout: lane x of the grid takes column j = gl_GlobalInvocationID.x < F; workgroup row y takes rows
+// y, y + gl_NumWorkGroups.y, ... (no integer division per element: lavapipe runs vector division lane by lane).
 // Push: uint R, uint F. Spec: 0 = workgroup size.
 //! variant swiglu_fwd -DBACKWARD=0
 //! variant swiglu_bwd -DBACKWARD=1
@@ -20,21 +22,20 @@ layout(std430, set = 0, binding = 1) writeonly buffer Y { act_t y[]; };
 layout(push_constant) uniform Push { uint R; uint F; } pc;
 
 void main() {
-    uint count = pc.R * pc.F;
-    for (uint i = gl_GlobalInvocationID.x; i < count; i += grid_stride_x()) {
-        uint r = i / pc.F;
-        uint j = i - r * pc.F;
+    uint j = gl_GlobalInvocationID.x;
+    if (j >= pc.F) return;
+    for (uint r = gl_WorkGroupID.y; r < pc.R; r += gl_NumWorkGroups.y) {
         uint gate_at = 2u * pc.F * r + j;
         float g = LOAD_ACT(h[gate_at]);
         float u = LOAD_ACT(h[gate_at + pc.F]);
         // exp(-g) overflows to +inf for g < -88: sigmoid then is exactly 0, the right limit.
         float sigmoid = 1.0 / (1.0 + exp(-g));
 #if BACKWARD
-        float gradient = LOAD_ACT(dy[i]);
+        float gradient = LOAD_ACT(dy[r * pc.F + j]);
         dh[gate_at] = STORE_ACT(gradient * u * sigmoid * (1.0 + g * (1.0 - sigmoid)));
         dh[gate_at + pc.F] = STORE_ACT(gradient * g * sigmoid);
 #else
-        y[i] = STORE_ACT(g * sigmoid * u);
+        y[r * pc.F + j] = STORE_ACT(g * sigmoid * u);
 #endif
     }
 }

@@ -8,7 +8,7 @@ namespace VkDiffusion.Cli.Commands;
 internal sealed class BenchKernels(string? device, bool json, bool quick, string? filter)
 {
     /// <summary>Every case the command runs; kernel families add theirs here.</summary>
-    internal static KernelBenchmark CreateBenchmark() => MatmulBenchmarkCases.RegisterStandard(new KernelBenchmark());
+    internal static KernelBenchmark CreateBenchmark() => MemoryBoundBenchmarkCases.RegisterStandard(MatmulBenchmarkCases.RegisterStandard(new KernelBenchmark()));
 
     public int Run()
     {

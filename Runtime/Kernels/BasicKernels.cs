@@ -18,7 +18,7 @@ public static class BasicKernels
     public static void Fill(CommandList commands, BufferSlice y, float value)
     {
         uint count = FloatCount(y);
-        commands.Dispatch(Get(commands, "fill"), Groups(count), 1, 1, new CountValuePush(count, value), Binding.Write(y));
+        commands.Dispatch(Get(commands, "fill"), Groups(commands, count), 1, 1, new CountValuePush(count, value), Binding.Write(y));
     }
 
     /// <summary>Copies x into y (any 4-byte element type); lengths must match.</summary>
@@ -26,7 +26,7 @@ public static class BasicKernels
     {
         RequireSameLength(x, y, "copy");
         uint count = FloatCount(x);
-        commands.Dispatch(Get(commands, "copy"), Groups(count), 1, 1, new CountPush(count), Binding.Read(x), Binding.Write(y));
+        commands.Dispatch(Get(commands, "copy"), Groups(commands, count), 1, 1, new CountPush(count), Binding.Read(x), Binding.Write(y));
     }
 
     public static void Add(CommandList commands, BufferSlice a, BufferSlice b, BufferSlice y) => Binary(commands, "add", a, b, y);
@@ -37,7 +37,7 @@ public static class BasicKernels
     {
         RequireSameLength(x, y, "scale");
         uint count = FloatCount(x);
-        commands.Dispatch(Get(commands, "scale"), Groups(count), 1, 1, new CountValuePush(count, factor), Binding.Read(x), Binding.Write(y));
+        commands.Dispatch(Get(commands, "scale"), Groups(commands, count), 1, 1, new CountValuePush(count, factor), Binding.Read(x), Binding.Write(y));
     }
 
     /// <summary>
@@ -59,10 +59,12 @@ public static class BasicKernels
         RequireSameLength(a, b, kernel);
         RequireSameLength(a, y, kernel);
         uint count = FloatCount(a);
-        commands.Dispatch(Get(commands, kernel), Groups(count), 1, 1, new CountPush(count), Binding.Read(a), Binding.Read(b), Binding.Write(y));
+        commands.Dispatch(Get(commands, kernel), Groups(commands, count), 1, 1, new CountPush(count), Binding.Read(a), Binding.Read(b), Binding.Write(y));
     }
 
     private static Kernel Get(CommandList commands, string name) => commands.Context.Kernels.Get(name, WorkgroupSize);
+
+    private static uint Groups(CommandList commands, uint count) => KernelStyle.GridStrideGroups(commands.Context.Info, count, WorkgroupSize);
 
     private static uint Groups(uint count) => Math.Clamp((count + WorkgroupSize - 1) / WorkgroupSize, 1, MaxGroups);
 

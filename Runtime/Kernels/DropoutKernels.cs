@@ -34,7 +34,7 @@ public static class DropoutKernels
             throw new ArgumentOutOfRangeException(nameof(streamId), streamId, $"{op}: streams below {Philox4x32.Streams.FirstDropout} are reserved for MDM corruption");
         if (stepScalars.Length < StepScalars.ByteLength) throw new ArgumentException($"{op}: {stepScalars} is shorter than the step-scalar block");
         long groups = ((long)elements + 3) / 4;
-        c.Dispatch(c.Context.Kernels.Get("dropout", WorkgroupSize), Groups(groups, WorkgroupSize), 1, 1,
+        c.Dispatch(c.Context.Kernels.Get("dropout", WorkgroupSize), KernelStyle.GridStrideGroups(c.Context.Info, groups, WorkgroupSize), 1, 1,
             new Push(elements, probability, Scale(probability), streamId),
             Binding.Read(stepScalars.Slice(0, StepScalars.ByteLength)),
             Binding.Read(Exactly(input, elements, op, "input")),

@@ -9,6 +9,8 @@ public static class EmbeddingKernels
 {
     private const uint WorkgroupSize = 256;
     private const uint ReduceWorkgroupSize = 64;
+    // Forward lanes take the channels of a token row.
+    private const uint ForwardWorkgroupSize = 64;
 
     private readonly record struct ForwardPush(uint TokenCount, uint VocabRows, uint ChannelCount);
     private readonly record struct KeysPush(uint TokenCount, uint SortedCount);
@@ -23,7 +25,8 @@ public static class EmbeddingKernels
     {
         uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "embedding forward";
-        c.Dispatch(c.Context.Kernels.Get("embedding_fwd", WorkgroupSize), Groups((long)count * channels, WorkgroupSize), 1, 1,
+        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, channels, ForwardWorkgroupSize);
+        c.Dispatch(c.Context.Kernels.Get("embedding_fwd", ForwardWorkgroupSize), groupsX, groupsY, 1,
             new ForwardPush(count, rows, channels),
             Binding.Read(Exactly(tokens, count, op, nameof(tokens))),
             Binding.Read(Exactly(table, (long)rows * channels, op, nameof(table))),
@@ -48,14 +51,15 @@ public static class EmbeddingKernels
         BufferSlice keys = Exactly(scratch, 2L * sortedCount, op, nameof(scratch));
         KernelCache kernels = c.Context.Kernels;
 
-        c.Dispatch(kernels.Get("embedding_bwd_keys", WorkgroupSize), Groups(sortedCount, WorkgroupSize), 1, 1,
+        c.Dispatch(kernels.Get("embedding_bwd_keys", WorkgroupSize), KernelStyle.GridStrideGroups(c.Context.Info, sortedCount, WorkgroupSize), 1, 1,
             new KeysPush(count, sortedCount), Binding.Read(Exactly(tokens, count, op, nameof(tokens))), Binding.Write(keys));
 
         Kernel sort = kernels.Get("embedding_bwd_sort", WorkgroupSize);
         uint pairCount = sortedCount / 2;
+        uint sortGroups = KernelStyle.GridStrideGroups(c.Context.Info, pairCount, WorkgroupSize);
         for (uint blockSize = 2; blockSize <= sortedCount; blockSize *= 2)
             for (uint distance = blockSize / 2; distance > 0; distance /= 2)
-                c.Dispatch(sort, Groups(pairCount, WorkgroupSize), 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
+                c.Dispatch(sort, sortGroups, 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
 
         c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rows), 1, 1,
             new ReducePush(count, rows, channels, sortedCount, accumulate ? 1u : 0u),

@@ -7,12 +7,12 @@ namespace VkDiffusion.Runtime.Kernels;
 public static class RmsNormKernels
 {
     public const float Epsilon = 1e-5f;
-    private const uint RowWorkgroupSize = 128;
     private const uint ChannelWorkgroupSize = 64;
     // The weight gradient sums rows in blocks of at least this many rows, into at most MaxRowBlocks partials:
     // enough parallel blocks for a GPU, a small scratch buffer, and a block split that depends on the shape only.
     private const int MinRowsPerBlock = 16;
     private const int MaxRowBlocks = 512;
+    private const int CpuMaxRowBlocks = 32;
 
     private readonly record struct ForwardPush(uint RowCount, uint ChannelCount);
     private readonly record struct DxPush(uint RowCount, uint ChannelCount, uint Accumulate);
@@ -25,7 +25,8 @@ public static class RmsNormKernels
         uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "rmsnorm forward";
         long elements = (long)rows * channels;
-        c.Dispatch(c.Context.Kernels.Get("rmsnorm_fwd", RowWorkgroupSize), RowGroups(rows), 1, 1, new ForwardPush(rows, channels),
+        RowLayout layout = RowLayout.For(c.Context.Info, channels);
+        c.Dispatch(layout.Get(c, "rmsnorm_fwd"), layout.Groups(rows), 1, 1, new ForwardPush(rows, channels),
             Binding.Read(Exactly(x, elements, op, nameof(x))),
             Binding.Read(Exactly(weight, channels, op, nameof(weight))),
             Binding.Write(Exactly(y, elements, op, nameof(y))),
@@ -34,7 +35,7 @@ public static class RmsNormKernels
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one fp32 partial weight gradient per row block.</summary>
     public static long ScratchBytes(int rowCount, int channelCount) =>
-        4L * RowBlocks(Positive(rowCount, nameof(rowCount))).Count * Positive(channelCount, nameof(channelCount));
+        4L * RowBlocks(Positive(rowCount, nameof(rowCount)), MaxRowBlocks).Count * Positive(channelCount, nameof(channelCount));
 
     /// <summary>
     /// dx (+)= rstd * w * dy - rstd^3 / C * x * sum_c(w dy x);  dWeight (+)= sum_r dy * x * rstd.
@@ -49,11 +50,13 @@ public static class RmsNormKernels
         long elements = (long)rows * channels;
         BufferSlice xRange = Exactly(x, elements, op, nameof(x)), rstdRange = Exactly(rstd, rows, op, nameof(rstd));
         BufferSlice dyRange = Exactly(dy, elements, op, nameof(dy));
-        (uint blockCount, uint rowsPerBlock) = RowBlocks(rows);
+        // CPU devices take fewer, longer blocks (lavapipe pays per workgroup); never more than ScratchBytes allows.
+        (uint blockCount, uint rowsPerBlock) = RowBlocks(rows, KernelStyle.RowPerInvocation(c.Context.Info) ? CpuMaxRowBlocks : MaxRowBlocks);
         BufferSlice partials = Exactly(scratch, (long)blockCount * channels, op, nameof(scratch));
         KernelCache kernels = c.Context.Kernels;
 
-        c.Dispatch(kernels.Get("rmsnorm_bwd_dx", RowWorkgroupSize), RowGroups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
+        RowLayout layout = RowLayout.For(c.Context.Info, channels);
+        c.Dispatch(layout.Get(c, "rmsnorm_bwd_dx"), layout.Groups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
             Binding.Read(xRange), Binding.Read(Exactly(weight, channels, op, nameof(weight))), Binding.Read(rstdRange), Binding.Read(dyRange),
             Binding.Write(Exactly(dx, elements, op, nameof(dx))));
         uint channelGroups = (channels + ChannelWorkgroupSize - 1) / ChannelWorkgroupSize;
@@ -65,9 +68,9 @@ public static class RmsNormKernels
             Binding.Read(partials), Binding.Write(Exactly(dWeight, channels, op, nameof(dWeight))));
     }
 
-    private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount)
+    private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount, int maxBlocks)
     {
-        uint count = (uint)Math.Clamp((rowCount + MinRowsPerBlock - 1) / MinRowsPerBlock, 1, MaxRowBlocks);
+        uint count = (uint)Math.Clamp((rowCount + MinRowsPerBlock - 1) / MinRowsPerBlock, 1, maxBlocks);
         uint rowsPerBlock = (rowCount + count - 1) / count;
         // Recount so no block is empty.
         return ((rowCount + rowsPerBlock - 1) / rowsPerBlock, rowsPerBlock);

@@ -11,7 +11,8 @@ namespace VkDiffusion.Runtime.Kernels;
 /// </summary>
 public static class RopeKernels
 {
-    private const uint WorkgroupSize = 256;
+    // Lanes take the H * D rotated columns of a token (Q and K pairs); 64 suits small models' widths.
+    private const uint WorkgroupSize = 64;
 
     private readonly record struct Push(uint TokenCount, uint HeadCount, uint HeadDim, float ExponentStep, float Direction);
 
@@ -30,8 +31,9 @@ public static class RopeKernels
         if (!(theta > 1f) || float.IsInfinity(theta)) throw new ArgumentOutOfRangeException(nameof(theta), theta, "rope: theta must be a finite value above 1");
         const string op = "rope";
         float exponentStep = (float)(-2.0 * Math.Log2(theta) / dim);
-        long rotatedPairs = (long)tokens * heads * dim;
-        c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), Groups(rotatedPairs, WorkgroupSize), 1, 1,
+        uint rotatedColumns = Positive((long)heads * dim, "headCount * headDim");
+        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, tokens, rotatedColumns, WorkgroupSize);
+        c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1,
             new Push(tokens, heads, dim, exponentStep, direction),
             Binding.Write(Exactly(qkv, 3L * tokens * heads * dim, op, nameof(qkv))),
             Binding.Read(Exactly(positions, tokens, op, nameof(positions))));

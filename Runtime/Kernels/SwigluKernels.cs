@@ -9,7 +9,8 @@ namespace VkDiffusion.Runtime.Kernels;
 /// </summary>
 public static class SwigluKernels
 {
-    private const uint WorkgroupSize = 256;
+    // Lanes take the F columns of a row; 64 keeps few lanes idle for the small widths of small models.
+    private const uint WorkgroupSize = 64;
 
     private readonly record struct Push(uint RowCount, uint HiddenCount);
 
@@ -18,7 +19,8 @@ public static class SwigluKernels
         uint rows = Positive(rowCount, nameof(rowCount)), hidden = Positive(hiddenCount, nameof(hiddenCount));
         const string op = "swiglu forward";
         long outputs = (long)rows * hidden;
-        c.Dispatch(c.Context.Kernels.Get("swiglu_fwd", WorkgroupSize), Groups(outputs, WorkgroupSize), 1, 1, new Push(rows, hidden),
+        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, rows, hidden, WorkgroupSize);
+        c.Dispatch(c.Context.Kernels.Get("swiglu_fwd", WorkgroupSize), groupsX, groupsY, 1, new Push(rows, hidden),
             Binding.Read(Exactly(h, 2 * outputs, op, nameof(h))), Binding.Write(Exactly(y, outputs, op, nameof(y))));
     }
 
@@ -28,7 +30,8 @@ public static class SwigluKernels
         uint rows = Positive(rowCount, nameof(rowCount)), hidden = Positive(hiddenCount, nameof(hiddenCount));
         const string op = "swiglu backward";
         long outputs = (long)rows * hidden;
-        c.Dispatch(c.Context.Kernels.Get("swiglu_bwd", WorkgroupSize), Groups(outputs, WorkgroupSize), 1, 1, new Push(rows, hidden),
+        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, rows, hidden, WorkgroupSize);
+        c.Dispatch(c.Context.Kernels.Get("swiglu_bwd", WorkgroupSize), groupsX, groupsY, 1, new Push(rows, hidden),
             Binding.Read(Exactly(h, 2 * outputs, op, nameof(h))), Binding.Read(Exactly(dy, outputs, op, nameof(dy))),
             Binding.Write(Exactly(dh, 2 * outputs, op, nameof(dh))));
     }
