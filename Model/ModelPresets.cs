@@ -24,6 +24,9 @@ public static class ModelPresets
 
     public static IEnumerable<string> Names => Table.Select(row => row.Name);
 
+    /// <summary>The paper's presets (PAPER §1), smallest first.</summary>
+    public static IEnumerable<string> PaperNames => Names.SkipWhile(name => name != "7M");
+
     public static ModelConfig Get(string name, VocabularySpec vocabulary)
     {
         foreach (var row in Table)

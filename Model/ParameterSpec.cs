@@ -21,6 +21,8 @@ public static class ModelParameters
     public static string PostAttentionNorm(int layer) => $"model.layers.{layer}.post_attention_layernorm.weight";
     public static string GateUpProjection(int layer) => $"model.layers.{layer}.mlp.gate_up_proj.weight";
     public static string DownProjection(int layer) => $"model.layers.{layer}.mlp.down_proj.weight";
+    public static string FirstMoment(string parameter) => "optimizer.exp_avg." + parameter;
+    public static string SecondMoment(string parameter) => "optimizer.exp_avg_sq." + parameter;
 
     public static IReadOnlyList<ParameterSpec> Specs(ModelConfig config)
     {

@@ -87,8 +87,8 @@ public sealed class TransformerGraph
             parameters.Add(training
                 ? new ParameterTensors(spec, value,
                     Graph.NewTensor("grad." + spec.Name, TensorRole.ParameterGradient, spec.Shape),
-                    Graph.NewTensor("optimizer.exp_avg." + spec.Name, TensorRole.OptimizerState, spec.Shape),
-                    Graph.NewTensor("optimizer.exp_avg_sq." + spec.Name, TensorRole.OptimizerState, spec.Shape))
+                    Graph.NewTensor(ModelParameters.FirstMoment(spec.Name), TensorRole.OptimizerState, spec.Shape),
+                    Graph.NewTensor(ModelParameters.SecondMoment(spec.Name), TensorRole.OptimizerState, spec.Shape))
                 : new ParameterTensors(spec, value, null, null, null));
         }
         Parameters = parameters;

@@ -1,3 +1,4 @@
+using VkDiffusion.Model;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Trainer.Checkpoints;
 
@@ -7,14 +8,14 @@ public sealed class CheckpointFileTests
 {
     private static IReadOnlyList<SafeTensorEntry> Checkpoint(float value) =>
     [
-        SafeTensorEntry.FromArray(CheckpointTensorNames.EmbedTokens, new[] { value, value + 1 }, 1, 2),
-        SafeTensorEntry.FromArray(CheckpointTensorNames.ExpAvg(CheckpointTensorNames.EmbedTokens), new[] { -value, 0f }, 1, 2),
+        SafeTensorEntry.FromArray(ModelParameters.Embedding, new[] { value, value + 1 }, 1, 2),
+        SafeTensorEntry.FromArray(ModelParameters.FirstMoment(ModelParameters.Embedding), new[] { -value, 0f }, 1, 2),
     ];
 
     private static float[] LoadEmbedding(string path)
     {
         using var file = CheckpointFile.Open(path);
-        return file.Read<float>(CheckpointTensorNames.EmbedTokens);
+        return file.Read<float>(ModelParameters.Embedding);
     }
 
     [Fact]
@@ -66,10 +67,10 @@ public sealed class CheckpointFileTests
     [Fact]
     public void Tensor_names_are_the_documented_llama_style_names()
     {
-        Assert.Equal("model.layers.3.self_attn.qkv_proj.weight", CheckpointTensorNames.QkvProj(3));
-        Assert.Equal("model.layers.0.mlp.gate_up_proj.weight", CheckpointTensorNames.GateUpProj(0));
-        Assert.Equal("optimizer.exp_avg_sq.model.norm.weight", CheckpointTensorNames.ExpAvgSq(CheckpointTensorNames.FinalNorm));
-        IReadOnlyList<string> names = CheckpointTensorNames.Parameters(2);
+        Assert.Equal("model.layers.3.self_attn.qkv_proj.weight", ModelParameters.QkvProjection(3));
+        Assert.Equal("model.layers.0.mlp.gate_up_proj.weight", ModelParameters.GateUpProjection(0));
+        Assert.Equal("optimizer.exp_avg_sq.model.norm.weight", ModelParameters.SecondMoment(ModelParameters.FinalNorm));
+        var names = ModelParameters.Specs(ModelPresets.Get("tiny", VocabularySpec.Bytes)).Select(s => s.Name).ToList();
         Assert.Equal(2 + 2 * 6, names.Count);
         Assert.Equal(names.Count, names.Distinct().Count());
     }

@@ -1,3 +1,4 @@
+using VkDiffusion.Model;
 using VkDiffusion.Trainer.Experiments;
 
 namespace VkDiffusion.Tests.Experiments;
@@ -11,9 +12,9 @@ public sealed class ScalingLawTests
     {
         // 7M preset (L 3, d 128, f 320) by hand: 4·3·128² = 196,608; 3·3·128·320 = 368,640; 6·3·128 = 2,304;
         // 50257·128 = 6,432,896; total 7,000,448.
-        Assert.Equal(7_000_448L, PaperPresets.ParamCount(3, 128, 320));
-        Assert.Equal(7_000_448L, PaperPresets.All.Single(p => p.Name == "7M").Params);
-        Assert.All(PaperPresets.All, preset => Assert.Equal(preset.DModel, preset.Heads * preset.HeadDim));
+        // 4·3·128² + 3·3·128·320 + 6·3·128 + 50257·128, the paper's formula for its 7M preset.
+        Assert.Equal(7_000_448.0, ModelPresets.Get("7M", VocabularySpec.Gpt2).FlopsParameterCount);
+        Assert.All(ModelPresets.PaperNames, name => ModelPresets.Get(name, VocabularySpec.Gpt2).Validate());
     }
 
     [Fact]

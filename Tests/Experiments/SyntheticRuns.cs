@@ -1,3 +1,4 @@
+using VkDiffusion.Model;
 using VkDiffusion.Trainer.Experiments;
 
 namespace VkDiffusion.Tests.Experiments;
@@ -5,6 +6,10 @@ namespace VkDiffusion.Tests.Experiments;
 /// <summary>Sweep-shaped observations generated from a known law, with multiplicative log-normal noise.</summary>
 internal static class SyntheticRuns
 {
+    /// <summary>N of the paper's presets by its formula (GPT-2 vocabulary).</summary>
+    public static IEnumerable<double> PaperParameterCounts =>
+        ModelPresets.PaperNames.Select(name => ModelPresets.Get(name, VocabularySpec.Gpt2).FlopsParameterCount);
+
     /// <summary>
     /// Single-epoch runs: every paper preset at D = U = 1, 2, 4 .. 32 times the unique tokens for which it is
     /// compute-optimal (N = N_opt(U)), so N' = N exactly and the Chinchilla form that stage 1 fits is the truth
@@ -21,17 +26,17 @@ internal static class SyntheticRuns
             double noise = noiseStd * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
             points.Add(new FitPoint(parameters, tokens, unique, law.Loss(parameters, tokens, unique) * Math.Exp(noise)));
         }
-        foreach (var preset in PaperPresets.All)
+        foreach (double parameters in PaperParameterCounts)
         {
             // Inverse of N_opt(U) = G·(U·G)^(beta/alpha).
-            double optimalUnique = Math.Pow(preset.Params / law.G, law.Alpha / law.Beta) / law.G;
+            double optimalUnique = Math.Pow(parameters / law.G, law.Alpha / law.Beta) / law.G;
             foreach (double factor in new[] { 1.0, 2, 4, 8, 16, 32 })
-                Add(preset.Params, factor * optimalUnique, factor * optimalUnique);
+                Add(parameters, factor * optimalUnique, factor * optimalUnique);
         }
-        foreach (var preset in PaperPresets.All)
+        foreach (double parameters in PaperParameterCounts)
             foreach (double unique in new[] { 25e6, 50e6, 100e6 })
                 foreach (double epochs in new[] { 2.0, 4, 8, 16, 32, 64, 128, 256, 512 })
-                    Add(preset.Params, epochs * unique, unique);
+                    Add(parameters, epochs * unique, unique);
         return points;
     }
 

@@ -78,7 +78,7 @@ public static class RunCheckpoint
         {
             var state = new Dictionary<string, float[]>();
             foreach (ParameterSpec spec in ModelParameters.Specs(Config))
-                foreach (string name in new[] { CheckpointTensorNames.ExpAvg(spec.Name), CheckpointTensorNames.ExpAvgSq(spec.Name) })
+                foreach (string name in new[] { ModelParameters.FirstMoment(spec.Name), ModelParameters.SecondMoment(spec.Name) })
                     state[name] = File.Read<float>(name);
             return state;
         }
