@@ -17,6 +17,7 @@ public sealed unsafe class GpuMemory : IDisposable
     private readonly uint deviceLocalType;
     private readonly uint hostVisibleType;
     private readonly bool deviceLocalIsMapped;
+    private readonly ulong[] heapBytesOfType;
 
     /// <summary>Every buffer offset is aligned to this, which satisfies minStorageBufferOffsetAlignment.</summary>
     public long Alignment { get; }
@@ -32,6 +33,9 @@ public sealed unsafe class GpuMemory : IDisposable
         int mappedDeviceLocal = unified ? FindType(properties, MemoryPropertyFlags.DeviceLocalBit | hostFlags) : -1;
         deviceLocalIsMapped = mappedDeviceLocal >= 0;
         deviceLocalType = (uint)(mappedDeviceLocal >= 0 ? mappedDeviceLocal : FindType(properties, MemoryPropertyFlags.DeviceLocalBit));
+        heapBytesOfType = new ulong[properties.MemoryTypeCount];
+        for (int type = 0; type < properties.MemoryTypeCount; type++)
+            heapBytesOfType[type] = properties.MemoryHeaps[(int)properties.MemoryTypes[type].HeapIndex].Size;
         int cached = FindType(properties, hostFlags | MemoryPropertyFlags.HostCachedBit);
         hostVisibleType = (uint)(cached >= 0 ? cached : FindType(properties, hostFlags));
     }
@@ -66,6 +70,9 @@ public sealed unsafe class GpuMemory : IDisposable
     private MemoryBlock CreateBlock(long size, MemoryKind kind, string firstUser)
     {
         Vk vk = context.Api;
+        uint type = kind == MemoryKind.DeviceLocal ? deviceLocalType : hostVisibleType;
+        // Asking for more than the heap holds is invalid API use, not an error the driver must report.
+        if ((ulong)size > heapBytesOfType[type]) throw OutOfMemory(size, firstUser);
         var bufferInfo = new BufferCreateInfo
         {
             SType = StructureType.BufferCreateInfo,
@@ -77,7 +84,6 @@ public sealed unsafe class GpuMemory : IDisposable
         VulkanResult.Check(vk.CreateBuffer(context.Device, &bufferInfo, null, &buffer), "vkCreateBuffer");
         MemoryRequirements requirements;
         vk.GetBufferMemoryRequirements(context.Device, buffer, &requirements);
-        uint type = kind == MemoryKind.DeviceLocal ? deviceLocalType : hostVisibleType;
         var allocateInfo = new MemoryAllocateInfo
         {
             SType = StructureType.MemoryAllocateInfo,
@@ -89,10 +95,7 @@ public sealed unsafe class GpuMemory : IDisposable
         if (result is Result.ErrorOutOfDeviceMemory or Result.ErrorOutOfHostMemory)
         {
             vk.DestroyBuffer(context.Device, buffer, null);
-            throw new OutOfDeviceMemoryException(
-                $"Out of device memory allocating {size / (1024.0 * 1024):F1} MiB for {firstUser} " +
-                $"({UsedBytes / (1024.0 * 1024):F1} MiB in use of {context.Info.DeviceLocalBytes / (1024.0 * 1024):F0} MiB on {context.Info.Name}). " +
-                "Use a smaller --batch (with --grad-accum to keep the effective batch), a shorter --seq-len or a smaller model.");
+            throw OutOfMemory(size, firstUser);
         }
         VulkanResult.Check(result, "vkAllocateMemory");
         VulkanResult.Check(vk.BindBufferMemory(context.Device, buffer, memory, 0), "vkBindBufferMemory");
@@ -105,6 +108,11 @@ public sealed unsafe class GpuMemory : IDisposable
         }
         return new MemoryBlock(memory, buffer, size, mapped, kind);
     }
+
+    private OutOfDeviceMemoryException OutOfMemory(long size, string firstUser) => new(
+        $"Out of device memory allocating {size / (1024.0 * 1024):F1} MiB for {firstUser} " +
+        $"({UsedBytes / (1024.0 * 1024):F1} MiB in use of {context.Info.DeviceLocalBytes / (1024.0 * 1024):F0} MiB on {context.Info.Name}). " +
+        "Use a smaller --batch (with --grad-accum to keep the effective batch), a shorter --seq-len or a smaller model.");
 
     private static int FindType(PhysicalDeviceMemoryProperties properties, MemoryPropertyFlags wanted)
     {

@@ -1,0 +1,58 @@
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Runtime;
+using VkDiffusion.Trainer.Data;
+
+namespace VkDiffusion.Tests.Cli;
+
+/// <summary>Every documented user-error path of the training verbs exits with its code and one clear line (docs/cli.md).</summary>
+public sealed class CliErrorPathTests : IDisposable
+{
+    private readonly string root = Directory.CreateTempSubdirectory("vkdiff-cli-").FullName;
+    private static readonly Dictionary<string, string> Lavapipe = new() { ["VK_DRIVER_FILES"] = Infrastructure.GpuFixture.LavapipeIcd };
+
+    private string Data()
+    {
+        string text = Path.Combine(root, "corpus.txt");
+        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 40).Select(i => $"document number {i} with a few words")));
+        string data = Path.Combine(root, "data");
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 5 });
+        return data;
+    }
+
+    private static void AssertInvalidInput((int ExitCode, string StandardOutput, string StandardError) result, string expectedText)
+    {
+        Assert.True(result.ExitCode == ExitCodes.InvalidInput, $"exit code {result.ExitCode}, stderr: {result.StandardError}");
+        Assert.Contains(expectedText, result.StandardError);
+        Assert.DoesNotContain("   at ", result.StandardError);
+    }
+
+    [Fact]
+    public void Train_refuses_a_missing_dataset_an_oversized_budget_and_a_directory_without_a_run()
+    {
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--unique-tokens", "1000", "--out", Path.Combine(root, "r")), "--data");
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--data", Path.Combine(root, "nowhere"), "--unique-tokens", "1000",
+            "--out", Path.Combine(root, "r")), "nowhere");
+        string data = Data();
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--data", data, "--unique-tokens", "100000000", "--out", Path.Combine(root, "r")),
+            "exceeds");
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--resume", root), "config.json");
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--data", data, "--unique-tokens", "1000", "--model", "huge",
+            "--out", Path.Combine(root, "r")), "unknown model preset");
+    }
+
+    [Fact]
+    public void Checkpoint_verbs_refuse_missing_and_corrupt_checkpoints_and_bad_task_files()
+    {
+        string data = Data();
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "eval", "--checkpoint", Path.Combine(root, "none.safetensors"), "--data", data), "does not exist");
+        string corrupt = Path.Combine(root, "corrupt.safetensors");
+        File.WriteAllBytes(corrupt, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "sample", "--checkpoint", corrupt, "--length", "4"), corrupt);
+        string tasks = Path.Combine(root, "tasks.jsonl");
+        File.WriteAllText(tasks, "{\"context\": \"a\", \"choices\": [\"b\"], \"answer\": 0}\n");
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "score", "--checkpoint", corrupt, "--tasks", tasks), "tasks.jsonl:1");
+        AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "sweep", "--spec", Path.Combine(root, "none.json"), "--out", root), "does not exist");
+    }
+
+    public void Dispose() => Directory.Delete(root, recursive: true);
+}
