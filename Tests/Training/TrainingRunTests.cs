@@ -1,6 +1,7 @@
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Trainer.Checkpoints;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Training;
 
@@ -82,6 +83,37 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         var error = Assert.Throws<InvalidInputException>(() => TrainingRun.Start(Context,
             Options(data, Objective.Ar) with { UniqueTokens = 50 }, Path.Combine(root, "tiny-budget"), TextWriter.Null, CancellationToken.None));
         Assert.Contains("--unique-tokens", error.Message);
+    }
+
+    [Fact]
+    public void A_non_finite_loss_stops_the_run_with_its_exit_code_and_keeps_the_last_checkpoint()
+    {
+        string data = PrepareCorpus();
+        string run = Path.Combine(root, "diverging");
+        using var cancellation = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() =>
+            TrainingRun.Start(Context, Options(data, Objective.Ar), run, new StopAfterStep(3, cancellation), cancellation.Token));
+        // Poison one weight of the saved checkpoint: the next step's loss is NaN.
+        string checkpoint = TrainingRun.LastCheckpoint(run);
+        var entries = new List<SafeTensorEntry>();
+        Dictionary<string, string> metadata;
+        using (SafeTensorsFile file = SafeTensorsFile.Open(checkpoint))
+        {
+            metadata = file.Metadata.ToDictionary();
+            foreach (var (name, info) in file.Tensors)
+            {
+                float[] values = file.Read<float>(name);
+                if (name == ModelParameters.FinalNorm) values[0] = float.NaN;
+                entries.Add(SafeTensorEntry.FromArray(name, values, [.. info.Shape]));
+            }
+        }
+        CheckpointFile.Write(checkpoint, entries, metadata);
+        byte[] before = File.ReadAllBytes(checkpoint);
+
+        var error = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None));
+        Assert.Equal(ExitCodes.Diverged, error.ExitCode);
+        Assert.Contains("last good checkpoint", error.Message);
+        Assert.Equal(before, File.ReadAllBytes(checkpoint));
     }
 
     /// <summary>A log that requests cancellation once the given step has been logged, as Ctrl-C would.</summary>

@@ -47,6 +47,8 @@ public sealed record TrainingOptions
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        // A run stopped before its first evaluation records its best validation loss as infinity.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
