@@ -132,33 +132,37 @@ public sealed class TransformerGraph
         Tensor scalars = Graph.NewTensor(prefix + "step_scalars", TensorRole.HostInput, StepScalarFloats);
 
         // Inputs and targets of the loss: AR reads its shifted targets from the host; MDM corrupts on the device.
-        Tensor inputTokens = tokens, targets, weights;
-        Tensor? hostTargets = null, hostWeights = null;
-        if (training && Objective == Objective.Mdm && maskSource == MaskSource.Host)
+        // What the loss compares against: none for logits; host targets for evaluation and AR training
+        // (shifted on the host); MDM training corrupts on the device (or takes the host's masks).
+        Tensor inputTokens = tokens;
+        Tensor? targets = null, weights = null, hostTargets = null, hostWeights = null;
+        if (Mode == GraphMode.RowLosses || (training && (Objective == Objective.Ar || maskSource == MaskSource.Host)))
         {
             hostTargets = Graph.NewTensor(prefix + "targets", TensorRole.HostInput, ElementType.UInt32, rows);
-            hostWeights = Graph.NewTensor(prefix + "loss_weights", TensorRole.HostInput, rows);
             targets = hostTargets;
+        }
+        if (training && Objective == Objective.Mdm && maskSource == MaskSource.Host)
+        {
+            hostWeights = Graph.NewTensor(prefix + "loss_weights", TensorRole.HostInput, rows);
             weights = hostWeights;
         }
         else if (training && Objective == Objective.Mdm)
         {
             Tensor corrupted = Graph.NewTensor(prefix + "corrupted_tokens", TensorRole.Transient, ElementType.UInt32, rows);
-            weights = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
+            Tensor maskWeights = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
             Tensor tValues = Graph.NewTensor(prefix + "t", TensorRole.Transient, BatchSize);
-            Graph.Add(prefix + "mdm_corruption", [tokens, scalars], [corrupted, weights, tValues],
-                c => CorruptionKernels.Corrupt(c, tokens.Slice, scalars.Slice, corrupted.Slice, weights.Slice, tValues.Slice,
+            Graph.Add(prefix + "mdm_corruption", [tokens, scalars], [corrupted, maskWeights, tValues],
+                c => CorruptionKernels.Corrupt(c, tokens.Slice, scalars.Slice, corrupted.Slice, maskWeights.Slice, tValues.Slice,
                     BatchSize, SequenceLength, (uint)config.Vocabulary.MaskId));
             inputTokens = corrupted;
             targets = tokens;
+            weights = maskWeights;
         }
-        else
+        else if (training)
         {
-            hostTargets = Graph.NewTensor(prefix + "targets", TensorRole.HostInput, ElementType.UInt32, rows);
-            targets = hostTargets;
-            weights = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
-            Tensor ones = weights;
+            Tensor ones = Graph.NewTensor(prefix + "loss_weights", TensorRole.Transient, rows);
             Graph.Add(prefix + "unit_weights", [], [ones], c => BasicKernels.Fill(c, ones.Slice, 1f));
+            weights = ones;
         }
 
         Tensor table = Parameter(ModelParameters.Embedding).Value;
@@ -190,7 +194,7 @@ public sealed class TransformerGraph
             {
                 Tensor loss = Graph.NewTensor(prefix + "loss", TensorRole.HostOutput, 1);
                 float lossScale = 1f / ((float)rows * microBatchCount);
-                AppendTrainingLoss(tape, prefix, hidden, table, targets, weights, loss, chunkRows, lossScale);
+                AppendTrainingLoss(tape, prefix, hidden, table, targets!, weights!, loss, chunkRows, lossScale);
                 tape.AppendBackward();
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, loss, null, null);
             }
@@ -198,14 +202,15 @@ public sealed class TransformerGraph
             {
                 Tensor rowLosses = Graph.NewTensor(prefix + "row_losses", TensorRole.HostOutput, rows);
                 Tensor logits = Graph.NewTensor(prefix + "logits_chunk", TensorRole.Transient, chunkRows, vocabRows);
-                Graph.Add(prefix + "lm_head+nll", [hidden, table, targets], [logits, rowLosses], c =>
+                Tensor rowTargets = targets!;
+                Graph.Add(prefix + "lm_head+nll", [hidden, table, rowTargets], [logits, rowLosses], c =>
                 {
                     for (int start = 0; start < rows; start += chunkRows)
                     {
                         int count = Math.Min(chunkRows, rows - start);
                         BufferSlice chunk = logits.Slice.Elements<float>(0, (long)count * vocabRows);
                         MatmulKernels.Forward(c, hidden.Slice.Elements<float>((long)start * d, (long)count * d), table.Slice, chunk, count, d, vocabRows);
-                        CrossEntropyKernels.Forward(c, chunk, targets.Slice.Elements<uint>(start, count), rowLosses.Slice.Elements<float>(start, count), count, vocabRows);
+                        CrossEntropyKernels.Forward(c, chunk, rowTargets.Slice.Elements<uint>(start, count), rowLosses.Slice.Elements<float>(start, count), count, vocabRows);
                     }
                 });
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, null, rowLosses, null);
