@@ -11,7 +11,12 @@ namespace VkDiffusion.Tests.Runtime;
 
 public sealed class SelfTestTests(GpuFixture fixture) : GpuTest(fixture)
 {
-    private static readonly string[] RegisteredInThisBranch = ["adamw", "add", "copy", "cross_entropy", "fill", "grad_norm", "mul", "reduce_sum", "scale"];
+    // One check per kernel family: every family with a kernel wrapper in Runtime/Kernels must be here.
+    private static readonly string[] RegisteredInThisBranch =
+    [
+        "adamw", "add", "attention", "copy", "cross_entropy", "dropout", "embedding", "fill", "grad_norm", "matmul", "mdm_corrupt", "mul",
+        "reduce_sum", "rmsnorm", "rope", "scale", "swiglu",
+    ];
 
     /// <summary>Runs the real scale kernel but compares it with a reference that scales by 3 instead of 2: must fail.</summary>
     private sealed class WrongReferenceCheck : ISelfTestCheck

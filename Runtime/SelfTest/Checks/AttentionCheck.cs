@@ -1,0 +1,66 @@
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Reference;
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.SelfTest.Checks;
+
+/// <summary>
+/// Fused <see cref="AttentionKernels"/> forward (output, log-sum-exp) and backward (dQKV) against
+/// <see cref="AttentionReference"/> (double), at head dims 16, 32, 64, 128, each with T = 1, 33 (a partial
+/// block) and 64, causal and bidirectional alternating so every head dim and every T meets both masks; one
+/// or several batches and heads. Q, K, V ~ N(0, 1.5^2) and dOutput ~ N(0, 1), as in
+/// Tests/Runtime/AttentionTests, whose element-wise bounds these are: outputs and LSE atol 2e-4 + rtol 1e-4
+/// (a head-dim-term fp32 score error of up to ~1e-4, a few ulps of exp, T 2^-24 |v| of accumulation), the
+/// gradient atol 2e-3 + rtol 1e-3 (one more factor ~10 in magnitude). Normwise relative error against
+/// rtol + atol / max|reference|. Small T keeps the check fast on CPU devices.
+/// </summary>
+internal sealed class AttentionCheck : ISelfTestCheck
+{
+    private const float InputStd = 1.5f;
+    private const double OutputAtol = 2e-4, OutputRtol = 1e-4;
+    private const double GradAtol = 2e-3, GradRtol = 1e-3;
+    private static readonly int[] SequenceLengths = [1, 33, 64];
+
+    public string Name => "attention";
+
+    public IEnumerable<SelfTestResult> Run(GpuContext context)
+    {
+        int caseIndex = 0;
+        foreach (int headDim in AttentionKernels.SupportedHeadDims)
+            foreach (int T in SequenceLengths)
+            {
+                bool causal = caseIndex % 2 == 0;
+                // batch x heads: 1 x 1, 2 x 1, 1 x 3 in turn.
+                var (batchCount, headCount) = (caseIndex % 3) switch { 0 => (1, 1), 1 => (2, 1), _ => (1, 3) };
+                caseIndex++;
+                foreach (SelfTestResult result in RunCase(context, T, headDim, batchCount, headCount, causal)) yield return result;
+            }
+    }
+
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, int T, int headDim, int batchCount, int headCount, bool causal)
+    {
+        float[] qkv = SelfTestMeasure.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 7 + headDim, std: InputStd);
+        float[] dOutput = SelfTestMeasure.Normal(batchCount * T * headCount * headDim, seed: T + 1);
+        using GpuBuffer qkvBuffer = context.Upload<float>(qkv, "selftest-qkv"), outGrad = context.Upload<float>(dOutput, "selftest-doutput");
+        using GpuBuffer output = context.Allocate<float>(dOutput.Length, "selftest-output"), qkvGrad = context.Allocate<float>(qkv.Length, "selftest-dqkv");
+        using GpuBuffer logSumExp = context.Allocate<float>(batchCount * headCount * T, "selftest-lse");
+        using GpuBuffer scratch = context.Memory.Allocate(AttentionKernels.ScratchBytes(batchCount, T, headCount), "selftest-attention-scratch");
+        context.Execute(c =>
+        {
+            AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal);
+            AttentionKernels.Backward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
+                batchCount, T, headCount, headDim, causal);
+        });
+
+        double[] qkvd = SelfTestMeasure.ToDouble(qkv);
+        var (expectedOutput, expectedLse) = AttentionReference.Forward(qkvd, batchCount, T, headCount, headDim, causal);
+        double[] expectedGrad = AttentionReference.Backward(qkvd, SelfTestMeasure.ToDouble(dOutput), batchCount, T, headCount, headDim, causal);
+        string shape = $"T={T} head_dim={headDim} batch={batchCount} heads={headCount} {(causal ? "causal" : "bidirectional")}";
+        yield return new SelfTestResult(Name, $"output {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(output), expectedOutput),
+            SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedOutput));
+        yield return new SelfTestResult(Name, $"logsumexp {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(logSumExp), expectedLse),
+            SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedLse));
+        yield return new SelfTestResult(Name, $"dqkv {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(qkvGrad), expectedGrad),
+            SelfTestMeasure.NormwiseTolerance(GradAtol, GradRtol, expectedGrad));
+    }
+}

@@ -1,0 +1,106 @@
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Reference;
+using VkDiffusion.Runtime.Vulkan;
+
+namespace VkDiffusion.Runtime.SelfTest.Checks;
+
+/// <summary>
+/// <see cref="MatmulKernels"/> forward, backward-input and backward-weight, overwriting and accumulating,
+/// on the path this device uses (VKDIFF_MATMUL respected; named in each case), against
+/// <see cref="MatmulReference"/> (double). Shapes: a single row, an odd reduction, tile-aligned 64^3, primes
+/// around tile edges, and one large enough in M and N to select the big register blocks or shared tiles.
+/// Tolerance (the bound of Tests/Runtime/MatmulTests): an fp32 dot product of R terms in any order, with or
+/// without FMA, is within (R + 2) 2^-24 (sum|a||b| + |prior|) of the exact value per element (Higham 3.1,
+/// plus one rounding for adding the prior output when accumulating); as a normwise relative error that is
+/// max_i of that bound / max|reference|, computed per case from the inputs.
+/// </summary>
+internal sealed class MatmulCheck : ISelfTestCheck
+{
+    private enum Layout { Forward, BackwardInput, BackwardWeight }
+
+    // (rows M, in K, out N)
+    private static readonly (int M, int K, int N)[] Shapes = [(1, 7, 33), (64, 64, 64), (127, 257, 33), (513, 8, 515)];
+
+    public string Name => "matmul";
+
+    public IEnumerable<SelfTestResult> Run(GpuContext context)
+    {
+        string path = MatmulKernels.ChoosePath(context.Info) switch
+        {
+            MatmulPath.Reference => "reference",
+            MatmulPath.RegisterBlocked => "register",
+            _ => "tiled",
+        };
+        foreach (var (m, k, n) in Shapes)
+            foreach (Layout layout in Enum.GetValues<Layout>())
+                foreach (SelfTestResult result in RunCase(context, path, layout, m, k, n)) yield return result;
+    }
+
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, string path, Layout layout, int m, int k, int n)
+    {
+        int seed = 31 * m + 7 * k + n + (int)layout;
+        // (first, second) operands: forward (x, w), backward-input (dy, w), backward-weight (dy, x).
+        var (firstCount, secondCount, outputCount, reductionLength) = layout switch
+        {
+            Layout.Forward => (m * k, n * k, m * n, k),
+            Layout.BackwardInput => (m * n, n * k, m * k, n),
+            _ => (m * n, m * k, n * k, m),
+        };
+        float[] first = SelfTestMeasure.Uniform(firstCount, seed), second = SelfTestMeasure.Uniform(secondCount, seed + 1);
+        float[] prior = SelfTestMeasure.Uniform(outputCount, seed + 2, -3f, 3f);
+
+        using GpuBuffer firstBuffer = context.Upload<float>(first, "selftest-matmul-a"), secondBuffer = context.Upload<float>(second, "selftest-matmul-b");
+        using GpuBuffer overwritten = context.Allocate<float>(outputCount, "selftest-matmul-c");
+        using GpuBuffer accumulated = context.Upload<float>(prior, "selftest-matmul-c-accumulate");
+        context.Execute(c =>
+        {
+            Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, overwritten.Whole, m, k, n, accumulate: false);
+            Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, accumulated.Whole, m, k, n, accumulate: true);
+        });
+
+        double[] product = Reference(layout, first, second, m, k, n);
+        double[] absoluteProduct = Reference(layout, Absolute(first), Absolute(second), m, k, n);
+        double unit = (reductionLength + 2) * Math.Pow(2, -24);
+        var bound = new double[outputCount];
+        var accumulateExpected = new double[outputCount];
+        var accumulateBound = new double[outputCount];
+        for (int i = 0; i < outputCount; i++)
+        {
+            bound[i] = unit * absoluteProduct[i];
+            accumulateExpected[i] = prior[i] + product[i];
+            accumulateBound[i] = unit * (absoluteProduct[i] + Math.Abs(prior[i]));
+        }
+        string shape = $"{Label(layout)} M={m} K={k} N={n} ({path})";
+        yield return new SelfTestResult(Name, shape, SelfTestMeasure.NormwiseRelativeError(context.Download<float>(overwritten), product),
+            SelfTestMeasure.NormwiseTolerance(bound, product));
+        yield return new SelfTestResult(Name, $"{shape} accumulate",
+            SelfTestMeasure.NormwiseRelativeError(context.Download<float>(accumulated), accumulateExpected),
+            SelfTestMeasure.NormwiseTolerance(accumulateBound, accumulateExpected));
+    }
+
+    private static void Record(CommandList c, Layout layout, BufferSlice first, BufferSlice second, BufferSlice output, int m, int k, int n, bool accumulate)
+    {
+        switch (layout)
+        {
+            case Layout.Forward: MatmulKernels.Forward(c, first, second, output, m, k, n, accumulate); break;
+            case Layout.BackwardInput: MatmulKernels.BackwardInput(c, first, second, output, m, k, n, accumulate); break;
+            default: MatmulKernels.BackwardWeight(c, first, second, output, m, k, n, accumulate); break;
+        }
+    }
+
+    private static double[] Reference(Layout layout, float[] first, float[] second, int m, int k, int n) => layout switch
+    {
+        Layout.Forward => MatmulReference.Forward(first, second, m, k, n),
+        Layout.BackwardInput => MatmulReference.BackwardInput(first, second, m, k, n),
+        _ => MatmulReference.BackwardWeight(first, second, m, k, n),
+    };
+
+    private static string Label(Layout layout) => layout switch
+    {
+        Layout.Forward => "forward",
+        Layout.BackwardInput => "backward input",
+        _ => "backward weight",
+    };
+
+    private static float[] Absolute(float[] values) => Array.ConvertAll(values, Math.Abs);
+}
