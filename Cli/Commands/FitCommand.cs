@@ -20,6 +20,9 @@ public sealed class FitCommand : ICommand
     [Option("loss", Default = "final", HelpText = "Which validation loss to fit: final (final_val_loss) or best (best_val_loss).")]
     public string Loss { get; set; } = "final";
 
+    [Option("plots", HelpText = "Also write the study's figures into this directory: loss against epochs per budget, loss against compute with the fitted laws.")]
+    public string? Plots { get; set; }
+
     [Option("coarse", HelpText = "Start L-BFGS from 162 grid points instead of Chinchilla's 4500 (quicker, less thorough).")]
     public bool Coarse { get; set; }
 
@@ -47,10 +50,17 @@ public sealed class FitCommand : ICommand
             fits[objective] = fit;
             Print(fit, points, column);
         }
+        var fitFile = new FitFile(column, fits);
         if (Out is not null)
         {
-            new FitFile(column, fits).Write(Out);
+            fitFile.Write(Out);
             Console.WriteLine($"wrote {Out}");
+        }
+        if (Plots is not null)
+        {
+            Directory.CreateDirectory(Plots);
+            foreach (string path in StudyPlots.WriteEpochPlots(Plots, runs)) Console.WriteLine($"wrote {path}");
+            Console.WriteLine($"wrote {StudyPlots.WriteComputePlot(Path.Combine(Plots, "loss_vs_compute.png"), runs, fitFile)}");
         }
         return ExitCodes.Success;
     }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
-using VkDiffusion.Trainer.Plots;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Trainer.Experiments;
@@ -80,7 +79,7 @@ public static class Sweep
             doneWork += Work(run);
             measuredWork += Work(run);
         }
-        WriteEpochPlots(outputDirectory, results);
+        StudyPlots.WriteEpochPlots(outputDirectory, results);
         log.WriteLine($"sweep finished: {results.Count} runs in {resultsPath}");
         return results;
     }
@@ -103,24 +102,4 @@ public static class Sweep
         TokenOrders = run.TokenOrders,
         LogEvery = 100,
     };
-
-    /// <summary>One PNG per unique-token budget: best validation loss against epochs, a line per family and preset.</summary>
-    public static void WriteEpochPlots(string outputDirectory, IReadOnlyList<RunResult> results)
-    {
-        foreach (var budget in results.GroupBy(r => r.UniqueTokens))
-        {
-            var series = budget
-                .GroupBy(r => (r.Objective, r.Preset))
-                .OrderBy(g => g.Key.Objective).ThenBy(g => g.Key.Preset)
-                .Select(g =>
-                {
-                    var points = g.OrderBy(r => r.Epochs).ToList();
-                    return new PlotSeries($"{g.Key.Objective.ToUpperInvariant()} {g.Key.Preset}", points.Select(r => r.Epochs).ToList(),
-                        points.Select(r => r.BestValLoss).ToList(), Markers: true);
-                });
-            LinePlot.Save(Path.Combine(outputDirectory, $"loss_vs_epochs_U{budget.Key}.png"),
-                new LinePlotSpec($"Best validation loss vs epochs, U = {budget.Key:N0} tokens", "epochs", "best validation loss (nats/token)") { LogX = true },
-                series);
-        }
-    }
 }
