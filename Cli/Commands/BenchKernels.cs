@@ -32,6 +32,17 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
             if (!json)
                 Console.WriteLine($"{result.Name,-36} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.GigabytesPerSecond,8:F1} {result.RoofFraction,6:P0}");
         });
+        // Fused attention against the unfused path (QK^T, softmax, PV and their backward) on the same device.
+        bool attention = filter is null || "attention".Contains(filter, StringComparison.OrdinalIgnoreCase);
+        IReadOnlyList<AttentionBenchmarkResult> attentionResults = attention
+            ? AttentionBenchmark.Run(context, quick ? [256] : AttentionBenchmark.DefaultSequenceLengths)
+            : [];
+        if (!json && attention)
+        {
+            Console.WriteLine($"{"attention (d 64, 4 heads)",-36} {"T",6} {"ms",10} {"GFLOP/s",9} {"extra memory",14}");
+            foreach (AttentionBenchmarkResult result in attentionResults)
+                Console.WriteLine($"{$"{result.Implementation} {result.Pass}",-36} {result.SequenceLength,6} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.ExtraBytes,14:N0}");
+        }
         if (json)
         {
             var report = new
@@ -49,6 +60,17 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
                     gigabytesPerSecond = r.GigabytesPerSecond,
                     roofFraction = r.RoofFraction,
                     repetitions = r.Repetitions,
+                }),
+                attention = attentionResults.Select(r => new
+                {
+                    implementation = r.Implementation.ToString(),
+                    pass = r.Pass,
+                    sequenceLength = r.SequenceLength,
+                    headDim = r.HeadDim,
+                    heads = r.HeadCount,
+                    milliseconds = r.Milliseconds,
+                    gflops = r.Gflops,
+                    extraBytes = r.ExtraBytes,
                 }),
             };
             Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions.Indented));
