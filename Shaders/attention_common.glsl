@@ -15,7 +15,13 @@
 #include "common.glsl"
 
 #ifndef HEAD_DIM
-#error HEAD_DIM must be defined by the variant (32, 64 or 128)
+#error HEAD_DIM must be defined by the variant (16, 32, 64 or 128)
+#endif
+// Rows each invocation owns (register blocking): 1 on GPUs; 4 on CPU devices, where every buffer or
+// shared-memory load inside a loop costs a per-lane loop (lavapipe only broadcasts uniform loads outside
+// all control flow), so each loaded element of the other operand must feed several rows' arithmetic.
+#ifndef ROWS
+#error ROWS must be defined by the variant (rows per invocation)
 #endif
 
 // Spec 0: rows per workgroup (= workgroup size). Spec 1: rows of the other operand staged per step.
@@ -53,5 +59,9 @@ uint row_index(uint base, uint b, uint t, uint h) { return base + ((b * pc.T + t
 
 // Elements between the same part of consecutive tokens in qkv.
 uint qkv_token_stride() { return 3u * pc.H * HEAD_DIM; }
+
+// Row t (< ROWS) of the invocation's rows in a workgroup whose rows start at firstRow: interleaved by
+// ROW_BLOCK, so the lanes of a subgroup own consecutive rows.
+uint owned_row(uint firstRow, uint t) { return firstRow + t * ROW_BLOCK + gl_LocalInvocationID.x; }
 
 uint lse_index(uint base, uint b, uint h, uint t) { return base + (b * pc.H + h) * pc.T + t; }

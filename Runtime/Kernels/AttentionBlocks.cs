@@ -14,9 +14,10 @@ namespace VkDiffusion.Runtime.Kernels;
 /// barriers roughly halved the forward's time there. VKDIFF_ATTENTION_SHARED=1 or 0 forces either path.
 /// Nothing depends on the subgroup size.
 /// </summary>
-public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared)
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
+    private const uint CpuRowsPerInvocation = 4;
 
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
@@ -32,8 +33,15 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
             "0" => false,
             _ => !device.IsCpu,
         };
-        return new AttentionBlocks(rowBlock, stageBlock, stageInShared);
+        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, device.IsCpu ? CpuRowsPerInvocation : 1u);
     }
 
-    public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowBlock - 1) / RowBlock);
+    /// <summary>Rows one workgroup owns.</summary>
+    public uint RowsPerGroup => RowBlock * RowsPerInvocation;
+
+    public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
+
+    /// <summary>The build-time variant of a fused attention kernel ("attention_fwd", ...) for these blocks.</summary>
+    public string KernelName(string family, int headDim) =>
+        RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
 }
