@@ -17,9 +17,9 @@
 //! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
 //! variant attention_bwd_d128 -DHEAD_DIM=128 -DROWS=1
-//! variant attention_bwd_rows4_d16 -DHEAD_DIM=16 -DROWS=4
-//! variant attention_bwd_rows4_d32 -DHEAD_DIM=32 -DROWS=4
-//! variant attention_bwd_rows4_d64 -DHEAD_DIM=64 -DROWS=4
+//! variant attention_bwd_rows8_d16 -DHEAD_DIM=16 -DROWS=8
+//! variant attention_bwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
+//! variant attention_bwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
 //! variant attention_bwd_rows4_d128 -DHEAD_DIM=128 -DROWS=4
 #include "attention_common.glsl"
 // Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in

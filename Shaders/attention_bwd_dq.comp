@@ -14,9 +14,9 @@
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64 -DROWS=1
 //! variant attention_bwd_dq_d128 -DHEAD_DIM=128 -DROWS=1
-//! variant attention_bwd_dq_rows4_d16 -DHEAD_DIM=16 -DROWS=4
-//! variant attention_bwd_dq_rows4_d32 -DHEAD_DIM=32 -DROWS=4
-//! variant attention_bwd_dq_rows4_d64 -DHEAD_DIM=64 -DROWS=4
+//! variant attention_bwd_dq_rows8_d16 -DHEAD_DIM=16 -DROWS=8
+//! variant attention_bwd_dq_rows8_d32 -DHEAD_DIM=32 -DROWS=8
+//! variant attention_bwd_dq_rows8_d64 -DHEAD_DIM=64 -DROWS=8
 //! variant attention_bwd_dq_rows4_d128 -DHEAD_DIM=128 -DROWS=4
 #include "attention_common.glsl"
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).

@@ -17,14 +17,14 @@
 #ifndef HEAD_DIM
 #error HEAD_DIM must be defined by the variant (16, 32, 64 or 128)
 #endif
-// Rows each invocation owns (register blocking): 1 on GPUs; 4 on CPU devices, where every buffer or
+// Rows each invocation owns (register blocking): 1 on GPUs; 8 (4 at head dim 128) on CPU devices, where every buffer or
 // shared-memory load inside a loop costs a per-lane loop (lavapipe only broadcasts uniform loads outside
 // all control flow), so each loaded element of the other operand must feed several rows' arithmetic.
 #ifndef ROWS
 #error ROWS must be defined by the variant (rows per invocation)
 #endif
 
-// Spec 0: rows per workgroup (= workgroup size). Spec 1: rows of the other operand staged per step.
+// Spec 0: invocations per workgroup (each owns ROWS rows). Spec 1: rows of the other operand staged per step.
 layout(constant_id = 0) const uint ROW_BLOCK = 64;
 layout(constant_id = 1) const uint STAGE_BLOCK = 32;
 // Spec 2: 1 = stage the other operand in shared memory (GPUs); 0 = read it straight from the buffer at
