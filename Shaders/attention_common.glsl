@@ -8,9 +8,9 @@
 // Each *Base push constant is the element offset of element 0 of the chunk inside its binding: the host
 // binds from an offset rounded down to minStorageBufferOffsetAlignment and passes the remainder here.
 //
-// Grid: x = blocks of ROW_BLOCK rows (query rows in the forward and dQ passes, key rows in the dK/dV
-// pass), y = local batch * H + head. One invocation owns one row and keeps it in registers; the other
-// operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
+// Grid: x = blocks of ROW_BLOCK * ROWS rows (query rows in the forward and dQ passes, key rows in the
+// dK/dV pass), y = local batch * H + head. One invocation owns ROWS rows (owned_row) and keeps them in
+// registers; the other operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
 // (STAGE_IN_SHARED) or read in place at addresses uniform over the workgroup.
 #include "common.glsl"
 
