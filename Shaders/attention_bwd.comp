@@ -5,18 +5,22 @@
 // With S = Q K^T / sqrt(d) recomputed per query and P = exp(S - LSE) from the forward's log-sum-exp:
 //   dV_j = sum_i P_ij dO_i,   dP_ij = dO_i . V_j,   dS_ij = P_ij (dP_ij - delta_i),
 //   dK_j = sum_i dS_ij Q_i / sqrt(d)
-// Each invocation owns one key row (k, v and the dK, dV accumulators in registers); the workgroup walks
+// Each invocation owns ROWS key rows (their k, v and dK, dV accumulators; each loaded query row feeds all ROWS); the workgroup walks
 // STAGE_BLOCK query rows (Q, dO, LSE, delta) at a time (staged in shared memory on GPUs). Causal: query
 // blocks before the workgroup's first key are skipped entirely; inside the diagonal block queries before a
 // key get probability exactly 0. Layouts, grid and push constants: attention_common.glsl. Writes the K and
 // V parts of dQkv.
 // Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
-// Spec: 0 = ROW_BLOCK (key rows per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
+// Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
 // STAGE_IN_SHARED (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
-//! variant attention_bwd_d16 -DHEAD_DIM=16
-//! variant attention_bwd_d32 -DHEAD_DIM=32
-//! variant attention_bwd_d64 -DHEAD_DIM=64
-//! variant attention_bwd_d128 -DHEAD_DIM=128
+//! variant attention_bwd_d16 -DHEAD_DIM=16 -DROWS=1
+//! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
+//! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
+//! variant attention_bwd_d128 -DHEAD_DIM=128 -DROWS=1
+//! variant attention_bwd_rows8_d16 -DHEAD_DIM=16 -DROWS=8
+//! variant attention_bwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
+//! variant attention_bwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
+//! variant attention_bwd_rows4_d128 -DHEAD_DIM=128 -DROWS=4
 #include "attention_common.glsl"
 // Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in
 // place: STAGE_IN_SHARED).
@@ -39,25 +43,26 @@ shared float rowDeltas[STAGE_BLOCK];
 void main() {
     uint T = pc.T;
     uint b = gl_WorkGroupID.y / pc.H, h = gl_WorkGroupID.y % pc.H;
-    uint firstKey = gl_WorkGroupID.x * ROW_BLOCK;
-    uint key = firstKey + gl_LocalInvocationID.x;
-    bool rowInRange = key < T;
+    uint firstKey = gl_WorkGroupID.x * ROW_BLOCK * ROWS;
     // Causal: only queries at or after the group's first key see any of its keys.
     uint queryStart = pc.causal != 0u ? firstKey : 0u;
-    // The first query that sees this key; past T for rows out of range, so they compute nothing.
-    uint rowQueryStart = !rowInRange ? T : (pc.causal != 0u ? key : 0u);
 
-    uint row = min(key, T - 1u);
-    float k[HEAD_DIM];
-    float v[HEAD_DIM];
-    float kGrad[HEAD_DIM];
-    float vGrad[HEAD_DIM];
-    uint kAt = qkv_index(b, row, 1u, h), vAt = qkv_index(b, row, 2u, h);
-    [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-        k[d] = qkv[kAt + d] * SCALE;
-        v[d] = qkv[vAt + d];
-        kGrad[d] = 0.0;
-        vGrad[d] = 0.0;
+    float k[ROWS][HEAD_DIM];
+    float v[ROWS][HEAD_DIM];
+    float kGrad[ROWS][HEAD_DIM];
+    float vGrad[ROWS][HEAD_DIM];
+    uint rowQueryStart[ROWS];  // the first query that sees key row t; T for rows out of range (they see none)
+    [[unroll]] for (uint t = 0; t < ROWS; t++) {
+        uint key = owned_row(firstKey, t);
+        rowQueryStart[t] = key >= T ? T : (pc.causal != 0u ? key : 0u);
+        uint row = min(key, T - 1u);
+        uint kAt = qkv_index(b, row, 1u, h), vAt = qkv_index(b, row, 2u, h);
+        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+            k[t][d] = qkv[kAt + d] * SCALE;
+            v[t][d] = qkv[vAt + d];
+            kGrad[t][d] = 0.0;
+            vGrad[t][d] = 0.0;
+        }
     }
 
     for (uint blockStart = queryStart; blockStart < T; blockStart += STAGE_BLOCK) {
@@ -80,34 +85,44 @@ void main() {
         uint queryAt = qkv_index(b, blockStart, 0u, h), stride = qkv_token_stride();
         uint outGradAt = row_index(pc.outBase, b, blockStart, h), outGradStride = pc.H * HEAD_DIM;
         uint lseAt = lse_index(pc.lseBase, b, h, blockStart), deltaAt = lse_index(pc.deltaBase, b, h, blockStart);
-        uint first = rowQueryStart > blockStart ? rowQueryStart - blockStart : 0u;
         uint end = min(STAGE_BLOCK, T - blockStart);
-        // Uniform loop, arithmetic masking: keeps the shared-memory reads uniform (see attention_fwd).
+        // Uniform loop, arithmetic masking (see attention_fwd).
         for (uint i = 0; i < end; i++) {
-            // Four partial sums per dot product: independent chains, not one latency-bound chain.
-            vec4 scores = vec4(0.0), grads = vec4(0.0);
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
-                scores += vec4(QUERY(i, d), QUERY(i, d + 1u), QUERY(i, d + 2u), QUERY(i, d + 3u))
-                        * vec4(k[d], k[d + 1u], k[d + 2u], k[d + 3u]);
-                grads += vec4(OUT_GRAD(i, d), OUT_GRAD(i, d + 1u), OUT_GRAD(i, d + 2u), OUT_GRAD(i, d + 3u))
-                       * vec4(v[d], v[d + 1u], v[d + 2u], v[d + 3u]);
-            }
-            float s = (scores.x + scores.y) + (scores.z + scores.w);
-            float dp = (grads.x + grads.y) + (grads.z + grads.w);
-            float p = i >= first ? exp(s - ROW_LSE(i)) : 0.0;
-            float ds = p * (dp - ROW_DELTA(i));
+            float query[HEAD_DIM], outGrad[HEAD_DIM];
             [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                vGrad[d] += p * OUT_GRAD(i, d);
-                kGrad[d] += ds * QUERY(i, d);
+                query[d] = QUERY(i, d);
+                outGrad[d] = OUT_GRAD(i, d);
+            }
+            float queryLse = ROW_LSE(i), queryDelta = ROW_DELTA(i);
+            [[unroll]] for (uint t = 0; t < ROWS; t++) {
+                // Four partial sums per dot product: independent chains, not one latency-bound chain.
+                vec4 scores = vec4(0.0), grads = vec4(0.0);
+                [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                    scores += vec4(query[d], query[d + 1u], query[d + 2u], query[d + 3u])
+                            * vec4(k[t][d], k[t][d + 1u], k[t][d + 2u], k[t][d + 3u]);
+                    grads += vec4(outGrad[d], outGrad[d + 1u], outGrad[d + 2u], outGrad[d + 3u])
+                           * vec4(v[t][d], v[t][d + 1u], v[t][d + 2u], v[t][d + 3u]);
+                }
+                float s = (scores.x + scores.y) + (scores.z + scores.w);
+                float dp = (grads.x + grads.y) + (grads.z + grads.w);
+                float p = blockStart + i >= rowQueryStart[t] ? exp(s - queryLse) : 0.0;
+                float ds = p * (dp - queryDelta);
+                [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                    vGrad[t][d] += p * outGrad[d];
+                    kGrad[t][d] += ds * query[d];
+                }
             }
         }
     }
 
-    if (rowInRange) {
-        uint kGradAt = kAt - pc.qkvBase + pc.dQkvBase, vGradAt = vAt - pc.qkvBase + pc.dQkvBase;
-        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-            dQkv[kGradAt + d] = kGrad[d] * SCALE;
-            dQkv[vGradAt + d] = vGrad[d];
+    [[unroll]] for (uint t = 0; t < ROWS; t++) {
+        uint key = owned_row(firstKey, t);
+        if (key < T) {
+            uint kGradAt = qkv_index(b, key, 1u, h) - pc.qkvBase + pc.dQkvBase, vGradAt = kGradAt + pc.H * HEAD_DIM;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                dQkv[kGradAt + d] = kGrad[t][d] * SCALE;
+                dQkv[vGradAt + d] = vGrad[t][d];
+            }
         }
     }
 }

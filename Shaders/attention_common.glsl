@@ -8,17 +8,23 @@
 // Each *Base push constant is the element offset of element 0 of the chunk inside its binding: the host
 // binds from an offset rounded down to minStorageBufferOffsetAlignment and passes the remainder here.
 //
-// Grid: x = blocks of ROW_BLOCK rows (query rows in the forward and dQ passes, key rows in the dK/dV
-// pass), y = local batch * H + head. One invocation owns one row and keeps it in registers; the other
-// operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
+// Grid: x = blocks of ROW_BLOCK * ROWS rows (query rows in the forward and dQ passes, key rows in the
+// dK/dV pass), y = local batch * H + head. One invocation owns ROWS rows (owned_row) and keeps them in
+// registers; the other operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
 // (STAGE_IN_SHARED) or read in place at addresses uniform over the workgroup.
 #include "common.glsl"
 
 #ifndef HEAD_DIM
-#error HEAD_DIM must be defined by the variant (32, 64 or 128)
+#error HEAD_DIM must be defined by the variant (16, 32, 64 or 128)
+#endif
+// Rows each invocation owns (register blocking): 1 on GPUs; 8 (4 at head dim 128) on CPU devices, where every buffer or
+// shared-memory load inside a loop costs a per-lane loop (lavapipe only broadcasts uniform loads outside
+// all control flow), so each loaded element of the other operand must feed several rows' arithmetic.
+#ifndef ROWS
+#error ROWS must be defined by the variant (rows per invocation)
 #endif
 
-// Spec 0: rows per workgroup (= workgroup size). Spec 1: rows of the other operand staged per step.
+// Spec 0: invocations per workgroup (each owns ROWS rows). Spec 1: rows of the other operand staged per step.
 layout(constant_id = 0) const uint ROW_BLOCK = 64;
 layout(constant_id = 1) const uint STAGE_BLOCK = 32;
 // Spec 2: 1 = stage the other operand in shared memory (GPUs); 0 = read it straight from the buffer at
@@ -53,5 +59,9 @@ uint row_index(uint base, uint b, uint t, uint h) { return base + ((b * pc.T + t
 
 // Elements between the same part of consecutive tokens in qkv.
 uint qkv_token_stride() { return 3u * pc.H * HEAD_DIM; }
+
+// Row t (< ROWS) of the invocation's rows in a workgroup whose rows start at firstRow: interleaved by
+// ROW_BLOCK, so the lanes of a subgroup own consecutive rows.
+uint owned_row(uint firstRow, uint t) { return firstRow + t * ROW_BLOCK + gl_LocalInvocationID.x; }
 
 uint lse_index(uint base, uint b, uint h, uint t) { return base + (b * pc.H + h) * pc.T + t; }

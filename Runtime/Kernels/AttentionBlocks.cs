@@ -3,24 +3,30 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>
-/// Block sizes of the fused attention kernels for one device and head dim. RowBlock rows (one per
-/// invocation, = workgroup size) are owned in registers; StageBlock rows of the other operand are staged
-/// in shared memory per step. CPU devices (lavapipe) get 32-row groups: a workgroup runs as one thread
-/// looping over SIMD-8 subgroups, and smaller groups spread short sequences over more cores. GPUs get
-/// 64 rows (two 32-wide or one 64-wide wave). The staging block is the largest power of two up to 64
-/// whose buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on
-/// 48-64 KiB GPUs. CPU devices read the other operand in place at workgroup-uniform addresses instead of
-/// staging it (StageInShared false): on lavapipe shared memory is ordinary memory, and dropping the
-/// barriers roughly halved the forward's time there. VKDIFF_ATTENTION_SHARED=1 or 0 forces either path.
-/// Nothing depends on the subgroup size.
+/// Block sizes of the fused attention kernels for one device and head dim. Each invocation owns
+/// RowsPerInvocation rows (register blocking; a build-time variant: 1, or on CPU devices 8 for head dims
+/// up to 64 and 4 for 128), RowBlock invocations form a workgroup, and StageBlock rows of the other operand
+/// are walked per step.
+/// CPU devices (lavapipe): a workgroup runs as one thread looping over SIMD subgroups, and every buffer
+/// or shared-memory load inside a loop is a per-lane loop there (lavapipe broadcasts a uniform load only
+/// outside all control flow), so the loads, not the arithmetic, set the speed; owning 8 rows makes each
+/// loaded element of the other operand feed 8 rows' multiply-adds. Workgroups are one subgroup wide
+/// (8 invocations on lavapipe, at least 8), so a 64-row workgroup lets short and causal sequences spread
+/// over the cores. The other operand is read in place (StageInShared false): lavapipe's shared memory is
+/// ordinary memory and barriers make the subgroups coroutines.
+/// GPUs: one row per invocation, 64-invocation workgroups (two 32-wide or one 64-wide wave), and the
+/// other operand staged in shared memory; the staging block is the largest power of two up to 64 whose
+/// buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on 48-64 KiB GPUs.
+/// VKDIFF_ATTENTION_SHARED=1 or 0 forces staging on or off (the row blocking stays the device's).
+/// Nothing depends on the subgroup size for correctness.
 /// </summary>
-public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared)
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
 
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
-        uint rowBlock = Math.Min(device.IsCpu ? 32u : 64u, device.MaxComputeWorkGroupInvocations);
+        uint rowBlock = Math.Min(device.IsCpu ? Math.Max(8u, device.SubgroupSize) : 64u, device.MaxComputeWorkGroupInvocations);
         uint budget = Math.Min(device.SharedMemoryBytes, SharedBudgetBytes);
         // The dK/dV pass stages the most: Q and dO rows plus one LSE and one delta per row.
         uint bytesPerStagedRow = (uint)(2 * headDim + 2) * sizeof(float);
@@ -32,8 +38,18 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
             "0" => false,
             _ => !device.IsCpu,
         };
-        return new AttentionBlocks(rowBlock, stageBlock, stageInShared);
+        uint rowsPerInvocation = !device.IsCpu ? 1u : headDim <= 64 ? 8u : 4u;
+        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation);
     }
 
-    public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowBlock - 1) / RowBlock);
+    /// <summary>Rows one workgroup owns.</summary>
+    public uint RowsPerGroup => RowBlock * RowsPerInvocation;
+
+    public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
+
+    /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks:
+    /// family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim}; variants exist for
+    /// RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.</summary>
+    public string KernelName(string family, int headDim) =>
+        RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
 }

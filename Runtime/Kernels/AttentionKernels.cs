@@ -40,7 +40,7 @@ public static class AttentionKernels
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
         AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
-        Kernel kernel = c.Context.Kernels.Get($"attention_fwd_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
+        Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
@@ -78,8 +78,8 @@ public static class AttentionKernels
         AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
-        Kernel keyValue = kernels.Get($"attention_bwd_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
-        Kernel query = kernels.Get($"attention_bwd_dq_d{headDim}", blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
+        Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
+        Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);

@@ -25,7 +25,8 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     // (as 3 batches or 3 heads); big T and head dims get fewer cases so the class stays fast on lavapipe.
     public static TheoryData<int, int, int, int, bool> Cases => new()
     {
-        { 1, 32, 1, 1, true }, { 1, 128, 1, 3, false },
+        { 1, 32, 1, 1, true }, { 1, 128, 1, 3, false }, { 1, 16, 1, 1, false },
+        { 5, 16, 1, 3, true }, { 129, 16, 3, 1, false }, { 128, 16, 2, 4, true },
         { 5, 32, 3, 1, true }, { 5, 64, 1, 3, false }, { 5, 128, 1, 1, true },
         { 64, 64, 1, 1, true }, { 64, 32, 1, 3, false }, { 64, 128, 3, 1, true },
         { 129, 64, 1, 3, true }, { 129, 64, 1, 1, false }, { 129, 32, 3, 1, true }, { 129, 128, 1, 1, false },
@@ -151,20 +152,26 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
             OutputAtol, OutputRtol, "output");
     }
 
-    // GPUs stage K/V (forward, dQ) and Q/dO/LSE/delta (dK/dV) in shared memory; CPU devices read them in
-    // place. Both paths, with several block shapes (rows per group 8/32/64, staging 8/16/64; T = 77 leaves
-    // partial blocks), must match the reference on this device.
+    // GPUs stage K/V (forward, dQ) and Q/dO/LSE/delta (dK/dV) in shared memory with one row per invocation;
+    // CPU devices read them in place with 8 (head dim 128: 4) rows per invocation. Both paths and both
+    // row blockings, with several block shapes (8/32/64 invocations per group, staging 8/16/64; T = 77
+    // leaves partial row groups and partial staging blocks), must match the reference on this device.
     [Theory]
-    [InlineData(32u, 16u, true, true)]
-    [InlineData(64u, 64u, true, false)]
-    [InlineData(8u, 8u, true, true)]
-    [InlineData(8u, 32u, false, false)]
-    public void Every_block_shape_and_staging_path_matches_the_reference(uint rowBlock, uint stageBlock, bool stageInShared, bool causal)
+    [InlineData(32u, 16u, true, true, 1u)]
+    [InlineData(64u, 64u, true, false, 1u)]
+    [InlineData(8u, 8u, true, true, 1u)]
+    [InlineData(8u, 32u, false, false, 1u)]
+    [InlineData(8u, 16u, false, true, 8u)]
+    [InlineData(8u, 64u, true, false, 8u)]
+    [InlineData(4u, 8u, true, true, 8u)]
+    public void Every_block_shape_and_staging_path_matches_the_reference(uint rowBlock, uint stageBlock, bool stageInShared, bool causal,
+        uint rowsPerInvocation)
     {
         const int batchCount = 1, T = 77, headCount = 2, headDim = 32;
         float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 61, std: InputStd);
         float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 62);
-        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared));
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal,
+            blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation));
         var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal);
         TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
         TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
