@@ -13,12 +13,15 @@ public sealed record QuickstartOptions
     /// <summary>A prepared dataset; default: the dict-gcide dictionary, byte-tokenized into OUTPUT/data.</summary>
     public string? DataDirectory { get; init; }
     public string Preset { get; init; } = "tiny";
-    public long UniqueTokens { get; init; } = 100_000;
-    public int Epochs { get; init; } = 40;
+    public long UniqueTokens { get; init; } = 50_000;
+    public int Epochs { get; init; } = 30;
     public int SequenceLength { get; init; } = 128;
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 2e-3;
     public int Seed { get; init; } = 1234;
+    /// <summary>Validation windows per evaluation and MDM Monte Carlo samples: kept small so 20 evaluations stay cheap on a CPU.</summary>
+    public int EvalWindows { get; init; } = 32;
+    public int EvalMonteCarlo { get; init; } = 4;
 }
 
 /// <summary>
@@ -56,6 +59,8 @@ public static class Quickstart
                 LearningRate = options.LearningRate,
                 MinLearningRate = options.LearningRate / 10,
                 Seed = options.Seed,
+                EvalWindows = options.EvalWindows,
+                EvalMonteCarlo = options.EvalMonteCarlo,
                 LogEvery = 50,
             };
             log.WriteLine();
