@@ -1,0 +1,67 @@
+using VkDiffusion.Model;
+using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Experiments;
+
+namespace VkDiffusion.Tests.Training;
+
+public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposable
+{
+    private readonly string root = Directory.CreateTempSubdirectory("vkdiff-sweep-").FullName;
+
+    [Fact]
+    public void An_interrupted_sweep_skips_finished_runs_and_completes_the_rest()
+    {
+        string text = Path.Combine(root, "corpus.txt");
+        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 80).Select(i => $"entry {i}: the quick brown fox {i % 7} jumps over lazy dogs")));
+        string data = Path.Combine(root, "data");
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 10 });
+        var spec = new SweepSpec
+        {
+            Data = data,
+            Objectives = [Objective.Mdm, Objective.Ar],
+            Presets = ["tiny"],
+            UniqueTokens = [1500],
+            Epochs = [1, 2],
+            SequenceLength = 32,
+            BatchSize = 4,
+            EvalWindows = 2,
+            EvalMonteCarlo = 2,
+            TokenOrders = [2],
+        };
+        string output = Path.Combine(root, "sweep");
+        Assert.Equal(6, Sweep.Expand(spec).Count); // (mdm, ar, ar with 2 orders) x 2 epoch counts
+
+        // Stop the sweep during its third run, as Ctrl-C would.
+        using var cancellation = new CancellationTokenSource();
+        var log = new CancelOnLine("[3/6]", cancellation);
+        Assert.Throws<OperationCanceledException>(() => Sweep.Run(Context, spec, output, log, cancellation.Token));
+        Assert.Equal(2, ResultsTable.Read(Path.Combine(output, Sweep.ResultsFile)).Count);
+
+        var restartLog = new StringWriter();
+        IReadOnlyList<RunResult> results = Sweep.Run(Context, spec, output, restartLog, CancellationToken.None);
+        Assert.Contains("[1/6] mdm-tiny-U1500-E1: done before, skipped", restartLog.ToString());
+        Assert.Contains("[2/6] ar-tiny-U1500-E1: done before, skipped", restartLog.ToString());
+        Assert.Equal(6, results.Count);
+        var table = ResultsTable.Read(Path.Combine(output, Sweep.ResultsFile));
+        Assert.Equal(6, table.Count);
+        Assert.Equal(["ar", "ar", "ar_orders2", "ar_orders2", "mdm", "mdm"], table.Select(r => r.Objective).Order());
+        Assert.All(table, row => Assert.True(double.IsFinite(row.BestValLoss) && row.Flops > 0));
+        Assert.True(File.Exists(Path.Combine(output, "loss_vs_epochs_U1500.png")));
+    }
+
+    private sealed class CancelOnLine(string marker, CancellationTokenSource cancellation) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            if (value is not null && value.StartsWith(marker, StringComparison.Ordinal)) cancellation.Cancel();
+            base.WriteLine(value);
+        }
+    }
+
+    void IDisposable.Dispose()
+    {
+        Dispose();
+        Directory.Delete(root, recursive: true);
+    }
+}
