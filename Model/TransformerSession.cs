@@ -91,8 +91,11 @@ public sealed class TransformerSession : IDisposable
 
     public void WriteScalars(int microBatch, StepScalars scalars)
     {
+        Tensor tensor = Model.MicroBatches[microBatch].StepScalars;
+        // Only micro-batches whose ops draw random numbers (MDM masks, dropout) and the first one (AdamW) read their scalars.
+        if (!tensor.HasStorage) return;
         Compiled.Wait();
-        WriteHost(Model.MicroBatches[microBatch].StepScalars, MemoryMarshal.CreateReadOnlySpan(ref scalars, 1));
+        WriteHost(tensor, MemoryMarshal.CreateReadOnlySpan(ref scalars, 1));
     }
 
     public void Submit() => Compiled.Submit();

@@ -58,6 +58,9 @@ public sealed class Tensor
 
     private BufferSlice? slice;
 
+    /// <summary>False for a tensor no op of the compiled graph touches (it gets no memory).</summary>
+    public bool HasStorage => Storage.slice is not null;
+
     /// <summary>The tensor's memory; available once the graph has compiled.</summary>
     public BufferSlice Slice
     {
