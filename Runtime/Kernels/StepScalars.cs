@@ -28,6 +28,21 @@ public struct StepScalars
 
     public const int ByteLength = 48;
 
+    /// <summary>The scalars of one optimizer step with the paper's AdamW settings unless given (PAPER §4).</summary>
+    public static StepScalars ForStep(uint optimizerStep, uint randomStep, ulong seed, float learningRate,
+        float beta1 = 0.9f, float beta2 = 0.95f, float epsilon = 1e-8f, float weightDecay = 0.1f, float clipNorm = 1f) => new()
+    {
+        OptimizerStep = optimizerStep,
+        RandomStep = randomStep,
+        Seed = seed,
+        LearningRate = learningRate,
+        Beta1 = beta1,
+        Beta2 = beta2,
+        Epsilon = epsilon,
+        WeightDecay = weightDecay,
+        ClipNorm = clipNorm,
+    };
+
     public ulong Seed
     {
         readonly get => SeedLow | ((ulong)SeedHigh << 32);

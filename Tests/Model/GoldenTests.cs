@@ -41,16 +41,8 @@ public sealed class GoldenTests(GpuFixture fixture) : GpuTest(fixture)
         var losses = new List<float>();
         for (int step = 1; step <= 3; step++)
         {
-            session.WriteScalars(0, new StepScalars
-            {
-                OptimizerStep = (uint)step,
-                LearningRate = 1e-3f,
-                Beta1 = 0.9f,
-                Beta2 = 0.95f,
-                Epsilon = 1e-8f,
-                WeightDecay = 0.1f,
-                ClipNorm = 1f,
-            });
+            // torch.optim.AdamW(lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1) after clip_grad_norm_(1.0).
+            session.WriteScalars(0, StepScalars.ForStep((uint)step, 0, seed: 0, learningRate: 1e-3f));
             session.Run();
             losses.Add(session.ReadLoss());
             if (step == 1) CheckGradients(session, golden, specs);

@@ -15,7 +15,7 @@ public sealed class GradientAccumulationTests(GpuFixture fixture) : GpuTest(fixt
         uint[] tokens = Enumerable.Range(0, 4 * length).Select(_ => (uint)random.Next(256)).ToArray();
         uint[] targets = Enumerable.Range(0, 4 * length).Select(_ => (uint)random.Next(256)).ToArray();
         var weights = ModelParameters.Initialize(config, seed: 2);
-        var scalars = new StepScalars { OptimizerStep = 1, LearningRate = 1e-3f, Beta1 = 0.9f, Beta2 = 0.95f, Epsilon = 1e-8f, ClipNorm = 1f };
+        var scalars = StepScalars.ForStep(1, 0, seed: 0, learningRate: 1e-3f);
 
         (float Loss, Dictionary<string, float[]> Gradients) Step(int batch, int microBatches)
         {

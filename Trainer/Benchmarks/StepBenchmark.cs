@@ -57,18 +57,7 @@ public static class StepBenchmark
                 targets[i] = (uint)random.Next(config.Vocabulary.MaskId);
             }
             session.WriteInputs(0, tokens, targets, positions);
-            var scalars = new StepScalars
-            {
-                OptimizerStep = (uint)step + 1,
-                RandomStep = (uint)step,
-                LearningRate = 1e-4f,
-                Beta1 = 0.9f,
-                Beta2 = 0.95f,
-                Epsilon = 1e-8f,
-                WeightDecay = 0.1f,
-                ClipNorm = 1f,
-                Seed = 3,
-            };
+            var scalars = StepScalars.ForStep((uint)step + 1, (uint)step, seed: 3, learningRate: 1e-4f);
             session.WriteScalars(0, scalars);
             session.Submit();
         }
@@ -95,7 +84,7 @@ public static class StepBenchmark
             profile: true, shareWeightsWith: session);
         profiled.ResetOptimizerState();
         profiled.WriteInputs(0, tokens, targets, positions);
-        profiled.WriteScalars(0, new StepScalars { OptimizerStep = 1, LearningRate = 1e-4f, Beta1 = 0.9f, Beta2 = 0.95f, Epsilon = 1e-8f, ClipNorm = 1f });
+        profiled.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 3, learningRate: 1e-4f));
         profiled.Run();
         var timings = profiled.Compiled.Commands.ReadTimings();
         double gpuMilliseconds = timings.Sum(t => t.Milliseconds);

@@ -226,18 +226,9 @@ public sealed class TrainingRun
         for (int i = 0; i < length; i++) positions[i] = (uint)i;
     }
 
-    private StepScalars Scalars(long step, long batchIndex, double learningRate) => new()
-    {
-        OptimizerStep = (uint)(step + 1),
-        RandomStep = (uint)batchIndex,
-        Seed = (ulong)options.Seed,
-        LearningRate = (float)learningRate,
-        Beta1 = (float)options.Beta1,
-        Beta2 = (float)options.Beta2,
-        Epsilon = (float)options.AdamEpsilon,
-        WeightDecay = (float)options.WeightDecay,
-        ClipNorm = (float)options.ClipNorm,
-    };
+    private StepScalars Scalars(long step, long batchIndex, double learningRate) => StepScalars.ForStep(
+        (uint)(step + 1), (uint)batchIndex, (ulong)options.Seed, (float)learningRate,
+        (float)options.Beta1, (float)options.Beta2, (float)options.AdamEpsilon, (float)options.WeightDecay, (float)options.ClipNorm);
 
     private double Evaluate(LossEvaluator evaluator, IReadOnlyList<uint[]> windows) =>
         options.Objective == Objective.Ar
