@@ -7,7 +7,8 @@
 // Element addresses: A(b,i,r) = a[a_offset + b*a_batch + i*a_stride_i + r*a_stride_r], likewise B with j;
 // C(b,i,j) = c[c_offset + b*c_batch + i*c_stride_i + j]. One operand always has unit stride along
 // r or along its row index; A_UNIT_R / B_UNIT_R say which (the other stride is then 1).
-// Bindings: 0 a (read), 1 b (read), 2 c (written; read too when accumulate != 0).
+// Bindings: 0 a (read), 1 b (read), 2 c (written; read too when accumulate != 0); with TEXEL_LOADS a and b
+//   are read from the runtime's texel bindings 8 and 9 (R32_SFLOAT views of slots 0 and 1) instead.
 // Push: uint M, N, R, accumulate, a_offset, a_stride_i, a_stride_r, a_batch, b_offset, b_stride_j,
 //       b_stride_r, b_batch, c_offset, c_stride_i, c_batch (all in elements). Grid: x = column tiles,
 //       y = row tiles, z = batch.
@@ -17,15 +18,19 @@
 //       of a vectorised row dimension).
 // Variants (register block TM x TN outputs per invocation, fixed at build time so loops unroll):
 //   matmul_simple       one output per invocation, scalar loads: the reference path (VKDIFF_MATMUL=reference)
-//   matmul_reg4x4/8x8   register-blocked, no shared memory, vec4 loads: fast on CPU devices (lavapipe
-//                       runs 8 invocations as SIMD lanes and pays a per-lane loop for every buffer
-//                       load, so the win is many FMAs per loaded vector, and no barriers)
+//   matmul_reg4x4/8x8   register-blocked, no shared memory, vec4 storage loads (VKDIFF_MATMUL=register)
+//   matmul_texel4x4/8x16 the same, loading through texel buffers: the CPU path. lavapipe runs 8
+//                       invocations as SIMD lanes; a storage load with lane-varying addresses becomes a
+//                       loop over the lanes with a bounds check per component, a texel fetch one vector
+//                       gather. Either way the win is many FMAs per load, and no barriers.
 //   matmul_tiled4x4/8x8 shared-memory tiles of (WG_Y*TM) x (WG_X*TN) x TILE_K, strided register block:
 //                       the GPU path
 // FLOAT_TYPE / VEC4_TYPE are the storage types of a and b; an fp16-storage variant redefines them.
 //! variant matmul_simple -DSIMPLE=1
 //! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
 //! variant matmul_reg8x8 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8
+//! variant matmul_texel4x4 -DREGISTER_BLOCKED=1 -DTEXEL_LOADS=1 -DTM=4 -DTN=4
+//! variant matmul_texel8x16 -DREGISTER_BLOCKED=1 -DTEXEL_LOADS=1 -DTM=8 -DTN=16
 //! variant matmul_tiled4x4 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16
 //! variant matmul_tiled8x8 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8
 #include "common.glsl"
@@ -49,6 +54,16 @@ layout(std430, set = 0, binding = 0) readonly buffer AVector { VEC4_TYPE a_v[]; 
 layout(std430, set = 0, binding = 1) readonly buffer BScalar { FLOAT_TYPE b_s[]; };
 layout(std430, set = 0, binding = 1) readonly buffer BVector { VEC4_TYPE b_v[]; };
 layout(std430, set = 0, binding = 2) buffer C { float c[]; };
+#if defined(TEXEL_LOADS)
+// The same operands read as R32_SFLOAT texel buffers (the runtime's texel bindings for slots 0 and 1).
+layout(set = 0, binding = 8) uniform samplerBuffer a_texels;
+layout(set = 0, binding = 9) uniform samplerBuffer b_texels;
+#define A_AT(index) texelFetch(a_texels, int(index)).x
+#define B_AT(index) texelFetch(b_texels, int(index)).x
+#else
+#define A_AT(index) float(a_s[index])
+#define B_AT(index) float(b_s[index])
+#endif
 
 layout(push_constant) uniform Push {
     uint M, N, R, accumulate;
@@ -78,11 +93,51 @@ void main() {
 // Invocation (x, y) owns rows i0..i0+TM-1 and columns j0..j0+TN-1. Rows and columns past the edge are
 // clamped to the last valid one (a vec4 group to the last whole group) so every load stays in range
 // without a branch in the inner loop; their results are simply not stored.
+
+// a4[t][q] = A(row t, r + q): four reduction steps of the owned rows, vec4 loads where the host allowed them.
+void load_a4(uint a_row[TM], uint r, out vec4 a4[TM]) {
+    if (A_VEC4 && A_UNIT_R) {
+        [[unroll]] for (uint t = 0u; t < TM; t++) a4[t] = vec4(a_v[(a_row[t] + r) >> 2]);
+    } else if (A_VEC4) {
+        // Unit stride along i: one vec4 holds four rows at one r; transpose into a4.
+        [[unroll]] for (uint g = 0u; g < TM; g += 4u)
+            [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                vec4 rows = vec4(a_v[(a_row[g] + (r + q) * pc.a_stride_r) >> 2]);
+                a4[g][q] = rows.x; a4[g + 1u][q] = rows.y; a4[g + 2u][q] = rows.z; a4[g + 3u][q] = rows.w;
+            }
+    } else {
+        [[unroll]] for (uint t = 0u; t < TM; t++)
+            [[unroll]] for (uint q = 0u; q < 4u; q++) a4[t][q] = A_AT(a_row[t] + (r + q) * pc.a_stride_r);
+    }
+}
+
+// b4[u][q] = B(column u, r + q).
+void load_b4(uint b_row[TN], uint r, out vec4 b4[TN]) {
+    if (B_VEC4 && B_UNIT_R) {
+        [[unroll]] for (uint u = 0u; u < TN; u++) b4[u] = vec4(b_v[(b_row[u] + r) >> 2]);
+    } else if (B_VEC4) {
+        [[unroll]] for (uint g = 0u; g < TN; g += 4u)
+            [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                vec4 cols = vec4(b_v[(b_row[g] + (r + q) * pc.b_stride_r) >> 2]);
+                b4[g][q] = cols.x; b4[g + 1u][q] = cols.y; b4[g + 2u][q] = cols.z; b4[g + 3u][q] = cols.w;
+            }
+    } else {
+        [[unroll]] for (uint u = 0u; u < TN; u++)
+            [[unroll]] for (uint q = 0u; q < 4u; q++) b4[u][q] = B_AT(b_row[u] + (r + q) * pc.b_stride_r);
+    }
+}
+
+void accumulate4(vec4 a4[TM], vec4 b4[TN], inout float acc[TM][TN]) {
+    [[unroll]] for (uint q = 0u; q < 4u; q++)
+        [[unroll]] for (uint t = 0u; t < TM; t++)
+            [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = fma(a4[t][q], b4[u][q], acc[t][u]);
+}
+
 void main() {
     uint i0 = (gl_WorkGroupID.y * WG_Y + gl_LocalInvocationID.y) * TM;
     uint j0 = (gl_WorkGroupID.x * WG_X + gl_LocalInvocationID.x) * TN;
-    uint batch = gl_WorkGroupID.z;
     if (i0 >= pc.M || j0 >= pc.N) return;
+    uint batch = gl_WorkGroupID.z;
 
     // Base element of each owned row of A (at r = 0) and of each owned column of B.
     uint a_row[TM];
@@ -100,46 +155,20 @@ void main() {
     [[unroll]] for (uint t = 0u; t < TM; t++)
         [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = 0.0;
 
-    // Main loop: four reduction steps at a time. a4[t][q] = A(i0 + t, r + q), b4[u][q] = B(j0 + u, r + q).
+    vec4 a4[TM];
+    vec4 b4[TN];
     uint r_main = pc.R & ~3u;
     for (uint r = 0u; r < r_main; r += 4u) {
-        vec4 a4[TM];
-        vec4 b4[TN];
-        if (A_VEC4 && A_UNIT_R) {
-            [[unroll]] for (uint t = 0u; t < TM; t++) a4[t] = vec4(a_v[(a_row[t] + r) >> 2]);
-        } else if (A_VEC4) {
-            // Unit stride along i: one vec4 holds four rows at one r; transpose into a4.
-            [[unroll]] for (uint g = 0u; g < TM; g += 4u)
-                [[unroll]] for (uint q = 0u; q < 4u; q++) {
-                    vec4 rows = vec4(a_v[(a_row[g] + (r + q) * pc.a_stride_r) >> 2]);
-                    a4[g][q] = rows.x; a4[g + 1u][q] = rows.y; a4[g + 2u][q] = rows.z; a4[g + 3u][q] = rows.w;
-                }
-        } else {
-            [[unroll]] for (uint t = 0u; t < TM; t++)
-                [[unroll]] for (uint q = 0u; q < 4u; q++) a4[t][q] = float(a_s[a_row[t] + (r + q) * pc.a_stride_r]);
-        }
-        if (B_VEC4 && B_UNIT_R) {
-            [[unroll]] for (uint u = 0u; u < TN; u++) b4[u] = vec4(b_v[(b_row[u] + r) >> 2]);
-        } else if (B_VEC4) {
-            [[unroll]] for (uint g = 0u; g < TN; g += 4u)
-                [[unroll]] for (uint q = 0u; q < 4u; q++) {
-                    vec4 cols = vec4(b_v[(b_row[g] + (r + q) * pc.b_stride_r) >> 2]);
-                    b4[g][q] = cols.x; b4[g + 1u][q] = cols.y; b4[g + 2u][q] = cols.z; b4[g + 3u][q] = cols.w;
-                }
-        } else {
-            [[unroll]] for (uint u = 0u; u < TN; u++)
-                [[unroll]] for (uint q = 0u; q < 4u; q++) b4[u][q] = float(b_s[b_row[u] + (r + q) * pc.b_stride_r]);
-        }
-        [[unroll]] for (uint q = 0u; q < 4u; q++)
-            [[unroll]] for (uint t = 0u; t < TM; t++)
-                [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = fma(a4[t][q], b4[u][q], acc[t][u]);
+        load_a4(a_row, r, a4);
+        load_b4(b_row, r, b4);
+        accumulate4(a4, b4, acc);
     }
-    // Remainder of R (fewer than four steps), scalar loads.
+    // Remainder of R, scalar loads.
     for (uint r = r_main; r < pc.R; r++) {
         float a1[TM];
-        [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = float(a_s[a_row[t] + r * pc.a_stride_r]);
+        [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = A_AT(a_row[t] + r * pc.a_stride_r);
         [[unroll]] for (uint u = 0u; u < TN; u++) {
-            float b1 = float(b_s[b_row[u] + r * pc.b_stride_r]);
+            float b1 = B_AT(b_row[u] + r * pc.b_stride_r);
             [[unroll]] for (uint t = 0u; t < TM; t++) acc[t][u] += a1[t] * b1;
         }
     }

@@ -16,6 +16,7 @@ public sealed unsafe class CommandList : IDisposable
     private readonly GpuContext context;
     private readonly CommandBuffer commandBuffer;
     private readonly List<DescriptorPool> descriptorPools = [];
+    private readonly Dictionary<(ulong Buffer, long Offset, long Length), BufferView> texelViews = [];
     private readonly HazardTracker hazards = new();
     private readonly QueryPool queryPool;
     private readonly int queryCapacity;
@@ -93,7 +94,7 @@ public sealed unsafe class CommandList : IDisposable
         uint maxGroups = context.Info.MaxComputeWorkGroupCountX;
         if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || groupsX > maxGroups || groupsY > 65535 || groupsZ > 65535)
             throw new ArgumentOutOfRangeException(nameof(groupsX), $"{kernel.Name}: grid ({groupsX}, {groupsY}, {groupsZ}) is empty or exceeds the device limits");
-        foreach (Binding binding in bindings) CheckBindable(kernel, binding.Slice);
+        for (int slot = 0; slot < bindings.Length; slot++) CheckBindable(kernel, bindings[slot], slot);
 
         Vk vk = context.Api;
         InsertBarrierIfNeeded(bindings);
@@ -190,8 +191,19 @@ public sealed unsafe class CommandList : IDisposable
         BarrierCount++;
     }
 
-    private void CheckBindable(Kernel kernel, BufferSlice slice)
+    private void CheckBindable(Kernel kernel, Binding binding, int slot)
     {
+        BufferSlice slice = binding.Slice;
+        if (binding.AsTexels)
+        {
+            if (slot >= KernelCache.TexelBindingCount || binding.Writes)
+                throw new ArgumentException($"{kernel.Name}: only the first {KernelCache.TexelBindingCount} slots can be read as texels (slot {slot})");
+            if (slice.Length % sizeof(float) != 0 || slice.Length / sizeof(float) > context.Info.MaxTexelBufferElements)
+                throw new ArgumentException($"{kernel.Name} reads {slice} as texels: not whole fp32 texels or above this device's " +
+                    $"maxTexelBufferElements of {context.Info.MaxTexelBufferElements}");
+            if (slice.AbsoluteOffset % context.Info.MinTexelBufferOffsetAlignment != 0)
+                throw new ArgumentException($"{kernel.Name} reads {slice} as texels at an offset not aligned to {context.Info.MinTexelBufferOffsetAlignment} bytes");
+        }
         if (slice.Buffer.IsDisposed) throw new ObjectDisposedException(slice.Buffer.Name, $"{kernel.Name} binds a disposed buffer");
         if (slice.Length <= 0) throw new ArgumentException($"{kernel.Name} binds an empty range of {slice.Buffer.Name}");
         if ((ulong)slice.Length > context.Info.MaxStorageBufferRange)
@@ -206,13 +218,17 @@ public sealed unsafe class CommandList : IDisposable
         Vk vk = context.Api;
         if (setsLeftInPool == 0)
         {
-            var size = new DescriptorPoolSize(DescriptorType.StorageBuffer, SetsPerPool * KernelCache.BindingCount);
+            var sizes = stackalloc DescriptorPoolSize[2]
+            {
+                new(DescriptorType.StorageBuffer, SetsPerPool * KernelCache.BindingCount),
+                new(DescriptorType.UniformTexelBuffer, SetsPerPool * KernelCache.TexelBindingCount),
+            };
             var poolInfo = new DescriptorPoolCreateInfo
             {
                 SType = StructureType.DescriptorPoolCreateInfo,
                 MaxSets = SetsPerPool,
-                PoolSizeCount = 1,
-                PPoolSizes = &size,
+                PoolSizeCount = 2,
+                PPoolSizes = sizes,
             };
             DescriptorPool pool;
             VulkanResult.Check(vk.CreateDescriptorPool(context.Device, &poolInfo, null, &pool), "vkCreateDescriptorPool");
@@ -236,12 +252,15 @@ public sealed unsafe class CommandList : IDisposable
     private void WriteSet(DescriptorSet set, ReadOnlySpan<Binding> bindings)
     {
         // Unused slots point at a small dummy buffer so every binding of the shared layout is valid.
+        const int total = KernelCache.BindingCount + KernelCache.TexelBindingCount;
         var infos = stackalloc DescriptorBufferInfo[KernelCache.BindingCount];
-        var writes = stackalloc WriteDescriptorSet[KernelCache.BindingCount];
+        var views = stackalloc BufferView[KernelCache.TexelBindingCount];
+        var writes = stackalloc WriteDescriptorSet[total];
         BufferSlice dummy = context.DummyBuffer.Whole;
         for (int slot = 0; slot < KernelCache.BindingCount; slot++)
         {
-            BufferSlice slice = slot < bindings.Length ? bindings[slot].Slice : dummy;
+            bool storage = slot < bindings.Length && !bindings[slot].AsTexels;
+            BufferSlice slice = storage ? bindings[slot].Slice : dummy;
             infos[slot] = new DescriptorBufferInfo(slice.Buffer.Block.Buffer, (ulong)slice.AbsoluteOffset, (ulong)slice.Length);
             writes[slot] = new WriteDescriptorSet
             {
@@ -253,7 +272,40 @@ public sealed unsafe class CommandList : IDisposable
                 PBufferInfo = &infos[slot],
             };
         }
-        context.Api.UpdateDescriptorSets(context.Device, KernelCache.BindingCount, writes, 0, null);
+        for (int slot = 0; slot < KernelCache.TexelBindingCount; slot++)
+        {
+            bool texels = slot < bindings.Length && bindings[slot].AsTexels;
+            views[slot] = TexelView(texels ? bindings[slot].Slice : dummy);
+            writes[KernelCache.BindingCount + slot] = new WriteDescriptorSet
+            {
+                SType = StructureType.WriteDescriptorSet,
+                DstSet = set,
+                DstBinding = (uint)(KernelCache.BindingCount + slot),
+                DescriptorCount = 1,
+                DescriptorType = DescriptorType.UniformTexelBuffer,
+                PTexelBufferView = &views[slot],
+            };
+        }
+        context.Api.UpdateDescriptorSets(context.Device, total, writes, 0, null);
+    }
+
+    // One R32_SFLOAT view per distinct range, kept until the list is disposed (a recorded list is replayed).
+    private BufferView TexelView(BufferSlice slice)
+    {
+        var key = (slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.Length);
+        if (texelViews.TryGetValue(key, out BufferView existing)) return existing;
+        var info = new BufferViewCreateInfo
+        {
+            SType = StructureType.BufferViewCreateInfo,
+            Buffer = slice.Buffer.Block.Buffer,
+            Format = Format.R32Sfloat,
+            Offset = (ulong)slice.AbsoluteOffset,
+            Range = (ulong)slice.Length,
+        };
+        BufferView view;
+        VulkanResult.Check(context.Api.CreateBufferView(context.Device, &info, null, &view), "vkCreateBufferView");
+        texelViews[key] = view;
+        return view;
     }
 
     private void EnsureRecording()
@@ -269,6 +321,7 @@ public sealed unsafe class CommandList : IDisposable
         disposed = true;
         Vk vk = context.Api;
         foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
+        foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);
         if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
         CommandBuffer buffer = commandBuffer;
         vk.FreeCommandBuffers(context.Device, context.CommandPool, 1, &buffer);

@@ -26,6 +26,8 @@ public sealed record DeviceInfo
     public required uint SharedMemoryBytes { get; init; }
     public required ulong MaxStorageBufferRange { get; init; }
     public required uint MinStorageBufferOffsetAlignment { get; init; }
+    public required uint MaxTexelBufferElements { get; init; }
+    public required uint MinTexelBufferOffsetAlignment { get; init; }
     public required uint MaxComputeWorkGroupInvocations { get; init; }
     public required uint MaxComputeWorkGroupCountX { get; init; }
     public required bool ShaderFloat16 { get; init; }
@@ -109,6 +111,8 @@ public sealed record DeviceInfo
             SharedMemoryBytes = properties.Limits.MaxComputeSharedMemorySize,
             MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
             MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,
+            MaxTexelBufferElements = properties.Limits.MaxTexelBufferElements,
+            MinTexelBufferOffsetAlignment = (uint)properties.Limits.MinTexelBufferOffsetAlignment,
             MaxComputeWorkGroupInvocations = properties.Limits.MaxComputeWorkGroupInvocations,
             MaxComputeWorkGroupCountX = properties.Limits.MaxComputeWorkGroupCount[0],
             ShaderFloat16 = features12.ShaderFloat16,

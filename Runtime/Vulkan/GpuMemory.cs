@@ -77,7 +77,7 @@ public sealed unsafe class GpuMemory : IDisposable
         {
             SType = StructureType.BufferCreateInfo,
             Size = (ulong)size,
-            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
+            Usage = BufferUsageFlags.StorageBufferBit | BufferUsageFlags.UniformTexelBufferBit | BufferUsageFlags.TransferSrcBit | BufferUsageFlags.TransferDstBit,
             SharingMode = SharingMode.Exclusive,
         };
         VkBuffer buffer;

@@ -51,9 +51,13 @@ internal sealed class HazardTracker
         new(slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.AbsoluteOffset + slice.Length);
 }
 
-/// <summary>A buffer range a command uses, and whether it writes it.</summary>
-public readonly record struct Binding(BufferSlice Slice, bool Writes)
+/// <summary>
+/// A buffer range a command uses, and whether it writes it. <see cref="AsTexels"/>: read through a uniform
+/// texel buffer (fp32 texels) instead of a storage buffer (see <see cref="KernelCache"/>).
+/// </summary>
+public readonly record struct Binding(BufferSlice Slice, bool Writes, bool AsTexels = false)
 {
+    public static Binding ReadTexels(BufferSlice slice) => new(slice, false, AsTexels: true);
     public static Binding Read(BufferSlice slice) => new(slice, false);
     public static Binding Write(BufferSlice slice) => new(slice, true);
     public static Binding Read(GpuBuffer buffer) => new(buffer.Whole, false);

@@ -5,12 +5,18 @@ namespace VkDiffusion.Runtime.Vulkan;
 
 /// <summary>
 /// Builds compute pipelines lazily from the SPIR-V embedded at build time. Every kernel shares one
-/// descriptor-set layout (<see cref="BindingCount"/> storage buffers) and one 128-byte push-constant
-/// range. Specialization constant i is the i-th uint given. A VkPipelineCache persists across runs.
+/// descriptor-set layout and one 128-byte push-constant range. Specialization constant i is the i-th
+/// uint given. A VkPipelineCache persists across runs.
+/// The layout: slot s (the s-th binding a dispatch passes) is the storage buffer at binding s, or, for
+/// the first <see cref="TexelBindingCount"/> slots when the binding asks for texels, the R32_SFLOAT
+/// uniform texel buffer at binding <see cref="BindingCount"/> + s. CPU drivers (lavapipe) fetch texels
+/// for all SIMD lanes with one vector gather, where a storage-buffer load with lane-varying addresses
+/// becomes a scalar loop over the lanes.
 /// </summary>
 public sealed unsafe class KernelCache : IDisposable
 {
     public const int BindingCount = 8;
+    public const int TexelBindingCount = 2;
     public const int PushConstantBytes = 128;
 
     private readonly GpuContext context;
@@ -31,19 +37,19 @@ public sealed unsafe class KernelCache : IDisposable
     {
         this.context = context;
         Vk vk = context.Api;
-        var bindings = stackalloc DescriptorSetLayoutBinding[BindingCount];
-        for (int binding = 0; binding < BindingCount; binding++)
+        var bindings = stackalloc DescriptorSetLayoutBinding[BindingCount + TexelBindingCount];
+        for (int binding = 0; binding < BindingCount + TexelBindingCount; binding++)
             bindings[binding] = new DescriptorSetLayoutBinding
             {
                 Binding = (uint)binding,
-                DescriptorType = DescriptorType.StorageBuffer,
+                DescriptorType = binding < BindingCount ? DescriptorType.StorageBuffer : DescriptorType.UniformTexelBuffer,
                 DescriptorCount = 1,
                 StageFlags = ShaderStageFlags.ComputeBit,
             };
         var layoutInfo = new DescriptorSetLayoutCreateInfo
         {
             SType = StructureType.DescriptorSetLayoutCreateInfo,
-            BindingCount = BindingCount,
+            BindingCount = BindingCount + TexelBindingCount,
             PBindings = bindings,
         };
         DescriptorSetLayout setLayout;

@@ -45,6 +45,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 
     [Theory]
     [InlineData(MatmulPath.RegisterBlocked)]
+    [InlineData(MatmulPath.RegisterBlockedTexels)]
     [InlineData(MatmulPath.Tiled)]
     [InlineData(MatmulPath.Reference)]
     public void Accumulate_adds_into_the_existing_output(MatmulPath path)
@@ -63,6 +64,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     // (backward-input layout), with per-batch strides, and a weight shared across the batch (stride 0).
     [Theory]
     [InlineData(MatmulPath.RegisterBlocked)]
+    [InlineData(MatmulPath.RegisterBlockedTexels)]
     [InlineData(MatmulPath.Tiled)]
     public void Batched_products_match_per_batch_references(MatmulPath path)
     {
@@ -239,7 +241,13 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 
     // GPU tests run one at a time (one collection), so a process-wide variable is safe to flip here.
     private static T WithPath<T>(MatmulPath path, Func<T> action) =>
-        WithPath(path switch { MatmulPath.Reference => "reference", MatmulPath.RegisterBlocked => "register", _ => "tiled" }, action);
+        WithPath(path switch
+        {
+            MatmulPath.Reference => "reference",
+            MatmulPath.RegisterBlocked => "register",
+            MatmulPath.RegisterBlockedTexels => "texel",
+            _ => "tiled",
+        }, action);
 
     private static T WithPath<T>(string value, Func<T> action)
     {

@@ -29,6 +29,7 @@ internal sealed class MatmulCheck : ISelfTestCheck
         {
             MatmulPath.Reference => "reference",
             MatmulPath.RegisterBlocked => "register",
+            MatmulPath.RegisterBlockedTexels => "texel",
             _ => "tiled",
         };
         foreach (var (m, k, n) in Shapes)
