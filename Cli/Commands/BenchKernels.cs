@@ -17,7 +17,7 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
         if (!json)
         {
             Console.WriteLine(info.Banner);
-            Console.WriteLine($"matmul path: {MatmulKernels.ChoosePath(info)} (force one with {MatmulKernels.PathVariable}=reference|register|tiled)");
+            Console.WriteLine($"matmul path: {MatmulKernels.ChoosePath(info)} (force one with {MatmulKernels.PathVariable}=reference|register|texel|tiled)");
         }
         DeviceRoofline roofline = DeviceRoofline.Measure(context, quick);
         if (!json)

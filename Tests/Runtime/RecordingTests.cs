@@ -81,4 +81,19 @@ public sealed class RecordingTests(GpuFixture fixture) : GpuTest(fixture)
         var error = Assert.Throws<ArgumentException>(() => BasicKernels.Fill(commands, big.Whole.Slice(0, tooLarge / 4 * 4), 0f));
         Assert.Contains("maxStorageBufferRange", error.Message);
     }
+
+    [Fact]
+    public void Texel_bindings_are_refused_outside_the_texel_slots_and_for_writes()
+    {
+        using GpuBuffer x = Context.Upload<float>([1f, 2f, 3f, 4f], "x");
+        using GpuBuffer y = Context.Allocate<float>(4, "y");
+        using CommandList commands = Context.CreateCommandList();
+        Kernel copy = Context.Kernels.Get("copy", 256);
+        var late = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u,
+            Binding.Read(x), Binding.Write(y), Binding.ReadTexels(x.Whole)));
+        Assert.Contains("texels", late.Message);
+        var written = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u,
+            new Binding(x.Whole, Writes: true, AsTexels: true), Binding.Write(y)));
+        Assert.Contains("texels", written.Message);
+    }
 }
