@@ -10,9 +10,9 @@
 // blocks before the workgroup's first key are skipped entirely; inside the diagonal block queries before a
 // key get probability exactly 0. Layouts, grid and push constants: attention_common.glsl. Writes the K and
 // V parts of dQkv.
-// Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: K and V parts).
+// Bindings: attention_bwd_bindings.glsl (writes the K and V parts of dQkv).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
-// STAGE_IN_SHARED (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+// STAGE_IN_SHARED, 3 = TEXEL_LOADS (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
 //! variant attention_bwd_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
@@ -24,16 +24,12 @@
 #include "attention_common.glsl"
 // Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in
 // place: STAGE_IN_SHARED).
-#define QUERY(i, d) (STAGE_IN_SHARED ? queries[(i) * HEAD_DIM + (d)] : qkv[queryAt + (i) * stride + (d)])
-#define OUT_GRAD(i, d) (STAGE_IN_SHARED ? outGrads[(i) * HEAD_DIM + (d)] : dO[outGradAt + (i) * outGradStride + (d)])
+#define QUERY(i, d) (STAGE_IN_SHARED ? queries[(i) * HEAD_DIM + (d)] : qkv_at(queryAt + (i) * stride + (d)))
+#define OUT_GRAD(i, d) (STAGE_IN_SHARED ? outGrads[(i) * HEAD_DIM + (d)] : out_grad_at(outGradAt + (i) * outGradStride + (d)))
 #define ROW_LSE(i) (STAGE_IN_SHARED ? rowLses[i] : lse[lseAt + (i)])
 #define ROW_DELTA(i) (STAGE_IN_SHARED ? rowDeltas[i] : delta[deltaAt + (i)])
 
-layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
-layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
-layout(std430, set = 0, binding = 2) readonly buffer OutGrad { float dO[]; };
-layout(std430, set = 0, binding = 3) readonly buffer Delta { float delta[]; };
-layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
+#include "attention_bwd_bindings.glsl"
 
 shared float queries[STAGE_BLOCK * HEAD_DIM];
 shared float outGrads[STAGE_BLOCK * HEAD_DIM];
@@ -58,8 +54,8 @@ void main() {
         uint row = min(key, T - 1u);
         uint kAt = qkv_index(b, row, 1u, h), vAt = qkv_index(b, row, 2u, h);
         [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-            k[t][d] = qkv[kAt + d] * SCALE;
-            v[t][d] = qkv[vAt + d];
+            k[t][d] = qkv_at(kAt + d) * SCALE;
+            v[t][d] = qkv_at(vAt + d);
             kGrad[t][d] = 0.0;
             vGrad[t][d] = 0.0;
         }
@@ -71,8 +67,8 @@ void main() {
             for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
                 uint query = blockStart + e / HEAD_DIM, d = e % HEAD_DIM;
                 bool present = query < T;
-                queries[e] = present ? qkv[qkv_index(b, query, 0u, h) + d] : 0.0;
-                outGrads[e] = present ? dO[row_index(pc.outBase, b, query, h) + d] : 0.0;
+                queries[e] = present ? qkv_at(qkv_index(b, query, 0u, h) + d) : 0.0;
+                outGrads[e] = present ? out_grad_at(row_index(pc.outBase, b, query, h) + d) : 0.0;
             }
             for (uint i = gl_LocalInvocationID.x; i < STAGE_BLOCK; i += ROW_BLOCK) {
                 uint query = blockStart + i;

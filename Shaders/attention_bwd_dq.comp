@@ -7,9 +7,9 @@
 // (their q, dO and dQ accumulators; each loaded key and value element feeds all ROWS rows); the workgroup walks STAGE_BLOCK keys and values at a time
 // (staged in shared memory on GPUs). Causal: key blocks past the workgroup's last query are skipped
 // entirely. Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
-// Bindings: 0 qkv (read), 1 LSE (read), 2 dO (read), 3 delta (read), 4 dQkv (written: Q part).
-// Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
-// (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// Bindings: attention_bwd_bindings.glsl (writes the Q part of dQkv).
+// Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED,
+// 3 = TEXEL_LOADS (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_bwd_dq_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64 -DROWS=1
@@ -20,14 +20,10 @@
 //! variant attention_bwd_dq_rows4_d128 -DHEAD_DIM=128 -DROWS=4
 #include "attention_common.glsl"
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
-#define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv[keyAt + (j) * stride + (d)])
-#define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv[valueAt + (j) * stride + (d)])
+#define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))
+#define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv_at(valueAt + (j) * stride + (d)))
 
-layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
-layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
-layout(std430, set = 0, binding = 2) readonly buffer OutGrad { float dO[]; };
-layout(std430, set = 0, binding = 3) readonly buffer Delta { float delta[]; };
-layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
+#include "attention_bwd_bindings.glsl"
 
 shared float keys[STAGE_BLOCK * HEAD_DIM];
 shared float values[STAGE_BLOCK * HEAD_DIM];
@@ -50,8 +46,8 @@ void main() {
         uint row = min(query, T - 1u);
         uint qAt = qkv_index(b, row, 0u, h), outGradAt = row_index(pc.outBase, b, row, h);
         [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-            q[t][d] = qkv[qAt + d] * SCALE;
-            outGrad[t][d] = dO[outGradAt + d];
+            q[t][d] = qkv_at(qAt + d) * SCALE;
+            outGrad[t][d] = out_grad_at(outGradAt + d);
             qGrad[t][d] = 0.0;
         }
         rowLse[t] = lse[lse_index(pc.lseBase, b, h, row)];
@@ -64,8 +60,8 @@ void main() {
             for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
                 uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
                 bool present = key < keyEnd;
-                keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
-                values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
+                keys[e] = present ? qkv_at(qkv_index(b, key, 1u, h) + d) : 0.0;
+                values[e] = present ? qkv_at(qkv_index(b, key, 2u, h) + d) : 0.0;
             }
             barrier();
         }

@@ -31,7 +31,20 @@ layout(constant_id = 1) const uint STAGE_BLOCK = 32;
 // workgroup-uniform addresses, with no barriers (CPU devices such as lavapipe, where shared memory is
 // ordinary memory and a kernel with barriers runs as coroutines).
 layout(constant_id = 2) const bool STAGE_IN_SHARED = true;
+// Spec 3: 1 = read qkv (and dO in the backward passes) through the runtime's texel bindings (R32_SFLOAT
+// views of slots 0 and 2 at bindings 8 and 10) instead of storage buffers: a CPU device fetches a texel
+// for all SIMD lanes with one vector gather, where a storage load inside a loop is a loop over the lanes.
+layout(constant_id = 3) const bool TEXEL_LOADS = false;
 layout(local_size_x_id = 0) in;
+
+// Every fused kernel reads qkv from slot 0.
+layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
+layout(set = 0, binding = 8) uniform samplerBuffer qkvTexels;
+
+float qkv_at(uint index) {
+    if (TEXEL_LOADS) return texelFetch(qkvTexels, int(index)).x;
+    return qkv[index];
+}
 
 layout(push_constant) uniform Push {
     uint T;          // sequence length

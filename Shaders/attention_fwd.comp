@@ -10,9 +10,9 @@
 // workgroup's last query are never loaded or computed; inside the diagonal block the keys after a row's
 // own position get probability exactly 0. fp32 throughout; deterministic (fixed order).
 // Layouts, grid and push constants: attention_common.glsl.
-// Bindings: 0 qkv (read), 1 O (written), 2 LSE (written).
+// Bindings: 0 qkv (read; texels at binding 8 when TEXEL_LOADS), 1 O (written), 2 LSE (written).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
-// (1: stage each key block in shared memory, GPUs; 0: read keys in place, CPU devices).
+// (1: stage each key block in shared memory, GPUs; 0: read keys in place, CPU devices), 3 = TEXEL_LOADS.
 // Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_fwd_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_fwd_d32 -DHEAD_DIM=32 -DROWS=1
@@ -24,10 +24,9 @@
 //! variant attention_fwd_rows4_d128 -DHEAD_DIM=128 -DROWS=4
 #include "attention_common.glsl"
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
-#define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv[keyAt + (j) * stride + (d)])
-#define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv[valueAt + (j) * stride + (d)])
+#define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))
+#define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv_at(valueAt + (j) * stride + (d)))
 
-layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Out { float o[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer Lse { float lse[]; };
 
@@ -51,7 +50,7 @@ void main() {
         rowKeyEnd[t] = query >= T ? 0u : (pc.causal != 0u ? query + 1u : T);
         uint qAt = qkv_index(b, min(query, T - 1u), 0u, h);
         [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-            q[t][d] = qkv[qAt + d] * SCALE;
+            q[t][d] = qkv_at(qAt + d) * SCALE;
             acc[t][d] = 0.0;
         }
         m[t] = NO_MAXIMUM;
@@ -64,8 +63,8 @@ void main() {
             for (uint e = gl_LocalInvocationID.x; e < STAGE_BLOCK * HEAD_DIM; e += ROW_BLOCK) {
                 uint key = keyStart + e / HEAD_DIM, d = e % HEAD_DIM;
                 bool present = key < keyEnd;
-                keys[e] = present ? qkv[qkv_index(b, key, 1u, h) + d] : 0.0;
-                values[e] = present ? qkv[qkv_index(b, key, 2u, h) + d] : 0.0;
+                keys[e] = present ? qkv_at(qkv_index(b, key, 1u, h) + d) : 0.0;
+                values[e] = present ? qkv_at(qkv_index(b, key, 2u, h) + d) : 0.0;
             }
             barrier();
         }

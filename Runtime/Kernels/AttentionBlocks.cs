@@ -18,9 +18,12 @@ namespace VkDiffusion.Runtime.Kernels;
 /// other operand staged in shared memory; the staging block is the largest power of two up to 64 whose
 /// buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on 48-64 KiB GPUs.
 /// VKDIFF_ATTENTION_SHARED=1 or 0 forces staging on or off (the row blocking stays the device's).
+/// TexelLoads: qkv (and dO in the dK/dV pass) are read through texel buffers, which a CPU device fetches
+/// for all SIMD lanes with one vector gather instead of a loop over the lanes; on by default on CPU
+/// devices whose texel limit covers a storage binding, VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
 /// Nothing depends on the subgroup size for correctness.
 /// </summary>
-public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1)
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1, bool TexelLoads = false)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
 
@@ -39,13 +42,25 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
             _ => !device.IsCpu,
         };
         uint rowsPerInvocation = !device.IsCpu ? 1u : headDim <= 64 ? 8u : 4u;
-        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation);
+        bool texelLoads = Environment.GetEnvironmentVariable("VKDIFF_ATTENTION_TEXELS") switch
+        {
+            "1" => true,
+            "0" => false,
+            _ => device.IsCpu && (ulong)device.MaxTexelBufferElements * sizeof(float) >= device.MaxStorageBufferRange,
+        };
+        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation, texelLoads);
     }
 
     /// <summary>Rows one workgroup owns.</summary>
     public uint RowsPerGroup => RowBlock * RowsPerInvocation;
 
     public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
+
+    /// <summary>The specialization constants of the fused kernels: ROW_BLOCK, STAGE_BLOCK, STAGE_IN_SHARED, TEXEL_LOADS.</summary>
+    public uint[] Specialization => [RowBlock, StageBlock, StageInShared ? 1u : 0u, TexelLoads ? 1u : 0u];
+
+    /// <summary>A binding of qkv or dO: as texels when <see cref="TexelLoads"/>.</summary>
+    public Binding ReadOperand(BufferSlice window) => TexelLoads ? Binding.ReadTexels(window) : Binding.Read(window);
 
     /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks:
     /// family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim}; variants exist for

@@ -40,15 +40,15 @@ public static class AttentionKernels
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
         AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
-        Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
-        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
+        Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim), blocks.Specialization);
+        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
             var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
             var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outBase, lseBase, 0, 0);
             c.Dispatch(kernel, blocks.GroupsFor(sequenceLength), (uint)(chunk.Count * headCount), 1, push,
-                Binding.Read(qkvWindow), Binding.Write(outWindow), Binding.Write(lseWindow));
+                blocks.ReadOperand(qkvWindow), Binding.Write(outWindow), Binding.Write(lseWindow));
         }
     }
 
@@ -78,9 +78,9 @@ public static class AttentionKernels
         AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
-        Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
-        Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim), blocks.RowBlock, blocks.StageBlock, blocks.StageInShared ? 1u : 0u);
-        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch))
+        Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim), blocks.Specialization);
+        Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim), blocks.Specialization);
+        foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
             var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
@@ -97,10 +97,10 @@ public static class AttentionKernels
 
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outGradBase, lseBase, deltaBase, qkvGradBase);
             uint groupsY = (uint)(chunk.Count * headCount);
-            c.Dispatch(keyValue, blocks.GroupsFor(sequenceLength), groupsY, 1, push, Binding.Read(qkvWindow), Binding.Read(lseWindow),
-                Binding.Read(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
-            c.Dispatch(query, blocks.GroupsFor(sequenceLength), groupsY, 1, push, Binding.Read(qkvWindow), Binding.Read(lseWindow),
-                Binding.Read(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
+            c.Dispatch(keyValue, blocks.GroupsFor(sequenceLength), groupsY, 1, push, blocks.ReadOperand(qkvWindow), Binding.Read(lseWindow),
+                blocks.ReadOperand(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
+            c.Dispatch(query, blocks.GroupsFor(sequenceLength), groupsY, 1, push, blocks.ReadOperand(qkvWindow), Binding.Read(lseWindow),
+                blocks.ReadOperand(outGradWindow), Binding.Read(deltaWindow), Binding.Write(qkvGradWindow));
         }
     }
 }

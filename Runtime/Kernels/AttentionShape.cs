@@ -35,13 +35,17 @@ internal readonly record struct AttentionShape(int BatchCount, int SequenceLengt
     }
 
     /// <summary>Runs of whole batches, each small enough for one dispatch.</summary>
-    public IEnumerable<BatchChunk> Chunks(DeviceInfo device, int maxBatchesPerChunk)
+    /// <paramref name="texelLoads"/>: qkv and dO are read as texel buffers, so windows also respect the texel limits.
+    public IEnumerable<BatchChunk> Chunks(DeviceInfo device, int maxBatchesPerChunk, bool texelLoads)
     {
-        long alignment = device.MinStorageBufferOffsetAlignment;
-        long usableRange = (long)Math.Min(device.MaxStorageBufferRange, (ulong)uint.MaxValue * sizeof(float)) - alignment;
+        long alignment = texelLoads ? Math.Max(device.MinStorageBufferOffsetAlignment, device.MinTexelBufferOffsetAlignment) : device.MinStorageBufferOffsetAlignment;
+        ulong range = Math.Min(device.MaxStorageBufferRange, (ulong)uint.MaxValue * sizeof(float));
+        if (texelLoads) range = Math.Min(range, (ulong)device.MaxTexelBufferElements * sizeof(float));
+        long usableRange = (long)range - alignment;
         long largestPerBatch = QkvBytesPerBatch;
         if (largestPerBatch > usableRange)
-            throw new ArgumentException($"attention: one sequence's qkv ({largestPerBatch} bytes) exceeds this device's maxStorageBufferRange ({device.MaxStorageBufferRange})");
+            throw new ArgumentException($"attention: one sequence's qkv ({largestPerBatch} bytes) exceeds this device's binding range ({range} bytes)" +
+                (texelLoads ? "; VKDIFF_ATTENTION_TEXELS=0 reads it as a storage buffer" : ""));
         int perChunk = (int)Math.Min(Math.Min(usableRange / largestPerBatch, MaxGridY / HeadCount), Math.Max(1, maxBatchesPerChunk));
         for (int first = 0; first < BatchCount; first += perChunk)
             yield return new BatchChunk(first, Math.Min(perChunk, BatchCount - first), alignment);

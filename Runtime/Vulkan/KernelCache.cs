@@ -16,7 +16,7 @@ namespace VkDiffusion.Runtime.Vulkan;
 public sealed unsafe class KernelCache : IDisposable
 {
     public const int BindingCount = 8;
-    public const int TexelBindingCount = 2;
+    public const int TexelBindingCount = 3;
     public const int PushConstantBytes = 128;
 
     private readonly GpuContext context;

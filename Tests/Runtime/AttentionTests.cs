@@ -153,25 +153,30 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     // GPUs stage K/V (forward, dQ) and Q/dO/LSE/delta (dK/dV) in shared memory with one row per invocation;
-    // CPU devices read them in place with 8 (head dim 128: 4) rows per invocation. Both paths and both
-    // row blockings, with several block shapes (8/32/64 invocations per group, staging 8/16/64; T = 77
-    // leaves partial row groups and partial staging blocks), must match the reference on this device.
+    // CPU devices read them in place with 8 (head dim 128: 4) rows per invocation, through texel buffers.
+    // Both paths, both row blockings and both kinds of load, with several block shapes (8/32/64 invocations
+    // per group, staging 8/16/64; T = 77 leaves partial row groups and partial staging blocks), must match
+    // the reference on this device.
     [Theory]
-    [InlineData(32u, 16u, true, true, 1u)]
-    [InlineData(64u, 64u, true, false, 1u)]
-    [InlineData(8u, 8u, true, true, 1u)]
-    [InlineData(8u, 32u, false, false, 1u)]
-    [InlineData(8u, 16u, false, true, 8u)]
-    [InlineData(8u, 64u, true, false, 8u)]
-    [InlineData(4u, 8u, true, true, 8u)]
+    [InlineData(32u, 16u, true, true, 1u, false)]
+    [InlineData(64u, 64u, true, false, 1u, false)]
+    [InlineData(8u, 8u, true, true, 1u, false)]
+    [InlineData(8u, 32u, false, false, 1u, false)]
+    [InlineData(8u, 16u, false, true, 8u, false)]
+    [InlineData(8u, 64u, true, false, 8u, false)]
+    [InlineData(4u, 8u, true, true, 8u, false)]
+    [InlineData(8u, 16u, false, true, 8u, true)]
+    [InlineData(8u, 32u, false, false, 8u, true)]
+    [InlineData(32u, 16u, true, true, 1u, true)]
+    [InlineData(4u, 8u, true, false, 8u, true)]
     public void Every_block_shape_and_staging_path_matches_the_reference(uint rowBlock, uint stageBlock, bool stageInShared, bool causal,
-        uint rowsPerInvocation)
+        uint rowsPerInvocation, bool texelLoads)
     {
         const int batchCount = 1, T = 77, headCount = 2, headDim = 32;
         float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 61, std: InputStd);
         float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 62);
         var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal,
-            blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation));
+            blocks: new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation, texelLoads));
         var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal);
         TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
         TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");

@@ -89,8 +89,9 @@ public sealed class RecordingTests(GpuFixture fixture) : GpuTest(fixture)
         using GpuBuffer y = Context.Allocate<float>(4, "y");
         using CommandList commands = Context.CreateCommandList();
         Kernel copy = Context.Kernels.Get("copy", 256);
-        var late = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u,
-            Binding.Read(x), Binding.Write(y), Binding.ReadTexels(x.Whole)));
+        Binding[] pastTheTexelSlots = [.. Enumerable.Repeat(Binding.Read(x), KernelCache.TexelBindingCount), Binding.ReadTexels(x.Whole)];
+        pastTheTexelSlots[1] = Binding.Write(y);
+        var late = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u, pastTheTexelSlots));
         Assert.Contains("texels", late.Message);
         var written = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u,
             new Binding(x.Whole, Writes: true, AsTexels: true), Binding.Write(y)));
