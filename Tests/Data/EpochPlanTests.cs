@@ -142,6 +142,10 @@ public sealed class EpochPlanTests
         // here would silently change every document and window order, so it must be deliberate.
         Assert.Equal(0x568a9b0b1a2c05ecUL, new SeededRandom(0, 0).NextUInt64());
         Assert.Equal(0x33aa906d7b87bf0eUL, new SeededRandom(42, 1).NextUInt64());
+        // The evaluators draw their Monte Carlo masks from NextDouble: the same validation loss in every process.
+        var doubles = new SeededRandom(1234, 3);
+        Assert.Equal(0.9122882654957579, doubles.NextDouble());
+        Assert.Equal(0.7848668252559521, doubles.NextDouble());
         var random = new SeededRandom(7, 0);
         var counts = new int[3];
         for (int i = 0; i < 30000; i++) counts[random.NextBelow(3)]++;

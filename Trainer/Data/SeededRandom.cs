@@ -2,8 +2,9 @@ namespace VkDiffusion.Trainer.Data;
 
 /// <summary>
 /// SplitMix64: a tiny generator whose output is fixed by this code alone (System.Random's seeded sequence is
-/// not promised across .NET versions), so document and window orders are reproducible everywhere, which exact
-/// resume relies on. Each (seed, stream) pair gives an independent sequence.
+/// not promised across .NET versions, and HashCode.Combine differs in every process), so document and window
+/// orders and the evaluators' Monte Carlo masks are reproducible everywhere, which exact resume and comparable
+/// validation losses rely on. Each (seed, stream) pair gives an independent sequence.
 /// </summary>
 public sealed class SeededRandom(ulong seed, ulong stream)
 {
@@ -14,6 +15,9 @@ public sealed class SeededRandom(ulong seed, ulong stream)
         state += 0x9E3779B97F4A7C15UL;
         return Mix(state);
     }
+
+    /// <summary>Uniform in [0, 1), 53 random bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>Uniform in [0, bound), without modulo bias (Lemire's multiply-and-reject).</summary>
     public ulong NextBelow(ulong bound)

@@ -1,3 +1,4 @@
+using VkDiffusion.Trainer.Data;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 
@@ -45,7 +46,7 @@ public sealed class ChoiceScorer(GpuContext context, ModelConfig config, Objecti
     {
         uint[] sequence = [.. contextTokens, .. continuation];
         int length = sequence.Length, start = contextTokens.Count, samples = monteCarloSamples;
-        var random = new Random(HashCode.Combine(seed, length, continuation.Count));
+        var random = new SeededRandom((ulong)seed, ((ulong)length << 32) | (uint)continuation.Count);
         double u0 = random.NextDouble();
         var inputs = new uint[samples * length];
         var targets = new uint[samples * length];

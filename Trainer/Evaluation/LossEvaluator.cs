@@ -1,3 +1,4 @@
+using VkDiffusion.Trainer.Data;
 using VkDiffusion.Model;
 
 namespace VkDiffusion.Trainer.Evaluation;
@@ -62,7 +63,7 @@ public sealed class LossEvaluator
         var corrupted = new List<(uint[] Tokens, double[] Weights)>();
         for (int sequence = 0; sequence < windows.Count; sequence++)
         {
-            var random = new Random(HashCode.Combine(seed, sequence));
+            var random = new SeededRandom(seed, (ulong)sequence);
             double u0 = random.NextDouble();
             for (int j = 0; j < samples; j++)
             {
