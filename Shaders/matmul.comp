@@ -54,15 +54,28 @@ layout(std430, set = 0, binding = 0) readonly buffer AVector { VEC4_TYPE a_v[]; 
 layout(std430, set = 0, binding = 1) readonly buffer BScalar { FLOAT_TYPE b_s[]; };
 layout(std430, set = 0, binding = 1) readonly buffer BVector { VEC4_TYPE b_v[]; };
 layout(std430, set = 0, binding = 2) buffer C { float c[]; };
+
+// Element loads (a_at, b_at) and aligned vec4 loads (a4_at, b4_at: vec4 number i = elements 4i..4i+3).
 #if defined(TEXEL_LOADS)
-// The same operands read as R32_SFLOAT texel buffers (the runtime's texel bindings for slots 0 and 1).
+// The same operands read as texel buffers (the runtime's texel bindings for slots 0 and 1): fp32x4 texels
+// when the host set A_VEC4 / B_VEC4, fp32 texels otherwise.
 layout(set = 0, binding = 8) uniform samplerBuffer a_texels;
 layout(set = 0, binding = 9) uniform samplerBuffer b_texels;
-#define A_AT(index) texelFetch(a_texels, int(index)).x
-#define B_AT(index) texelFetch(b_texels, int(index)).x
+float a_at(uint index) {
+    if (A_VEC4) return texelFetch(a_texels, int(index >> 2))[index & 3u];
+    return texelFetch(a_texels, int(index)).x;
+}
+float b_at(uint index) {
+    if (B_VEC4) return texelFetch(b_texels, int(index >> 2))[index & 3u];
+    return texelFetch(b_texels, int(index)).x;
+}
+vec4 a4_at(uint vector_index) { return texelFetch(a_texels, int(vector_index)); }
+vec4 b4_at(uint vector_index) { return texelFetch(b_texels, int(vector_index)); }
 #else
-#define A_AT(index) float(a_s[index])
-#define B_AT(index) float(b_s[index])
+float a_at(uint index) { return float(a_s[index]); }
+float b_at(uint index) { return float(b_s[index]); }
+vec4 a4_at(uint vector_index) { return vec4(a_v[vector_index]); }
+vec4 b4_at(uint vector_index) { return vec4(b_v[vector_index]); }
 #endif
 
 layout(push_constant) uniform Push {
@@ -97,33 +110,33 @@ void main() {
 // a4[t][q] = A(row t, r + q): four reduction steps of the owned rows, vec4 loads where the host allowed them.
 void load_a4(uint a_row[TM], uint r, out vec4 a4[TM]) {
     if (A_VEC4 && A_UNIT_R) {
-        [[unroll]] for (uint t = 0u; t < TM; t++) a4[t] = vec4(a_v[(a_row[t] + r) >> 2]);
+        [[unroll]] for (uint t = 0u; t < TM; t++) a4[t] = a4_at((a_row[t] + r) >> 2);
     } else if (A_VEC4) {
         // Unit stride along i: one vec4 holds four rows at one r; transpose into a4.
         [[unroll]] for (uint g = 0u; g < TM; g += 4u)
             [[unroll]] for (uint q = 0u; q < 4u; q++) {
-                vec4 rows = vec4(a_v[(a_row[g] + (r + q) * pc.a_stride_r) >> 2]);
+                vec4 rows = a4_at((a_row[g] + (r + q) * pc.a_stride_r) >> 2);
                 a4[g][q] = rows.x; a4[g + 1u][q] = rows.y; a4[g + 2u][q] = rows.z; a4[g + 3u][q] = rows.w;
             }
     } else {
         [[unroll]] for (uint t = 0u; t < TM; t++)
-            [[unroll]] for (uint q = 0u; q < 4u; q++) a4[t][q] = A_AT(a_row[t] + (r + q) * pc.a_stride_r);
+            [[unroll]] for (uint q = 0u; q < 4u; q++) a4[t][q] = a_at(a_row[t] + (r + q) * pc.a_stride_r);
     }
 }
 
 // b4[u][q] = B(column u, r + q).
 void load_b4(uint b_row[TN], uint r, out vec4 b4[TN]) {
     if (B_VEC4 && B_UNIT_R) {
-        [[unroll]] for (uint u = 0u; u < TN; u++) b4[u] = vec4(b_v[(b_row[u] + r) >> 2]);
+        [[unroll]] for (uint u = 0u; u < TN; u++) b4[u] = b4_at((b_row[u] + r) >> 2);
     } else if (B_VEC4) {
         [[unroll]] for (uint g = 0u; g < TN; g += 4u)
             [[unroll]] for (uint q = 0u; q < 4u; q++) {
-                vec4 cols = vec4(b_v[(b_row[g] + (r + q) * pc.b_stride_r) >> 2]);
+                vec4 cols = b4_at((b_row[g] + (r + q) * pc.b_stride_r) >> 2);
                 b4[g][q] = cols.x; b4[g + 1u][q] = cols.y; b4[g + 2u][q] = cols.z; b4[g + 3u][q] = cols.w;
             }
     } else {
         [[unroll]] for (uint u = 0u; u < TN; u++)
-            [[unroll]] for (uint q = 0u; q < 4u; q++) b4[u][q] = B_AT(b_row[u] + (r + q) * pc.b_stride_r);
+            [[unroll]] for (uint q = 0u; q < 4u; q++) b4[u][q] = b_at(b_row[u] + (r + q) * pc.b_stride_r);
     }
 }
 
@@ -166,9 +179,9 @@ void main() {
     // Remainder of R, scalar loads.
     for (uint r = r_main; r < pc.R; r++) {
         float a1[TM];
-        [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = A_AT(a_row[t] + r * pc.a_stride_r);
+        [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = a_at(a_row[t] + r * pc.a_stride_r);
         [[unroll]] for (uint u = 0u; u < TN; u++) {
-            float b1 = B_AT(b_row[u] + r * pc.b_stride_r);
+            float b1 = b_at(b_row[u] + r * pc.b_stride_r);
             [[unroll]] for (uint t = 0u; t < TM; t++) acc[t][u] += a1[t] * b1;
         }
     }

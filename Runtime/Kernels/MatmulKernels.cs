@@ -119,7 +119,8 @@ public static class MatmulKernels
         uint BOffset, uint BStrideJ, uint BStrideR, uint BBatch,
         uint COffset, uint CStrideI, uint CBatch);
 
-    // Texels: a and b are read through texel buffers (no vec4 loads). Vec4Loads: a and b may use vec4 storage loads.
+    // Texels: a and b are read through texel buffers (storage buffers otherwise). Vec4Loads: a and b may be read
+    // as vec4s (fp32x4 texels with Texels) where their alignment allows.
     private readonly record struct Variant(string Name, uint GroupX, uint GroupY, uint BlockM, uint BlockN, bool Texels = false, bool Vec4Loads = false)
     {
         public uint TileM => GroupY * BlockM;
@@ -158,10 +159,10 @@ public static class MatmulKernels
     private static Variant TexelVariant(int m, int n, int batchCount)
     {
         const uint blockM = 8, blockN = 16, groupX = 8, enoughGroups = 16;
-        if (n < 64 || (long)m * n < 8 * 8 * blockM * blockN) return new Variant("matmul_texel4x4", 8, 8, 4, 4, Texels: true);
+        if (n < 64 || (long)m * n < 8 * 8 * blockM * blockN) return new Variant("matmul_texel4x4", 8, 8, 4, 4, Texels: true, Vec4Loads: true);
         uint groupY = 8;
         while (groupY > 1 && Workgroups(m, groupY * blockM) * Workgroups(n, groupX * blockN) * batchCount < enoughGroups) groupY /= 2;
-        return new Variant("matmul_texel8x16", groupX, groupY, blockM, blockN, Texels: true);
+        return new Variant("matmul_texel8x16", groupX, groupY, blockM, blockN, Texels: true, Vec4Loads: true);
     }
 
     private static long Workgroups(int extent, uint tile) => (extent + tile - 1) / tile;
@@ -248,8 +249,9 @@ public static class MatmulKernels
 
         bool aUnitR = problem.A.ReductionStride == 1;
         bool bUnitR = problem.B.ReductionStride == 1;
-        bool aVec4 = variant.Vec4Loads && CanLoadVec4(problem.A, aOffset, aUnitR, problem.M);
-        bool bVec4 = variant.Vec4Loads && CanLoadVec4(problem.B, bOffset, bUnitR, problem.N);
+        // A vec4 texel view must span whole 16-byte texels.
+        bool aVec4 = variant.Vec4Loads && CanLoadVec4(problem.A, aOffset, aUnitR, problem.M) && (!variant.Texels || aBinding.Length % 16 == 0);
+        bool bVec4 = variant.Vec4Loads && CanLoadVec4(problem.B, bOffset, bUnitR, problem.N) && (!variant.Texels || bBinding.Length % 16 == 0);
         Kernel kernel = commands.Context.Kernels.Get(variant.Name, variant.GroupX, variant.GroupY,
             aUnitR ? 1u : 0u, bUnitR ? 1u : 0u, aVec4 ? 1u : 0u, bVec4 ? 1u : 0u);
 
@@ -261,10 +263,11 @@ public static class MatmulKernels
         uint groupsX = ((uint)problem.N + variant.TileN - 1) / variant.TileN;
         uint groupsY = ((uint)problem.M + variant.TileM - 1) / variant.TileM;
         commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount, push,
-            variant.Texels ? Binding.ReadTexels(aBinding) : Binding.Read(aBinding),
-            variant.Texels ? Binding.ReadTexels(bBinding) : Binding.Read(bBinding),
-            Binding.Write(cBinding));
+            ReadBinding(aBinding, variant.Texels, aVec4), ReadBinding(bBinding, variant.Texels, bVec4), Binding.Write(cBinding));
     }
+
+    private static Binding ReadBinding(BufferSlice binding, bool texels, bool vec4) =>
+        texels ? Binding.ReadTexels(binding, vec4 ? TexelFormat.Float4 : TexelFormat.Float) : Binding.Read(binding);
 
     // vec4 loads along the unit-stride dimension need every vec4 to start at a multiple of 4 elements and,
     // along a row index, the clamped last group of four rows to be whole.

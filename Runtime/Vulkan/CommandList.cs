@@ -16,7 +16,7 @@ public sealed unsafe class CommandList : IDisposable
     private readonly GpuContext context;
     private readonly CommandBuffer commandBuffer;
     private readonly List<DescriptorPool> descriptorPools = [];
-    private readonly Dictionary<(ulong Buffer, long Offset, long Length), BufferView> texelViews = [];
+    private readonly Dictionary<(ulong Buffer, long Offset, long Length, TexelFormat Format), BufferView> texelViews = [];
     private readonly HazardTracker hazards = new();
     private readonly QueryPool queryPool;
     private readonly int queryCapacity;
@@ -198,8 +198,9 @@ public sealed unsafe class CommandList : IDisposable
         {
             if (slot >= KernelCache.TexelBindingCount || binding.Writes)
                 throw new ArgumentException($"{kernel.Name}: only the first {KernelCache.TexelBindingCount} slots can be read as texels (slot {slot})");
-            if (slice.Length % sizeof(float) != 0 || slice.Length / sizeof(float) > context.Info.MaxTexelBufferElements)
-                throw new ArgumentException($"{kernel.Name} reads {slice} as texels: not whole fp32 texels or above this device's " +
+            int texelBytes = binding.Texels == TexelFormat.Float4 ? 4 * sizeof(float) : sizeof(float);
+            if (slice.Length % texelBytes != 0 || slice.Length / texelBytes > context.Info.MaxTexelBufferElements)
+                throw new ArgumentException($"{kernel.Name} reads {slice} as {binding.Texels} texels: not whole texels or above this device's " +
                     $"maxTexelBufferElements of {context.Info.MaxTexelBufferElements}");
             if (slice.AbsoluteOffset % context.Info.MinTexelBufferOffsetAlignment != 0)
                 throw new ArgumentException($"{kernel.Name} reads {slice} as texels at an offset not aligned to {context.Info.MinTexelBufferOffsetAlignment} bytes");
@@ -275,7 +276,7 @@ public sealed unsafe class CommandList : IDisposable
         for (int slot = 0; slot < KernelCache.TexelBindingCount; slot++)
         {
             bool texels = slot < bindings.Length && bindings[slot].AsTexels;
-            views[slot] = TexelView(texels ? bindings[slot].Slice : dummy);
+            views[slot] = texels ? TexelView(bindings[slot].Slice, bindings[slot].Texels) : TexelView(dummy, TexelFormat.Float);
             writes[KernelCache.BindingCount + slot] = new WriteDescriptorSet
             {
                 SType = StructureType.WriteDescriptorSet,
@@ -289,16 +290,16 @@ public sealed unsafe class CommandList : IDisposable
         context.Api.UpdateDescriptorSets(context.Device, total, writes, 0, null);
     }
 
-    // One R32_SFLOAT view per distinct range, kept until the list is disposed (a recorded list is replayed).
-    private BufferView TexelView(BufferSlice slice)
+    // One view per distinct range and format, kept until the list is disposed (a recorded list is replayed).
+    private BufferView TexelView(BufferSlice slice, TexelFormat format)
     {
-        var key = (slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.Length);
+        var key = (slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.Length, format);
         if (texelViews.TryGetValue(key, out BufferView existing)) return existing;
         var info = new BufferViewCreateInfo
         {
             SType = StructureType.BufferViewCreateInfo,
             Buffer = slice.Buffer.Block.Buffer,
-            Format = Format.R32Sfloat,
+            Format = format == TexelFormat.Float4 ? Format.R32G32B32A32Sfloat : Format.R32Sfloat,
             Offset = (ulong)slice.AbsoluteOffset,
             Range = (ulong)slice.Length,
         };

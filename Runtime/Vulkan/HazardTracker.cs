@@ -51,13 +51,24 @@ internal sealed class HazardTracker
         new(slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.AbsoluteOffset + slice.Length);
 }
 
-/// <summary>
-/// A buffer range a command uses, and whether it writes it. <see cref="AsTexels"/>: read through a uniform
-/// texel buffer (fp32 texels) instead of a storage buffer (see <see cref="KernelCache"/>).
-/// </summary>
-public readonly record struct Binding(BufferSlice Slice, bool Writes, bool AsTexels = false)
+/// <summary>How a binding reaches the shader: a storage buffer, or a uniform texel buffer of fp32 or fp32x4 texels.</summary>
+public enum TexelFormat
 {
-    public static Binding ReadTexels(BufferSlice slice) => new(slice, false, AsTexels: true);
+    None,
+    /// <summary>R32_SFLOAT: texel i is element i.</summary>
+    Float,
+    /// <summary>R32G32B32A32_SFLOAT: texel i is elements 4i..4i+3 (the range must be whole texels).</summary>
+    Float4,
+}
+
+/// <summary>
+/// A buffer range a command uses, and whether it writes it. <see cref="Texels"/>: read through a uniform
+/// texel buffer instead of a storage buffer (see <see cref="KernelCache"/>).
+/// </summary>
+public readonly record struct Binding(BufferSlice Slice, bool Writes, TexelFormat Texels = TexelFormat.None)
+{
+    public bool AsTexels => Texels != TexelFormat.None;
+    public static Binding ReadTexels(BufferSlice slice, TexelFormat format = TexelFormat.Float) => new(slice, false, format);
     public static Binding Read(BufferSlice slice) => new(slice, false);
     public static Binding Write(BufferSlice slice) => new(slice, true);
     public static Binding Read(GpuBuffer buffer) => new(buffer.Whole, false);

@@ -8,8 +8,8 @@ namespace VkDiffusion.Runtime.Vulkan;
 /// descriptor-set layout and one 128-byte push-constant range. Specialization constant i is the i-th
 /// uint given. A VkPipelineCache persists across runs.
 /// The layout: slot s (the s-th binding a dispatch passes) is the storage buffer at binding s, or, for
-/// the first <see cref="TexelBindingCount"/> slots when the binding asks for texels, the R32_SFLOAT
-/// uniform texel buffer at binding <see cref="BindingCount"/> + s. CPU drivers (lavapipe) fetch texels
+/// the first <see cref="TexelBindingCount"/> slots when the binding asks for texels, the R32_SFLOAT or
+/// R32G32B32A32_SFLOAT uniform texel buffer at binding <see cref="BindingCount"/> + s. CPU drivers (lavapipe) fetch texels
 /// for all SIMD lanes with one vector gather, where a storage-buffer load with lane-varying addresses
 /// becomes a scalar loop over the lanes.
 /// </summary>

@@ -22,6 +22,9 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     [
         (1, 1, 1), (7, 33, 5), (33, 7, 127), (127, 257, 33), (64, 64, 64), (128, 96, 256), (257, 129, 65),
         (260, 36, 256), (257, 20, 257), (40, 264, 260), (20, 516, 520), (513, 8, 515),
+        // The weight gradient of this one reads both operands as vec4s along their rows with a reduction of 33:
+        // the remainder loop's single-element loads from vec4 views.
+        (33, 12, 64),
     ];
 
     public static TheoryData<MatmulPath, Layout, int, int, int> Cases()

@@ -94,7 +94,7 @@ public sealed class RecordingTests(GpuFixture fixture) : GpuTest(fixture)
         var late = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u, pastTheTexelSlots));
         Assert.Contains("texels", late.Message);
         var written = Assert.Throws<ArgumentException>(() => commands.Dispatch(copy, 1, 1, 1, 4u,
-            new Binding(x.Whole, Writes: true, AsTexels: true), Binding.Write(y)));
+            new Binding(x.Whole, Writes: true, TexelFormat.Float), Binding.Write(y)));
         Assert.Contains("texels", written.Message);
     }
 }
