@@ -12,7 +12,7 @@
 // V parts of dQkv.
 // Bindings: attention_bwd_bindings.glsl (writes the K and V parts of dQkv).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
-// STAGE_IN_SHARED, 3 = TEXEL_LOADS (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+// STAGE_IN_SHARED, 3 = TEXEL_MODE (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
 //! variant attention_bwd_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
@@ -26,6 +26,9 @@
 // place: STAGE_IN_SHARED).
 #define QUERY(i, d) (STAGE_IN_SHARED ? queries[(i) * HEAD_DIM + (d)] : qkv_at(queryAt + (i) * stride + (d)))
 #define OUT_GRAD(i, d) (STAGE_IN_SHARED ? outGrads[(i) * HEAD_DIM + (d)] : out_grad_at(outGradAt + (i) * outGradStride + (d)))
+// Elements d..d+3 (d a multiple of 4).
+#define QUERY4(i, d) (STAGE_IN_SHARED ? vec4(QUERY(i, d), QUERY(i, d + 1u), QUERY(i, d + 2u), QUERY(i, d + 3u)) : qkv4_at(queryAt + (i) * stride + (d)))
+#define OUT_GRAD4(i, d) (STAGE_IN_SHARED ? vec4(OUT_GRAD(i, d), OUT_GRAD(i, d + 1u), OUT_GRAD(i, d + 2u), OUT_GRAD(i, d + 3u)) : out_grad4_at(outGradAt + (i) * outGradStride + (d)))
 #define ROW_LSE(i) (STAGE_IN_SHARED ? rowLses[i] : lse[lseAt + (i)])
 #define ROW_DELTA(i) (STAGE_IN_SHARED ? rowDeltas[i] : delta[deltaAt + (i)])
 
@@ -85,9 +88,10 @@ void main() {
         // Uniform loop, arithmetic masking (see attention_fwd).
         for (uint i = 0; i < end; i++) {
             float query[HEAD_DIM], outGrad[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                query[d] = QUERY(i, d);
-                outGrad[d] = OUT_GRAD(i, d);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                vec4 query4 = QUERY4(i, d), outGrad4 = OUT_GRAD4(i, d);
+                query[d] = query4.x; query[d + 1u] = query4.y; query[d + 2u] = query4.z; query[d + 3u] = query4.w;
+                outGrad[d] = outGrad4.x; outGrad[d + 1u] = outGrad4.y; outGrad[d + 2u] = outGrad4.z; outGrad[d + 3u] = outGrad4.w;
             }
             float queryLse = ROW_LSE(i), queryDelta = ROW_DELTA(i);
             [[unroll]] for (uint t = 0; t < ROWS; t++) {

@@ -1,5 +1,5 @@
 // The bindings of both backward halves (attention_bwd, attention_bwd_dq), after attention_common.glsl:
-// 0 qkv (read, declared there), 1 LSE (read), 2 dO (read; texels at binding 10 when TEXEL_LOADS),
+// 0 qkv (read, declared there), 1 LSE (read), 2 dO (read; texels at binding 10 when TEXEL_MODE != 0),
 // 3 delta (read), 4 dQkv (written: the K and V parts by attention_bwd, the Q part by attention_bwd_dq).
 layout(std430, set = 0, binding = 1) readonly buffer Lse { float lse[]; };
 layout(std430, set = 0, binding = 2) readonly buffer OutGrad { float dO[]; };
@@ -8,6 +8,12 @@ layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
 layout(set = 0, binding = 10) uniform samplerBuffer outGradTexels;
 
 float out_grad_at(uint index) {
-    if (TEXEL_LOADS) return texelFetch(outGradTexels, int(index)).x;
+    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(outGradTexels, int(index >> 2))[index & 3u];
+    if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(outGradTexels, int(index)).x;
     return dO[index];
+}
+
+vec4 out_grad4_at(uint index) {
+    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(outGradTexels, int(index >> 2));
+    return vec4(out_grad_at(index), out_grad_at(index + 1u), out_grad_at(index + 2u), out_grad_at(index + 3u));
 }

@@ -9,7 +9,7 @@
 // entirely. Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
 // Bindings: attention_bwd_bindings.glsl (writes the Q part of dQkv).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED,
-// 3 = TEXEL_LOADS (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// 3 = TEXEL_MODE (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_bwd_dq_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64 -DROWS=1
@@ -22,6 +22,9 @@
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
 #define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))
 #define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv_at(valueAt + (j) * stride + (d)))
+// Elements d..d+3 of key / value j (d a multiple of 4).
+#define KEY4(j, d) (STAGE_IN_SHARED ? vec4(KEY(j, d), KEY(j, d + 1u), KEY(j, d + 2u), KEY(j, d + 3u)) : qkv4_at(keyAt + (j) * stride + (d)))
+#define VALUE4(j, d) (STAGE_IN_SHARED ? vec4(VALUE(j, d), VALUE(j, d + 1u), VALUE(j, d + 2u), VALUE(j, d + 3u)) : qkv4_at(valueAt + (j) * stride + (d)))
 
 #include "attention_bwd_bindings.glsl"
 
@@ -70,9 +73,10 @@ void main() {
         uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
         for (uint j = 0; j < blockKeys; j++) {
             float k[HEAD_DIM], v[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                k[d] = KEY(j, d);
-                v[d] = VALUE(j, d);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                vec4 k4 = KEY4(j, d), v4 = VALUE4(j, d);
+                k[d] = k4.x; k[d + 1u] = k4.y; k[d + 2u] = k4.z; k[d + 3u] = k4.w;
+                v[d] = v4.x; v[d + 1u] = v4.y; v[d + 2u] = v4.z; v[d + 3u] = v4.w;
             }
             [[unroll]] for (uint t = 0; t < ROWS; t++) {
                 // Four partial sums per dot product: independent chains, not one latency-bound chain.

@@ -31,10 +31,13 @@ layout(constant_id = 1) const uint STAGE_BLOCK = 32;
 // workgroup-uniform addresses, with no barriers (CPU devices such as lavapipe, where shared memory is
 // ordinary memory and a kernel with barriers runs as coroutines).
 layout(constant_id = 2) const bool STAGE_IN_SHARED = true;
-// Spec 3: 1 = read qkv (and dO in the backward passes) through the runtime's texel bindings (R32_SFLOAT
-// views of slots 0 and 2 at bindings 8 and 10) instead of storage buffers: a CPU device fetches a texel
-// for all SIMD lanes with one vector gather, where a storage load inside a loop is a loop over the lanes.
-layout(constant_id = 3) const bool TEXEL_LOADS = false;
+// Spec 3, TEXEL_MODE: how qkv (and dO in the backward passes) are read. 0: storage buffers. 1: the
+// runtime's texel bindings (views of slots 0 and 2 at bindings 8 and 10) with fp32 texels; 2: the same
+// with fp32x4 texels (the host proved every row starts at a multiple of 4 elements). A CPU device fetches
+// a texel for all SIMD lanes with one vector gather, where a storage load inside a loop is a loop over
+// the lanes.
+layout(constant_id = 3) const uint TEXEL_MODE = 0;
+const uint TEXELS_FLOAT = 1u, TEXELS_FLOAT4 = 2u;
 layout(local_size_x_id = 0) in;
 
 // Every fused kernel reads qkv from slot 0.
@@ -42,8 +45,15 @@ layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(set = 0, binding = 8) uniform samplerBuffer qkvTexels;
 
 float qkv_at(uint index) {
-    if (TEXEL_LOADS) return texelFetch(qkvTexels, int(index)).x;
+    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(qkvTexels, int(index >> 2))[index & 3u];
+    if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(qkvTexels, int(index)).x;
     return qkv[index];
+}
+
+// Elements index..index+3 (index a multiple of 4 when TEXEL_MODE is TEXELS_FLOAT4).
+vec4 qkv4_at(uint index) {
+    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(qkvTexels, int(index >> 2));
+    return vec4(qkv_at(index), qkv_at(index + 1u), qkv_at(index + 2u), qkv_at(index + 3u));
 }
 
 layout(push_constant) uniform Push {

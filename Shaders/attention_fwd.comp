@@ -10,9 +10,9 @@
 // workgroup's last query are never loaded or computed; inside the diagonal block the keys after a row's
 // own position get probability exactly 0. fp32 throughout; deterministic (fixed order).
 // Layouts, grid and push constants: attention_common.glsl.
-// Bindings: 0 qkv (read; texels at binding 8 when TEXEL_LOADS), 1 O (written), 2 LSE (written).
+// Bindings: 0 qkv (read; texels at binding 8 when TEXEL_MODE != 0), 1 O (written), 2 LSE (written).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
-// (1: stage each key block in shared memory, GPUs; 0: read keys in place, CPU devices), 3 = TEXEL_LOADS.
+// (1: stage each key block in shared memory, GPUs; 0: read keys in place, CPU devices), 3 = TEXEL_MODE.
 // Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_fwd_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_fwd_d32 -DHEAD_DIM=32 -DROWS=1
@@ -26,6 +26,9 @@
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
 #define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))
 #define VALUE(j, d) (STAGE_IN_SHARED ? values[(j) * HEAD_DIM + (d)] : qkv_at(valueAt + (j) * stride + (d)))
+// Elements d..d+3 of key / value j (d a multiple of 4).
+#define KEY4(j, d) (STAGE_IN_SHARED ? vec4(KEY(j, d), KEY(j, d + 1u), KEY(j, d + 2u), KEY(j, d + 3u)) : qkv4_at(keyAt + (j) * stride + (d)))
+#define VALUE4(j, d) (STAGE_IN_SHARED ? vec4(VALUE(j, d), VALUE(j, d + 1u), VALUE(j, d + 2u), VALUE(j, d + 3u)) : qkv4_at(valueAt + (j) * stride + (d)))
 
 layout(std430, set = 0, binding = 1) writeonly buffer Out { float o[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer Lse { float lse[]; };
@@ -74,7 +77,10 @@ void main() {
         uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
         for (uint j = 0; j < blockKeys; j++) {
             float k[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) k[d] = KEY(j, d);
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                vec4 k4 = KEY4(j, d);
+                k[d] = k4.x; k[d + 1u] = k4.y; k[d + 2u] = k4.z; k[d + 3u] = k4.w;
+            }
             float p[ROWS];
             [[unroll]] for (uint t = 0; t < ROWS; t++) {
                 // Four independent partial sums: one dependent chain of HEAD_DIM fused multiply-adds would be
@@ -94,9 +100,10 @@ void main() {
                 p[t] = seen ? exp(s - m[t]) : 0.0;
                 l[t] += p[t];
             }
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
-                float v = VALUE(j, d);
-                [[unroll]] for (uint t = 0; t < ROWS; t++) acc[t][d] += p[t] * v;
+            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                vec4 v4 = VALUE4(j, d);
+                [[unroll]] for (uint e = 0; e < 4u; e++)
+                    [[unroll]] for (uint t = 0; t < ROWS; t++) acc[t][d + e] += p[t] * v4[e];
             }
         }
     }

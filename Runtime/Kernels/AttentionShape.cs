@@ -60,7 +60,9 @@ internal readonly record struct BatchChunk(int First, int Count, long Alignment)
     {
         long start = First * bytesPerBatch;
         long slack = (whole.AbsoluteOffset + start) % Alignment;
-        BufferSlice slice = whole.Slice(start - slack, slack + Count * bytesPerBatch);
+        // The rounded-down start may lie before the operand's own slice (an operand at a misaligned offset), never
+        // before its buffer: buffers start aligned.
+        var slice = new BufferSlice(whole.Buffer, whole.Offset + start - slack, slack + Count * bytesPerBatch);
         return (slice, (uint)(slack / sizeof(float)));
     }
 }

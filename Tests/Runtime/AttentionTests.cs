@@ -184,6 +184,22 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
             GradAtol, GradRtol, "dQkv");
     }
 
+    // On CPU devices qkv and dO are read as fp32x4 texels when every row starts on a whole texel, and as fp32
+    // texels otherwise: inputs 1 or 2 elements into their buffers take the fp32 path, 4 the fp32x4 one.
+    [Theory, InlineData(1), InlineData(2), InlineData(4)]
+    public void Inputs_at_any_element_offset_match_the_reference(int inputOffset)
+    {
+        const int batchCount = 2, T = 19, headCount = 2, headDim = 16;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 71, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 72);
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, inputOffset: inputOffset);
+        var (output, logSumExp) = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal: true);
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, AttentionReference.Backward(qkv, dOutput, batchCount, T, headCount, headDim, causal: true),
+            GradAtol, GradRtol, "dQkv");
+    }
+
     // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
     [Theory, InlineData(true), InlineData(false)]
     public void Unfused_baseline_matches_the_double_reference(bool causal)
@@ -210,16 +226,19 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
 
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
         int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue,
-        AttentionBlocks? blocks = null)
+        AttentionBlocks? blocks = null, int inputOffset = 0)
     {
-        using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
+        // inputOffset: qkv and dOutput start that many elements into their buffers.
+        using GpuBuffer qkvBuffer = Context.Upload<float>([.. new float[inputOffset], .. qkv], "qkv");
+        using GpuBuffer outGrad = Context.Upload<float>([.. new float[inputOffset], .. dOutput], "dOutput");
+        BufferSlice qkvSlice = qkvBuffer.Elements<float>(inputOffset, qkv.Length), outGradSlice = outGrad.Elements<float>(inputOffset, dOutput.Length);
         using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
         using GpuBuffer logSumExp = Context.Allocate<float>(batchCount * headCount * T, "logSumExp");
         using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
         using CommandList commands = Context.CreateCommandList();
-        AttentionKernels.Forward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
+        AttentionKernels.Forward(commands, qkvSlice, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
             maxBatchesPerDispatch, blocks);
-        AttentionKernels.Backward(commands, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
+        AttentionKernels.Backward(commands, qkvSlice, output.Whole, logSumExp.Whole, outGradSlice, qkvGrad.Whole, scratch.Whole,
             batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch, blocks);
         commands.End();
         for (int run = 0; run < repeats; run++) Context.Run(commands);
