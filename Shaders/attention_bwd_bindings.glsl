@@ -7,13 +7,4 @@ layout(std430, set = 0, binding = 3) readonly buffer Delta { float delta[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer QkvGrad { float dQkv[]; };
 layout(set = 0, binding = 10) uniform samplerBuffer outGradTexels;
 
-float out_grad_at(uint index) {
-    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(outGradTexels, int(index >> 2))[index & 3u];
-    if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(outGradTexels, int(index)).x;
-    return dO[index];
-}
-
-vec4 out_grad4_at(uint index) {
-    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(outGradTexels, int(index >> 2));
-    return vec4(out_grad_at(index), out_grad_at(index + 1u), out_grad_at(index + 2u), out_grad_at(index + 3u));
-}
+READERS(out_grad, dO, outGradTexels)

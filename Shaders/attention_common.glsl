@@ -44,17 +44,21 @@ layout(local_size_x_id = 0) in;
 layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
 layout(set = 0, binding = 8) uniform samplerBuffer qkvTexels;
 
-float qkv_at(uint index) {
-    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(qkvTexels, int(index >> 2))[index & 3u];
-    if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(qkvTexels, int(index)).x;
-    return qkv[index];
-}
+// READERS(NAME, BUFFER, TEXELS) defines NAME_at(index), one element, and NAME4_at(index), elements
+// index..index+3 (index a multiple of 4 in TEXELS_FLOAT4 mode), read from the storage array BUFFER or
+// its texel view TEXELS as TEXEL_MODE says.
+#define READERS(NAME, BUFFER, TEXELS) \
+    float NAME##_at(uint index) { \
+        if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(TEXELS, int(index >> 2))[index & 3u]; \
+        if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(TEXELS, int(index)).x; \
+        return BUFFER[index]; \
+    } \
+    vec4 NAME##4_at(uint index) { \
+        if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(TEXELS, int(index >> 2)); \
+        return vec4(NAME##_at(index), NAME##_at(index + 1u), NAME##_at(index + 2u), NAME##_at(index + 3u)); \
+    }
 
-// Elements index..index+3 (index a multiple of 4 when TEXEL_MODE is TEXELS_FLOAT4).
-vec4 qkv4_at(uint index) {
-    if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(qkvTexels, int(index >> 2));
-    return vec4(qkv_at(index), qkv_at(index + 1u), qkv_at(index + 2u), qkv_at(index + 3u));
-}
+READERS(qkv, qkv, qkvTexels)
 
 layout(push_constant) uniform Push {
     uint T;          // sequence length
