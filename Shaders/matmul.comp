@@ -8,7 +8,7 @@
 // C(b,i,j) = c[c_offset + b*c_batch + i*c_stride_i + j]. One operand always has unit stride along
 // r or along its row index; A_UNIT_R / B_UNIT_R say which (the other stride is then 1).
 // Bindings: 0 a (read), 1 b (read), 2 c (written; read too when accumulate != 0); with TEXEL_LOADS a and b
-//   are read from the runtime's texel bindings 8 and 9 (R32_SFLOAT views of slots 0 and 1) instead.
+//   are read from the runtime's texel bindings 8 and 9 (views of slots 0 and 1: fp32x4 texels where A_VEC4 / B_VEC4, fp32 otherwise).
 // Push: uint M, N, R, accumulate, a_offset, a_stride_i, a_stride_r, a_batch, b_offset, b_stride_j,
 //       b_stride_r, b_batch, c_offset, c_stride_i, c_batch (all in elements). Grid: x = column tiles,
 //       y = row tiles, z = batch.
