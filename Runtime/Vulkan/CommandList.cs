@@ -194,6 +194,8 @@ public sealed unsafe class CommandList : IDisposable
     private void CheckBindable(Kernel kernel, Binding binding, int slot)
     {
         BufferSlice slice = binding.Slice;
+        if (slice.Buffer.IsDisposed) throw new ObjectDisposedException(slice.Buffer.Name, $"{kernel.Name} binds a disposed buffer");
+        if (slice.Length <= 0) throw new ArgumentException($"{kernel.Name} binds an empty range of {slice.Buffer.Name}");
         if (binding.AsTexels)
         {
             if (slot >= KernelCache.TexelBindingCount || binding.Writes)
@@ -204,9 +206,8 @@ public sealed unsafe class CommandList : IDisposable
                     $"maxTexelBufferElements of {context.Info.MaxTexelBufferElements}");
             if (slice.AbsoluteOffset % context.Info.MinTexelBufferOffsetAlignment != 0)
                 throw new ArgumentException($"{kernel.Name} reads {slice} as texels at an offset not aligned to {context.Info.MinTexelBufferOffsetAlignment} bytes");
+            return;
         }
-        if (slice.Buffer.IsDisposed) throw new ObjectDisposedException(slice.Buffer.Name, $"{kernel.Name} binds a disposed buffer");
-        if (slice.Length <= 0) throw new ArgumentException($"{kernel.Name} binds an empty range of {slice.Buffer.Name}");
         if ((ulong)slice.Length > context.Info.MaxStorageBufferRange)
             throw new ArgumentException($"{kernel.Name} binds {slice.Length} bytes of {slice.Buffer.Name}, above this device's " +
                 $"maxStorageBufferRange of {context.Info.MaxStorageBufferRange}; the op must process it in chunks");
