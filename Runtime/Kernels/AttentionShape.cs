@@ -38,7 +38,7 @@ internal readonly record struct AttentionShape(int BatchCount, int SequenceLengt
     /// <paramref name="texelLoads"/>: qkv and dO are read as texel buffers, so windows also respect the texel limits.
     public IEnumerable<BatchChunk> Chunks(DeviceInfo device, int maxBatchesPerChunk, bool texelLoads)
     {
-        long alignment = texelLoads ? Math.Max(device.MinStorageBufferOffsetAlignment, device.MinTexelBufferOffsetAlignment) : device.MinStorageBufferOffsetAlignment;
+        long alignment = texelLoads ? device.MinStorageOrTexelOffsetAlignment : device.MinStorageBufferOffsetAlignment;
         ulong range = Math.Min(device.MaxStorageBufferRange, (ulong)uint.MaxValue * sizeof(float));
         if (texelLoads) range = Math.Min(range, (ulong)device.MaxTexelBufferElements * sizeof(float));
         long usableRange = (long)range - alignment;

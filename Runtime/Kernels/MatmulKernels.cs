@@ -11,7 +11,7 @@ public enum MatmulPath
     RegisterBlocked,
     /// <summary>
     /// Register blocks reading both operands through texel buffers: the fast path on CPU devices, whose
-    /// texel fetch gathers all SIMD lanes at once (lavapipe: 1.3-1.6x the storage-buffer loads at 1024^3).
+    /// texel fetch gathers all SIMD lanes at once (lavapipe, 1024^3: ~2.3x the storage-buffer loads; docs/benchmarks.md).
     /// </summary>
     RegisterBlockedTexels,
     /// <summary>Shared-memory tiles with register blocks: the fast path on GPUs.</summary>
@@ -176,7 +176,7 @@ public static class MatmulKernels
         long maxGroups = Math.Min(device.MaxComputeWorkGroupCountX, 65535u);
         if (problem.BatchCount > 65535)
             throw new ArgumentOutOfRangeException(nameof(problem), $"matmul batch count {problem.BatchCount} exceeds 65535");
-        if ((problem.N + variant.TileN - 1) / variant.TileN > maxGroups)
+        if (Workgroups(problem.N, variant.TileN) > maxGroups)
             throw new ArgumentOutOfRangeException(nameof(problem), $"matmul output width {problem.N} exceeds {maxGroups} tiles of {variant.TileN}");
 
         // Split along i (or r) until every binding fits the device's range and the grid its limits. Chunks are
@@ -224,7 +224,7 @@ public static class MatmulKernels
     private static bool Fits(Problem problem, Variant variant, int chunk, long maxBinding, long maxGroups)
     {
         Problem part = problem.SplitReduction ? problem with { R = chunk } : problem with { M = chunk };
-        if (!problem.SplitReduction && (chunk + variant.TileM - 1) / variant.TileM > maxGroups) return false;
+        if (!problem.SplitReduction && Workgroups(chunk, variant.TileM) > maxGroups) return false;
         // Alignment can add up to 256 bytes in front of a binding.
         return ElementCount(part, part.A, part.M) * 4 + 256 <= maxBinding
             && ElementCount(part, part.B, part.N) * 4 + 256 <= maxBinding
@@ -241,8 +241,7 @@ public static class MatmulKernels
 
     private static void Dispatch(CommandList commands, Problem problem, Variant variant)
     {
-        // Both limits are powers of two, so the larger satisfies both (a texel view's offset has its own limit).
-        uint alignment = Math.Max(commands.Context.Info.MinStorageBufferOffsetAlignment, commands.Context.Info.MinTexelBufferOffsetAlignment);
+        uint alignment = commands.Context.Info.MinStorageOrTexelOffsetAlignment;
         var (aBinding, aOffset) = Bind(problem.A, ElementCount(problem, problem.A, problem.M), alignment);
         var (bBinding, bOffset) = Bind(problem.B, ElementCount(problem, problem.B, problem.N), alignment);
         var (cBinding, cOffset) = Bind(problem.C, ElementCount(problem, problem.C, problem.M, isOutput: true), alignment);
@@ -260,9 +259,7 @@ public static class MatmulKernels
             aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
             bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
             cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride));
-        uint groupsX = ((uint)problem.N + variant.TileN - 1) / variant.TileN;
-        uint groupsY = ((uint)problem.M + variant.TileM - 1) / variant.TileM;
-        commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount, push,
+        commands.Dispatch(kernel, (uint)Workgroups(problem.N, variant.TileN), (uint)Workgroups(problem.M, variant.TileM), (uint)problem.BatchCount, push,
             ReadBinding(aBinding, variant.Texels, aVec4), ReadBinding(bBinding, variant.Texels, bVec4), Binding.Write(cBinding));
     }
 

@@ -28,6 +28,9 @@ public sealed record DeviceInfo
     public required uint MinStorageBufferOffsetAlignment { get; init; }
     public required uint MaxTexelBufferElements { get; init; }
     public required uint MinTexelBufferOffsetAlignment { get; init; }
+
+    /// <summary>An offset alignment that suits a binding read either way (both limits are powers of two).</summary>
+    public uint MinStorageOrTexelOffsetAlignment => Math.Max(MinStorageBufferOffsetAlignment, MinTexelBufferOffsetAlignment);
     public required uint MaxComputeWorkGroupInvocations { get; init; }
     public required uint MaxComputeWorkGroupCountX { get; init; }
     public required bool ShaderFloat16 { get; init; }
