@@ -31,7 +31,7 @@ layout(constant_id = 1) const uint STAGE_BLOCK = 32;
 // workgroup-uniform addresses, with no barriers (CPU devices such as lavapipe, where shared memory is
 // ordinary memory and a kernel with barriers runs as coroutines).
 layout(constant_id = 2) const bool STAGE_IN_SHARED = true;
-// Spec 3, TEXEL_MODE: how qkv (and dO in the backward passes) are read. 0: storage buffers. 1: the
+// Spec 3, TEXEL_MODE (the runtime's TexelFormat): how qkv (and dO in the backward passes) are read. 0: storage buffers. 1: the
 // runtime's texel bindings (views of slots 0 and 2 at bindings 8 and 10) with fp32 texels; 2: the same
 // with fp32x4 texels (the host proved every row starts at a multiple of 4 elements). A CPU device fetches
 // a texel for all SIMD lanes with one vector gather, where a storage load inside a loop is a loop over

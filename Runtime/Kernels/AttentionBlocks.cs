@@ -57,23 +57,16 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
 
     /// <summary>
-    /// TEXEL_MODE of a dispatch whose qkv / dO windows start at these element offsets and span these bytes:
-    /// 0 storage buffers (texel loads off), 2 fp32x4 texels when every window starts and ends on a whole
-    /// texel, 1 fp32 texels otherwise.
+    /// How a dispatch whose qkv / dO windows start at these element offsets and span these bytes reads them:
+    /// storage buffers when texel loads are off, fp32x4 texels when every window starts and ends on a whole
+    /// texel, fp32 texels otherwise. Its numeric value is the kernels' TEXEL_MODE.
     /// </summary>
-    public uint TexelMode(params (uint BaseElement, long Bytes)[] windows) =>
-        !TexelLoads ? 0u : windows.All(w => w.BaseElement % 4 == 0 && w.Bytes % 16 == 0) ? 2u : 1u;
+    public TexelFormat TexelMode(params (uint BaseElement, long Bytes)[] windows) =>
+        !TexelLoads ? TexelFormat.None
+        : windows.All(w => w.BaseElement % 4 == 0 && w.Bytes % 16 == 0) ? TexelFormat.Float4 : TexelFormat.Float;
 
     /// <summary>The specialization constants of the fused kernels: ROW_BLOCK, STAGE_BLOCK, STAGE_IN_SHARED, TEXEL_MODE.</summary>
-    public uint[] Specialization(uint texelMode) => [RowBlock, StageBlock, StageInShared ? 1u : 0u, texelMode];
-
-    /// <summary>A binding of qkv or dO in this TEXEL_MODE.</summary>
-    public static Binding ReadOperand(BufferSlice window, uint texelMode) => texelMode switch
-    {
-        0 => Binding.Read(window),
-        1 => Binding.ReadTexels(window, TexelFormat.Float),
-        _ => Binding.ReadTexels(window, TexelFormat.Float4),
-    };
+    public uint[] Specialization(TexelFormat texelMode) => [RowBlock, StageBlock, StageInShared ? 1u : 0u, (uint)texelMode];
 
     /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks:
     /// family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim}; variants exist for

@@ -43,13 +43,13 @@ public static class AttentionKernels
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
-            uint texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length));
+            TexelFormat texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length));
             Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim), blocks.Specialization(texelMode));
             var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
             var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outBase, lseBase, 0, 0);
             c.Dispatch(kernel, blocks.GroupsFor(sequenceLength), (uint)(chunk.Count * headCount), 1, push,
-                AttentionBlocks.ReadOperand(qkvWindow, texelMode), Binding.Write(outWindow), Binding.Write(lseWindow));
+                new Binding(qkvWindow, Writes: false, texelMode), Binding.Write(outWindow), Binding.Write(lseWindow));
         }
     }
 
@@ -94,10 +94,10 @@ public static class AttentionKernels
                 new DeltaPush(rowCount, (uint)sequenceLength, (uint)headCount, (uint)headDim, outBase, outGradBase, deltaBase),
                 Binding.Read(outWindow), Binding.Read(outGradWindow), Binding.Write(deltaWindow));
 
-            uint texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length), (outGradBase, outGradWindow.Length));
+            TexelFormat texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length), (outGradBase, outGradWindow.Length));
             Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim), blocks.Specialization(texelMode));
             Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim), blocks.Specialization(texelMode));
-            Binding qkvBinding = AttentionBlocks.ReadOperand(qkvWindow, texelMode), outGradBinding = AttentionBlocks.ReadOperand(outGradWindow, texelMode);
+            Binding qkvBinding = new(qkvWindow, Writes: false, texelMode), outGradBinding = new(outGradWindow, Writes: false, texelMode);
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outGradBase, lseBase, deltaBase, qkvGradBase);
             uint groupsY = (uint)(chunk.Count * headCount);
             c.Dispatch(keyValue, blocks.GroupsFor(sequenceLength), groupsY, 1, push, qkvBinding, Binding.Read(lseWindow),

@@ -51,14 +51,15 @@ internal sealed class HazardTracker
         new(slice.Buffer.Block.Buffer.Handle, slice.AbsoluteOffset, slice.AbsoluteOffset + slice.Length);
 }
 
-/// <summary>How a binding reaches the shader: a storage buffer, or a uniform texel buffer of fp32 or fp32x4 texels.</summary>
+/// <summary>How a binding reaches the shader: a storage buffer, or a uniform texel buffer of fp32 or fp32x4 texels.
+/// Kernels that choose at specialization time take these values as a spec constant.</summary>
 public enum TexelFormat
 {
-    None,
+    None = 0,
     /// <summary>R32_SFLOAT: texel i is element i.</summary>
-    Float,
+    Float = 1,
     /// <summary>R32G32B32A32_SFLOAT: texel i is elements 4i..4i+3 (the range must be whole texels).</summary>
-    Float4,
+    Float4 = 2,
 }
 
 /// <summary>
