@@ -24,13 +24,19 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
         public string Name = "";
         public string Source = "";
         public List<string> Defines = new List<string>();
-        public string Requires = "";
+        public string TargetEnvironment = "vulkan1.2";
     }
 
     public override bool Execute()
     {
         Directory.CreateDirectory(OutputDirectory);
-        bool coopmat = ProbeCooperativeMatrix();
+        if (!ProbeCooperativeMatrix(out string version))
+        {
+            Log.LogError("glslc '{0}' cannot compile GL_KHR_cooperative_matrix shaders (shaderc 2023.8 or newer is needed): " +
+                "run scripts/setup.sh, or build with -p:Glslc=/path/to/a/newer/glslc", Glslc);
+            return false;
+        }
+        Log.LogMessage(MessageImportance.High, "shaders: compiling with {0} ({1})", Glslc, version);
         var variants = new List<Variant>();
         foreach (string source in Directory.GetFiles(ShaderDirectory, "*.comp").OrderBy(s => s, StringComparer.Ordinal))
             variants.AddRange(ReadVariants(source));
@@ -39,7 +45,7 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
         foreach (string name in duplicates) Log.LogError("shader variant name '{0}' is declared twice", name);
         if (duplicates.Count > 0) return false;
 
-        var built = variants.Where(v => v.Requires == "" || (v.Requires == "coopmat" && coopmat)).ToList();
+        var built = variants;
         var errors = new ConcurrentBag<string>();
         Parallel.ForEach(built, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, variant =>
         {
@@ -50,7 +56,7 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
         if (!errors.IsEmpty) return false;
 
         SpirvFiles = built.Select(v => (ITaskItem)new TaskItem(Path.Combine(OutputDirectory, v.Name + ".spv"))).ToArray();
-        WriteIfChanged(IndexFile, GenerateIndex(built, coopmat));
+        WriteIfChanged(IndexFile, GenerateIndex(built));
         return true;
     }
 
@@ -66,7 +72,7 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
             var variant = new Variant { Name = words[0], Source = source };
             foreach (string word in words.Skip(1))
             {
-                if (word.StartsWith("requires=", StringComparison.Ordinal)) variant.Requires = word.Substring("requires=".Length);
+                if (word.StartsWith("target=", StringComparison.Ordinal)) variant.TargetEnvironment = word.Substring("target=".Length);
                 else variant.Defines.Add(word);
             }
             declared.Add(variant);
@@ -78,7 +84,7 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
     private string Arguments(Variant variant, string output, string depfile)
     {
         var args = new StringBuilder();
-        args.Append("--target-env=vulkan1.2 -O -Werror -std=450 ");
+        args.Append("--target-env=").Append(variant.TargetEnvironment).Append(" -O -Werror -std=450 ");
         args.Append("-I \"").Append(ShaderDirectory.TrimEnd('/', '\\')).Append("\" ");
         foreach (string define in variant.Defines) args.Append(define).Append(' ');
         args.Append("-MD -MF \"").Append(depfile).Append("\" ");
@@ -92,36 +98,26 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
         string depfile = Path.Combine(OutputDirectory, variant.Name + ".d");
         string argsFile = Path.Combine(OutputDirectory, variant.Name + ".args");
         string arguments = Arguments(variant, output, depfile);
-        if (!IsStale(variant, output, depfile, argsFile, arguments)) return null;
+        // Another compiler may emit other code, so the stamp names it too.
+        string stamp = Glslc + " " + arguments;
+        if (!IsStale(variant, output, depfile, argsFile, stamp)) return null;
 
-        var start = new ProcessStartInfo(Glslc, arguments)
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        Process process;
-        try { process = Process.Start(start); }
-        catch (Exception e)
-        {
-            return "cannot run glslc ('" + Glslc + "'): " + e.Message + ". Install it: sudo apt-get install glslc (or run scripts/setup.sh).";
-        }
-        string stdout = process.StandardOutput.ReadToEnd();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0 || stderr.Trim().Length > 0)
+        int exitCode = RunGlslc(arguments, out string stdout, out string stderr);
+        if (exitCode == -1)
+            return "cannot run glslc ('" + Glslc + "'): " + stderr + ". Install it: sudo apt-get install glslc (or run scripts/setup.sh).";
+        if (exitCode != 0 || stderr.Trim().Length > 0)
         {
             File.Delete(output);
             return "glslc failed on " + variant.Name + " (" + Path.GetFileName(variant.Source) + "):\n" + stderr + stdout;
         }
-        File.WriteAllText(argsFile, arguments);
+        File.WriteAllText(argsFile, stamp);
         return null;
     }
 
-    private static bool IsStale(Variant variant, string output, string depfile, string argsFile, string arguments)
+    private static bool IsStale(Variant variant, string output, string depfile, string argsFile, string stamp)
     {
         if (!File.Exists(output) || !File.Exists(depfile) || !File.Exists(argsFile)) return true;
-        if (File.ReadAllText(argsFile) != arguments) return true;
+        if (File.ReadAllText(argsFile) != stamp) return true;
         DateTime built = File.GetLastWriteTimeUtc(output);
         foreach (string dependency in ReadDepfile(depfile).Append(variant.Source))
             if (!File.Exists(dependency) || File.GetLastWriteTimeUtc(dependency) > built) return true;
@@ -139,14 +135,26 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
             yield return path.Replace('\u0001', ' ');
     }
 
-    private bool ProbeCooperativeMatrix()
+    // Whether this glslc compiles a minimal cooperative-matrix shader; version is its first --version line.
+    private bool ProbeCooperativeMatrix(out string version)
     {
+        version = "";
         string probe = Path.Combine(OutputDirectory, "coopmat_probe.comp");
         File.WriteAllText(probe,
             "#version 450\n#extension GL_KHR_cooperative_matrix : require\n#extension GL_KHR_memory_scope_semantics : require\n" +
             "layout(local_size_x = 32) in;\nvoid main() { coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> c = " +
             "coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(0.0); }\n");
-        var start = new ProcessStartInfo(Glslc, "--target-env=vulkan1.3 -o \"" + probe + ".spv\" \"" + probe + "\"")
+        if (RunGlslc("--version", out string versionText, out _) != 0) return false;
+        version = versionText.Split('\n')[0].Trim();
+        return RunGlslc("--target-env=vulkan1.3 -o \"" + probe + ".spv\" \"" + probe + "\"", out _, out _) == 0;
+    }
+
+    // glslc's exit code, or -1 (with the reason in stderr) when it cannot be started.
+    private int RunGlslc(string arguments, out string stdout, out string stderr)
+    {
+        stdout = "";
+        stderr = "";
+        var start = new ProcessStartInfo(Glslc, arguments)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -156,24 +164,26 @@ public class CompileShaders : Microsoft.Build.Utilities.Task
         {
             using (Process process = Process.Start(start))
             {
-                process.StandardOutput.ReadToEnd();
-                process.StandardError.ReadToEnd();
+                stdout = process.StandardOutput.ReadToEnd();
+                stderr = process.StandardError.ReadToEnd();
                 process.WaitForExit();
-                return process.ExitCode == 0;
+                return process.ExitCode;
             }
         }
-        catch (Exception) { return false; }
+        catch (Exception e)
+        {
+            stderr = e.Message;
+            return -1;
+        }
     }
 
-    private static string GenerateIndex(List<Variant> built, bool coopmat)
+    private static string GenerateIndex(List<Variant> built)
     {
         var text = new StringBuilder();
         text.AppendLine("// <auto-generated> by Shaders/CompileShadersTask.cs: the SPIR-V kernels embedded in this assembly.");
         text.AppendLine("namespace VkDiffusion.Runtime.Vulkan;");
         text.AppendLine("internal static class ShaderIndex");
         text.AppendLine("{");
-        text.AppendLine("    /// <summary>Whether the glslc that built this assembly supports GL_KHR_cooperative_matrix.</summary>");
-        text.AppendLine("    public const bool CompilerSupportsCooperativeMatrix = " + (coopmat ? "true" : "false") + ";");
         text.AppendLine("    public static readonly string[] KernelNames =");
         text.AppendLine("    [");
         foreach (Variant variant in built.OrderBy(v => v.Name, StringComparer.Ordinal))

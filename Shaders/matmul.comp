@@ -10,8 +10,11 @@
 // Bindings: 0 a (read), 1 b (read), 2 c (written; read too when accumulate != 0); with TEXEL_LOADS a and b
 //   are read from the runtime's texel bindings 8 and 9 (views of slots 0 and 1: fp32x4 texels where A_VEC4 / B_VEC4, fp32 otherwise).
 // Push: uint M, N, R, accumulate, a_offset, a_stride_i, a_stride_r, a_batch, b_offset, b_stride_j,
-//       b_stride_r, b_batch, c_offset, c_stride_i, c_batch (all in elements). Grid: x = column tiles,
-//       y = row tiles, z = batch.
+//       b_stride_r, b_batch, c_offset, c_stride_i, c_batch, split_count, split_length, c_split (all in
+//       elements). Grid: x = column tiles, y = row tiles, z = batch * split_count.
+// Split-K: workgroup z = batch * split_count + s reduces only r in [s * split_length, (s + 1) * split_length)
+//       and writes C at c_offset + batch * c_batch + s * c_split: partial products that matmul_split_reduce.comp
+//       sums in a fixed order (no atomics: bit-reproducible). split_count = 1 is the plain product.
 // Spec: 0 WG_X, 1 WG_Y (workgroup shape; lanes run along x, i.e. along j), 2 A_UNIT_R, 3 B_UNIT_R,
 //       4 A_VEC4, 5 B_VEC4 (1 = the host proved vec4 loads along the unit-stride dimension are aligned
 //       and whole: offset, batch stride and the other stride are multiples of 4, and so is the extent
@@ -25,6 +28,11 @@
 //                       gather. Either way the win is many FMAs per load, and no barriers.
 //   matmul_tiled4x4/8x8 shared-memory tiles of (WG_Y*TM) x (WG_X*TN) x TILE_K, strided register block:
 //                       the GPU path
+//   matmul_coopmat_f16_MxNxK  cooperative matrices (VK_KHR_cooperative_matrix: tensor cores, WMMA, XMX) with
+//                       fp16 A and B tiles of M x K and K x N and fp32 accumulators: operands are converted to
+//                       fp16 while staged in shared memory, so fp32 buffers work unchanged. The variant is
+//                       chosen from the shapes the device lists; SG_M x SG_N subgroups per workgroup
+//                       (WG_X = SG_M * SG_N * subgroup size, WG_Y = 1), each owning CM_TILES x CM_TILES tiles.
 // FLOAT_TYPE / VEC4_TYPE are the storage types of a and b; an fp16-storage variant redefines them.
 //! variant matmul_simple -DSIMPLE=1
 //! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
@@ -33,6 +41,10 @@
 //! variant matmul_texel8x16 -DREGISTER_BLOCKED=1 -DTEXEL_LOADS=1 -DTM=8 -DTN=16
 //! variant matmul_tiled4x4 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16
 //! variant matmul_tiled8x8 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8
+//! variant matmul_coopmat_f16_16x16x16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=16 -DCM_N=16 -DCM_K=16
+//! variant matmul_coopmat_f16_16x8x16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=16 -DCM_N=8 -DCM_K=16
+//! variant matmul_coopmat_f16_8x16x16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=16 -DCM_K=16
+//! variant matmul_coopmat_f16_8x8x8 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=8 -DCM_K=8
 #include "common.glsl"
 
 #ifndef FLOAT_TYPE
@@ -83,6 +95,7 @@ layout(push_constant) uniform Push {
     uint a_offset, a_stride_i, a_stride_r, a_batch;
     uint b_offset, b_stride_j, b_stride_r, b_batch;
     uint c_offset, c_stride_i, c_batch;
+    uint split_count, split_length, c_split;
 } pc;
 
 void store_output(uint c_base, uint i, uint j, float value) {
@@ -91,15 +104,22 @@ void store_output(uint c_base, uint i, uint j, float value) {
     c[index] = value;
 }
 
+// This workgroup's batch entry, its slice [r_begin, r_end) of the reduction, and where its output starts.
+uint batch_index() { return gl_WorkGroupID.z / pc.split_count; }
+uint split_index() { return gl_WorkGroupID.z % pc.split_count; }
+uint r_begin() { return split_index() * pc.split_length; }
+uint r_end() { return min(pc.R, r_begin() + pc.split_length); }
+uint output_base() { return pc.c_offset + batch_index() * pc.c_batch + split_index() * pc.c_split; }
+
 #if defined(SIMPLE)
 void main() {
-    uint i = gl_GlobalInvocationID.y, j = gl_GlobalInvocationID.x, batch = gl_WorkGroupID.z;
+    uint i = gl_GlobalInvocationID.y, j = gl_GlobalInvocationID.x, batch = batch_index();
     if (i >= pc.M || j >= pc.N) return;
     uint a_row = pc.a_offset + batch * pc.a_batch + i * pc.a_stride_i;
     uint b_row = pc.b_offset + batch * pc.b_batch + j * pc.b_stride_j;
     float sum = 0.0;
-    for (uint r = 0u; r < pc.R; r++) sum += float(a_s[a_row + r * pc.a_stride_r]) * float(b_s[b_row + r * pc.b_stride_r]);
-    store_output(pc.c_offset + batch * pc.c_batch, i, j, sum);
+    for (uint r = r_begin(); r < r_end(); r++) sum += float(a_s[a_row + r * pc.a_stride_r]) * float(b_s[b_row + r * pc.b_stride_r]);
+    store_output(output_base(), i, j, sum);
 }
 
 #elif defined(REGISTER_BLOCKED)
@@ -150,7 +170,7 @@ void main() {
     uint i0 = (gl_WorkGroupID.y * WG_Y + gl_LocalInvocationID.y) * TM;
     uint j0 = (gl_WorkGroupID.x * WG_X + gl_LocalInvocationID.x) * TN;
     if (i0 >= pc.M || j0 >= pc.N) return;
-    uint batch = gl_WorkGroupID.z;
+    uint batch = batch_index();
 
     // Base element of each owned row of A (at r = 0) and of each owned column of B.
     uint a_row[TM];
@@ -170,14 +190,16 @@ void main() {
 
     vec4 a4[TM];
     vec4 b4[TN];
-    uint r_main = pc.R & ~3u;
-    for (uint r = 0u; r < r_main; r += 4u) {
+    // Split lengths are multiples of 4, so r stays vec4-aligned.
+    uint r_first = r_begin(), r_last = r_end();
+    uint r_main = r_first + ((r_last - r_first) & ~3u);
+    for (uint r = r_first; r < r_main; r += 4u) {
         load_a4(a_row, r, a4);
         load_b4(b_row, r, b4);
         accumulate4(a4, b4, acc);
     }
     // Remainder of R, scalar loads.
-    for (uint r = r_main; r < pc.R; r++) {
+    for (uint r = r_main; r < r_last; r++) {
         float a1[TM];
         [[unroll]] for (uint t = 0u; t < TM; t++) a1[t] = a_at(a_row[t] + r * pc.a_stride_r);
         [[unroll]] for (uint u = 0u; u < TN; u++) {
@@ -186,7 +208,7 @@ void main() {
         }
     }
 
-    uint c_base = pc.c_offset + batch * pc.c_batch;
+    uint c_base = output_base();
     [[unroll]] for (uint t = 0u; t < TM; t++)
         [[unroll]] for (uint u = 0u; u < TN; u++)
             if (i0 + t < pc.M && j0 + u < pc.N) store_output(c_base, i0 + t, j0 + u, acc[t][u]);
@@ -205,7 +227,7 @@ shared float b_tile[TILE_K * TILE_N];
 
 void main() {
     uint tile_i = gl_WorkGroupID.y * TILE_M, tile_j = gl_WorkGroupID.x * TILE_N;
-    uint batch = gl_WorkGroupID.z;
+    uint batch = batch_index();
     uint x = gl_LocalInvocationID.x, y = gl_LocalInvocationID.y;
     uint lane = gl_LocalInvocationIndex, lanes = WG_X * WG_Y;
     uint a_base = pc.a_offset + batch * pc.a_batch, b_base = pc.b_offset + batch * pc.b_batch;
@@ -214,18 +236,19 @@ void main() {
     [[unroll]] for (uint t = 0u; t < TM; t++)
         [[unroll]] for (uint u = 0u; u < TN; u++) acc[t][u] = 0.0;
 
-    for (uint k0 = 0u; k0 < pc.R; k0 += TILE_K) {
+    uint r_last = r_end();
+    for (uint k0 = r_begin(); k0 < r_last; k0 += TILE_K) {
         for (uint l = lane; l < TILE_K * TILE_M; l += lanes) {
             uint r = A_UNIT_R ? l % TILE_K : l / TILE_M;
             uint i = A_UNIT_R ? l / TILE_K : l % TILE_M;
             uint gi = tile_i + i, gr = k0 + r;
-            a_tile[r * TILE_M + i] = (gi < pc.M && gr < pc.R) ? float(a_s[a_base + gi * pc.a_stride_i + gr * pc.a_stride_r]) : 0.0;
+            a_tile[r * TILE_M + i] = (gi < pc.M && gr < r_last) ? float(a_s[a_base + gi * pc.a_stride_i + gr * pc.a_stride_r]) : 0.0;
         }
         for (uint l = lane; l < TILE_K * TILE_N; l += lanes) {
             uint r = B_UNIT_R ? l % TILE_K : l / TILE_N;
             uint j = B_UNIT_R ? l / TILE_K : l % TILE_N;
             uint gj = tile_j + j, gr = k0 + r;
-            b_tile[r * TILE_N + j] = (gj < pc.N && gr < pc.R) ? float(b_s[b_base + gj * pc.b_stride_j + gr * pc.b_stride_r]) : 0.0;
+            b_tile[r * TILE_N + j] = (gj < pc.N && gr < r_last) ? float(b_s[b_base + gj * pc.b_stride_j + gr * pc.b_stride_r]) : 0.0;
         }
         barrier();
         [[unroll]] for (uint r = 0u; r < TILE_K; r++) {
@@ -239,11 +262,95 @@ void main() {
         barrier();
     }
 
-    uint c_base = pc.c_offset + batch * pc.c_batch;
+    uint c_base = output_base();
     [[unroll]] for (uint t = 0u; t < TM; t++)
         [[unroll]] for (uint u = 0u; u < TN; u++) {
             uint i = tile_i + y + WG_Y * t, j = tile_j + x + WG_X * u;
             if (i < pc.M && j < pc.N) store_output(c_base, i, j, acc[t][u]);
+        }
+}
+
+#elif defined(COOPMAT)
+// The workgroup computes a BM x BN tile of C, BM = SG_M * CM_TILES * CM_M, BN = SG_N * CM_TILES * CM_N. Each step
+// stages BK = 2 * CM_K reduction steps of A (as a_tile[i][r]) and B (as b_tile[j][r]) in shared memory as fp16,
+// zero-filled past the edges and past this split's slice of r, reading global memory along the unit-stride
+// dimension. Subgroup (sg_i, sg_j) owns CM_TILES x CM_TILES accumulator tiles. Results go out through a
+// per-subgroup fp32 scratch tile so ragged edges and accumulation need no special case.
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+
+// Subgroups per workgroup along i and j, and accumulator tiles per subgroup along each: fixed at build time,
+// since the lavapipe emulation layer cannot size its lowering from specialization constants.
+const uint SG_M = 2, SG_N = 2, CM_TILES = 2;
+const uint BM = SG_M * CM_TILES * CM_M;
+const uint BN = SG_N * CM_TILES * CM_N;
+const uint BK = 2 * CM_K;
+// Rows of the staged tiles are padded by 8 halves (16 bytes): aligned rows, fewer bank conflicts.
+const uint TILE_STRIDE = BK + 8;
+shared float16_t a_tile[BM * TILE_STRIDE];
+shared float16_t b_tile[BN * TILE_STRIDE];
+shared float c_scratch[SG_M * SG_N * CM_M * CM_N];
+
+#define CM_A coopmat<float16_t, gl_ScopeSubgroup, CM_M, CM_K, gl_MatrixUseA>
+#define CM_B coopmat<float16_t, gl_ScopeSubgroup, CM_K, CM_N, gl_MatrixUseB>
+#define CM_C coopmat<float, gl_ScopeSubgroup, CM_M, CM_N, gl_MatrixUseAccumulator>
+
+void main() {
+    uint tile_i = gl_WorkGroupID.y * BM, tile_j = gl_WorkGroupID.x * BN;
+    uint batch = batch_index();
+    uint lane = gl_LocalInvocationIndex, lanes = WG_X * WG_Y;
+    uint a_base = pc.a_offset + batch * pc.a_batch, b_base = pc.b_offset + batch * pc.b_batch;
+    uint sg_i = gl_SubgroupID / SG_N, sg_j = gl_SubgroupID % SG_N;
+
+    CM_C acc[CM_TILES][CM_TILES];
+    [[unroll]] for (uint t = 0u; t < CM_TILES; t++)
+        [[unroll]] for (uint u = 0u; u < CM_TILES; u++) acc[t][u] = CM_C(0.0);
+
+    uint r_last = r_end();
+    for (uint k0 = r_begin(); k0 < r_last; k0 += BK) {
+        for (uint l = lane; l < BK * BM; l += lanes) {
+            uint r = A_UNIT_R ? l % BK : l / BM;
+            uint i = A_UNIT_R ? l / BK : l % BM;
+            uint gi = tile_i + i, gr = k0 + r;
+            a_tile[i * TILE_STRIDE + r] = float16_t((gi < pc.M && gr < r_last) ? a_at(a_base + gi * pc.a_stride_i + gr * pc.a_stride_r) : 0.0);
+        }
+        for (uint l = lane; l < BK * BN; l += lanes) {
+            uint r = B_UNIT_R ? l % BK : l / BN;
+            uint j = B_UNIT_R ? l / BK : l % BN;
+            uint gj = tile_j + j, gr = k0 + r;
+            b_tile[j * TILE_STRIDE + r] = float16_t((gj < pc.N && gr < r_last) ? b_at(b_base + gj * pc.b_stride_j + gr * pc.b_stride_r) : 0.0);
+        }
+        barrier();
+        [[unroll]] for (uint kk = 0u; kk < BK; kk += CM_K) {
+            CM_A a_frag[CM_TILES];
+            CM_B b_frag[CM_TILES];
+            // A (i, r) is row-major in a_tile; B (r, j) sits at b_tile[j][r], i.e. column-major.
+            [[unroll]] for (uint t = 0u; t < CM_TILES; t++)
+                coopMatLoad(a_frag[t], a_tile, ((sg_i * CM_TILES + t) * CM_M) * TILE_STRIDE + kk, TILE_STRIDE, gl_CooperativeMatrixLayoutRowMajor);
+            [[unroll]] for (uint u = 0u; u < CM_TILES; u++)
+                coopMatLoad(b_frag[u], b_tile, ((sg_j * CM_TILES + u) * CM_N) * TILE_STRIDE + kk, TILE_STRIDE, gl_CooperativeMatrixLayoutColumnMajor);
+            [[unroll]] for (uint t = 0u; t < CM_TILES; t++)
+                [[unroll]] for (uint u = 0u; u < CM_TILES; u++) acc[t][u] = coopMatMulAdd(a_frag[t], b_frag[u], acc[t][u]);
+        }
+        barrier();
+    }
+
+    uint c_base = output_base();
+    uint scratch = gl_SubgroupID * CM_M * CM_N;
+    [[unroll]] for (uint t = 0u; t < CM_TILES; t++)
+        [[unroll]] for (uint u = 0u; u < CM_TILES; u++) {
+            coopMatStore(acc[t][u], c_scratch, scratch, CM_N, gl_CooperativeMatrixLayoutRowMajor);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            uint i0 = tile_i + (sg_i * CM_TILES + t) * CM_M, j0 = tile_j + (sg_j * CM_TILES + u) * CM_N;
+            for (uint e = gl_SubgroupInvocationID; e < CM_M * CM_N; e += gl_SubgroupSize) {
+                uint i = i0 + e / CM_N, j = j0 + e % CM_N;
+                if (i < pc.M && j < pc.N) store_output(c_base, i, j, c_scratch[scratch + e]);
+            }
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
         }
 }
 #endif

@@ -36,3 +36,5 @@ if ! command -v dotnet >/dev/null 2>&1; then
   echo "setup: the .NET 10 SDK is missing: install the package dotnet-sdk-10.0 (Microsoft's package feed) and run again." >&2
   exit 3
 fi
+
+bash "$(dirname "$0")/setup-glslc.sh"

@@ -16,6 +16,11 @@ public enum MatmulPath
     RegisterBlockedTexels,
     /// <summary>Shared-memory tiles with register blocks: the fast path on GPUs.</summary>
     Tiled,
+    /// <summary>
+    /// Cooperative matrices (tensor cores, WMMA, XMX) on fp16 copies of the operands, fp32 accumulation; tile shape
+    /// from what the device lists. Needs VK_KHR_cooperative_matrix with an fp16 x fp16 + fp32 subgroup shape.
+    /// </summary>
+    CooperativeMatrix,
 }
 
 /// <summary>
@@ -26,8 +31,16 @@ public enum MatmulPath
 /// </summary>
 public static class MatmulKernels
 {
-    /// <summary>reference | register | texel | tiled: forces one implementation on any device.</summary>
+    /// <summary>reference | register | texel | tiled | coopmat: forces one implementation on any device.</summary>
     public const string PathVariable = "VKDIFF_MATMUL";
+
+    /// <summary>auto (default) | off | N: split-K by shape and device, never, or into N slices wherever the reduction allows.</summary>
+    public const string SplitVariable = "VKDIFF_SPLIT_K";
+
+    // A split-K slice reduces at least this many steps (and a multiple of SplitGranularity, which keeps vec4 loads
+    // aligned and fills whole shared-memory k-steps of every variant).
+    private const int MinSplitLength = 256;
+    private const int SplitGranularity = 64;
 
     /// <summary>Y[M,N] (+)= X[M,K] · W[N,K]^T.</summary>
     public static void Forward(CommandList commands, BufferSlice x, BufferSlice w, BufferSlice y, int rowCount, int inFeatures, int outFeatures,
@@ -90,9 +103,34 @@ public static class MatmulKernels
     public static double Flops(int rowCount, int inFeatures, int outFeatures, int batchCount = 1) =>
         2.0 * rowCount * inFeatures * outFeatures * batchCount;
 
-    /// <summary>The implementation this device gets, unless VKDIFF_MATMUL forces one.</summary>
+    [ThreadStatic] private static MatmulPath? overriddenPath;
+    [ThreadStatic] private static int? overriddenSplitCount;
+
+    /// <summary>
+    /// Forces a path and/or a split count for products recorded on this thread until the result is disposed, over the
+    /// device's choice and the environment: the self-test and the benchmarks compare paths in one process.
+    /// </summary>
+    public static IDisposable Override(MatmulPath? path = null, int? splitCount = null)
+    {
+        var restore = new OverrideScope(overriddenPath, overriddenSplitCount);
+        overriddenPath = path ?? overriddenPath;
+        overriddenSplitCount = splitCount ?? overriddenSplitCount;
+        return restore;
+    }
+
+    private sealed class OverrideScope(MatmulPath? previousPath, int? previousSplitCount) : IDisposable
+    {
+        public void Dispose()
+        {
+            overriddenPath = previousPath;
+            overriddenSplitCount = previousSplitCount;
+        }
+    }
+
+    /// <summary>The implementation this device gets, unless VKDIFF_MATMUL (or <see cref="Override"/>) forces one.</summary>
     public static MatmulPath ChoosePath(DeviceInfo device)
     {
+        if (overriddenPath is { } path) return path;
         string? forced = Environment.GetEnvironmentVariable(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {
@@ -101,9 +139,38 @@ public static class MatmulKernels
             "register" or "registers" => MatmulPath.RegisterBlocked,
             "texel" or "texels" => MatmulPath.RegisterBlockedTexels,
             "tiled" or "shared" => MatmulPath.Tiled,
-            _ => throw new InvalidInputException($"{PathVariable}={forced} is not a matmul path; use reference, register, texel or tiled."),
+            "coopmat" => MatmulPath.CooperativeMatrix,
+            _ => throw new InvalidInputException($"{PathVariable}={forced} is not a matmul path; use reference, register, texel, tiled or coopmat."),
         };
     }
+
+    /// <summary>
+    /// How many slices the reduction of an M x N x R product (batchCount of them) is split into on this device: enough
+    /// that the grid has about <see cref="TargetWorkgroups"/> workgroups when its output tiles alone leave most of
+    /// the device idle, each slice at least <see cref="MinSplitLength"/> long. 1 means no split.
+    /// </summary>
+    public static int SplitCount(DeviceInfo device, long outputTiles, int reductionLength)
+    {
+        int maxSplits = Math.Max(1, reductionLength / MinSplitLength);
+        if (overriddenSplitCount is { } overridden) return Math.Clamp(overridden, 1, maxSplits);
+        string? forced = Environment.GetEnvironmentVariable(SplitVariable)?.Trim().ToLowerInvariant();
+        switch (forced)
+        {
+            case null or "" or "auto":
+                if (outputTiles * 2 > TargetWorkgroups(device)) return 1;
+                return (int)Math.Clamp(TargetWorkgroups(device) / outputTiles, 1, maxSplits);
+            case "off" or "0" or "1":
+                return 1;
+            default:
+                if (!int.TryParse(forced, out int splits) || splits < 1)
+                    throw new InvalidInputException($"{SplitVariable}={forced} is not a split setting; use auto, off or a positive number of slices.");
+                return Math.Min(splits, maxSplits);
+        }
+    }
+
+    // Workgroups that keep a device busy: a few per core on a CPU device (lavapipe runs one thread per core), and on a
+    // GPU a few per compute unit of a large part (Vulkan does not report the count; an H100 has 132 SMs).
+    private static long TargetWorkgroups(DeviceInfo device) => device.IsCpu ? 4L * Environment.ProcessorCount : 512;
 
     // An operand seen as a 2-D array: element (row, r) of batch b at b*BatchStride + row*RowStride + r*ReductionStride.
     // For the output, ReductionStride is unused (columns are contiguous).
@@ -117,14 +184,20 @@ public static class MatmulKernels
         uint M, uint N, uint R, uint Accumulate,
         uint AOffset, uint AStrideI, uint AStrideR, uint ABatch,
         uint BOffset, uint BStrideJ, uint BStrideR, uint BBatch,
-        uint COffset, uint CStrideI, uint CBatch);
+        uint COffset, uint CStrideI, uint CBatch,
+        uint SplitCount, uint SplitLength, uint CSplit);
 
-    // Texels: a and b are read through texel buffers (storage buffers otherwise). Vec4Loads: a and b may be read
-    // as vec4s (fp32x4 texels with Texels) where their alignment allows.
-    private readonly record struct Variant(string Name, uint GroupX, uint GroupY, uint BlockM, uint BlockN, bool Texels = false, bool Vec4Loads = false)
+    private readonly record struct SplitReducePush(
+        uint M, uint N, uint Batch, uint SplitCount, uint PartialSplit, uint Accumulate, uint COffset, uint CStrideI, uint CBatch);
+
+    // A workgroup of GroupX x GroupY invocations computes a TileM x TileN block of C. Texels: a and b are read through
+    // texel buffers (storage buffers otherwise). Vec4Loads: a and b may be read as vec4s (fp32x4 texels with Texels)
+    // where their alignment allows.
+    private readonly record struct Variant(string Name, uint GroupX, uint GroupY, uint TileM, uint TileN, bool Texels = false, bool Vec4Loads = false)
     {
-        public uint TileM => GroupY * BlockM;
-        public uint TileN => GroupX * BlockN;
+        // Register-blocked variants: each invocation owns a blockM x blockN block of outputs.
+        public static Variant Blocked(string name, uint groupX, uint groupY, uint blockM, uint blockN, bool texels = false, bool vec4Loads = false) =>
+            new(name, groupX, groupY, groupY * blockM, groupX * blockN, texels, vec4Loads);
     }
 
     private static void CheckShape(int rowCount, int inFeatures, int outFeatures, int batchCount)
@@ -134,23 +207,73 @@ public static class MatmulKernels
                 $"matmul shape rows {rowCount}, in {inFeatures}, out {outFeatures}, batch {batchCount} must be positive");
     }
 
-    private static Variant ChooseVariant(MatmulPath path, int m, int n, int batchCount)
+    private static Variant ChooseVariant(GpuContext context, MatmulPath path, int m, int n, int batchCount)
     {
         long outputs = (long)m * n;
         return path switch
         {
-            MatmulPath.Reference => new Variant("matmul_simple", 16, 16, 1, 1),
+            MatmulPath.Reference => Variant.Blocked("matmul_simple", 16, 16, 1, 1),
             MatmulPath.RegisterBlockedTexels => TexelVariant(m, n, batchCount),
+            MatmulPath.CooperativeMatrix => CooperativeMatrixVariant(context),
             // CPU: 8x8 outputs per invocation amortise each per-lane load over 8 FMAs (4x4 ran at half the speed
             // at 1024^3; 8x16 and 16x16 were no faster); 64-invocation workgroups, since lavapipe pays a fixed
             // cost per workgroup. Products with fewer than 8 such workgroups of 8x8 blocks use 4x4 blocks so
             // every core still gets several workgroups.
             MatmulPath.RegisterBlocked => outputs >= 8 * 64 * 64
-                ? new Variant("matmul_reg8x8", 8, 8, 8, 8, Vec4Loads: true)
-                : new Variant("matmul_reg4x4", 8, 8, 4, 4, Vec4Loads: true),
-            _ => m >= 512 && n >= 512 ? new Variant("matmul_tiled8x8", 16, 16, 8, 8) : new Variant("matmul_tiled4x4", 16, 16, 4, 4),
+                ? Variant.Blocked("matmul_reg8x8", 8, 8, 8, 8, vec4Loads: true)
+                : Variant.Blocked("matmul_reg4x4", 8, 8, 4, 4, vec4Loads: true),
+            _ => m >= 512 && n >= 512 ? Variant.Blocked("matmul_tiled8x8", 16, 16, 8, 8) : Variant.Blocked("matmul_tiled4x4", 16, 16, 4, 4),
         };
     }
+
+    // The cooperative-matrix tile shapes matmul.comp is built for, best first; a device gets the first it lists.
+    private static readonly (uint M, uint N, uint K)[] CooperativeMatrixTiles = [(16, 16, 16), (16, 8, 16), (8, 16, 16), (8, 8, 8)];
+    // Subgroups per workgroup along i and j and accumulator tiles per subgroup along each (SG_M, SG_N, CM_TILES in matmul.comp).
+    private const uint CooperativeSubgroupsM = 2, CooperativeSubgroupsN = 2, CooperativeTilesPerSubgroup = 2;
+
+    /// <summary>The cooperative-matrix tile (M, N, K) this device's matmuls use, or why it has none.</summary>
+    public static (uint M, uint N, uint K)? CooperativeMatrixTile(GpuContext context, out string whyNot)
+    {
+        DeviceInfo device = context.Info;
+        whyNot = "";
+        if (!context.CooperativeMatrixEnabled)
+        {
+            whyNot = $"{device.Name} does not offer VK_KHR_cooperative_matrix on Vulkan 1.3 with maintenance4 and the Vulkan memory model";
+            return null;
+        }
+        // The kernel lays its subgroups out from the workgroup size, so the subgroup size must be the one reported.
+        if (device.MinSubgroupSize != device.MaxSubgroupSize)
+        {
+            whyNot = $"{device.Name} varies its subgroup size ({device.MinSubgroupSize}-{device.MaxSubgroupSize}), which the cooperative-matrix matmul does not handle yet";
+            return null;
+        }
+        var listed = device.CooperativeMatrixShapes.Where(s => s.IsSubgroupScope && s.IsFloat16WithFloat32Accumulator).ToList();
+        foreach (var tile in CooperativeMatrixTiles)
+            if (listed.Any(s => s.M == tile.M && s.N == tile.N && s.K == tile.K)) return tile;
+        whyNot = $"{device.Name} lists no fp16 x fp16 + fp32 subgroup shape of {string.Join(", ", CooperativeMatrixTiles.Select(t => $"{t.M}x{t.N}x{t.K}"))} " +
+            $"(it lists: {(device.CooperativeMatrixShapes.Count == 0 ? "none" : string.Join("; ", device.CooperativeMatrixShapes))})";
+        return null;
+    }
+
+    private static Variant CooperativeMatrixVariant(GpuContext context)
+    {
+        if (CooperativeMatrixTile(context, out string whyNot) is not { } tile)
+            throw new InvalidInputException($"{PathVariable}=coopmat: {whyNot}; unset {PathVariable}.");
+        var (m, n, k) = tile;
+        uint groupX = CooperativeSubgroupsM * CooperativeSubgroupsN * context.Info.SubgroupSize;
+        return new Variant($"matmul_coopmat_f16_{m}x{n}x{k}", groupX, 1,
+            CooperativeSubgroupsM * CooperativeTilesPerSubgroup * m, CooperativeSubgroupsN * CooperativeTilesPerSubgroup * n);
+    }
+
+    /// <summary>The VKDIFF_MATMUL value that selects <paramref name="path"/>.</summary>
+    public static string PathName(MatmulPath path) => path switch
+    {
+        MatmulPath.Reference => "reference",
+        MatmulPath.RegisterBlocked => "register",
+        MatmulPath.RegisterBlockedTexels => "texel",
+        MatmulPath.Tiled => "tiled",
+        _ => "coopmat",
+    };
 
     // CPU, texel loads: a gathered load is cheap enough that 8x16 blocks beat 8x8 (1024^3 on lavapipe). Workgroups
     // are 8 lanes wide and up to 8 tall, shorter while that leaves fewer than 16 workgroups to share among the
@@ -159,10 +282,10 @@ public static class MatmulKernels
     private static Variant TexelVariant(int m, int n, int batchCount)
     {
         const uint blockM = 8, blockN = 16, groupX = 8, enoughGroups = 16;
-        if (n < 64 || (long)m * n < 8 * 8 * blockM * blockN) return new Variant("matmul_texel4x4", 8, 8, 4, 4, Texels: true, Vec4Loads: true);
+        if (n < 64 || (long)m * n < 8 * 8 * blockM * blockN) return Variant.Blocked("matmul_texel4x4", 8, 8, 4, 4, texels: true, vec4Loads: true);
         uint groupY = 8;
         while (groupY > 1 && Workgroups(m, groupY * blockM) * Workgroups(n, groupX * blockN) * batchCount < enoughGroups) groupY /= 2;
-        return new Variant("matmul_texel8x16", groupX, groupY, blockM, blockN, Texels: true, Vec4Loads: true);
+        return Variant.Blocked("matmul_texel8x16", groupX, groupY, blockM, blockN, texels: true, vec4Loads: true);
     }
 
     private static long Workgroups(int extent, uint tile) => (extent + tile - 1) / tile;
@@ -170,7 +293,7 @@ public static class MatmulKernels
     private static void Record(CommandList commands, Problem problem)
     {
         DeviceInfo device = commands.Context.Info;
-        Variant variant = ChooseVariant(ChoosePath(device), problem.M, problem.N, problem.BatchCount);
+        Variant variant = ChooseVariant(commands.Context, ChoosePath(device), problem.M, problem.N, problem.BatchCount);
         long maxBinding = (long)Math.Min(device.MaxStorageBufferRange, int.MaxValue);
         if (variant.Texels) maxBinding = Math.Min(maxBinding, (long)device.MaxTexelBufferElements * sizeof(float));
         long maxGroups = Math.Min(device.MaxComputeWorkGroupCountX, 65535u);
@@ -253,14 +376,57 @@ public static class MatmulKernels
         bool bVec4 = variant.Vec4Loads && CanLoadVec4(problem.B, bOffset, bUnitR, problem.N) && (!variant.Texels || bBinding.Length % 16 == 0);
         Kernel kernel = commands.Context.Kernels.Get(variant.Name, variant.GroupX, variant.GroupY,
             aUnitR ? 1u : 0u, bUnitR ? 1u : 0u, aVec4 ? 1u : 0u, bVec4 ? 1u : 0u);
+        Binding aRead = ReadBinding(aBinding, variant.Texels, aVec4), bRead = ReadBinding(bBinding, variant.Texels, bVec4);
+        uint groupsX = (uint)Workgroups(problem.N, variant.TileN), groupsY = (uint)Workgroups(problem.M, variant.TileM);
 
-        var push = new MatmulPush(
-            (uint)problem.M, (uint)problem.N, (uint)problem.R, problem.Accumulate ? 1u : 0u,
+        int splits = PartialSplitCount(commands.Context.Info, problem, groupsX * (long)groupsY);
+        if (splits == 1)
+        {
+            var push = new MatmulPush(
+                (uint)problem.M, (uint)problem.N, (uint)problem.R, problem.Accumulate ? 1u : 0u,
+                aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
+                bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
+                cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride),
+                1, (uint)problem.R, 0);
+            commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount, push, aRead, bRead, Binding.Write(cBinding));
+            return;
+        }
+
+        // Split-K: slice s of the reduction writes its partial product to partials[s][batch][M][N]; a second pass sums
+        // the slices in order into C.
+        long partialElements = (long)problem.M * problem.N * problem.BatchCount;
+        BufferSlice partials = commands.Scratch(splits * partialElements * sizeof(float), "matmul-split-k-partials");
+        uint splitLength = (uint)SplitLength(problem.R, splits);
+        var partialPush = new MatmulPush(
+            (uint)problem.M, (uint)problem.N, (uint)problem.R, 0,
             aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
             bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
-            cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride));
-        commands.Dispatch(kernel, (uint)Workgroups(problem.N, variant.TileN), (uint)Workgroups(problem.M, variant.TileM), (uint)problem.BatchCount, push,
-            ReadBinding(aBinding, variant.Texels, aVec4), ReadBinding(bBinding, variant.Texels, bVec4), Binding.Write(cBinding));
+            0, (uint)problem.N, Index((long)problem.M * problem.N),
+            (uint)splits, splitLength, Index(partialElements));
+        commands.Dispatch(kernel, groupsX, groupsY, (uint)(problem.BatchCount * splits), partialPush, aRead, bRead, Binding.Write(partials));
+        var reducePush = new SplitReducePush((uint)problem.M, (uint)problem.N, (uint)problem.BatchCount, (uint)splits, Index(partialElements),
+            problem.Accumulate ? 1u : 0u, cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride));
+        commands.Dispatch(commands.Context.Kernels.Get("matmul_split_reduce", SplitReduceWorkgroupSize),
+            KernelShapes.Groups(partialElements, SplitReduceWorkgroupSize), 1, 1, reducePush, Binding.Read(partials), Binding.Write(cBinding));
+    }
+
+    private const uint SplitReduceWorkgroupSize = 256;
+
+    // Slices whose reduction steps are a multiple of SplitGranularity; the last takes the remainder.
+    private static int SplitLength(int reductionLength, int splits) =>
+        ((reductionLength + splits - 1) / splits + SplitGranularity - 1) / SplitGranularity * SplitGranularity;
+
+    // The split for this dispatch, lowered until the slices are whole (rounding can leave the last ones empty), the
+    // grid's z fits and the partial products fit one binding.
+    private static int PartialSplitCount(DeviceInfo device, Problem problem, long outputTiles)
+    {
+        int splits = SplitCount(device, outputTiles * problem.BatchCount, problem.R);
+        long partialBytes = (long)problem.M * problem.N * problem.BatchCount * sizeof(float);
+        long maxBinding = (long)Math.Min(device.MaxStorageBufferRange, int.MaxValue);
+        while (splits > 1 && ((long)SplitLength(problem.R, splits) * (splits - 1) >= problem.R
+            || (long)problem.BatchCount * splits > 65535 || splits * partialBytes > maxBinding))
+            splits--;
+        return splits;
     }
 
     private static Binding ReadBinding(BufferSlice binding, bool texels, bool vec4) =>

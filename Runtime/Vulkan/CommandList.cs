@@ -21,6 +21,7 @@ public sealed unsafe class CommandList : IDisposable
     private readonly QueryPool queryPool;
     private readonly int queryCapacity;
     private readonly List<string> labels = [];
+    private readonly List<GpuBuffer> scratchBuffers = [];
     private int setsLeftInPool;
     private bool ended;
     private bool disposed;
@@ -110,6 +111,18 @@ public sealed unsafe class CommandList : IDisposable
         WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
         hazards.Record(bindings);
         DispatchCount++;
+    }
+
+    /// <summary>
+    /// A device buffer that lives as long as this command list, for intermediate results of one recorded
+    /// operation (e.g. split-K partial products). Every replay reuses it.
+    /// </summary>
+    public BufferSlice Scratch(long byteLength, string name)
+    {
+        EnsureRecording();
+        GpuBuffer buffer = context.Memory.Allocate(byteLength, name);
+        scratchBuffers.Add(buffer);
+        return buffer.Whole;
     }
 
     /// <summary>Records a buffer-to-buffer copy (same length), e.g. staging uploads.</summary>
@@ -324,6 +337,7 @@ public sealed unsafe class CommandList : IDisposable
         Vk vk = context.Api;
         foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
         foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);
+        foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
         if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
         CommandBuffer buffer = commandBuffer;
         vk.FreeCommandBuffers(context.Device, context.CommandPool, 1, &buffer);

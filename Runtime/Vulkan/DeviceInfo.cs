@@ -7,6 +7,8 @@ namespace VkDiffusion.Runtime.Vulkan;
 /// <summary>What a physical device is and can do: the fields of the one-line banner users paste into issues.</summary>
 public sealed record DeviceInfo
 {
+    public const string CooperativeMatrixExtension = "VK_KHR_cooperative_matrix";
+
     public required int Index { get; init; }
     public required string Name { get; init; }
     public required string Vendor { get; init; }
@@ -36,7 +38,15 @@ public sealed record DeviceInfo
     public required bool ShaderFloat16 { get; init; }
     public required bool StorageBuffer16Bit { get; init; }
     public required bool ShaderInt64 { get; init; }
+    /// <summary>Subgroup operations on 16-bit types (what a cooperative-matrix emulation may lower to).</summary>
+    public required bool SubgroupExtendedTypes { get; init; }
+    /// <summary>Vulkan 1.3 maintenance4: needed by SPIR-V 1.6 kernels, whose workgroup size is a LocalSizeId.</summary>
+    public required bool Maintenance4 { get; init; }
+    /// <summary>The Vulkan memory model, which cooperative-matrix kernels declare (GL_KHR_memory_scope_semantics).</summary>
+    public required bool VulkanMemoryModel { get; init; }
     public required bool CooperativeMatrix { get; init; }
+    /// <summary>The cooperative-matrix shapes the device lists (empty without VK_KHR_cooperative_matrix).</summary>
+    public required IReadOnlyList<CooperativeMatrixShape> CooperativeMatrixShapes { get; init; }
     public required bool Timestamps { get; init; }
     public required float TimestampPeriodNs { get; init; }
     public required ulong DeviceLocalBytes { get; init; }
@@ -49,11 +59,23 @@ public sealed record DeviceInfo
         $"Vulkan {ApiVersion} | subgroup {SubgroupSize} ({MinSubgroupSize}-{MaxSubgroupSize}; {SubgroupOperations}) | " +
         $"shared {SharedMemoryBytes / 1024} KiB | max binding {MaxStorageBufferRange / (1024 * 1024)} MiB | " +
         $"fp16 {YesNo(ShaderFloat16)} | 16-bit storage {YesNo(StorageBuffer16Bit)} | int64 {YesNo(ShaderInt64)} | " +
-        $"coopmat {YesNo(CooperativeMatrix)} | timestamps {YesNo(Timestamps)} | memory {DeviceLocalBytes / (1024 * 1024)} MiB";
+        $"coopmat {CooperativeMatrixSummary} | timestamps {YesNo(Timestamps)} | memory {DeviceLocalBytes / (1024 * 1024)} MiB";
 
     private static string YesNo(bool value) => value ? "yes" : "no";
 
-    internal static unsafe DeviceInfo Query(Vk vk, PhysicalDevice device, int index)
+    // "no", or the fp16 -> fp32 subgroup shapes the matmul kernels can use ("yes" when it lists only others).
+    private string CooperativeMatrixSummary
+    {
+        get
+        {
+            if (!CooperativeMatrix) return "no";
+            var shapes = CooperativeMatrixShapes.Where(s => s.IsSubgroupScope && s.IsFloat16WithFloat32Accumulator)
+                .Select(s => $"{s.M}x{s.N}x{s.K}").Distinct().ToList();
+            return shapes.Count == 0 ? "yes (no f16->f32 shape)" : "f16->f32 " + string.Join(",", shapes);
+        }
+    }
+
+    internal static unsafe DeviceInfo Query(Vk vk, Instance instance, PhysicalDevice device, int index)
     {
         var driver = new PhysicalDeviceDriverProperties { SType = StructureType.PhysicalDeviceDriverProperties };
         var subgroup = new PhysicalDeviceSubgroupProperties { SType = StructureType.PhysicalDeviceSubgroupProperties, PNext = &driver };
@@ -64,7 +86,10 @@ public sealed record DeviceInfo
         vk.GetPhysicalDeviceProperties2(device, &properties2);
         PhysicalDeviceProperties properties = properties2.Properties;
 
-        var features11 = new PhysicalDeviceVulkan11Features { SType = StructureType.PhysicalDeviceVulkan11Features };
+        // Vulkan 1.3's feature struct may only be chained on a 1.3 device.
+        var features13 = new PhysicalDeviceVulkan13Features { SType = StructureType.PhysicalDeviceVulkan13Features };
+        var features11 = new PhysicalDeviceVulkan11Features
+        { SType = StructureType.PhysicalDeviceVulkan11Features, PNext = properties2.Properties.ApiVersion >= Vk.Version13 ? &features13 : null };
         var features12 = new PhysicalDeviceVulkan12Features { SType = StructureType.PhysicalDeviceVulkan12Features, PNext = &features11 };
         var features2 = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &features12 };
         vk.GetPhysicalDeviceFeatures2(device, &features2);
@@ -85,6 +110,7 @@ public sealed record DeviceInfo
         bool timestamps = computeFamily >= 0 && families[computeFamily].TimestampValidBits > 0 && properties.Limits.TimestampPeriod > 0;
 
         bool apiHasSizeControl = properties.ApiVersion >= Vk.Version13;
+        bool cooperativeMatrix = HasExtension(vk, device, CooperativeMatrixExtension);
         uint apiVersion = properties.ApiVersion;
         return new DeviceInfo
         {
@@ -121,7 +147,11 @@ public sealed record DeviceInfo
             ShaderFloat16 = features12.ShaderFloat16,
             StorageBuffer16Bit = features11.StorageBuffer16BitAccess,
             ShaderInt64 = features2.Features.ShaderInt64,
-            CooperativeMatrix = HasExtension(vk, device, "VK_KHR_cooperative_matrix"),
+            SubgroupExtendedTypes = features12.ShaderSubgroupExtendedTypes,
+            Maintenance4 = features13.Maintenance4,
+            VulkanMemoryModel = features12.VulkanMemoryModel,
+            CooperativeMatrix = cooperativeMatrix,
+            CooperativeMatrixShapes = cooperativeMatrix ? CooperativeMatrixShape.Query(vk, instance, device) : [],
             Timestamps = timestamps,
             TimestampPeriodNs = properties.Limits.TimestampPeriod,
             DeviceLocalBytes = deviceLocal,

@@ -14,7 +14,7 @@ public static class DeviceSelector
         var devices = new PhysicalDevice[count];
         fixed (PhysicalDevice* pointer = devices)
             VulkanResult.Check(instance.Api.EnumeratePhysicalDevices(instance.Handle, &count, pointer), "vkEnumeratePhysicalDevices");
-        return devices.Select((device, index) => (device, DeviceInfo.Query(instance.Api, device, index))).ToList();
+        return devices.Select((device, index) => (device, DeviceInfo.Query(instance.Api, instance.Handle, device, index))).ToList();
     }
 
     /// <summary>

@@ -28,11 +28,14 @@ public sealed unsafe class GpuContext : IDisposable
     /// <summary>Validation messages, when the validation layer is on; null otherwise.</summary>
     public ValidationLog? Validation => instance.Validation;
     internal GpuBuffer DummyBuffer { get; }
+    /// <summary>Whether VK_KHR_cooperative_matrix is enabled on this device (listed, and a Vulkan 1.3 device).</summary>
+    public bool CooperativeMatrixEnabled { get; }
     public int SubmissionCount { get; private set; }
 
     /// <summary>
     /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
-    /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1.
+    /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1. Extra layers
+    /// come from VKDIFF_LAYERS.
     /// </summary>
     public static GpuContext Create(string? deviceSelector = null, bool? validation = null)
     {
@@ -84,6 +87,8 @@ public sealed unsafe class GpuContext : IDisposable
             SType = StructureType.PhysicalDeviceVulkan12Features,
             PNext = &features11,
             ShaderFloat16 = info.ShaderFloat16,
+            ShaderSubgroupExtendedTypes = info.SubgroupExtendedTypes,
+            VulkanMemoryModel = info.VulkanMemoryModel,
         };
         var features2 = new PhysicalDeviceFeatures2
         {
@@ -91,15 +96,35 @@ public sealed unsafe class GpuContext : IDisposable
             PNext = &features12,
             Features = new PhysicalDeviceFeatures { ShaderInt64 = info.ShaderInt64 },
         };
+        // Cooperative-matrix kernels are SPIR-V 1.6 on the Vulkan memory model: they need a Vulkan 1.3 device with
+        // maintenance4 (their workgroup size is a LocalSizeId) and the memory model, as well as the extension.
+        bool cooperativeMatrix = info.CooperativeMatrix && info.RawApiVersion >= Vk.Version13 && info.Maintenance4 && info.VulkanMemoryModel;
+        var cooperativeMatrixFeatures = new PhysicalDeviceCooperativeMatrixFeaturesKHR
+        {
+            SType = (StructureType)1000506000, // VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR
+            CooperativeMatrix = true,
+        };
+        var features13 = new PhysicalDeviceVulkan13Features
+        {
+            SType = StructureType.PhysicalDeviceVulkan13Features,
+            PNext = cooperativeMatrix ? &cooperativeMatrixFeatures : null,
+            Maintenance4 = info.Maintenance4,
+        };
+        if (info.RawApiVersion >= Vk.Version13) features11.PNext = &features13;
+        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>());
         var deviceInfo = new DeviceCreateInfo
         {
             SType = StructureType.DeviceCreateInfo,
             PNext = &features2,
             QueueCreateInfoCount = 1,
             PQueueCreateInfos = &queueInfo,
+            EnabledExtensionCount = cooperativeMatrix ? 1u : 0u,
+            PpEnabledExtensionNames = extensionNames,
         };
         Device device;
-        VulkanResult.Check(vk.CreateDevice(physicalDevice, &deviceInfo, null, &device), "vkCreateDevice");
+        try { VulkanResult.Check(vk.CreateDevice(physicalDevice, &deviceInfo, null, &device), "vkCreateDevice"); }
+        finally { SilkMarshal.FreeString((nint)extensionNames); }
+        CooperativeMatrixEnabled = cooperativeMatrix;
         Device = device;
         Queue queue;
         vk.GetDeviceQueue(device, QueueFamily, 0, &queue);

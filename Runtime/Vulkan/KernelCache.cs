@@ -31,8 +31,6 @@ public sealed unsafe class KernelCache : IDisposable
     /// <summary>Names of every kernel compiled into this build.</summary>
     public static IReadOnlyList<string> AvailableKernels => ShaderIndex.KernelNames;
 
-    public static bool CompilerSupportsCooperativeMatrix => ShaderIndex.CompilerSupportsCooperativeMatrix;
-
     internal KernelCache(GpuContext context)
     {
         this.context = context;

@@ -24,16 +24,30 @@ public sealed unsafe class VulkanInstance : IDisposable
     /// <summary>Validation is on when asked for, or when VKDIFF_VALIDATION=1.</summary>
     public static bool ValidationRequestedByEnvironment => Environment.GetEnvironmentVariable("VKDIFF_VALIDATION") == "1";
 
-    public VulkanInstance(bool enableValidation)
+    /// <summary>
+    /// Comma-separated Vulkan layers to enable above the validation layer, e.g. one that emulates
+    /// VK_KHR_cooperative_matrix on lavapipe (docs/porting.md). Unlike VK_INSTANCE_LAYERS, the layers sit above
+    /// validation, so validation checks what they pass down to the driver.
+    /// </summary>
+    public const string LayersVariable = "VKDIFF_LAYERS";
+
+    /// <param name="enableValidation">Turns on the Khronos validation layer.</param>
+    /// <param name="extraLayers">Further layers to enable (default: those VKDIFF_LAYERS names), closest to the application.</param>
+    public VulkanInstance(bool enableValidation, IReadOnlyList<string>? extraLayers = null)
     {
         Api = LoadLoader();
+        extraLayers ??= (Environment.GetEnvironmentVariable(LayersVariable) ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (enableValidation && !LayerAvailable(Api, ValidationLayerName))
             throw new VkDiffusionException(
                 "Vulkan validation was requested but VK_LAYER_KHRONOS_validation is not installed. " +
                 "Install it: sudo apt-get install vulkan-validationlayers (or unset VKDIFF_VALIDATION).");
+        foreach (string layer in extraLayers)
+            if (!LayerAvailable(Api, layer))
+                throw new VkDiffusionException($"The Vulkan layer {layer} was requested ({LayersVariable}) but the loader cannot find it: set VK_ADD_LAYER_PATH to its folder.");
 
         byte* applicationName = (byte*)SilkMarshal.StringToPtr("VkDiffusion");
-        var layers = enableValidation ? new[] { ValidationLayerName } : [];
+        string[] layers = [.. extraLayers, .. enableValidation ? new[] { ValidationLayerName } : []];
         var extensions = enableValidation ? new[] { DebugUtilsExtensionName } : [];
         byte** layerNames = (byte**)SilkMarshal.StringArrayToPtr(layers);
         byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
@@ -46,7 +60,8 @@ public sealed unsafe class VulkanInstance : IDisposable
                 ApplicationVersion = 1,
                 PEngineName = applicationName,
                 EngineVersion = 1,
-                ApiVersion = Vk.Version12,
+                // 1.3 where the device has it: cooperative-matrix kernels are SPIR-V 1.6. Devices below it still work.
+                ApiVersion = Vk.Version13,
             };
             var create = new InstanceCreateInfo
             {
@@ -73,7 +88,11 @@ public sealed unsafe class VulkanInstance : IDisposable
 
         if (enableValidation)
         {
-            Validation = new ValidationLog { EchoToStandardError = ValidationRequestedByEnvironment };
+            Validation = new ValidationLog
+            {
+                EchoToStandardError = ValidationRequestedByEnvironment,
+                LayerPredatesCooperativeMatrix = LayerSpecVersion(Api, ValidationLayerName) < FirstValidationWithCooperativeMatrix,
+            };
             validationHandle = GCHandle.Alloc(Validation);
             messenger = CreateMessenger();
         }
@@ -103,7 +122,12 @@ public sealed unsafe class VulkanInstance : IDisposable
         }
     }
 
-    private static bool LayerAvailable(Vk vk, string name)
+    private static readonly uint FirstValidationWithCooperativeMatrix = Vk.MakeVersion(1, 3, 255);
+
+    private static bool LayerAvailable(Vk vk, string name) => LayerSpecVersion(vk, name) is not null;
+
+    // The Vulkan version a layer implements, or null when the loader cannot find it.
+    private static uint? LayerSpecVersion(Vk vk, string name)
     {
         uint count = 0;
         vk.EnumerateInstanceLayerProperties(&count, null);
@@ -111,8 +135,8 @@ public sealed unsafe class VulkanInstance : IDisposable
         fixed (LayerProperties* pointer = layers)
             vk.EnumerateInstanceLayerProperties(&count, pointer);
         foreach (LayerProperties layer in layers)
-            if (SilkMarshal.PtrToString((nint)layer.LayerName) == name) return true;
-        return false;
+            if (SilkMarshal.PtrToString((nint)layer.LayerName) == name) return layer.SpecVersion;
+        return null;
     }
 
     private DebugUtilsMessengerEXT CreateMessenger()

@@ -5,14 +5,17 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Runtime.SelfTest.Checks;
 
 /// <summary>
-/// <see cref="MatmulKernels"/> forward, backward-input and backward-weight, overwriting and accumulating,
-/// on the path this device uses (VKDIFF_MATMUL respected; named in each case), against
-/// <see cref="MatmulReference"/> (double). Shapes: a single row, an odd reduction, tile-aligned 64^3, primes
-/// around tile edges, and one large enough in M and N to select the big register blocks or shared tiles.
-/// Tolerance (the bound of Tests/Runtime/MatmulTests): an fp32 dot product of R terms in any order, with or
-/// without FMA, is within (R + 2) 2^-24 (sum|a||b| + |prior|) of the exact value per element (Higham 3.1,
-/// plus one rounding for adding the prior output when accumulating); as a normwise relative error that is
-/// max_i of that bound / max|reference|, computed per case from the inputs.
+/// <see cref="MatmulKernels"/> forward, backward-input and backward-weight, overwriting and accumulating, against
+/// <see cref="MatmulReference"/> (double), on every path the device runs: the one it uses (VKDIFF_MATMUL respected),
+/// that path with the reduction split (split-K, two passes), and the cooperative-matrix path with and without a split
+/// where the device offers it. Each case names its path. Shapes: a single row, an odd reduction, tile-aligned 64^3,
+/// primes around tile edges, one large enough in M and N to select the big register blocks or shared tiles, and for
+/// split-K reductions long enough to split, with ragged slices.
+/// Tolerance (the bound of Tests/Runtime/MatmulTests): an fp32 dot product of R terms in any order, with or without
+/// FMA, is within (R + 2) 2^-24 (sum|a||b| + |prior|) of the exact value per element (Higham 3.1, plus one rounding
+/// for adding the prior output when accumulating). The cooperative-matrix path rounds both operands to fp16
+/// (2^-11 each) and a device may round each product to fp16 too (the lavapipe emulation layer does), so it adds
+/// 2^-9 sum|a||b|. As a normwise relative error that is max_i of the bound / max|reference|, per case.
 /// </summary>
 internal sealed class MatmulCheck : ISelfTestCheck
 {
@@ -20,24 +23,30 @@ internal sealed class MatmulCheck : ISelfTestCheck
 
     // (rows M, in K, out N)
     private static readonly (int M, int K, int N)[] Shapes = [(1, 7, 33), (64, 64, 64), (127, 257, 33), (513, 8, 515)];
+    // Reductions of 600-1100 in every layout: three slices of 256-448 steps, the last ragged.
+    private static readonly (int M, int K, int N)[] SplitShapes = [(600, 1100, 24), (33, 770, 1030)];
+    private const int SplitCount = 3;
 
     public string Name => "matmul";
 
     public IEnumerable<SelfTestResult> Run(GpuContext context)
     {
-        string path = MatmulKernels.ChoosePath(context.Info) switch
+        var runs = new List<(MatmulPath Path, int Splits, (int M, int K, int N)[] Shapes)>();
+        MatmulPath devicePath = MatmulKernels.ChoosePath(context.Info);
+        runs.Add((devicePath, 1, Shapes));
+        runs.Add((devicePath, SplitCount, SplitShapes));
+        if (devicePath != MatmulPath.CooperativeMatrix && MatmulKernels.CooperativeMatrixTile(context, out _) is not null)
         {
-            MatmulPath.Reference => "reference",
-            MatmulPath.RegisterBlocked => "register",
-            MatmulPath.RegisterBlockedTexels => "texel",
-            _ => "tiled",
-        };
-        foreach (var (m, k, n) in Shapes)
-            foreach (Layout layout in Enum.GetValues<Layout>())
-                foreach (SelfTestResult result in RunCase(context, path, layout, m, k, n)) yield return result;
+            runs.Add((MatmulPath.CooperativeMatrix, 1, Shapes));
+            runs.Add((MatmulPath.CooperativeMatrix, SplitCount, SplitShapes));
+        }
+        foreach (var (path, splits, shapes) in runs)
+            foreach (var (m, k, n) in shapes)
+                foreach (Layout layout in Enum.GetValues<Layout>())
+                    foreach (SelfTestResult result in RunCase(context, path, splits, layout, m, k, n)) yield return result;
     }
 
-    private IEnumerable<SelfTestResult> RunCase(GpuContext context, string path, Layout layout, int m, int k, int n)
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, MatmulPath path, int splits, Layout layout, int m, int k, int n)
     {
         int seed = 31 * m + 7 * k + n + (int)layout;
         // (first, second) operands: forward (x, w), backward-input (dy, w), backward-weight (dy, x).
@@ -53,15 +62,16 @@ internal sealed class MatmulCheck : ISelfTestCheck
         using GpuBuffer firstBuffer = context.Upload<float>(first, "selftest-matmul-a"), secondBuffer = context.Upload<float>(second, "selftest-matmul-b");
         using GpuBuffer overwritten = context.Allocate<float>(outputCount, "selftest-matmul-c");
         using GpuBuffer accumulated = context.Upload<float>(prior, "selftest-matmul-c-accumulate");
-        context.Execute(c =>
-        {
-            Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, overwritten.Whole, m, k, n, accumulate: false);
-            Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, accumulated.Whole, m, k, n, accumulate: true);
-        });
+        using (MatmulKernels.Override(path, splits))
+            context.Execute(c =>
+            {
+                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, overwritten.Whole, m, k, n, accumulate: false);
+                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, accumulated.Whole, m, k, n, accumulate: true);
+            });
 
         double[] product = Reference(layout, first, second, m, k, n);
         double[] absoluteProduct = Reference(layout, Absolute(first), Absolute(second), m, k, n);
-        double unit = (reductionLength + 2) * Math.Pow(2, -24);
+        double unit = (reductionLength + 2) * Math.Pow(2, -24) + (path == MatmulPath.CooperativeMatrix ? Math.Pow(2, -9) : 0);
         var bound = new double[outputCount];
         var accumulateExpected = new double[outputCount];
         var accumulateBound = new double[outputCount];
@@ -71,7 +81,7 @@ internal sealed class MatmulCheck : ISelfTestCheck
             accumulateExpected[i] = prior[i] + product[i];
             accumulateBound[i] = unit * (absoluteProduct[i] + Math.Abs(prior[i]));
         }
-        string shape = $"{Label(layout)} M={m} K={k} N={n} ({path})";
+        string shape = $"{Label(layout)} M={m} K={k} N={n} ({MatmulKernels.PathName(path)}{(splits > 1 ? $", split-K {splits}" : "")})";
         yield return new SelfTestResult(Name, shape, SelfTestMeasure.NormwiseRelativeError(context.Download<float>(overwritten), product),
             SelfTestMeasure.NormwiseTolerance(bound, product));
         yield return new SelfTestResult(Name, $"{shape} accumulate",
