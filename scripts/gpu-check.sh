@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
-# Vulkan loader beside it, and run.sh, which on the target machine prints the devices, runs the
-# self-test, runs `vkdiff bench kernels --json`, `vkdiff bench step` for the 7M preset (seq 256,
-# batch 8, MDM and AR, byte and GPT-2 vocabularies) and, where PyTorch with CUDA is installed, the same
-# training step in PyTorch (tools/torch_bench/step_bench.py) for the tokens/s ratio, writing everything to
-# $OUT/ (default: ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
+# Vulkan loader beside it, and run.sh, which on the target machine prints the devices (with their
+# cooperative-matrix shapes), runs the self-test (every matmul path the device has: its own, split-K,
+# cooperative matrices), runs `vkdiff bench kernels --json` (matmul_coopmat cases against the measured
+# matrix-unit peak beside the fp32 ones) and again with split-K off for the before/after of the LM-head
+# shapes, `vkdiff bench step` for the 7M and 44M presets (seq 256, batch 8, MDM and AR, byte and GPT-2
+# vocabularies) on the fp32 path and with VKDIFF_MATMUL=coopmat (fp16 matmul inputs, fp32 everything else)
+# and, where PyTorch with CUDA is installed, the same training step in PyTorch (tools/torch_bench/step_bench.py,
+# eager fp32 and bf16 autocast) for the tokens/s ratios, writing everything to $OUT/ (default:
+# ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
 #   usage: scripts/gpu-check.sh          then, on the target:  OUT=/some/dir .device-bundle/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,16 +62,27 @@ fi
 timeout 240 "$vkdiff" bench kernels --json ${BENCH_ARGS:-} > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.stderr.txt" || status=$?
 head -c 2000 "$OUT/bench-kernels.json"; echo
 cat "$OUT/bench-kernels.stderr.txt"
-for vocab in bytes gpt2; do
-  for objective in mdm ar; do
-    name="step-7M-$objective-$vocab"
-    timeout 60 "$vkdiff" bench step --model 7M --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 > "$OUT/$name.txt" 2>&1 || status=$?
-    tail -n 18 "$OUT/$name.txt"
-    if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-      timeout 60 python3 "$here/step_bench.py" --preset 7M --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 \
-        > "$OUT/torch-$name.json" 2>&1 || status=$?
-      cat "$OUT/torch-$name.json"
-    fi
+VKDIFF_SPLIT_K=off timeout 120 "$vkdiff" bench kernels --json --filter lm_head > "$OUT/bench-kernels-split-off.json" 2>&1 || status=$?
+have_torch=0
+python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && have_torch=1
+for preset in 7M 44M; do
+  for vocab in bytes gpt2; do
+    for objective in mdm ar; do
+      for matmul in default coopmat; do
+        name="step-$preset-$objective-$vocab-$matmul"
+        if [ "$matmul" = default ]; then unset VKDIFF_MATMUL; else export VKDIFF_MATMUL=coopmat; fi
+        timeout 60 "$vkdiff" bench step --model "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 > "$OUT/$name.txt" 2>&1 || status=$?
+        tail -n 18 "$OUT/$name.txt"
+      done
+      unset VKDIFF_MATMUL
+      if [ "$have_torch" = 1 ]; then
+        for precision in fp32 bf16; do
+          timeout 60 python3 "$here/step_bench.py" --preset "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 \
+            --precision "$precision" > "$OUT/torch-step-$preset-$objective-$vocab-$precision.json" 2>&1 || status=$?
+          cat "$OUT/torch-step-$preset-$objective-$vocab-$precision.json"
+        done
+      fi
+    done
   done
 done
 echo "device check finished with status $status; results in $OUT"

@@ -5,7 +5,19 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 results=$(mktemp -d)
-dotnet test VkDiffusion.sln -c Release --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@"
+# Cooperative-matrix kernels run on lavapipe through a layer that emulates VK_KHR_cooperative_matrix (shared/
+# beside the checkout, or VKDIFF_COOPMAT_LAYER_DIR). Without it those tests are left out, and this says so.
+layer_dir=${VKDIFF_COOPMAT_LAYER_DIR:-$PWD/../shared/coopmat-layer}
+filter=()
+if [ -f "$layer_dir/VkLayer_FROG_cooperative_matrix.json" ]; then
+  export VK_ADD_LAYER_PATH="$layer_dir${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}"
+  export VKDIFF_LAYERS=VK_LAYER_FROG_cooperative_matrix
+  unset LP_NATIVE_VECTOR_WIDTH
+else
+  echo "test: no cooperative-matrix emulation layer at $layer_dir: the CooperativeMatrix tests are left out"
+  filter=(--filter "Category!=CooperativeMatrix")
+fi
+dotnet test VkDiffusion.sln -c Release --logger "trx;LogFileName=results.trx" --results-directory "$results" "${filter[@]}" "$@"
 status=$?
 trx=$(find "$results" -name '*.trx' | head -n 1)
 if [ -z "$trx" ]; then

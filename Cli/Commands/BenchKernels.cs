@@ -17,12 +17,13 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
         if (!json)
         {
             Console.WriteLine(info.Banner);
-            Console.WriteLine($"matmul path: {MatmulKernels.ChoosePath(info)} (force one with {MatmulKernels.PathVariable}=reference|register|texel|tiled)");
+            Console.WriteLine($"matmul path: {MatmulKernels.ChoosePath(info)} (force one with {MatmulKernels.PathVariable}=reference|register|texel|tiled|coopmat)");
         }
         DeviceRoofline roofline = DeviceRoofline.Measure(context, quick);
         if (!json)
         {
-            Console.WriteLine($"roofline: {roofline.Gflops:F1} GFLOP/s (peak_fma), {roofline.GigabytesPerSecond:F1} GB/s (peak_copy)");
+            Console.WriteLine($"roofline: {roofline.Gflops:F1} GFLOP/s (peak_fma), {roofline.GigabytesPerSecond:F1} GB/s (peak_copy)" +
+                (roofline.MatrixGflops is { } matrix ? $", {matrix:F1} GFLOP/s fp16 matrix units (peak_coopmat: the roof of matmul_coopmat cases)" : ""));
             Console.WriteLine($"{"case",-36} {"ms",10} {"GFLOP/s",9} {"GB/s",8} {"roof",6}");
         }
         KernelBenchmark benchmark = CreateBenchmark();
@@ -51,7 +52,7 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
                 banner = info.Banner,
                 matmulPath = MatmulKernels.ChoosePath(info).ToString(),
                 quick,
-                roofline = new { gflops = roofline.Gflops, gigabytesPerSecond = roofline.GigabytesPerSecond },
+                roofline = new { gflops = roofline.Gflops, gigabytesPerSecond = roofline.GigabytesPerSecond, matrixGflops = roofline.MatrixGflops },
                 cases = results.Select(r => new
                 {
                     name = r.Name,

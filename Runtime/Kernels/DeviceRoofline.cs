@@ -2,8 +2,11 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Runtime.Kernels;
 
-/// <summary>The measured roof of a device: FMA throughput and copy bandwidth as shader code reaches them.</summary>
-public sealed record DeviceRoofline(double Gflops, double GigabytesPerSecond)
+/// <summary>
+/// The measured roof of a device: FMA throughput and copy bandwidth as shader code reaches them, and where the device
+/// has usable cooperative matrices, the fp16 matrix-unit throughput (null otherwise).
+/// </summary>
+public sealed record DeviceRoofline(double Gflops, double GigabytesPerSecond, double? MatrixGflops = null)
 {
     private const uint WorkgroupSize = 256;
     private const int FlopsPerRound = 128;
@@ -35,18 +38,38 @@ public sealed record DeviceRoofline(double Gflops, double GigabytesPerSecond)
         double copyMilliseconds = KernelTimer.MedianMilliseconds(context,
             commands => commands.Dispatch(copy, copyGroups, 1, 1, vectors, Binding.Read(source), Binding.Write(destination)), repetitions);
 
-        return new DeviceRoofline(flops / (fmaMilliseconds * 1e6), 2.0 * copyBytes / (copyMilliseconds * 1e6));
+        return new DeviceRoofline(flops / (fmaMilliseconds * 1e6), 2.0 * copyBytes / (copyMilliseconds * 1e6), MeasureMatrixUnits(context, quick, repetitions));
+    }
+
+    // peak_coopmat on the tile the matmul kernels use: 4 subgroups per workgroup, 4 accumulators per subgroup.
+    private static double? MeasureMatrixUnits(GpuContext context, bool quick, int repetitions)
+    {
+        if (MatmulKernels.CooperativeMatrixTile(context, out _) is not { } tile) return null;
+        var (m, n, k) = tile;
+        const uint subgroupsPerGroup = 4, accumulators = 4;
+        bool cpu = context.Info.IsCpu;
+        // An emulated device (lavapipe) runs ~1 GFLOP/s: a token amount of work there.
+        uint groups = cpu ? 8u : 4096u;
+        uint iterations = cpu ? (quick ? 8u : 32u) : 2048u;
+        uint groupSize = subgroupsPerGroup * context.Info.SubgroupSize;
+        using GpuBuffer sink = context.Allocate<float>(groups * subgroupsPerGroup * accumulators * m * n, "peak-coopmat-sink");
+        Kernel kernel = context.Kernels.Get($"peak_coopmat_f16_{m}x{n}x{k}", groupSize);
+        double milliseconds = KernelTimer.MedianMilliseconds(context,
+            commands => commands.Dispatch(kernel, groups, 1, 1, iterations, Binding.Write(sink)), repetitions);
+        double flops = (double)groups * subgroupsPerGroup * iterations * accumulators * 2.0 * m * n * k;
+        return flops / (milliseconds * 1e6);
     }
 
     /// <summary>
     /// The best a kernel of this arithmetic intensity can reach: min(peak FLOP/s, intensity x bandwidth),
-    /// as a fraction achieved. Memory-only kernels (no flops) compare with the bandwidth alone.
+    /// as a fraction achieved. Memory-only kernels (no flops) compare with the bandwidth alone; kernels on the matrix
+    /// units (<paramref name="matrixUnits"/>) with the matrix peak.
     /// </summary>
-    public double RoofFraction(double flops, double bytes, double milliseconds)
+    public double RoofFraction(double flops, double bytes, double milliseconds, bool matrixUnits = false)
     {
         double seconds = milliseconds * 1e-3;
         if (flops <= 0) return bytes / seconds / (GigabytesPerSecond * 1e9);
-        double attainable = Gflops * 1e9;
+        double attainable = (matrixUnits && MatrixGflops is { } matrix ? matrix : Gflops) * 1e9;
         if (bytes > 0) attainable = Math.Min(attainable, flops / bytes * GigabytesPerSecond * 1e9);
         return flops / seconds / attainable;
     }

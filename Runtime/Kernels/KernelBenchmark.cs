@@ -15,9 +15,11 @@ public sealed class PreparedCase(Action<CommandList> record, params IDisposable[
 
 /// <summary>
 /// A named kernel benchmark: what it costs (flops, and the bytes it must move at least) and how to
-/// allocate its inputs and record it. InQuick marks the cases `--quick` keeps.
+/// allocate its inputs and record it. InQuick marks the cases `--quick` keeps; MatrixUnits the cases whose roof is
+/// the matrix-unit peak; Supported (when given) says whether a device can run the case at all.
 /// </summary>
-public sealed record KernelBenchmarkCase(string Name, double Flops, double Bytes, Func<GpuContext, PreparedCase> Prepare, bool InQuick = false);
+public sealed record KernelBenchmarkCase(string Name, double Flops, double Bytes, Func<GpuContext, PreparedCase> Prepare, bool InQuick = false,
+    bool MatrixUnits = false, Func<GpuContext, bool>? Supported = null);
 
 /// <summary>One measured case.</summary>
 public sealed record KernelBenchmarkResult(string Name, double Milliseconds, double Gflops, double GigabytesPerSecond, double RoofFraction, int Repetitions);
@@ -49,7 +51,8 @@ public sealed class KernelBenchmark
         Action<KernelBenchmarkResult>? progress = null)
     {
         var results = new List<KernelBenchmarkResult>();
-        var selected = cases.Where(c => (!quick || c.InQuick) && (filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)));
+        var selected = cases.Where(c => (!quick || c.InQuick) && (filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase))
+            && (c.Supported is null || c.Supported(context)));
         foreach (KernelBenchmarkCase benchmarkCase in selected)
         {
             using PreparedCase prepared = benchmarkCase.Prepare(context);
@@ -58,7 +61,7 @@ public sealed class KernelBenchmark
             double milliseconds = KernelTimer.MedianMilliseconds(context, prepared.Record, repetitions, warmUp: false);
             var result = new KernelBenchmarkResult(benchmarkCase.Name, milliseconds,
                 benchmarkCase.Flops / (milliseconds * 1e6), benchmarkCase.Bytes / (milliseconds * 1e6),
-                roofline.RoofFraction(benchmarkCase.Flops, benchmarkCase.Bytes, milliseconds), repetitions);
+                roofline.RoofFraction(benchmarkCase.Flops, benchmarkCase.Bytes, milliseconds, benchmarkCase.MatrixUnits), repetitions);
             progress?.Invoke(result);
             results.Add(result);
         }

@@ -8,7 +8,11 @@ public readonly record struct MatmulShape(string Name, int RowCount, int InFeatu
     public override string ToString() => $"{Name} ({RowCount}x{InFeatures}->{OutFeatures})";
 }
 
-/// <summary>Registers matmul benchmark cases: each shape in the three layouts (forward, input and weight gradients).</summary>
+/// <summary>
+/// Registers matmul benchmark cases: each shape in the three layouts (forward, input and weight gradients), on the
+/// device's path (matmul.*) and, where the device has cooperative matrices, on the fp16 cooperative-matrix path
+/// (matmul_coopmat.*, judged against the matrix-unit roof).
+/// </summary>
 public static class MatmulBenchmarkCases
 {
     public enum Layout { Forward, BackwardInput, BackwardWeight }
@@ -26,6 +30,11 @@ public static class MatmulBenchmarkCases
     {
         Register(benchmark, new MatmulShape("square512", 512, 512, 512), quick: true);
         Register(benchmark, new MatmulShape("square1024", 1024, 1024, 1024), quick: true, quickLayouts: [Layout.Forward]);
+        // 4096^3 (137 GFLOP: seconds per run on lavapipe) is where a GPU's matrix units reach their peak.
+        Register(benchmark, new MatmulShape("square4096", 4096, 4096, 4096), layouts: [Layout.Forward]);
+        foreach (var shape in new[] { new MatmulShape("square1024", 1024, 1024, 1024), new MatmulShape("square4096", 4096, 4096, 4096),
+            new MatmulShape("7M.seq2048.lm_head", 2048, 128, PaddedVocabSize), new MatmulShape("44M.seq2048.mlp_in", 2048, 512, 2 * 1344) })
+            Register(benchmark, shape, path: MatmulPath.CooperativeMatrix, layouts: shape.Name == "square4096" ? [Layout.Forward] : null);
         foreach (var (preset, model, hidden) in new[] { ("7M", 128, 320), ("14M", 224, 576), ("44M", 512, 1344) })
             foreach (var (sequence, rows) in new[] { (256, 1024), (2048, 2048) })
             {
@@ -41,34 +50,45 @@ public static class MatmulBenchmarkCases
         return benchmark;
     }
 
-    /// <summary>Registers <paramref name="shape"/> in each layout as matmul.{layout}.{shape name}.</summary>
-    public static void Register(KernelBenchmark benchmark, MatmulShape shape, bool quick = false, Layout[]? quickLayouts = null)
+    /// <summary>
+    /// Registers <paramref name="shape"/> in each layout (or those given) as matmul.{layout}.{shape name} on the device's
+    /// path, or matmul_coopmat.{layout}.{shape name} on the cooperative-matrix path (only on devices that have it).
+    /// </summary>
+    public static void Register(KernelBenchmark benchmark, MatmulShape shape, bool quick = false, Layout[]? quickLayouts = null,
+        MatmulPath? path = null, Layout[]? layouts = null)
     {
-        foreach (Layout layout in Enum.GetValues<Layout>())
+        bool matrixUnits = path == MatmulPath.CooperativeMatrix;
+        foreach (Layout layout in layouts ?? Enum.GetValues<Layout>())
         {
             string name = layout switch { Layout.Forward => "fwd", Layout.BackwardInput => "bwd_in", _ => "bwd_w" };
             var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
             // The least traffic: read both operands once, write the output once.
             double bytes = 4.0 * ((double)m * k + (double)n * k + (double)m * n);
             bool inQuick = quick && (quickLayouts is null || quickLayouts.Contains(layout));
-            benchmark.Register(new KernelBenchmarkCase($"matmul.{name}.{shape.Name}", MatmulKernels.Flops(m, k, n), bytes,
-                context => Prepare(context, layout, shape), inQuick));
+            benchmark.Register(new KernelBenchmarkCase($"{(matrixUnits ? "matmul_coopmat" : "matmul")}.{name}.{shape.Name}", MatmulKernels.Flops(m, k, n), bytes,
+                context => Prepare(context, layout, shape, path), inQuick, matrixUnits,
+                matrixUnits ? context => MatmulKernels.CooperativeMatrixTile(context, out _) is not null : null));
         }
     }
 
-    /// <summary>Allocates random operands for one layout and returns the recording of the product.</summary>
-    public static PreparedCase Prepare(GpuContext context, Layout layout, MatmulShape shape)
+    /// <summary>Allocates random operands for one layout and returns the recording of the product (on <paramref name="path"/> when given).</summary>
+    public static PreparedCase Prepare(GpuContext context, Layout layout, MatmulShape shape, MatmulPath? path = null)
     {
         var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
         GpuBuffer x = Filled(context, (long)m * k, "x", 1);
         GpuBuffer w = Filled(context, (long)n * k, "w", 2);
         GpuBuffer dy = Filled(context, (long)m * n, "y", 3);
-        return layout switch
+        Action<CommandList> product = layout switch
         {
-            Layout.Forward => new PreparedCase(c => MatmulKernels.Forward(c, x.Whole, w.Whole, dy.Whole, m, k, n), x, w, dy),
-            Layout.BackwardInput => new PreparedCase(c => MatmulKernels.BackwardInput(c, dy.Whole, w.Whole, x.Whole, m, k, n), x, w, dy),
-            _ => new PreparedCase(c => MatmulKernels.BackwardWeight(c, dy.Whole, x.Whole, w.Whole, m, k, n), x, w, dy),
+            Layout.Forward => c => MatmulKernels.Forward(c, x.Whole, w.Whole, dy.Whole, m, k, n),
+            Layout.BackwardInput => c => MatmulKernels.BackwardInput(c, dy.Whole, w.Whole, x.Whole, m, k, n),
+            _ => c => MatmulKernels.BackwardWeight(c, dy.Whole, x.Whole, w.Whole, m, k, n),
         };
+        return new PreparedCase(c =>
+        {
+            using (MatmulKernels.Override(path))
+                product(c);
+        }, x, w, dy);
     }
 
     // Values in [-1, 1): a cheap deterministic pattern; timing does not depend on them.

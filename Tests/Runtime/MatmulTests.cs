@@ -8,7 +8,10 @@ namespace VkDiffusion.Tests.Runtime;
 // Tolerance: an fp32 dot product of R terms, in any summation order, with or without fused multiply-add,
 // is within gamma_(R+1) * sum|a||b| of the exact value (Higham, Accuracy and Stability, 3.1), gamma_n =
 // n u / (1 - n u) with u = 2^-24. We allow (R + 2) u (sum|a||b| + |prior|): the extra u covers adding the
-// prior output in accumulate mode. The expectation is the double-precision reference.
+// prior output in accumulate mode. The expectation is the double-precision reference. The cooperative-matrix
+// path rounds each operand to fp16 (relative 2^-11 each) and the lavapipe emulation layer also rounds each
+// product to fp16 (its README), so it gets 2^-9 sum|a||b| on top: three roundings of 2^-11, with room.
+// Split-K sums slices of the reduction and then the slices: still one fp32 sum of R products, same bound.
 public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 {
     public enum Layout { Forward, BackwardInput, BackwardWeight }
@@ -27,10 +30,12 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         (33, 12, 64),
     ];
 
+    private static readonly MatmulPath[] Float32Paths = [MatmulPath.Reference, MatmulPath.RegisterBlocked, MatmulPath.RegisterBlockedTexels, MatmulPath.Tiled];
+
     public static TheoryData<MatmulPath, Layout, int, int, int> Cases()
     {
         var data = new TheoryData<MatmulPath, Layout, int, int, int>();
-        foreach (MatmulPath path in Enum.GetValues<MatmulPath>())
+        foreach (MatmulPath path in Float32Paths)
             foreach (Layout layout in Enum.GetValues<Layout>())
                 foreach (var (m, k, n) in Shapes)
                     data.Add(path, layout, m, k, n);
@@ -46,12 +51,100 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         AssertWithinBound(actual, layout, shape, first, second, prior: null);
     }
 
+    public static TheoryData<Layout, int, int, int> CooperativeMatrixCases()
+    {
+        var data = new TheoryData<Layout, int, int, int>();
+        foreach (Layout layout in Enum.GetValues<Layout>())
+            foreach (var (m, k, n) in Shapes)
+                data.Add(layout, m, k, n);
+        return data;
+    }
+
+    // Every layout and shape on the cooperative-matrix kernel (the tile the device lists: 8x8x8 on lavapipe with
+    // the emulation layer), ragged edges included.
+    [Theory, MemberData(nameof(CooperativeMatrixCases)), Trait("Category", "CooperativeMatrix")]
+    public void Cooperative_matrix_products_match_the_double_reference(Layout layout, int rowCount, int inFeatures, int outFeatures)
+    {
+        var shape = new Shape(rowCount, inFeatures, outFeatures);
+        var (first, second) = Inputs(layout, shape, seed: rowCount * 5 + outFeatures);
+        float[] actual = WithPath(MatmulPath.CooperativeMatrix, () => RunGuarded(layout, shape, first, second, prior: null));
+        AssertWithinBound(actual, layout, shape, first, second, prior: null, MatmulPath.CooperativeMatrix);
+    }
+
+    public static TheoryData<MatmulPath, Layout> SplitCases()
+    {
+        var data = new TheoryData<MatmulPath, Layout>();
+        foreach (MatmulPath path in Float32Paths)
+            foreach (Layout layout in Enum.GetValues<Layout>())
+                data.Add(path, layout);
+        return data;
+    }
+
+    // Split-K into 3 slices of a ragged reduction of 1000 (384, 384, 232), overwriting and accumulating.
+    [Theory, MemberData(nameof(SplitCases))]
+    public void Split_reductions_match_the_double_reference(MatmulPath path, Layout layout)
+    {
+        var shape = layout switch
+        {
+            Layout.Forward => new Shape(37, 1000, 21),
+            Layout.BackwardInput => new Shape(37, 21, 1000),
+            _ => new Shape(1000, 21, 37),
+        };
+        var (first, second) = Inputs(layout, shape, seed: 51);
+        float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 52, low: -3, high: 3);
+        using (MatmulKernels.Override(splitCount: 3))
+        {
+            AssertWithinBound(WithPath(path, () => RunGuarded(layout, shape, first, second, prior: null)), layout, shape, first, second, prior: null);
+            AssertWithinBound(WithPath(path, () => RunGuarded(layout, shape, first, second, prior)), layout, shape, first, second, prior);
+        }
+    }
+
+    [Fact, Trait("Category", "CooperativeMatrix")]
+    public void Cooperative_matrix_split_reductions_match_the_double_reference()
+    {
+        foreach (Layout layout in Enum.GetValues<Layout>())
+        {
+            // A reduction of 600 in every layout: two slices of 320 and 280.
+            var shape = layout switch
+            {
+                Layout.Forward => new Shape(40, 600, 19),
+                Layout.BackwardInput => new Shape(40, 19, 600),
+                _ => new Shape(600, 19, 40),
+            };
+            var (first, second) = Inputs(layout, shape, seed: 61);
+            float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 62, low: -3, high: 3);
+            using (MatmulKernels.Override(MatmulPath.CooperativeMatrix, splitCount: 2))
+                AssertWithinBound(RunGuarded(layout, shape, first, second, prior), layout, shape, first, second, prior, MatmulPath.CooperativeMatrix);
+        }
+    }
+
+    // The automatic rule: a product whose output tiles fill the device is not split; one with a handful of tiles and a
+    // long reduction is split so the grid has about 4 workgroups per core on a CPU device (512 on a GPU), never into
+    // slices shorter than 256.
+    [Fact]
+    public void Split_count_follows_the_tiles_and_the_reduction()
+    {
+        DeviceInfo cpu = Context.Info with { IsCpu = true }, gpu = Context.Info with { IsCpu = false };
+        long cpuTarget = 4L * Environment.ProcessorCount;
+        Assert.Equal(1, MatmulKernels.SplitCount(cpu, outputTiles: cpuTarget, reductionLength: 50304));
+        Assert.Equal((int)cpuTarget, MatmulKernels.SplitCount(cpu, outputTiles: 1, reductionLength: 50304));
+        Assert.Equal(2, MatmulKernels.SplitCount(cpu, outputTiles: 1, reductionLength: 600));
+        Assert.Equal(1, MatmulKernels.SplitCount(gpu, outputTiles: 300, reductionLength: 50304));
+        Assert.Equal(16, MatmulKernels.SplitCount(gpu, outputTiles: 32, reductionLength: 50304));
+        Assert.Equal(1, MatmulKernels.SplitCount(gpu, outputTiles: 32, reductionLength: 500));
+    }
+
     [Theory]
     [InlineData(MatmulPath.RegisterBlocked)]
     [InlineData(MatmulPath.RegisterBlockedTexels)]
     [InlineData(MatmulPath.Tiled)]
     [InlineData(MatmulPath.Reference)]
-    public void Accumulate_adds_into_the_existing_output(MatmulPath path)
+    public void Accumulate_adds_into_the_existing_output(MatmulPath path) => AssertAccumulates(path);
+
+    [Fact, Trait("Category", "CooperativeMatrix")]
+    public void Cooperative_matrix_accumulate_adds_into_the_existing_output() => AssertAccumulates(MatmulPath.CooperativeMatrix);
+
+    private void AssertAccumulates(MatmulPath path)
     {
         foreach (Layout layout in Enum.GetValues<Layout>())
         {
@@ -59,7 +152,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
             var (first, second) = Inputs(layout, shape, seed: 11);
             float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 12, low: -3, high: 3);
             float[] actual = WithPath(path, () => RunGuarded(layout, shape, first, second, prior));
-            AssertWithinBound(actual, layout, shape, first, second, prior);
+            AssertWithinBound(actual, layout, shape, first, second, prior, path);
         }
     }
 
@@ -69,7 +162,12 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     [InlineData(MatmulPath.RegisterBlocked)]
     [InlineData(MatmulPath.RegisterBlockedTexels)]
     [InlineData(MatmulPath.Tiled)]
-    public void Batched_products_match_per_batch_references(MatmulPath path)
+    public void Batched_products_match_per_batch_references(MatmulPath path) => AssertBatchedProducts(path);
+
+    [Fact, Trait("Category", "CooperativeMatrix")]
+    public void Cooperative_matrix_batched_products_match_per_batch_references() => AssertBatchedProducts(MatmulPath.CooperativeMatrix);
+
+    private void AssertBatchedProducts(MatmulPath path)
     {
         const int batchCount = 3, tokens = 9, headDim = 8;
         float[] q = TestData.Uniform(batchCount * tokens * headDim, seed: 21);
@@ -100,26 +198,30 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
             float[] vb = v.AsSpan(b * tokens * headDim, tokens * headDim).ToArray();
             var scoreShape = new Shape(tokens, headDim, tokens);
             float[] sb = scoresActual.AsSpan(b * tokens * tokens, tokens * tokens).ToArray();
-            AssertWithinBound(sb, Layout.Forward, scoreShape, qb, kb, prior: null);
+            AssertWithinBound(sb, Layout.Forward, scoreShape, qb, kb, prior: null, path);
             // The second product consumes the GPU's scores, so its reference does too.
-            AssertWithinBound(outputActual.AsSpan(b * tokens * headDim, tokens * headDim).ToArray(), Layout.BackwardInput, scoreShape, sb, vb, prior: null);
+            AssertWithinBound(outputActual.AsSpan(b * tokens * headDim, tokens * headDim).ToArray(), Layout.BackwardInput, scoreShape, sb, vb, prior: null, path);
             float[] k0 = k.AsSpan(0, tokens * headDim).ToArray();
-            AssertWithinBound(sharedActual.AsSpan(b * tokens * tokens, tokens * tokens).ToArray(), Layout.Forward, scoreShape, qb, k0, prior: null);
+            AssertWithinBound(sharedActual.AsSpan(b * tokens * tokens, tokens * tokens).ToArray(), Layout.Forward, scoreShape, qb, k0, prior: null, path);
         }
     }
 
-    // No atomics and a fixed summation order: replaying the same recording must reproduce every bit.
+    // No atomics and a fixed summation order: replaying the same recording must reproduce every bit, split or not.
     [Theory]
-    [InlineData(Layout.Forward)]
-    [InlineData(Layout.BackwardWeight)]
-    public void Repeated_runs_are_bit_identical(Layout layout)
+    [InlineData(Layout.Forward, 1)]
+    [InlineData(Layout.BackwardWeight, 1)]
+    [InlineData(Layout.Forward, 3)]
+    [InlineData(Layout.BackwardInput, 3)]
+    [InlineData(Layout.BackwardWeight, 3)]
+    public void Repeated_runs_are_bit_identical(Layout layout, int splitCount)
     {
-        var shape = new Shape(96, 130, 72);
+        var shape = splitCount == 1 ? new Shape(96, 130, 72) : new Shape(800, 800, 800);
         var (first, second) = Inputs(layout, shape, seed: 31);
         using GpuBuffer a = Context.Upload<float>(first, "a"), b = Context.Upload<float>(second, "b");
         using GpuBuffer c = Context.Allocate<float>(OutputCount(layout, shape), "c");
         using CommandList commands = Context.CreateCommandList();
-        Record(commands, layout, shape, a.Whole, b.Whole, c.Whole, accumulate: false);
+        using (MatmulKernels.Override(splitCount: splitCount))
+            Record(commands, layout, shape, a.Whole, b.Whole, c.Whole, accumulate: false);
         Context.Run(commands);
         int[] firstBits = Context.Download<float>(c).Select(BitConverter.SingleToInt32Bits).ToArray();
         for (int run = 0; run < 3; run++)
@@ -227,11 +329,12 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         return result.Take(count).ToArray();
     }
 
-    private static void AssertWithinBound(float[] actual, Layout layout, Shape shape, float[] first, float[] second, float[]? prior)
+    private static void AssertWithinBound(float[] actual, Layout layout, Shape shape, float[] first, float[] second, float[]? prior,
+        MatmulPath path = MatmulPath.Tiled)
     {
         double[] exact = Reference(layout, shape, first, second);
         double[] magnitude = Reference(layout, shape, first.Select(Math.Abs).ToArray(), second.Select(Math.Abs).ToArray());
-        double unit = Math.Pow(2, -24) * (ReductionLength(layout, shape) + 2);
+        double unit = Math.Pow(2, -24) * (ReductionLength(layout, shape) + 2) + (path == MatmulPath.CooperativeMatrix ? Math.Pow(2, -9) : 0);
         Assert.Equal(exact.Length, actual.Length);
         for (int i = 0; i < actual.Length; i++)
         {
@@ -243,14 +346,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     // GPU tests run one at a time (one collection), so a process-wide variable is safe to flip here.
-    private static T WithPath<T>(MatmulPath path, Func<T> action) =>
-        WithPath(path switch
-        {
-            MatmulPath.Reference => "reference",
-            MatmulPath.RegisterBlocked => "register",
-            MatmulPath.RegisterBlockedTexels => "texel",
-            _ => "tiled",
-        }, action);
+    private static T WithPath<T>(MatmulPath path, Func<T> action) => WithPath(MatmulKernels.PathName(path), action);
 
     private static T WithPath<T>(string value, Func<T> action)
     {

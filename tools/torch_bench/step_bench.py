@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Times the training step of VkDiffusion's transformer in PyTorch (CUDA, fp32), for the ratio
+"""Times the training step of VkDiffusion's transformer in PyTorch (CUDA; eager fp32 without TF32, or eager with
+bf16 autocast as PyTorch users train), for the ratio
 VkDiffusion / PyTorch tokens/s on the same GPU (scripts/gpu-check.sh runs it beside `vkdiff bench step`).
 
 The model is PAPER §1 as VkDiffusion builds it: pre-norm decoder, RMSNorm (eps 1e-5), fused QKV,
@@ -7,7 +8,7 @@ rotate-half RoPE (theta 10000), SwiGLU, tied LM head, no biases; AR (causal, shi
 (bidirectional, masks drawn per step with p = (1 - 1e-3) t + 1e-3, loss weighted by 1/p, normalised
 by B*L); AdamW (0.9, 0.95, 1e-8, weight decay 0.1 on 2-D tensors) with global-norm clipping at 1.0.
 
-usage: step_bench.py --preset 7M --objective mdm --vocab bytes --seq 256 --batch 8 [--steps 20]
+usage: step_bench.py --preset 7M --objective mdm --vocab bytes --seq 256 --batch 8 [--steps 20] [--precision fp32|bf16]
 """
 import argparse
 import json
@@ -73,7 +74,11 @@ def main():
     parser.add_argument("--seq", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     args = parser.parse_args()
+    # bf16: torch.autocast over the forward and the loss (fp32 master weights and optimizer, as AMP defines it).
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.precision == "bf16")
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 like VkDiffusion's kernels
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device("cuda")
@@ -90,18 +95,21 @@ def main():
     cos, sin = angles.cos(), angles.sin()
     b, t = args.batch, args.seq
 
-    def step():
+    def loss_of_batch():
         window = torch.randint(0, text_ids, (b, t + 1), device=device)
         if args.objective == "ar":
             logits = model(window[:, :-1], True, cos, sin)
-            loss = F.cross_entropy(logits.reshape(-1, rows), window[:, 1:].reshape(-1))
-        else:
-            tokens = window[:, :-1]
-            p = (1 - 1e-3) * torch.rand(b, 1, device=device) + 1e-3
-            mask = torch.rand(b, t, device=device) < p
-            logits = model(torch.where(mask, torch.full_like(tokens, mask_id), tokens), False, cos, sin)
-            nll = F.cross_entropy(logits.reshape(-1, rows), tokens.reshape(-1), reduction="none").view(b, t)
-            loss = (nll * mask / p).sum() / (b * t)
+            return F.cross_entropy(logits.reshape(-1, rows).float(), window[:, 1:].reshape(-1))
+        tokens = window[:, :-1]
+        p = (1 - 1e-3) * torch.rand(b, 1, device=device) + 1e-3
+        mask = torch.rand(b, t, device=device) < p
+        logits = model(torch.where(mask, torch.full_like(tokens, mask_id), tokens), False, cos, sin)
+        nll = F.cross_entropy(logits.reshape(-1, rows).float(), tokens.reshape(-1), reduction="none").view(b, t)
+        return (nll * mask / p).sum() / (b * t)
+
+    def step():
+        with autocast():
+            loss = loss_of_batch()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -116,7 +124,8 @@ def main():
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / args.steps
-    print(json.dumps({"framework": f"pytorch {torch.__version__} eager fp32 (no TF32)", "device": torch.cuda.get_device_name(),
+    mode = "eager bf16 autocast" if args.precision == "bf16" else "eager fp32 (no TF32)"
+    print(json.dumps({"framework": f"pytorch {torch.__version__} {mode}", "device": torch.cuda.get_device_name(), "precision": args.precision,
                       "preset": args.preset, "objective": args.objective, "vocab": args.vocab, "seq": t, "batch": b,
                       "step_ms": seconds * 1000, "tokens_per_s": b * t / seconds}))
 

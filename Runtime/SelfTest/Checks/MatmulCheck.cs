@@ -23,7 +23,7 @@ internal sealed class MatmulCheck : ISelfTestCheck
 
     // (rows M, in K, out N)
     private static readonly (int M, int K, int N)[] Shapes = [(1, 7, 33), (64, 64, 64), (127, 257, 33), (513, 8, 515)];
-    // Reductions of 600-1100 in every layout: three slices of 256-448 steps, the last ragged.
+    // Reductions of 600-1100 in every layout: two or three slices, the last ragged.
     private static readonly (int M, int K, int N)[] SplitShapes = [(600, 1100, 24), (33, 770, 1030)];
     private const int SplitCount = 3;
 
@@ -81,7 +81,8 @@ internal sealed class MatmulCheck : ISelfTestCheck
             accumulateExpected[i] = prior[i] + product[i];
             accumulateBound[i] = unit * (absoluteProduct[i] + Math.Abs(prior[i]));
         }
-        string shape = $"{Label(layout)} M={m} K={k} N={n} ({MatmulKernels.PathName(path)}{(splits > 1 ? $", split-K {splits}" : "")})";
+        string tile = path == MatmulPath.CooperativeMatrix && MatmulKernels.CooperativeMatrixTile(context, out _) is { } t ? $" {t.M}x{t.N}x{t.K}" : "";
+        string shape = $"{Label(layout)} M={m} K={k} N={n} ({MatmulKernels.PathName(path)}{tile}{(splits > 1 ? $", split-K {splits}" : "")})";
         yield return new SelfTestResult(Name, shape, SelfTestMeasure.NormwiseRelativeError(context.Download<float>(overwritten), product),
             SelfTestMeasure.NormwiseTolerance(bound, product));
         yield return new SelfTestResult(Name, $"{shape} accumulate",
