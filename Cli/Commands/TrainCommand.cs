@@ -84,6 +84,9 @@ public sealed class TrainCommand : ICommand
     [Option("device", HelpText = "Vulkan device index or name substring (default: best; or VKDIFF_DEVICE).")]
     public string? Device { get; set; }
 
+    [Option("max-submit-ms", HelpText = MaxSubmitFlag.HelpText)]
+    public double? MaxSubmitMilliseconds { get; set; }
+
     [Option("out", HelpText = "Run directory to create.")]
     public string? Out { get; set; }
 
@@ -145,6 +148,7 @@ public sealed class TrainCommand : ICommand
             TokenOrders = Orders ?? defaults.TokenOrders,
             Seed = Seed ?? defaults.Seed,
             Device = Device ?? defaults.Device,
+            MaxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? defaults.MaxSubmitMilliseconds,
         };
     }
 
