@@ -120,17 +120,20 @@ public sealed class CompiledGraph : IDisposable
     public void Submit()
     {
         if (uncalibratedMaxSubmitMilliseconds is double maxMilliseconds && profiledStepSubmitted)
-        {
-            SubmissionPlan plan = SubmissionPlan.Bounded(Commands.ReadTimings(), maxMilliseconds);
-            CommandList profiled = Commands;
-            Commands = Record(profile, plan);
-            profiled.Dispose();
-            uncalibratedMaxSubmitMilliseconds = null;
-        }
+            CutSubmissions(SubmissionPlan.Bounded(Commands.ReadTimings(), maxMilliseconds));
         context.Submit(Commands, prelude: inputSlots[writeSlot].Upload);
         profiledStepSubmitted = true;
         runningSlot = writeSlot;
         writeSlot = (writeSlot + 1) % inputSlots.Length;
+    }
+
+    /// <summary>Records the ops again, cut into submissions where <paramref name="plan"/> says; replaces any bound still to calibrate.</summary>
+    public void CutSubmissions(SubmissionPlan plan)
+    {
+        CommandList previous = Commands;
+        Commands = Record(profile, plan);
+        previous.Dispose();
+        uncalibratedMaxSubmitMilliseconds = null;
     }
 
     public void Wait() => context.Wait(Commands);
