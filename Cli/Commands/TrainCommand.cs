@@ -114,6 +114,7 @@ public sealed class TrainCommand : ICommand
 
     internal TrainingOptions BuildOptions()
     {
+        double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
         TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
         string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
         VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
@@ -148,7 +149,7 @@ public sealed class TrainCommand : ICommand
             TokenOrders = Orders ?? defaults.TokenOrders,
             Seed = Seed ?? defaults.Seed,
             Device = Device ?? defaults.Device,
-            MaxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? defaults.MaxSubmitMilliseconds,
+            MaxSubmitMilliseconds = maxSubmitMilliseconds ?? defaults.MaxSubmitMilliseconds,
         };
     }
 
