@@ -2,7 +2,8 @@
 # Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
 # Vulkan loader beside it, and run.sh, which on the target machine prints the devices, runs the
 # self-test, runs `vkdiff bench kernels --json`, `vkdiff bench step` for the 7M preset (seq 256,
-# batch 8, MDM and AR, byte and GPT-2 vocabularies) and, where PyTorch with CUDA is installed, the same
+# batch 8, MDM and AR, byte and GPT-2 vocabularies; host time and the part hidden behind the GPU; once more
+# as JSON with the step cut into submissions of at most 8 ms) and, where PyTorch with CUDA is installed, the same
 # training step in PyTorch (tools/torch_bench/step_bench.py) for the tokens/s ratio, writing everything to
 # $OUT/ (default: ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
 #   usage: scripts/gpu-check.sh          then, on the target:  OUT=/some/dir .device-bundle/run.sh
@@ -70,6 +71,11 @@ for vocab in bytes gpt2; do
     fi
   done
 done
+# Bounded submissions on a real GPU: the GPT-2-vocabulary step cut into submissions of at most 8 ms.
+timeout 60 "$vkdiff" bench step --model 7M --objective mdm --vocab gpt2 --seq 256 --batch 8 --steps 20 --max-submit-ms 8 --json \
+  > "$OUT/step-7M-mdm-gpt2-bounded.json" 2> "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt" || status=$?
+head -c 1500 "$OUT/step-7M-mdm-gpt2-bounded.json"; echo
+cat "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt"
 echo "device check finished with status $status; results in $OUT"
 exit $status
 RUN
