@@ -7,22 +7,29 @@ namespace VkDiffusion.Runtime.Graph;
 /// Persistent tensors get their own buffers (host-visible for host outputs); transient tensors share one
 /// arena laid out by <see cref="MemoryPlanner"/>. Host inputs live on the device and are copied at the
 /// start of each step from host-visible staging slots: with two slots the host writes the next step's
-/// inputs while the device runs the current one. With a submission bound, the first step runs one
-/// submission per command with timestamps, and its profile then cuts the recording into submissions
-/// that each stay under the bound (<see cref="SubmissionPlan.Bounded"/>).
+/// inputs while the device runs the current one. With a submission bound, the first
+/// <see cref="ProfiledSteps"/> steps run one submission per command with timestamps, and each command's
+/// fastest time then cuts the recording into submissions that each stay under the bound
+/// (<see cref="SubmissionPlan.Bounded"/>).
 /// </summary>
 public sealed class CompiledGraph : IDisposable
 {
     /// <summary>Host-visible copies of the host inputs and the recorded copies that bring them to the device.</summary>
     private sealed record HostInputSlot(Dictionary<Tensor, BufferSlice> Staging, CommandList Upload);
 
+    /// <summary>Steps profiled before a bound cuts the recording: a CPU driver such as lavapipe compiles a
+    /// pipeline at its first dispatch, so the first step alone overstates the times.</summary>
+    public const int ProfiledSteps = 2;
+
     private readonly GpuContext context;
     private readonly List<GpuBuffer> buffers = [];
     private readonly bool profile;
     private readonly HostInputSlot[] inputSlots;
-    /// <summary>The bound still to apply: set until the first step's profile has cut the recording.</summary>
+    /// <summary>The bound still to apply: set until the profiled steps have cut the recording.</summary>
     private double? uncalibratedMaxSubmitMilliseconds;
-    private bool profiledStepSubmitted;
+    private int profiledStepsSubmitted;
+    /// <summary>Each command's fastest time over the profiled steps so far.</summary>
+    private (string Label, double Milliseconds)[] fastestCommandTimes = [];
     private int writeSlot;
     private int runningSlot = -1;
 
@@ -119,10 +126,16 @@ public sealed class CompiledGraph : IDisposable
     /// <summary>Submits one step: the copies of the written inputs, then the recorded ops.</summary>
     public void Submit()
     {
-        if (uncalibratedMaxSubmitMilliseconds is double maxMilliseconds && profiledStepSubmitted)
-            CutSubmissions(SubmissionPlan.Bounded(Commands.ReadTimings(), maxMilliseconds));
+        if (uncalibratedMaxSubmitMilliseconds is double maxMilliseconds && profiledStepsSubmitted > 0)
+        {
+            IReadOnlyList<(string Label, double Milliseconds)> times = Commands.ReadTimings();
+            fastestCommandTimes = profiledStepsSubmitted == 1
+                ? [.. times]
+                : fastestCommandTimes.Zip(times, (fastest, latest) => fastest with { Milliseconds = Math.Min(fastest.Milliseconds, latest.Milliseconds) }).ToArray();
+            if (profiledStepsSubmitted == ProfiledSteps) CutSubmissions(SubmissionPlan.Bounded(fastestCommandTimes, maxMilliseconds));
+        }
         context.Submit(Commands, prelude: inputSlots[writeSlot].Upload);
-        profiledStepSubmitted = true;
+        if (uncalibratedMaxSubmitMilliseconds is not null) profiledStepsSubmitted++;
         runningSlot = writeSlot;
         writeSlot = (writeSlot + 1) % inputSlots.Length;
     }

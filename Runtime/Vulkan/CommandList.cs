@@ -73,6 +73,7 @@ public sealed unsafe class CommandList : IDisposable
     public GpuContext Context => context;
 
     private CommandBuffer CurrentBuffer => commandBuffers[^1];
+
     /// <summary>Records a dispatch of <paramref name="kernel"/> with push constants <paramref name="push"/>.</summary>
     public void Dispatch<TPush>(Kernel kernel, uint groupsX, uint groupsY, uint groupsZ, in TPush push, params ReadOnlySpan<Binding> bindings)
         where TPush : unmanaged

@@ -67,9 +67,9 @@ public static class StepBenchmark
             session.WriteScalars(0, scalars);
         }
 
-        // Warm-up: the first step compiles the pipelines; under a bound it is also the profiled step, and the
-        // second replays the bounded recording for the first time.
-        int warmupSteps = maxSubmitMilliseconds is null ? 1 : 2;
+        // Warm-up: the first step compiles the pipelines; under a bound the first steps are the profiled ones,
+        // and the next replays the bounded recording for the first time.
+        int warmupSteps = maxSubmitMilliseconds is null ? 1 : CompiledGraph.ProfiledSteps + 1;
         progress?.Invoke("compiling pipelines (first step)...");
         for (int step = 0; step < warmupSteps; step++)
         {
