@@ -14,14 +14,22 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
         using GpuContext context = GpuContext.Create(device);
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
         if (!json) Console.WriteLine(context.Info.Banner);
-        StepBenchmarkResult result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, maxSubmitMilliseconds,
-            json ? null : message => Console.Error.Write($"\r{message}        "));
+        StepBenchmarkResult result;
+        try
+        {
+            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, maxSubmitMilliseconds,
+                json ? null : message => Console.Error.Write($"\r{message}        "));
+        }
+        finally
+        {
+            // End the progress line, so that an error message gets a line of its own.
+            if (!json) Console.Error.WriteLine();
+        }
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions.Report));
             return ExitCodes.Success;
         }
-        Console.Error.WriteLine();
         static string MiB(long bytes) => $"{bytes / (1024.0 * 1024):F1} MiB";
         Console.WriteLine($"{result.Model} {result.Objective} {result.Vocabulary} vocab, seq {result.SequenceLength}, batch {result.BatchSize}:");
         Console.WriteLine($"  {result.TokensPerSecond:F0} tokens/s, {result.StepMilliseconds:F1} ms/step (host {result.HostMilliseconds:F2} ms = " +
