@@ -124,7 +124,7 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         string plain = Path.Combine(root, "plain"), overlapped = Path.Combine(root, "overlapped"), bounded = Path.Combine(root, "bounded");
         TrainingRun.Start(Context, options with { OverlapHostWork = false }, plain, TextWriter.Null, CancellationToken.None);
         TrainingRun.Start(Context, options, overlapped, TextWriter.Null, CancellationToken.None);
-        // A bound far above every dispatch: the first step runs one submission per command to profile them, the rest one each.
+        // A bound far above every dispatch: the first two steps run one submission per command to profile them, the rest one each.
         TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e9 }, bounded, TextWriter.Null, CancellationToken.None);
         double[] losses = TrainLosses(plain);
         Assert.True(losses.Length >= 10, $"the run should have at least 10 steps, had {losses.Length}");
