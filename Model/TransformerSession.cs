@@ -7,8 +7,8 @@ namespace VkDiffusion.Model;
 
 /// <summary>
 /// A compiled <see cref="TransformerGraph"/> on a device and the host's side of it: weights and optimizer
-/// state in and out, per-step inputs and scalars written into host-visible buffers, losses read back.
-/// Each <see cref="Run"/> is one queue submission of the recorded step.
+/// state in and out, per-step inputs and scalars written into host-visible staging buffers, losses read
+/// back. Each <see cref="Run"/> replays the recorded step (one queue submission, or a few under a bound).
 /// </summary>
 public sealed class TransformerSession : IDisposable
 {
@@ -19,7 +19,10 @@ public sealed class TransformerSession : IDisposable
 
     /// <param name="shareWeightsWith">Another session on the same device whose parameter buffers this one
     /// uses directly (an evaluation graph reading the training weights without copies).</param>
-    public TransformerSession(GpuContext context, TransformerGraph model, bool profile = false, TransformerSession? shareWeightsWith = null)
+    /// <param name="hostInputSlots">2 lets the host write the next step's inputs while a step runs (see <see cref="CompiledGraph"/>).</param>
+    /// <param name="maxSubmitMilliseconds">Bound on the device time of one submission (null: one submission per step).</param>
+    public TransformerSession(GpuContext context, TransformerGraph model, bool profile = false, TransformerSession? shareWeightsWith = null,
+        int hostInputSlots = 1, double? maxSubmitMilliseconds = null)
     {
         this.context = context;
         Model = model;
@@ -29,7 +32,7 @@ public sealed class TransformerSession : IDisposable
             var byName = shareWeightsWith.Model.Parameters.ToDictionary(p => p.Spec.Name, p => p.Value);
             shared = tensor => tensor.Role == TensorRole.Parameter && byName.TryGetValue(tensor.Name, out Tensor? other) ? other.Slice : null;
         }
-        Compiled = new CompiledGraph(context, model.Graph, profile, shared);
+        Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds);
     }
 
     public GpuContext Context => context;
@@ -75,7 +78,6 @@ public sealed class TransformerSession : IDisposable
     public void WriteInputs(int microBatch, ReadOnlySpan<uint> tokens, ReadOnlySpan<uint> targets, ReadOnlySpan<uint> positions)
     {
         MicroBatchTensors inputs = Model.MicroBatches[microBatch];
-        Compiled.Wait();
         WriteHost(inputs.Tokens, tokens);
         WriteHost(inputs.Positions, positions);
         if (inputs.Targets is not null) WriteHost(inputs.Targets, targets);
@@ -85,7 +87,6 @@ public sealed class TransformerSession : IDisposable
     public void WriteLossWeights(int microBatch, ReadOnlySpan<float> weights)
     {
         Tensor tensor = Model.MicroBatches[microBatch].LossWeights ?? throw new InvalidOperationException("this graph draws its own masks");
-        Compiled.Wait();
         WriteHost(tensor, weights);
     }
 
@@ -94,7 +95,6 @@ public sealed class TransformerSession : IDisposable
         Tensor tensor = Model.MicroBatches[microBatch].StepScalars;
         // Only micro-batches whose ops draw random numbers (MDM masks, dropout) and the first one (AdamW) read their scalars.
         if (!tensor.HasStorage) return;
-        Compiled.Wait();
         WriteHost(tensor, MemoryMarshal.CreateReadOnlySpan(ref scalars, 1));
     }
 
@@ -103,6 +103,9 @@ public sealed class TransformerSession : IDisposable
     public void Wait() => Compiled.Wait();
 
     public void Run() => Compiled.Run();
+
+    /// <summary>True while the last submitted step has not finished.</summary>
+    public bool IsRunning => Compiled.IsRunning;
 
     /// <summary>The training loss of the last step: the sum of the micro-batch losses (each already scaled by 1/micro-batches).</summary>
     public float ReadLoss()
@@ -156,11 +159,11 @@ public sealed class TransformerSession : IDisposable
     private Dictionary<string, float[]> Read(Func<ParameterTensors, Tensor> select) =>
         Model.Parameters.ToDictionary(p => p.Spec.Name, p => context.Download<float>(select(p).Slice));
 
-    private static unsafe void WriteHost<T>(Tensor tensor, ReadOnlySpan<T> values) where T : unmanaged
+    private unsafe void WriteHost<T>(Tensor tensor, ReadOnlySpan<T> values) where T : unmanaged
     {
         ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(values);
         if (bytes.Length > tensor.ByteLength) throw new ArgumentException($"{tensor.Name} holds {tensor.ByteLength} bytes; got {bytes.Length}");
-        bytes.CopyTo(new Span<byte>((void*)GpuContext.HostPointer(tensor.Slice), bytes.Length));
+        bytes.CopyTo(new Span<byte>((void*)GpuContext.HostPointer(Compiled.HostInputStaging(tensor)), bytes.Length));
     }
 
     private static unsafe T[] ReadHost<T>(Tensor tensor) where T : unmanaged =>

@@ -5,7 +5,8 @@
 # cooperative matrices), runs `vkdiff bench kernels --json` (matmul_coopmat cases against the measured
 # matrix-unit peak beside the fp32 ones) and again with split-K off for the before/after of the LM-head
 # shapes, `vkdiff bench step` for the 7M and 44M presets (seq 256, batch 8, MDM and AR, byte and GPT-2
-# vocabularies) on the fp32 path and with VKDIFF_MATMUL=coopmat (fp16 matmul inputs, fp32 everything else)
+# vocabularies; host time and the part hidden behind the GPU) on the fp32 path and with VKDIFF_MATMUL=coopmat
+# (fp16 matmul inputs, fp32 everything else), once more as JSON with the step cut into submissions of at most 8 ms,
 # and, where PyTorch with CUDA is installed, the same training step in PyTorch (tools/torch_bench/step_bench.py,
 # eager fp32 and bf16 autocast) for the tokens/s ratios, writing everything to $OUT/ (default:
 # ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
@@ -85,6 +86,11 @@ for preset in 7M 44M; do
     done
   done
 done
+# Bounded submissions on a real GPU: the GPT-2-vocabulary step cut into submissions of at most 8 ms.
+timeout 60 "$vkdiff" bench step --model 7M --objective mdm --vocab gpt2 --seq 256 --batch 8 --steps 20 --max-submit-ms 8 --json \
+  > "$OUT/step-7M-mdm-gpt2-bounded.json" 2> "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt" || status=$?
+head -c 1500 "$OUT/step-7M-mdm-gpt2-bounded.json"; echo
+cat "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt"
 echo "device check finished with status $status; results in $OUT"
 exit $status
 RUN

@@ -39,10 +39,14 @@ public sealed class BenchCommand : ICommand
     [Option("steps", Default = 5, HelpText = "step: timed steps after the first.")]
     public int Steps { get; set; }
 
+    [Option("max-submit-ms", HelpText = "step: " + MaxSubmitFlag.HelpText)]
+    public double? MaxSubmitMilliseconds { get; set; }
+
     public int Run() => Mode.Trim().ToLowerInvariant() switch
     {
         "kernels" => new BenchKernels(Device, Json, Quick, Filter).Run(),
-        "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps).Run(),
+        "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps,
+            MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? SubmissionPlan.DefaultMaxMilliseconds).Run(),
         _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels, step."),
     };
 }

@@ -74,7 +74,7 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
                     extraBytes = r.ExtraBytes,
                 }),
             };
-            Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions.Indented));
+            Console.WriteLine(JsonSerializer.Serialize(report, JsonOptions.Report));
         }
         return ExitCodes.Success;
     }

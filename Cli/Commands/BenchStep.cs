@@ -6,26 +6,37 @@ using VkDiffusion.Trainer.Benchmarks;
 namespace VkDiffusion.Cli.Commands;
 
 /// <summary>`vkdiff bench step`: one model's whole training step, host and GPU time, submissions and memory.</summary>
-internal sealed class BenchStep(string? device, bool json, string preset, Objective objective, string vocabulary, int sequenceLength, int batchSize, int steps)
+internal sealed class BenchStep(string? device, bool json, string preset, Objective objective, string vocabulary, int sequenceLength, int batchSize, int steps,
+    double? maxSubmitMilliseconds)
 {
     public int Run()
     {
         using GpuContext context = GpuContext.Create(device);
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
         if (!json) Console.WriteLine(context.Info.Banner);
-        StepBenchmarkResult result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps,
-            json ? null : message => Console.Error.Write($"\r{message}        "));
+        StepBenchmarkResult result;
+        try
+        {
+            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, maxSubmitMilliseconds,
+                json ? null : message => Console.Error.Write($"\r{message}        "));
+        }
+        finally
+        {
+            // End the progress line, so that an error message gets a line of its own.
+            if (!json) Console.Error.WriteLine();
+        }
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions.Indented));
+            Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions.Report));
             return ExitCodes.Success;
         }
-        Console.Error.WriteLine();
         static string MiB(long bytes) => $"{bytes / (1024.0 * 1024):F1} MiB";
         Console.WriteLine($"{result.Model} {result.Objective} {result.Vocabulary} vocab, seq {result.SequenceLength}, batch {result.BatchSize}:");
         Console.WriteLine($"  {result.TokensPerSecond:F0} tokens/s, {result.StepMilliseconds:F1} ms/step (host {result.HostMilliseconds:F2} ms = " +
-            $"{100 * result.HostMilliseconds / result.StepMilliseconds:F1}%, GPU busy {result.GpuMilliseconds:F1} ms), " +
-            $"{result.SubmissionsPerStep:F1} submissions/step, {result.DispatchesPerStep} dispatches, {result.BarriersPerStep} barriers");
+            $"{100 * result.HostMilliseconds / result.StepMilliseconds:F1}%, of which {result.HiddenHostMilliseconds:F2} ms hidden behind the GPU; " +
+            $"GPU busy {result.GpuMilliseconds:F1} ms), {result.SubmissionsPerStep:F1} submissions/step" +
+            (result.MaxSubmitMilliseconds is double bound ? $" (bound {bound:G} ms)" : "") +
+            $", {result.DispatchesPerStep} dispatches, {result.BarriersPerStep} barriers");
         Console.WriteLine($"  memory: parameters {MiB(result.ParameterBytes)}, gradients {MiB(result.GradientBytes)}, AdamW {MiB(result.OptimizerBytes)}, " +
             $"activations {MiB(result.ActivationArenaBytes)} (unplanned {MiB(result.UnplannedActivationBytes)}), total {MiB(result.TotalBytes)}");
         Console.WriteLine("  GPU time by kernel (one profiled step):");

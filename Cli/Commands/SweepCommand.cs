@@ -16,9 +16,14 @@ public sealed class SweepCommand : ICommand
     [Option("device", HelpText = "Vulkan device index or name substring.")]
     public string? Device { get; set; }
 
+    [Option("max-submit-ms", HelpText = MaxSubmitFlag.HelpText + " Overrides the spec's max_submit_ms.")]
+    public double? MaxSubmitMilliseconds { get; set; }
+
     public int Run()
     {
+        double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
         SweepSpec spec = SweepSpec.Load(Spec);
+        if (maxSubmitMilliseconds is not null) spec = spec with { MaxSubmitMilliseconds = maxSubmitMilliseconds };
         using var interruption = new Interruption();
         using GpuContext context = GpuContext.Create(Device);
         Sweep.Run(context, spec, Out, Console.Out, interruption.Token);

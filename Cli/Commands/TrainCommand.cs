@@ -84,6 +84,9 @@ public sealed class TrainCommand : ICommand
     [Option("device", HelpText = "Vulkan device index or name substring (default: best; or VKDIFF_DEVICE).")]
     public string? Device { get; set; }
 
+    [Option("max-submit-ms", HelpText = MaxSubmitFlag.HelpText)]
+    public double? MaxSubmitMilliseconds { get; set; }
+
     [Option("out", HelpText = "Run directory to create.")]
     public string? Out { get; set; }
 
@@ -111,6 +114,7 @@ public sealed class TrainCommand : ICommand
 
     internal TrainingOptions BuildOptions()
     {
+        double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
         TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
         string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
         VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
@@ -145,6 +149,7 @@ public sealed class TrainCommand : ICommand
             TokenOrders = Orders ?? defaults.TokenOrders,
             Seed = Seed ?? defaults.Seed,
             Device = Device ?? defaults.Device,
+            MaxSubmitMilliseconds = maxSubmitMilliseconds ?? defaults.MaxSubmitMilliseconds,
         };
     }
 

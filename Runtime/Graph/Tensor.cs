@@ -20,7 +20,7 @@ public enum TensorRole
     ParameterGradient,
     /// <summary>AdamW moments (persistent).</summary>
     OptimizerState,
-    /// <summary>Written by the host before each submission (host-visible, persistent).</summary>
+    /// <summary>Written by the host before each step (persistent; copied in from host-visible staging at the step's start).</summary>
     HostInput,
     /// <summary>Read by the host after each submission (host-visible, persistent).</summary>
     HostOutput,

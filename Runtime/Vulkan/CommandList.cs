@@ -5,16 +5,20 @@ using VkBuffer = Silk.NET.Vulkan.Buffer;
 namespace VkDiffusion.Runtime.Vulkan;
 
 /// <summary>
-/// A replayable command buffer: dispatches and copies are recorded once, with barriers only where
-/// <see cref="HazardTracker"/> finds a real hazard, then submitted any number of times. With
-/// profiling on, every command is bracketed by timestamp queries.
+/// A replayable recording: dispatches and copies are recorded once, with barriers only where
+/// <see cref="HazardTracker"/> finds a real hazard, then submitted any number of times. A
+/// <see cref="SubmissionPlan"/> may cut it into several command buffers, submitted one after another;
+/// the barriers stay valid across a cut because a pipeline barrier orders everything earlier in
+/// submission order on the queue, not only its own command buffer. With profiling on, every command is
+/// bracketed by timestamp queries.
 /// </summary>
 public sealed unsafe class CommandList : IDisposable
 {
     private const int SetsPerPool = 256;
 
     private readonly GpuContext context;
-    private readonly CommandBuffer commandBuffer;
+    private readonly List<CommandBuffer> commandBuffers = [];
+    private readonly SubmissionPlan plan;
     private readonly List<DescriptorPool> descriptorPools = [];
     private readonly Dictionary<(ulong Buffer, long Offset, long Length, TexelFormat Format), BufferView> texelViews = [];
     private readonly HazardTracker hazards = new();
@@ -35,20 +39,11 @@ public sealed unsafe class CommandList : IDisposable
     public bool Profiling { get; }
     public IReadOnlyList<string> Labels => labels;
 
-    internal CommandList(GpuContext context, bool profile, int maxProfiledCommands)
+    internal CommandList(GpuContext context, bool profile, int maxProfiledCommands, SubmissionPlan plan)
     {
         this.context = context;
+        this.plan = plan;
         Vk vk = context.Api;
-        var allocateInfo = new CommandBufferAllocateInfo
-        {
-            SType = StructureType.CommandBufferAllocateInfo,
-            CommandPool = context.CommandPool,
-            Level = CommandBufferLevel.Primary,
-            CommandBufferCount = 1,
-        };
-        CommandBuffer buffer;
-        VulkanResult.Check(vk.AllocateCommandBuffers(context.Device, &allocateInfo, &buffer), "vkAllocateCommandBuffers");
-        commandBuffer = buffer;
         var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
         Fence fence;
         VulkanResult.Check(vk.CreateFence(context.Device, &fenceInfo, null, &fence), "vkCreateFence");
@@ -69,13 +64,16 @@ public sealed unsafe class CommandList : IDisposable
             queryPool = pool;
         }
 
-        var beginInfo = new CommandBufferBeginInfo { SType = StructureType.CommandBufferBeginInfo };
-        VulkanResult.Check(vk.BeginCommandBuffer(commandBuffer, &beginInfo), "vkBeginCommandBuffer");
-        if (Profiling) vk.CmdResetQueryPool(commandBuffer, queryPool, 0, (uint)queryCapacity);
+        BeginCommandBuffer();
+        if (Profiling) vk.CmdResetQueryPool(CurrentBuffer, queryPool, 0, (uint)queryCapacity);
     }
 
-    internal CommandBuffer Handle => commandBuffer;
+    /// <summary>The command buffers in submission order: one per queue submission of a step.</summary>
+    internal IReadOnlyList<CommandBuffer> Handles => commandBuffers;
+    public int SubmissionCount => commandBuffers.Count;
     public GpuContext Context => context;
+
+    private CommandBuffer CurrentBuffer => commandBuffers[^1];
 
     /// <summary>Records a dispatch of <paramref name="kernel"/> with push constants <paramref name="push"/>.</summary>
     public void Dispatch<TPush>(Kernel kernel, uint groupsX, uint groupsY, uint groupsZ, in TPush push, params ReadOnlySpan<Binding> bindings)
@@ -98,16 +96,17 @@ public sealed unsafe class CommandList : IDisposable
         for (int slot = 0; slot < bindings.Length; slot++) CheckBindable(kernel, bindings[slot], slot);
 
         Vk vk = context.Api;
+        StartSubmissionIfPlanned();
         InsertBarrierIfNeeded(bindings);
         DescriptorSet set = AllocateSet();
         WriteSet(set, bindings);
-        vk.CmdBindPipeline(commandBuffer, PipelineBindPoint.Compute, kernel.Pipeline);
-        vk.CmdBindDescriptorSets(commandBuffer, PipelineBindPoint.Compute, context.Kernels.PipelineLayout, 0, 1, &set, 0, null);
+        vk.CmdBindPipeline(CurrentBuffer, PipelineBindPoint.Compute, kernel.Pipeline);
+        vk.CmdBindDescriptorSets(CurrentBuffer, PipelineBindPoint.Compute, context.Kernels.PipelineLayout, 0, 1, &set, 0, null);
         if (push.Length > 0)
             fixed (byte* pointer = push)
-                vk.CmdPushConstants(commandBuffer, context.Kernels.PipelineLayout, ShaderStageFlags.ComputeBit, 0, (uint)push.Length, pointer);
+                vk.CmdPushConstants(CurrentBuffer, context.Kernels.PipelineLayout, ShaderStageFlags.ComputeBit, 0, (uint)push.Length, pointer);
         WriteTimestamp(PipelineStageFlags.TopOfPipeBit, kernel.ToString());
-        vk.CmdDispatch(commandBuffer, groupsX, groupsY, groupsZ);
+        vk.CmdDispatch(CurrentBuffer, groupsX, groupsY, groupsZ);
         WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
         hazards.Record(bindings);
         DispatchCount++;
@@ -132,10 +131,11 @@ public sealed unsafe class CommandList : IDisposable
         if (source.Length != destination.Length)
             throw new ArgumentException($"copy from {source} to {destination}: lengths differ");
         Span<Binding> bindings = [Binding.Read(source), Binding.Write(destination)];
+        StartSubmissionIfPlanned();
         InsertBarrierIfNeeded(bindings);
         var region = new BufferCopy((ulong)source.AbsoluteOffset, (ulong)destination.AbsoluteOffset, (ulong)source.Length);
         WriteTimestamp(PipelineStageFlags.TopOfPipeBit, "copy");
-        context.Api.CmdCopyBuffer(commandBuffer, source.Buffer.Block.Buffer, destination.Buffer.Block.Buffer, 1, &region);
+        context.Api.CmdCopyBuffer(CurrentBuffer, source.Buffer.Block.Buffer, destination.Buffer.Block.Buffer, 1, &region);
         WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
         hazards.Record(bindings);
         CopyCount++;
@@ -152,9 +152,9 @@ public sealed unsafe class CommandList : IDisposable
             SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit,
             DstAccessMask = AccessFlags.HostReadBit | AccessFlags.ShaderReadBit | AccessFlags.TransferReadBit,
         };
-        context.Api.CmdPipelineBarrier(commandBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
+        context.Api.CmdPipelineBarrier(CurrentBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
             PipelineStageFlags.HostBit | PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, 0, 1, &barrier, 0, null, 0, null);
-        VulkanResult.Check(context.Api.EndCommandBuffer(commandBuffer), "vkEndCommandBuffer");
+        VulkanResult.Check(context.Api.EndCommandBuffer(CurrentBuffer), "vkEndCommandBuffer");
         ended = true;
         return this;
     }
@@ -176,6 +176,29 @@ public sealed unsafe class CommandList : IDisposable
         return labels.Select((label, i) => (label, (values[2 * i + 1] - values[2 * i]) * period)).ToList();
     }
 
+    private void StartSubmissionIfPlanned()
+    {
+        if (!plan.StartsSubmission(DispatchCount + CopyCount)) return;
+        VulkanResult.Check(context.Api.EndCommandBuffer(CurrentBuffer), "vkEndCommandBuffer");
+        BeginCommandBuffer();
+    }
+
+    private void BeginCommandBuffer()
+    {
+        var allocateInfo = new CommandBufferAllocateInfo
+        {
+            SType = StructureType.CommandBufferAllocateInfo,
+            CommandPool = context.CommandPool,
+            Level = CommandBufferLevel.Primary,
+            CommandBufferCount = 1,
+        };
+        CommandBuffer buffer;
+        VulkanResult.Check(context.Api.AllocateCommandBuffers(context.Device, &allocateInfo, &buffer), "vkAllocateCommandBuffers");
+        commandBuffers.Add(buffer);
+        var beginInfo = new CommandBufferBeginInfo { SType = StructureType.CommandBufferBeginInfo };
+        VulkanResult.Check(context.Api.BeginCommandBuffer(buffer, &beginInfo), "vkBeginCommandBuffer");
+    }
+
     private void WriteTimestamp(PipelineStageFlags stage, string? label)
     {
         if (!Profiling) return;
@@ -186,7 +209,7 @@ public sealed unsafe class CommandList : IDisposable
             labels.Add(label);
         }
         int query = label is not null ? 2 * (labels.Count - 1) : 2 * (labels.Count - 1) + 1;
-        context.Api.CmdWriteTimestamp(commandBuffer, stage, queryPool, (uint)query);
+        context.Api.CmdWriteTimestamp(CurrentBuffer, stage, queryPool, (uint)query);
     }
 
     private void InsertBarrierIfNeeded(ReadOnlySpan<Binding> bindings)
@@ -199,7 +222,7 @@ public sealed unsafe class CommandList : IDisposable
             DstAccessMask = AccessFlags.ShaderReadBit | AccessFlags.ShaderWriteBit | AccessFlags.TransferReadBit | AccessFlags.TransferWriteBit,
         };
         const PipelineStageFlags stages = PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit;
-        context.Api.CmdPipelineBarrier(commandBuffer, stages, stages, 0, 1, &barrier, 0, null, 0, null);
+        context.Api.CmdPipelineBarrier(CurrentBuffer, stages, stages, 0, 1, &barrier, 0, null, 0, null);
         hazards.Clear();
         BarrierCount++;
     }
@@ -339,8 +362,11 @@ public sealed unsafe class CommandList : IDisposable
         foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);
         foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
         if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
-        CommandBuffer buffer = commandBuffer;
-        vk.FreeCommandBuffers(context.Device, context.CommandPool, 1, &buffer);
+        foreach (CommandBuffer buffer in commandBuffers)
+        {
+            CommandBuffer handle = buffer;
+            vk.FreeCommandBuffers(context.Device, context.CommandPool, 1, &handle);
+        }
         vk.DestroyFence(context.Device, Fence, null);
     }
 }

@@ -145,28 +145,57 @@ public sealed unsafe class GpuContext : IDisposable
     }
 
     /// <summary>Starts recording a command list; <paramref name="profile"/> adds timestamp queries per command.</summary>
-    public CommandList CreateCommandList(bool profile = false, int maxProfiledCommands = 4096) => new(this, profile, maxProfiledCommands);
+    /// <param name="plan">Where the recording is cut into separate submissions (default: one submission).</param>
+    public CommandList CreateCommandList(bool profile = false, int maxProfiledCommands = 4096, SubmissionPlan? plan = null) =>
+        new(this, profile, maxProfiledCommands, plan ?? SubmissionPlan.Whole);
 
-    /// <summary>Submits an ended command list and returns at once; <see cref="Wait"/> blocks until it finishes.</summary>
-    public void Submit(CommandList commands)
+    /// <summary>
+    /// Submits an ended command list, one queue submission per command buffer of its plan, and returns at
+    /// once; <see cref="Wait"/> blocks until it finishes. <paramref name="prelude"/>, a one-buffer list
+    /// such as copies of the step's inputs, runs first within the first submission and completes with it.
+    /// </summary>
+    public void Submit(CommandList commands, CommandList? prelude = null)
     {
         if (!commands.IsEnded) commands.End();
+        if (prelude is not null && !prelude.IsEnded) prelude.End();
+        if (prelude is { SubmissionCount: not 1 }) throw new ArgumentException("a prelude must be one command buffer", nameof(prelude));
         lock (submitGate)
         {
             if (commands.Pending) Wait(commands);
             Fence fence = commands.Fence;
             VulkanResult.Check(Api.ResetFences(Device, 1, &fence), "vkResetFences");
-            CommandBuffer buffer = commands.Handle;
-            var submit = new SubmitInfo
+            IReadOnlyList<CommandBuffer> handles = commands.Handles;
+            var buffers = stackalloc CommandBuffer[2];
+            for (int index = 0; index < handles.Count; index++)
             {
-                SType = StructureType.SubmitInfo,
-                CommandBufferCount = 1,
-                PCommandBuffers = &buffer,
-            };
-            VulkanResult.Check(Api.QueueSubmit(Queue, 1, &submit, fence), "vkQueueSubmit");
+                uint count = 0;
+                if (index == 0 && prelude is not null) buffers[count++] = prelude.Handles[0];
+                buffers[count++] = handles[index];
+                var submit = new SubmitInfo
+                {
+                    SType = StructureType.SubmitInfo,
+                    CommandBufferCount = count,
+                    PCommandBuffers = buffers,
+                };
+                // The fence of the last submission also covers every earlier submission on the queue.
+                VulkanResult.Check(Api.QueueSubmit(Queue, 1, &submit, index == handles.Count - 1 ? fence : default), "vkQueueSubmit");
+                SubmissionCount++;
+            }
             commands.Pending = true;
             pending.Add(commands);
-            SubmissionCount++;
+        }
+    }
+
+    /// <summary>True while a submitted command list has not finished (without waiting for it).</summary>
+    public bool IsRunning(CommandList commands)
+    {
+        lock (submitGate)
+        {
+            if (!commands.Pending) return false;
+            Result status = Api.GetFenceStatus(Device, commands.Fence);
+            if (status == Result.NotReady) return true;
+            VulkanResult.Check(status, "vkGetFenceStatus");
+            return false;
         }
     }
 

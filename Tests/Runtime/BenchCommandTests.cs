@@ -37,4 +37,52 @@ public sealed class BenchCommandTests
             Assert.Equal(expectedGflops, benchmarkCase.GetProperty("gflops").GetDouble(), expectedGflops * 1e-9);
         }
     }
+
+    // camelCase like `bench kernels --json`; the per-kernel times are objects with their fields; under a bound
+    // far above any dispatch the step stays one submission.
+    [Fact]
+    public void Bench_step_json_reports_the_step_the_host_time_and_each_top_kernel()
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2",
+            "--steps", "2", "--max-submit-ms", "100000", "--json");
+        Assert.True(exitCode == ExitCodes.Success, error);
+        using JsonDocument report = JsonDocument.Parse(output);
+        JsonElement root = report.RootElement;
+        Assert.Equal("tiny", root.GetProperty("model").GetString());
+        Assert.Equal(16, root.GetProperty("sequenceLength").GetInt32());
+        double stepMilliseconds = root.GetProperty("stepMilliseconds").GetDouble();
+        Assert.True(stepMilliseconds > 0);
+        Assert.Equal(2 * 16 / (stepMilliseconds / 1000), root.GetProperty("tokensPerSecond").GetDouble(), 1e-6 * root.GetProperty("tokensPerSecond").GetDouble());
+        double hostMilliseconds = root.GetProperty("hostMilliseconds").GetDouble();
+        Assert.InRange(hostMilliseconds, double.Epsilon, stepMilliseconds);
+        Assert.InRange(root.GetProperty("hiddenHostMilliseconds").GetDouble(), 0, hostMilliseconds);
+        Assert.Equal(100000, root.GetProperty("maxSubmitMilliseconds").GetDouble());
+        Assert.Equal(1, root.GetProperty("submissionsPerStep").GetDouble());
+        Assert.True(root.GetProperty("dispatchesPerStep").GetInt32() > 0);
+        Assert.True(root.GetProperty("totalBytes").GetInt64() > 0);
+        var kernels = root.GetProperty("topKernels").EnumerateArray().ToList();
+        Assert.NotEmpty(kernels);
+        foreach (JsonElement kernel in kernels)
+        {
+            Assert.False(string.IsNullOrEmpty(kernel.GetProperty("kernel").GetString()));
+            Assert.True(kernel.GetProperty("calls").GetInt32() > 0);
+            Assert.True(kernel.GetProperty("milliseconds").GetDouble() >= 0);
+        }
+        Assert.Contains(kernels, kernel => kernel.GetProperty("kernel").GetString()!.StartsWith("matmul", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("0", ExitCodes.Usage, "must be a positive number")]
+    [InlineData("-5", ExitCodes.Usage, "must be a positive number")]
+    // Every dispatch takes longer than a picosecond.
+    [InlineData("0.000000001", ExitCodes.InvalidInput, "below the longest single dispatch")]
+    public void A_submission_bound_that_is_not_positive_or_below_a_dispatch_is_a_one_line_error(string bound, int expectedExitCode, string expectedMessage)
+    {
+        var (exitCode, _, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "1",
+            "--steps", "1", $"--max-submit-ms={bound}", "--json");
+        Assert.Equal(expectedExitCode, exitCode);
+        Assert.Contains(expectedMessage, error);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.DoesNotContain("   at ", error);
+    }
 }

@@ -116,6 +116,33 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         Assert.Equal(before, File.ReadAllBytes(checkpoint));
     }
 
+    [Fact]
+    public void Overlapped_and_bounded_runs_train_bit_for_bit_like_a_plain_one_and_a_bound_below_a_dispatch_is_refused()
+    {
+        string data = PrepareCorpus();
+        TrainingOptions options = Options(data, Objective.Mdm) with { Epochs = 1 };
+        string plain = Path.Combine(root, "plain"), overlapped = Path.Combine(root, "overlapped"), bounded = Path.Combine(root, "bounded");
+        TrainingRun.Start(Context, options with { OverlapHostWork = false }, plain, TextWriter.Null, CancellationToken.None);
+        TrainingRun.Start(Context, options, overlapped, TextWriter.Null, CancellationToken.None);
+        // A bound far above every dispatch: the first two steps run one submission per command to profile them, the rest one each.
+        TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e9 }, bounded, TextWriter.Null, CancellationToken.None);
+        double[] losses = TrainLosses(plain);
+        Assert.True(losses.Length >= 10, $"the run should have at least 10 steps, had {losses.Length}");
+        foreach (string run in new[] { overlapped, bounded })
+        {
+            Assert.Equal(losses, TrainLosses(run));
+            using SafeTensorsFile expected = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(plain));
+            using SafeTensorsFile actual = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(run));
+            foreach (string name in expected.Tensors.Keys)
+                Assert.True(expected.Read<float>(name).AsSpan().SequenceEqual(actual.Read<float>(name)), $"{name} differs in {run}");
+        }
+
+        // Every dispatch takes longer than a femtosecond.
+        var error = Assert.Throws<InvalidInputException>(() => TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e-12 },
+            Path.Combine(root, "too-tight"), TextWriter.Null, CancellationToken.None));
+        Assert.Contains("below the longest single dispatch", error.Message);
+    }
+
     /// <summary>A log that requests cancellation once the given step has been logged, as Ctrl-C would.</summary>
     private sealed class StopAfterStep(int step, CancellationTokenSource cancellation) : StringWriter
     {

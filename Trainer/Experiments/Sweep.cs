@@ -101,5 +101,6 @@ public static class Sweep
         Seed = spec.Seed,
         TokenOrders = run.TokenOrders,
         LogEvery = 100,
+        MaxSubmitMilliseconds = spec.MaxSubmitMilliseconds,
     };
 }

@@ -27,6 +27,9 @@ public sealed record SweepSpec
     public int Seed { get; init; } = 1234;
     /// <summary>AR token-order ablation runs: extra AR runs with this many orders, at every (preset, U, E).</summary>
     public IReadOnlyList<int> TokenOrders { get; init; } = [];
+    /// <summary>Bound on one submission's device time (--max-submit-ms); null: the platform default.</summary>
+    [JsonPropertyName("max_submit_ms")]
+    public double? MaxSubmitMilliseconds { get; init; }
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -51,6 +54,8 @@ public sealed record SweepSpec
         }
         if (spec.Objectives.Count == 0 || spec.Presets.Count == 0 || spec.UniqueTokens.Count == 0 || spec.Epochs.Count == 0)
             throw new InvalidInputException($"{path}: objectives, presets, unique_tokens and epochs each need at least one value.");
+        if (spec.MaxSubmitMilliseconds is double bound && !(bound > 0))
+            throw new InvalidInputException($"{path}: max_submit_ms must be a positive number of milliseconds, got {bound}.");
         return spec;
     }
 }

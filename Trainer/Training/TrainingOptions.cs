@@ -41,6 +41,12 @@ public sealed record TrainingOptions
     public int TokenOrders { get; init; } = 1;
     /// <summary>Log a metrics line every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
+    /// <summary>Bound on the device time of one queue submission (--max-submit-ms); null: the platform default
+    /// (<see cref="SubmissionPlan.DefaultMaxMilliseconds"/>).</summary>
+    [JsonPropertyName("max_submit_ms")]
+    public double? MaxSubmitMilliseconds { get; init; }
+    /// <summary>Write the next step's inputs while the device runs the current step; off only to compare against (results are identical).</summary>
+    public bool OverlapHostWork { get; init; } = true;
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -83,5 +89,6 @@ public sealed record TrainingOptions
         Require(EvalMonteCarlo >= 1, $"--eval-mc must be >= 1, got {EvalMonteCarlo}");
         Require(TokenOrders >= 1, $"--orders must be >= 1, got {TokenOrders}");
         Require(TokenOrders == 1 || Objective == Objective.Ar, "--orders applies to --objective ar only");
+        Require(MaxSubmitMilliseconds is null or > 0, $"--max-submit-ms (max_submit_ms) must be > 0, got {MaxSubmitMilliseconds}");
     }
 }

@@ -22,8 +22,9 @@ public sealed record TrainingSummary(
 
 /// <summary>
 /// One training run in a run directory: config.json, metrics.jsonl, checkpoints/last.safetensors and
-/// best.safetensors, loss.png. Each optimizer step is one submission of the recorded graph; every
-/// batch and every random number derive from (seed, step), so a resumed run continues bit for bit.
+/// best.safetensors, loss.png. Each optimizer step is one replay of the recorded graph (one submission, or
+/// a few under --max-submit-ms); the host writes the next step's batch while the device runs the current
+/// one. Every batch and every random number derive from (seed, step), so a resumed run continues bit for bit.
 /// </summary>
 public sealed class TrainingRun
 {
@@ -93,9 +94,11 @@ public sealed class TrainingRun
             $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * micro} x {length} tokens -> {runDirectory}");
 
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro);
-        using var train = new TransformerSession(context, trainGraph);
+        double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
+        using var train = new TransformerSession(context, trainGraph, hostInputSlots: options.OverlapHostWork ? 2 : 1,
+            maxSubmitMilliseconds: maxSubmitMilliseconds);
         using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
-            batch, length, context.Info), shareWeightsWith: train);
+            batch, length, context.Info), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
         var evaluator = new LossEvaluator(evaluation);
         var metrics = new MetricsLog(Path.Combine(runDirectory, MetricsFile));
 
@@ -132,6 +135,25 @@ public sealed class TrainingRun
         var targets = new uint[batch * length];
         var positions = new uint[batch * length];
 
+        void WriteStep(long stepIndex)
+        {
+            double stepLearningRate = schedule.At(stepIndex);
+            for (int m = 0; m < micro; m++)
+            {
+                long batchIndex = stepIndex * micro + m;
+                uint[] windows = plan.GetBatch(batchIndex, batch);
+                for (int row = 0; row < batch; row++)
+                {
+                    windows.AsSpan(row * (length + 1), length + 1).CopyTo(window);
+                    ArrangeRow(window, batchIndex * batch + row, orders, inputs.AsSpan(row * length, length),
+                        targets.AsSpan(row * length, length), positions.AsSpan(row * length, length));
+                }
+                train.WriteInputs(m, inputs, targets, positions);
+                train.WriteScalars(m, Scalars(stepIndex, batchIndex, stepLearningRate));
+            }
+        }
+
+        bool stepWritten = false;
         while (step < totalSteps)
         {
             if (cancel.IsCancellationRequested)
@@ -141,20 +163,12 @@ public sealed class TrainingRun
                 throw new OperationCanceledException(cancel);
             }
             double learningRate = schedule.At(step);
-            for (int m = 0; m < micro; m++)
-            {
-                long batchIndex = step * micro + m;
-                uint[] windows = plan.GetBatch(batchIndex, batch);
-                for (int row = 0; row < batch; row++)
-                {
-                    windows.AsSpan(row * (length + 1), length + 1).CopyTo(window);
-                    ArrangeRow(window, batchIndex * batch + row, orders, inputs.AsSpan(row * length, length),
-                        targets.AsSpan(row * length, length), positions.AsSpan(row * length, length));
-                }
-                train.WriteInputs(m, inputs, targets, positions);
-                train.WriteScalars(m, Scalars(step, batchIndex, learningRate));
-            }
-            train.Run();
+            if (!stepWritten) WriteStep(step);
+            train.Submit();
+            // The next step is submitted only after this one is logged, evaluated and saved (a stop then
+            // leaves nothing half done), but its batch is written now, while the device runs this step.
+            stepWritten = options.OverlapHostWork && step + 1 < totalSteps;
+            if (stepWritten) WriteStep(step + 1);
             float loss = train.ReadLoss();
             (float gradNorm, _) = train.ReadGradientNorm();
             if (!float.IsFinite(loss) || !float.IsFinite(gradNorm))
