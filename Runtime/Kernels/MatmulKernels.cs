@@ -380,15 +380,16 @@ public static class MatmulKernels
         uint groupsX = (uint)Workgroups(problem.N, variant.TileN), groupsY = (uint)Workgroups(problem.M, variant.TileM);
 
         int splits = PartialSplitCount(commands.Context.Info, problem, groupsX * (long)groupsY);
+        MatmulPush Push(bool accumulate, uint outputOffset, long outputRowStride, long outputBatchStride, uint splitLength, long outputSplitStride) => new(
+            (uint)problem.M, (uint)problem.N, (uint)problem.R, accumulate ? 1u : 0u,
+            aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
+            bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
+            outputOffset, Index(outputRowStride), Index(outputBatchStride),
+            (uint)splits, splitLength, Index(outputSplitStride));
         if (splits == 1)
         {
-            var push = new MatmulPush(
-                (uint)problem.M, (uint)problem.N, (uint)problem.R, problem.Accumulate ? 1u : 0u,
-                aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
-                bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
-                cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride),
-                1, (uint)problem.R, 0);
-            commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount, push, aRead, bRead, Binding.Write(cBinding));
+            commands.Dispatch(kernel, groupsX, groupsY, (uint)problem.BatchCount,
+                Push(problem.Accumulate, cOffset, problem.C.RowStride, problem.C.BatchStride, (uint)problem.R, 0), aRead, bRead, Binding.Write(cBinding));
             return;
         }
 
@@ -396,14 +397,9 @@ public static class MatmulKernels
         // the slices in order into C.
         long partialElements = (long)problem.M * problem.N * problem.BatchCount;
         BufferSlice partials = commands.Scratch(splits * partialElements * sizeof(float), "matmul-split-k-partials");
-        uint splitLength = (uint)SplitLength(problem.R, splits);
-        var partialPush = new MatmulPush(
-            (uint)problem.M, (uint)problem.N, (uint)problem.R, 0,
-            aOffset, Index(problem.A.RowStride), Index(problem.A.ReductionStride), Index(problem.A.BatchStride),
-            bOffset, Index(problem.B.RowStride), Index(problem.B.ReductionStride), Index(problem.B.BatchStride),
-            0, (uint)problem.N, Index((long)problem.M * problem.N),
-            (uint)splits, splitLength, Index(partialElements));
-        commands.Dispatch(kernel, groupsX, groupsY, (uint)(problem.BatchCount * splits), partialPush, aRead, bRead, Binding.Write(partials));
+        commands.Dispatch(kernel, groupsX, groupsY, (uint)(problem.BatchCount * splits),
+            Push(false, 0, problem.N, (long)problem.M * problem.N, (uint)SplitLength(problem.R, splits), partialElements),
+            aRead, bRead, Binding.Write(partials));
         var reducePush = new SplitReducePush((uint)problem.M, (uint)problem.N, (uint)problem.BatchCount, (uint)splits, Index(partialElements),
             problem.Accumulate ? 1u : 0u, cOffset, Index(problem.C.RowStride), Index(problem.C.BatchStride));
         commands.Dispatch(commands.Context.Kernels.Get("matmul_split_reduce", SplitReduceWorkgroupSize),
