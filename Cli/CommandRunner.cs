@@ -2,7 +2,10 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Cli;
 
-/// <summary>Runs a verb and turns the errors users can act on into one message and a documented exit code.</summary>
+/// <summary>
+/// Runs a verb and turns every error into one line on stderr and a documented exit code (docs/cli.md). An error
+/// nobody anticipated still prints one line; its full trace goes to a crash report file the line names.
+/// </summary>
 public static class CommandRunner
 {
     public static int Run(ICommand command)
@@ -21,5 +24,18 @@ public static class CommandRunner
             Console.Error.WriteLine("vkdiff: interrupted.");
             return ExitCodes.Interrupted;
         }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // .NET's file-system messages name the path and the operating system's reason (no space, read-only, denied).
+            Console.Error.WriteLine($"vkdiff: file-system error: {error.Message}");
+            return ExitCodes.FileSystem;
+        }
+        catch (Exception error)
+        {
+            Console.Error.WriteLine($"vkdiff: unexpected error: {error.GetType().Name}: {FirstLine(error.Message)} (the full report is in {CrashReport.Write(error)})");
+            return ExitCodes.Failure;
+        }
     }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].TrimEnd();
 }

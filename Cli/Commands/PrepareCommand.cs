@@ -37,6 +37,8 @@ public sealed class PrepareCommand : ICommand
         Console.CancelKeyPress += onCancel;
         try
         {
+            if (!Tokenizers.Names.Contains(Tokenizer))
+                throw new VkDiffusionException($"--tokenizer {Tokenizer} is not one of: {string.Join(", ", Tokenizers.Names)}; see vkdiff prepare --help", ExitCodes.Usage);
             var inputs = Inputs.ToList();
             if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.DictionaryPath}");
             DatasetMeta meta = CorpusPreparer.Prepare(new PrepareOptions

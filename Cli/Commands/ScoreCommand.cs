@@ -57,7 +57,7 @@ public sealed class ScoreCommand : ICommand
             double[] scores = item.Choices.Select(choice => scorer.LogLikelihood(contextTokens, Encode(tokenizer, choice))).ToArray();
             int predicted = Array.IndexOf(scores, scores.Max());
             if (predicted == item.Answer) correct++;
-            writer.WriteLine(JsonSerializer.Serialize(new { index, scores, predicted, answer = item.Answer, correct = predicted == item.Answer }));
+            writer.WriteLine(JsonSerializer.Serialize(new { index, scores, predicted, answer = item.Answer, correct = predicted == item.Answer }, JsonOptions.Lines));
             Console.Error.Write($"\rscored {index + 1}/{items.Count}, accuracy so far {(double)correct / (index + 1):P1}");
         }
         Console.Error.WriteLine();

@@ -35,6 +35,8 @@ public sealed record SweepSpec
         WriteIndented = true,
         AllowTrailingCommas = true,
         ReadCommentHandling = JsonCommentHandling.Skip,
+        // A run that never evaluated records its best validation loss as infinity.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public static SweepSpec Load(string path)

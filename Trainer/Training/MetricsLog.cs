@@ -22,6 +22,8 @@ public sealed class MetricsLog
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // The record of the step that diverged holds NaN or infinity; it is written all the same.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string Path { get; }

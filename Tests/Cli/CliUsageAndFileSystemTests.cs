@@ -1,0 +1,34 @@
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Tests.Runtime;
+
+namespace VkDiffusion.Tests.Cli;
+
+/// <summary>Bad arguments and unusable paths end in one line on stderr with their documented exit code (docs/cli.md), never a trace or the whole help.</summary>
+public sealed class CliUsageAndFileSystemTests
+{
+    private static void AssertOneLine((int ExitCode, string StandardOutput, string StandardError) result, int exitCode, string expectedText)
+    {
+        Assert.True(result.ExitCode == exitCode, $"exit code {result.ExitCode}, stderr: {result.StandardError}");
+        Assert.Contains(expectedText, result.StandardError);
+        Assert.Single(result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void A_bad_option_value_is_one_line_pointing_to_the_verbs_help()
+    {
+        AssertOneLine(CliErrorTests.RunVkdiff(null, "train", "--lr", "fast"), ExitCodes.Usage, "see vkdiff train --help");
+        AssertOneLine(CliErrorTests.RunVkdiff(null, "train", "--lr", "1", "--lr", "2"), ExitCodes.Usage, "'lr'");
+        AssertOneLine(CliErrorTests.RunVkdiff(null, "prepare", "--tokenizer", "foo", "--out", "unused"), ExitCodes.Usage, "see vkdiff prepare --help");
+    }
+
+    [Fact]
+    public void An_output_path_under_a_file_is_a_file_system_error_naming_the_file()
+    {
+        using var temp = new TemporaryDirectory();
+        string corpus = temp.Write("corpus.txt", "one\n\ntwo\n");
+        AssertOneLine(CliErrorTests.RunVkdiff(null, "prepare", "--input", corpus, "--tokenizer", "bytes", "--out", Path.Combine(corpus, "data")),
+            ExitCodes.FileSystem, $"{corpus} is a file");
+        Assert.Equal("one\n\ntwo\n", File.ReadAllText(corpus));
+    }
+}
