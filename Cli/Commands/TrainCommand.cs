@@ -90,7 +90,8 @@ public sealed class TrainCommand : ICommand
     [Option("config", HelpText = "A JSON training config (as written to RUN_DIR/config.json); flags override it.")]
     public string? Config { get; set; }
 
-    [Option("resume", HelpText = "Continue the run in this directory from its last checkpoint.")]
+    [Option("resume", HelpText = "Continue the run in this directory from its last checkpoint (from step 0 if it has none); " +
+        "--lr, --min-lr, --warmup and --clip may change the schedule from there on (recorded in RUN_DIR/history.jsonl).")]
     public string? Resume { get; set; }
 
     public int Run()
@@ -98,8 +99,9 @@ public sealed class TrainCommand : ICommand
         using var interruption = new Interruption();
         if (Resume is not null)
         {
+            ScheduleOverrides overrides = ResumeOverrides();
             using GpuContext resumed = GpuContext.Create(Device);
-            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token));
+            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token, overrides));
             return ExitCodes.Success;
         }
         TrainingOptions options = BuildOptions();
@@ -107,6 +109,24 @@ public sealed class TrainCommand : ICommand
         using GpuContext context = GpuContext.Create(options.Device);
         Report(TrainingRun.Start(context, options, output, Console.Out, interruption.Token));
         return ExitCodes.Success;
+    }
+
+    /// <summary>A resumed run keeps its config; only the schedule may change (the advice of exit 10), anything else is refused.</summary>
+    internal ScheduleOverrides ResumeOverrides()
+    {
+        var fixedByTheRun = new (string Option, object? Value)[]
+        {
+            ("objective", Objective), ("model", Preset), ("layers", Layers), ("d-model", ModelDim), ("heads", Heads), ("head-dim", HeadDim),
+            ("data", Data), ("unique-tokens", UniqueTokens), ("epochs", Epochs), ("seq-len", SequenceLength), ("batch", Batch),
+            ("grad-accum", GradientAccumulation), ("weight-decay", WeightDecay), ("dropout", Dropout), ("eval-every", EvalEvery),
+            ("eval-batches", EvalBatches), ("eval-mc", EvalMonteCarlo), ("save-every", SaveEvery), ("orders", Orders), ("seed", Seed),
+            ("out", Out), ("config", Config),
+        };
+        string? given = fixedByTheRun.FirstOrDefault(option => option.Value is not null).Option;
+        if (given is not null)
+            throw new VkDiffusionException($"--{given} cannot change with --resume (the run keeps its config.json); --resume takes only " +
+                "--lr, --min-lr, --warmup, --clip and --device; see vkdiff train --help", ExitCodes.Usage);
+        return new ScheduleOverrides { LearningRate = LearningRate, MinLearningRate = MinLearningRate, WarmupFraction = Warmup, ClipNorm = Clip };
     }
 
     internal TrainingOptions BuildOptions()

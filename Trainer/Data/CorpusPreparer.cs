@@ -51,19 +51,37 @@ public static class CorpusPreparer
         if (replacing) CheckReplaceable(outputDirectory, sources, options.Overwrite);
         string parent = Path.GetDirectoryName(outputDirectory)!;
         Directory.CreateDirectory(parent);
-        string temporaryDirectory = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temporaryDirectory);
-        try
+        string lockPath = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.lock");
+        using (ExclusiveLock.Acquire(lockPath, $"--out {outputDirectory}"))
         {
-            DatasetMeta meta = WriteDataset(tokenizer, sources, options, temporaryDirectory, progress, cancellation);
-            MoveIntoPlace(temporaryDirectory, outputDirectory, replacing);
-            return meta;
+            RemoveStaleTemporaryDirectories(parent, Path.GetFileName(outputDirectory));
+            string temporaryDirectory = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.tmp-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(temporaryDirectory);
+            try
+            {
+                DatasetMeta meta = WriteDataset(tokenizer, sources, options, temporaryDirectory, progress, cancellation);
+                MoveIntoPlace(temporaryDirectory, outputDirectory, replacing);
+                return meta;
+            }
+            catch
+            {
+                TryDeleteDirectory(temporaryDirectory);
+                throw;
+            }
+            finally
+            {
+                // Removed while still held so no stray file stays beside the dataset; the lock guards one prepare's life only.
+                File.Delete(lockPath);
+            }
         }
-        catch
-        {
-            TryDeleteDirectory(temporaryDirectory);
-            throw;
-        }
+    }
+
+    /// <summary>Temporary directories of earlier prepares into the same --out that were killed (kill -9 skips every cleanup).</summary>
+    private static void RemoveStaleTemporaryDirectories(string parent, string outputName)
+    {
+        // The lock on --out is held, so no other prepare is writing into one of these.
+        foreach (string stale in Directory.EnumerateDirectories(parent, $".{outputName}.tmp-*"))
+            TryDeleteDirectory(stale);
     }
 
     /// <summary>

@@ -6,8 +6,13 @@ using VkDiffusion.Trainer.Checkpoints;
 
 namespace VkDiffusion.Trainer.Training;
 
-/// <summary>Where a run stands when its checkpoint was written.</summary>
-public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSeconds, double BestValidationLoss, double BestEpoch);
+/// <summary>
+/// Where a run stands when its checkpoint was written. IntervalStart and IntervalLossSum are the steps since the last
+/// metrics line and the sum of their losses, so a resumed run logs the same train_loss averages (absent in older
+/// checkpoints: the interval then restarts at Step).
+/// </summary>
+public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSeconds, double BestValidationLoss, double BestEpoch,
+    long? IntervalStart = null, double IntervalLossSum = 0);
 
 /// <summary>
 /// A training checkpoint: weights under Llama-style names, AdamW moments, and in the metadata the model
@@ -17,12 +22,20 @@ public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSecon
 public static class RunCheckpoint
 {
     public const string ProgressKey = "run_progress";
+    public const string DatasetFingerprintKey = "dataset_fingerprint";
 
-    public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, bool includeOptimizer = true)
+    /// <summary>Writes the checkpoint unless a weight is NaN or infinite: then the previous file stays and the run has diverged (exit 10).</summary>
+    public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, string datasetFingerprint,
+        bool includeOptimizer = true)
     {
         var entries = new List<SafeTensorEntry>();
         foreach (var (name, values) in session.ReadParameters())
+        {
+            if (!IsFinite(values))
+                throw new VkDiffusionException($"{name} holds non-finite weights at step {progress.Step}; {path} was not overwritten. " +
+                    $"Lower --lr or raise --warmup: vkdiff train --resume RUN_DIR --lr LR --warmup FRACTION", ExitCodes.Diverged);
             entries.Add(SafeTensorEntry.FromArray(name, values, [.. session.Model.Parameter(name).Spec.Shape.Select(d => (long)d)]));
+        }
         if (includeOptimizer)
             foreach (var (name, values) in session.ReadOptimizerState())
                 entries.Add(SafeTensorEntry.FromArray(name, values, values.LongLength));
@@ -38,6 +51,7 @@ public static class RunCheckpoint
             [CheckpointMetadataKeys.Tokenizer] = options.Model.Vocabulary.Name,
             [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             [ProgressKey] = JsonSerializer.Serialize(progress, TrainingOptions.Json),
+            [DatasetFingerprintKey] = datasetFingerprint,
         };
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         CheckpointFile.Write(path, entries, metadata);
@@ -48,6 +62,7 @@ public static class RunCheckpoint
     {
         internal Loaded(SafeTensorsFile file, ModelConfig config, Objective objective, TrainingOptions? options, RunProgress? progress)
         {
+            DatasetFingerprint = file.Metadata.GetValueOrDefault(DatasetFingerprintKey);
             File = file;
             Config = config;
             Objective = objective;
@@ -60,6 +75,8 @@ public static class RunCheckpoint
         public Objective Objective { get; }
         public TrainingOptions? Options { get; }
         public RunProgress? Progress { get; }
+        /// <summary>The fingerprint of the dataset the weights were trained on (null in checkpoints older than the key).</summary>
+        public string? DatasetFingerprint { get; }
 
         public Dictionary<string, float[]> ReadParameters()
         {
@@ -69,7 +86,11 @@ public static class RunCheckpoint
                 SafeTensorInfo info = File.Info(spec.Name);
                 if (!info.Shape.SequenceEqual(spec.Shape.Select(d => (long)d)))
                     throw new InvalidInputException($"{File.Path}: {spec.Name} has shape [{string.Join(", ", info.Shape)}] but the model config needs [{string.Join(", ", spec.Shape)}].");
-                values[spec.Name] = File.Read<float>(spec.Name);
+                float[] weights = File.Read<float>(spec.Name);
+                if (!IsFinite(weights))
+                    throw new InvalidInputException($"{File.Path}: {spec.Name} holds NaN or infinite weights; the model diverged before this checkpoint was written. " +
+                        "Use an earlier checkpoint or train again with a lower --lr.");
+                values[spec.Name] = weights;
             }
             return values;
         }
@@ -84,6 +105,13 @@ public static class RunCheckpoint
         }
 
         public void Dispose() => File.Dispose();
+    }
+
+    private static bool IsFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float value in values)
+            if (!float.IsFinite(value)) return false;
+        return true;
     }
 
     public static Loaded Open(string path)
