@@ -8,7 +8,9 @@ namespace VkDiffusion.Cli;
 /// </summary>
 public static class CommandRunner
 {
-    public static int Run(ICommand command)
+    public static int Run(ICommand command) => Run(command, Console.Error, CrashReport.DefaultDirectory);
+
+    public static int Run(ICommand command, TextWriter errors, string crashReportDirectory)
     {
         try
         {
@@ -16,23 +18,23 @@ public static class CommandRunner
         }
         catch (VkDiffusionException error)
         {
-            Console.Error.WriteLine($"vkdiff: {error.Message}");
+            errors.WriteLine($"vkdiff: {error.Message}");
             return error.ExitCode;
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("vkdiff: interrupted.");
+            errors.WriteLine("vkdiff: interrupted.");
             return ExitCodes.Interrupted;
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
             // .NET's file-system messages name the path and the operating system's reason (no space, read-only, denied).
-            Console.Error.WriteLine($"vkdiff: file-system error: {error.Message}");
+            errors.WriteLine($"vkdiff: file-system error: {error.Message}");
             return ExitCodes.FileSystem;
         }
         catch (Exception error)
         {
-            Console.Error.WriteLine($"vkdiff: unexpected error: {error.GetType().Name}: {FirstLine(error.Message)} (the full report is in {CrashReport.Write(error)})");
+            errors.WriteLine($"vkdiff: unexpected error: {error.GetType().Name}: {FirstLine(error.Message)} (the full report is in {CrashReport.Write(error, crashReportDirectory)})");
             return ExitCodes.Failure;
         }
     }

@@ -6,17 +6,17 @@ namespace VkDiffusion.Cli;
 public static class CrashReport
 {
     /// <summary>Where reports go: VKDIFF_CRASH_DIR if set, else the system temp folder.</summary>
-    public static string Directory =>
+    public static string DefaultDirectory =>
         Environment.GetEnvironmentVariable("VKDIFF_CRASH_DIR") is { Length: > 0 } directory ? directory : Path.GetTempPath();
 
     /// <summary>Returns the report's path, or a note why none could be written (the report must never raise a second error).</summary>
-    public static string Write(Exception error)
+    public static string Write(Exception error, string directory)
     {
         string stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        string path = Path.Combine(Directory, $"vkdiff-crash-{stamp}-{Environment.ProcessId}.txt");
+        string path = Path.Combine(directory, $"vkdiff-crash-{stamp}-{Environment.ProcessId}.txt");
         try
         {
-            System.IO.Directory.CreateDirectory(Directory);
+            Directory.CreateDirectory(directory);
             File.WriteAllText(path, $"vkdiff {typeof(CrashReport).Assembly.GetName().Version} crashed at {DateTime.UtcNow:O}\n" +
                 $"command line: {Environment.CommandLine}\n\n{error}\n");
             return path;
