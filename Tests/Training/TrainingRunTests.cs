@@ -142,20 +142,31 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     }
 
     [Fact]
-    public void A_checkpoint_holding_non_finite_weights_is_refused_on_load()
+    public void A_checkpoint_with_a_flipped_byte_or_non_finite_weights_is_refused_on_load()
     {
         string data = PrepareCorpus();
-        string run = Path.Combine(root, "diverging");
+        string run = Path.Combine(root, "damaged");
         using var cancellation = new CancellationTokenSource();
         Assert.Throws<OperationCanceledException>(() =>
             TrainingRun.Start(Context, Options(data, Objective.Ar), run, new StopAfterStep(3, cancellation), cancellation.Token));
-        // Poison one weight of the saved checkpoint.
         string checkpoint = TrainingRun.LastCheckpoint(run);
+        byte[] original = File.ReadAllBytes(checkpoint);
+
+        // One flipped bit in the last tensor's data: still a well-formed file, with one weight slightly off.
+        byte[] flipped = (byte[])original.Clone();
+        flipped[^3] ^= 0x01;
+        File.WriteAllBytes(checkpoint, flipped);
+        Assert.Contains("does not match its checksum", Assert.Throws<InvalidInputException>(() =>
+            TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None)).Message);
+        Assert.Equal(flipped, File.ReadAllBytes(checkpoint));
+
+        // A NaN weight in a checkpoint without checksums (as older checkpoints are).
         var entries = new List<SafeTensorEntry>();
         Dictionary<string, string> metadata;
+        File.WriteAllBytes(checkpoint, original);
         using (SafeTensorsFile file = SafeTensorsFile.Open(checkpoint))
         {
-            metadata = file.Metadata.ToDictionary();
+            metadata = file.Metadata.Where(entry => entry.Key != RunCheckpoint.ChecksumsKey).ToDictionary();
             foreach (var (name, info) in file.Tensors)
             {
                 float[] values = file.Read<float>(name);
@@ -164,11 +175,8 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
             }
         }
         CheckpointFile.Write(checkpoint, entries, metadata);
-        byte[] before = File.ReadAllBytes(checkpoint);
-
-        var error = Assert.Throws<InvalidInputException>(() => TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None));
-        Assert.Contains($"{ModelParameters.FinalNorm} holds NaN or infinite weights", error.Message);
-        Assert.Equal(before, File.ReadAllBytes(checkpoint));
+        Assert.Contains($"{ModelParameters.FinalNorm} holds NaN or infinite weights", Assert.Throws<InvalidInputException>(() =>
+            TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None)).Message);
     }
 
     private sealed class SimulatedCrash : Exception;

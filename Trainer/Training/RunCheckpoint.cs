@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
@@ -23,14 +25,18 @@ public static class RunCheckpoint
 {
     public const string ProgressKey = "run_progress";
     public const string DatasetFingerprintKey = "dataset_fingerprint";
+    /// <summary>A JSON object {tensor name: XxHash64 of its bytes as 16 hex digits}, checked on every read.</summary>
+    public const string ChecksumsKey = "tensor_xxhash64";
 
     /// <summary>Writes the checkpoint unless a weight is NaN or infinite: then the previous file stays and the run has diverged (exit 10).</summary>
     public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, string datasetFingerprint,
         bool includeOptimizer = true)
     {
         var entries = new List<SafeTensorEntry>();
+        var checksums = new Dictionary<string, string>();
         foreach (var (name, values) in session.ReadParameters())
         {
+            checksums[name] = Checksum(values);
             if (!IsFinite(values))
                 throw new VkDiffusionException($"{name} holds non-finite weights at step {progress.Step}; {path} was not overwritten. " +
                     $"Lower --lr or raise --warmup: vkdiff train --resume RUN_DIR --lr LR --warmup FRACTION", ExitCodes.Diverged);
@@ -38,7 +44,10 @@ public static class RunCheckpoint
         }
         if (includeOptimizer)
             foreach (var (name, values) in session.ReadOptimizerState())
+            {
+                checksums[name] = Checksum(values);
                 entries.Add(SafeTensorEntry.FromArray(name, values, values.LongLength));
+            }
         var metadata = new Dictionary<string, string>
         {
             [CheckpointMetadataKeys.FormatVersion] = "1",
@@ -52,6 +61,7 @@ public static class RunCheckpoint
             [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             [ProgressKey] = JsonSerializer.Serialize(progress, TrainingOptions.Json),
             [DatasetFingerprintKey] = datasetFingerprint,
+            [ChecksumsKey] = JsonSerializer.Serialize(checksums),
         };
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         CheckpointFile.Write(path, entries, metadata);
@@ -60,8 +70,12 @@ public static class RunCheckpoint
     /// <summary>A checkpoint opened for reading, with its model config and objective parsed and checked.</summary>
     public sealed class Loaded : IDisposable
     {
+        private readonly IReadOnlyDictionary<string, string>? checksums;
+
         internal Loaded(SafeTensorsFile file, ModelConfig config, Objective objective, TrainingOptions? options, RunProgress? progress)
         {
+            checksums = file.Metadata.TryGetValue(ChecksumsKey, out string? checksumsJson)
+                ? JsonSerializer.Deserialize<Dictionary<string, string>>(checksumsJson) : null;
             DatasetFingerprint = file.Metadata.GetValueOrDefault(DatasetFingerprintKey);
             File = file;
             Config = config;
@@ -86,7 +100,7 @@ public static class RunCheckpoint
                 SafeTensorInfo info = File.Info(spec.Name);
                 if (!info.Shape.SequenceEqual(spec.Shape.Select(d => (long)d)))
                     throw new InvalidInputException($"{File.Path}: {spec.Name} has shape [{string.Join(", ", info.Shape)}] but the model config needs [{string.Join(", ", spec.Shape)}].");
-                float[] weights = File.Read<float>(spec.Name);
+                float[] weights = ReadVerified(spec.Name);
                 if (!IsFinite(weights))
                     throw new InvalidInputException($"{File.Path}: {spec.Name} holds NaN or infinite weights; the model diverged before this checkpoint was written. " +
                         "Use an earlier checkpoint or train again with a lower --lr.");
@@ -100,12 +114,25 @@ public static class RunCheckpoint
             var state = new Dictionary<string, float[]>();
             foreach (ParameterSpec spec in ModelParameters.Specs(Config))
                 foreach (string name in new[] { ModelParameters.FirstMoment(spec.Name), ModelParameters.SecondMoment(spec.Name) })
-                    state[name] = File.Read<float>(name);
+                    state[name] = ReadVerified(name);
             return state;
+        }
+
+        /// <summary>A tensor whose bytes match the checksum written with them (checkpoints older than checksums are read as they are).</summary>
+        private float[] ReadVerified(string name)
+        {
+            float[] values = File.Read<float>(name);
+            if (checksums is null) return values;
+            if (!checksums.TryGetValue(name, out string? expected) || expected != Checksum(values))
+                throw new InvalidInputException($"{File.Path}: tensor {name} does not match its checksum: the file is corrupt (a damaged disk or copy); " +
+                    "use another checkpoint, e.g. best.safetensors, or train again.");
+            return values;
         }
 
         public void Dispose() => File.Dispose();
     }
+
+    private static string Checksum(float[] values) => Convert.ToHexStringLower(XxHash64.Hash(MemoryMarshal.AsBytes(values.AsSpan())));
 
     private static bool IsFinite(ReadOnlySpan<float> values)
     {
