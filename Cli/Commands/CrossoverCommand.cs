@@ -116,7 +116,7 @@ public sealed class CrossoverCommand : ICommand
             }
             if (scale != 1) trimmed = trimmed[..^1];
         }
-        if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value * scale > 0))
+        if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value * scale > 0) || !double.IsFinite(value * scale))
             throw new InvalidInputException($"--unique-tokens: '{text}' is not a positive token count (e.g. 25M, 1e8).");
         return value * scale;
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using CommandLine;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
 using VkDiffusion.Trainer.Training;
@@ -36,6 +37,8 @@ public sealed class ScoreCommand : ICommand
 
     public int Run()
     {
+        OptionRange.Require(MonteCarlo >= 1, "score", "mc", ">= 1", MonteCarlo);
+        if (Out is not null) OutputPath.RequireFile(Out, "--out");
         MdmScoring scoring = Method switch
         {
             "mc" => MdmScoring.MonteCarlo,

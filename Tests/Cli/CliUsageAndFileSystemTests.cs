@@ -22,6 +22,22 @@ public sealed class CliUsageAndFileSystemTests
         AssertOneLine(CliErrorTests.RunVkdiff(null, "prepare", "--tokenizer", "foo", "--out", "unused"), ExitCodes.Usage, "see vkdiff prepare --help");
     }
 
+    [Theory]
+    [InlineData("eval --mc 0 --checkpoint c --data d", "--mc must be >= 1, got 0")]
+    [InlineData("eval --seq-len -5 --checkpoint c --data d", "--seq-len must be in [2, 2048], got -5")]
+    [InlineData("eval --max-windows 0 --checkpoint c --data d", "--max-windows must be >= 1")]
+    [InlineData("score --mc 0 --checkpoint c --tasks t", "--mc must be >= 1, got 0")]
+    [InlineData("sample --steps 0 --checkpoint c", "--steps must be >= 1")]
+    [InlineData("sample --temperature NaN --checkpoint c", "--temperature must be finite")]
+    [InlineData("sample --temperature -1 --checkpoint c", "--temperature must be finite")]
+    [InlineData("sample --top-k -3 --checkpoint c", "--top-k must be >= 0")]
+    public void A_numeric_option_outside_its_range_is_refused_before_any_work(string commandLine, string expected) =>
+        AssertOneLine(CliErrorTests.RunVkdiff(null, commandLine.Split(' ')), ExitCodes.Usage, expected);
+
+    [Fact]
+    public void A_token_budget_beyond_double_range_is_refused() =>
+        AssertOneLine(CliErrorTests.RunVkdiff(null, "crossover", "--paper", "--unique-tokens", "1e400"), ExitCodes.InvalidInput, "'1e400'");
+
     [Fact]
     public void An_output_path_under_a_file_is_a_file_system_error_naming_the_file()
     {
