@@ -134,10 +134,16 @@ public sealed class TrainCommand : ICommand
         TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
         string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
         VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
-        string preset = Preset ?? (Layers is not null ? "custom" : baseline?.Preset ?? "tiny");
-        ModelConfig model = preset == "custom"
-            ? CustomModel(baseline?.Model, vocabulary)
+        bool dimensionsGiven = Layers is not null || ModelDim is not null || Heads is not null || HeadDim is not null;
+        if (Preset is not null && Preset != "custom" && dimensionsGiven)
+            throw new VkDiffusionException($"--model {Preset} is a preset; give either --model or the custom dimensions " +
+                "(--layers, --d-model, --heads, --head-dim), not both; see vkdiff train --help", ExitCodes.Usage);
+        string preset = Preset ?? (dimensionsGiven ? "custom" : baseline?.Preset ?? "tiny");
+        // A config's model block is what it trains, edits included, unless a flag names another model.
+        ModelConfig model = baseline is not null && Preset is null && !dimensionsGiven ? baseline.Model
+            : preset == "custom" ? CustomModel(baseline?.Model, vocabulary)
             : ModelPresets.Get(preset, vocabulary);
+        if (preset != "custom" && model != ModelPresets.Get(preset, vocabulary)) preset = "custom";
         if (Dropout is float dropout) model = model with { Dropout = dropout };
         var defaults = baseline ?? new TrainingOptions { Model = model, DataDirectory = data };
         long unique = UniqueTokens ?? (baseline?.UniqueTokens is > 0 ? baseline.UniqueTokens

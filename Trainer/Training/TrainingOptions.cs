@@ -49,6 +49,8 @@ public sealed record TrainingOptions
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         // A run stopped before its first evaluation records its best validation loss as infinity.
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // A misspelt key in a config ("learnig_rate") must not pass silently as the default.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
