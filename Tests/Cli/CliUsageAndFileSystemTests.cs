@@ -39,6 +39,15 @@ public sealed class CliUsageAndFileSystemTests
         AssertOneLine(CliErrorTests.RunVkdiff(null, "crossover", "--paper", "--unique-tokens", "1e400"), ExitCodes.InvalidInput, "'1e400'");
 
     [Fact]
+    public void A_driver_manifest_of_garbage_is_no_device_not_out_of_memory()
+    {
+        using var temp = new TemporaryDirectory();
+        string manifest = temp.Write("garbage.json", "garbage{{");
+        AssertOneLine(CliErrorTests.RunVkdiff(new Dictionary<string, string> { ["VK_DRIVER_FILES"] = manifest, ["VK_ICD_FILENAMES"] = manifest }, "devices"),
+            ExitCodes.NoDevice, "VK_DRIVER_FILES");
+    }
+
+    [Fact]
     public void An_output_path_under_a_file_is_a_file_system_error_naming_the_file()
     {
         using var temp = new TemporaryDirectory();
