@@ -2,6 +2,7 @@ using System.Globalization;
 using CommandLine;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Experiments;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Plots;
 
 namespace VkDiffusion.Cli.Commands;
@@ -31,6 +32,7 @@ public sealed class CrossoverCommand : ICommand
     {
         if (Fit is null && !Paper) throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --paper, or both.");
         if (!(MinCompute > 0 && MaxCompute > MinCompute)) throw new InvalidInputException("Need 0 < --min-compute < --max-compute.");
+        if (Plot is not null) OutputPath.RequireFile(Plot, "--plot");
         var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
 
         var found = new List<(double U, double C)>();

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using VkDiffusion.Cli;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
@@ -25,6 +26,13 @@ public sealed class CommandRunnerTests
         Assert.Contains(report, line);
         Assert.Contains("second line", File.ReadAllText(report));
         Assert.Contains(nameof(Throwing), File.ReadAllText(report));
+    }
+
+    [Fact]
+    public void Json_reports_hold_non_finite_losses_instead_of_failing()
+    {
+        Assert.Contains("\"NaN\"", JsonSerializer.Serialize(new { loss = double.NaN }, JsonOptions.Indented));
+        Assert.Contains("\"Infinity\"", JsonSerializer.Serialize(new { scores = new[] { double.PositiveInfinity } }, JsonOptions.Lines));
     }
 
     [Fact]

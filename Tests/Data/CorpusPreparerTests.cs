@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Tests.Data;
 
@@ -190,6 +191,23 @@ public sealed class CorpusPreparerTests
         var overData = intoProject with { Inputs = [outsideCorpus], OutputDirectory = temp.File("data") };
         Assert.Contains("README", Assert.Throws<InvalidInputException>(() => CorpusPreparer.Prepare(overData)).Message);
         Assert.Equal("keep me", File.ReadAllText(temp.File("data/README")));
+    }
+
+    [Fact]
+    public void A_prepare_removes_temporaries_of_killed_ones_and_refuses_to_run_beside_a_live_one()
+    {
+        using var temp = new TemporaryDirectory();
+        string corpus = temp.Write("corpus.txt", "one\n\ntwo\n");
+        temp.Write(".data.tmp-0123456789abcdef/all.bin", "left by kill -9");
+        string unrelated = temp.Write(".other.tmp-0123/keep", "not ours");
+
+        using (ExclusiveLock.Acquire(temp.File(".data.lock"), "test"))
+            Assert.Contains("in use", Assert.Throws<VkDiffusionException>(() => Prepare(temp, "data", corpus)).Message);
+        Assert.True(Directory.Exists(temp.File(".data.tmp-0123456789abcdef")));
+
+        Prepare(temp, "data", corpus);
+        Assert.Equal(["corpus.txt", "data"], Directory.EnumerateFileSystemEntries(temp.Path).Select(Path.GetFileName).Where(n => !n!.StartsWith(".other")).Order());
+        Assert.True(File.Exists(unrelated));
     }
 
     [Fact]

@@ -98,6 +98,8 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         // Errors found at the start leave nothing behind, so the corrected command is accepted.
         Assert.Throws<InvalidInputException>(() => TrainingRun.Start(Context, options with { UniqueTokens = 100_000_000 }, crashed, TextWriter.Null, CancellationToken.None));
         Assert.False(Directory.Exists(crashed));
+        string underAFile = Path.Combine(root, "corpus.txt", "run");
+        Assert.Equal(ExitCodes.FileSystem, Assert.Throws<VkDiffusionException>(() => TrainingRun.Start(Context, options, underAFile, TextWriter.Null, CancellationToken.None)).ExitCode);
 
         // Killed before its first checkpoint: config.json is there, yet the same command starts it again.
         Assert.Throws<SimulatedCrash>(() => TrainingRun.Start(Context, options, crashed, new CrashAtLine("run:"), CancellationToken.None));
