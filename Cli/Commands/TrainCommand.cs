@@ -131,13 +131,13 @@ public sealed class TrainCommand : ICommand
 
     internal TrainingOptions BuildOptions()
     {
-        TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
-        string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
-        VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
         bool dimensionsGiven = Layers is not null || ModelDim is not null || Heads is not null || HeadDim is not null;
         if (Preset is not null && Preset != "custom" && dimensionsGiven)
             throw new VkDiffusionException($"--model {Preset} is a preset; give either --model or the custom dimensions " +
                 "(--layers, --d-model, --heads, --head-dim), not both; see vkdiff train --help", ExitCodes.Usage);
+        TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
+        string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
+        VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
         string preset = Preset ?? (dimensionsGiven ? "custom" : baseline?.Preset ?? "tiny");
         // A config's model block is what it trains, edits included, unless a flag names another model.
         ModelConfig model = baseline is not null && Preset is null && !dimensionsGiven ? baseline.Model

@@ -31,6 +31,8 @@ public sealed class CliUsageAndFileSystemTests
     [InlineData("sample --temperature NaN --checkpoint c", "--temperature must be finite")]
     [InlineData("sample --temperature -1 --checkpoint c", "--temperature must be finite")]
     [InlineData("sample --top-k -3 --checkpoint c", "--top-k must be >= 0")]
+    [InlineData("train --resume r --epochs 5", "--epochs cannot change with --resume")]
+    [InlineData("train --model tiny --heads 8 --out r", "--model tiny is a preset")]
     public void A_numeric_option_outside_its_range_is_refused_before_any_work(string commandLine, string expected) =>
         AssertOneLine(CliErrorTests.RunVkdiff(null, commandLine.Split(' ')), ExitCodes.Usage, expected);
 
