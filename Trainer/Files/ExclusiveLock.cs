@@ -9,6 +9,10 @@ namespace VkDiffusion.Trainer.Files;
 /// </summary>
 public sealed class ExclusiveLock : IDisposable
 {
+    // What a taken lock raises: errno EWOULDBLOCK from flock on Linux, ERROR_SHARING_VIOLATION on Windows. Any other
+    // error (a read-only file system, a full disk) propagates as the file-system error it is.
+    private const int WouldBlock = 11, SharingViolation = unchecked((int)0x80070020);
+
     private readonly FileStream file;
 
     private ExclusiveLock(FileStream file) => this.file = file;
@@ -20,7 +24,7 @@ public sealed class ExclusiveLock : IDisposable
         {
             return new ExclusiveLock(new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
-        catch (IOException error) when (File.Exists(lockPath) && error is not (FileNotFoundException or DirectoryNotFoundException))
+        catch (IOException error) when (error.HResult is WouldBlock or SharingViolation)
         {
             throw new VkDiffusionException($"{what} is in use by another vkdiff process (locked: {lockPath}); wait for it to finish or stop it first.",
                 ExitCodes.InvalidInput, error);
