@@ -2,10 +2,15 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Cli;
 
-/// <summary>Runs a verb and turns the errors users can act on into one message and a documented exit code.</summary>
+/// <summary>
+/// Runs a verb and turns every error into one line on stderr and a documented exit code (docs/cli.md). An error
+/// nobody anticipated still prints one line; its full trace goes to a crash report file the line names.
+/// </summary>
 public static class CommandRunner
 {
-    public static int Run(ICommand command)
+    public static int Run(ICommand command) => Run(command, Console.Error, CrashReport.DefaultDirectory);
+
+    public static int Run(ICommand command, TextWriter errors, string crashReportDirectory)
     {
         try
         {
@@ -13,13 +18,26 @@ public static class CommandRunner
         }
         catch (VkDiffusionException error)
         {
-            Console.Error.WriteLine($"vkdiff: {error.Message}");
+            errors.WriteLine($"vkdiff: {error.Message}");
             return error.ExitCode;
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("vkdiff: interrupted.");
+            errors.WriteLine("vkdiff: interrupted.");
             return ExitCodes.Interrupted;
         }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // .NET's file-system messages name the path and the operating system's reason (no space, read-only, denied).
+            errors.WriteLine($"vkdiff: file-system error: {error.Message}");
+            return ExitCodes.FileSystem;
+        }
+        catch (Exception error)
+        {
+            errors.WriteLine($"vkdiff: unexpected error: {error.GetType().Name}: {FirstLine(error.Message)} (the full report is in {CrashReport.Write(error, crashReportDirectory)})");
+            return ExitCodes.Failure;
+        }
     }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].TrimEnd();
 }

@@ -1,25 +1,37 @@
+using System.Runtime.InteropServices;
+
 namespace VkDiffusion.Cli;
 
-/// <summary>Turns the first Ctrl-C into a cancellation the training loop honours (it saves and exits); a second one kills the process.</summary>
+/// <summary>
+/// Turns the first Ctrl-C (SIGINT) or SIGTERM into a cancellation the work honours (training saves and exits 9);
+/// a second signal takes its default action and kills the process. SIGTERM counts because it is what Slurm,
+/// Kubernetes and systemd send before they kill a job.
+/// </summary>
 public sealed class Interruption : IDisposable
 {
     private readonly CancellationTokenSource source = new();
+    private readonly string stoppingMessage;
+    private readonly PosixSignalRegistration[] registrations;
 
-    public Interruption() => Console.CancelKeyPress += OnCancel;
+    public Interruption(string stoppingMessage = "vkdiff: stopping after the current step (Ctrl-C again to kill)...")
+    {
+        this.stoppingMessage = stoppingMessage;
+        registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal), PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal)];
+    }
 
     public CancellationToken Token => source.Token;
 
-    private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+    private void OnSignal(PosixSignalContext context)
     {
         if (source.IsCancellationRequested) return;
-        e.Cancel = true;
-        Console.Error.WriteLine("vkdiff: stopping after the current step (Ctrl-C again to kill)...");
+        context.Cancel = true;
+        Console.Error.WriteLine(stoppingMessage);
         source.Cancel();
     }
 
     public void Dispose()
     {
-        Console.CancelKeyPress -= OnCancel;
+        foreach (PosixSignalRegistration registration in registrations) registration.Dispose();
         source.Dispose();
     }
 }

@@ -1,7 +1,6 @@
 using System.Reflection;
 using CommandLine;
 using VkDiffusion.Cli;
-using VkDiffusion.Runtime.Vulkan;
 
 // Every verb is a class in Cli/Commands with a [Verb] attribute implementing ICommand.
 Type[] verbs = typeof(ICommand).Assembly.GetTypes()
@@ -10,11 +9,10 @@ Type[] verbs = typeof(ICommand).Assembly.GetTypes()
     .ToArray();
 using var parser = new Parser(settings =>
 {
-    settings.HelpWriter = Console.Error;
+    settings.HelpWriter = null;
     settings.CaseInsensitiveEnumValues = true;
 });
-return parser.ParseArguments(args, verbs).MapResult(
+ParserResult<object> parsed = parser.ParseArguments(args, verbs);
+return parsed.MapResult(
     (ICommand command) => CommandRunner.Run(command),
-    errors => errors.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError)
-        ? ExitCodes.Success
-        : ExitCodes.Usage);
+    errors => UsageErrors.Report(parsed, errors, Console.Error));

@@ -14,6 +14,12 @@ public sealed record VocabularySpec(string Name, int EndOfDocumentId, int MaskId
     /// <summary>GPT-2 BPE: 50257 ids with EOD 50256; MASK 50257; the table padded to 50304 (PAPER §2).</summary>
     public static readonly VocabularySpec Gpt2 = new("gpt2", 50256, 50257, 50304);
 
+    /// <summary>
+    /// The text vocabulary: ids a tokenizer emits, end-of-document included (257 for bytes, 50257 for GPT-2); MASK is
+    /// the next id. Written into model_config for readers of checkpoints; recomputed, not read, on load.
+    /// </summary>
+    public int Size => MaskId;
+
     public static VocabularySpec ByName(string name) => name switch
     {
         "bytes" => Bytes,

@@ -2,6 +2,7 @@ using System.Globalization;
 using CommandLine;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Experiments;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Plots;
 
 namespace VkDiffusion.Cli.Commands;
@@ -31,6 +32,7 @@ public sealed class CrossoverCommand : ICommand
     {
         if (Fit is null && !Paper) throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --paper, or both.");
         if (!(MinCompute > 0 && MaxCompute > MinCompute)) throw new InvalidInputException("Need 0 < --min-compute < --max-compute.");
+        if (Plot is not null) OutputPath.RequireFile(Plot, "--plot");
         var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
 
         var found = new List<(double U, double C)>();
@@ -116,7 +118,7 @@ public sealed class CrossoverCommand : ICommand
             }
             if (scale != 1) trimmed = trimmed[..^1];
         }
-        if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value * scale > 0))
+        if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value * scale > 0) || !double.IsFinite(value * scale))
             throw new InvalidInputException($"--unique-tokens: '{text}' is not a positive token count (e.g. 25M, 1e8).");
         return value * scale;
     }

@@ -4,6 +4,7 @@ using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Cli.Commands;
@@ -46,6 +47,11 @@ public sealed class EvalCommand : ICommand
 
     public int Run()
     {
+        OptionRange.Require(SequenceLength is null or (>= 2 and <= 2048), "eval", "seq-len", "in [2, 2048]", SequenceLength!);
+        OptionRange.Require(Batch >= 1, "eval", "batch", ">= 1", Batch);
+        OptionRange.Require(MaxWindows >= 1, "eval", "max-windows", ">= 1", MaxWindows);
+        OptionRange.Require(MonteCarlo >= 1, "eval", "mc", ">= 1", MonteCarlo);
+        if (Out is not null) OutputPath.RequireFile(Out, "--out");
         string checkpointPath = CheckpointResolver.Resolve(RunDirectory, Checkpoint);
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(checkpointPath);
         using TokenDataset dataset = TokenDataset.Open(Data);

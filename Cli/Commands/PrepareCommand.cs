@@ -28,34 +28,23 @@ public sealed class PrepareCommand : ICommand
 
     public int Run()
     {
-        using var cancellation = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        using var interruption = new Interruption("prepare: stopping; nothing of the new dataset is kept...");
+        if (!Tokenizers.Names.Contains(Tokenizer))
+            throw new VkDiffusionException($"--tokenizer {Tokenizer} is not one of: {string.Join(", ", Tokenizers.Names)}; see vkdiff prepare --help", ExitCodes.Usage);
+        var inputs = Inputs.ToList();
+        if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.DictionaryPath}");
+        DatasetMeta meta = CorpusPreparer.Prepare(new PrepareOptions
         {
-            e.Cancel = true;
-            cancellation.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var inputs = Inputs.ToList();
-            if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.DictionaryPath}");
-            DatasetMeta meta = CorpusPreparer.Prepare(new PrepareOptions
-            {
-                Inputs = inputs,
-                Tokenizer = Tokenizer,
-                OutputDirectory = Output,
-                ValidationDocuments = ValidationDocuments,
-                ValidationFraction = ValidationFraction,
-                Overwrite = Force,
-            }, Console.Error, cancellation.Token);
-            Console.WriteLine($"{Path.GetFullPath(Output)}: tokenizer {meta.Tokenizer} (vocab {meta.VocabSize}, padded {meta.PaddedVocabSize}), {meta.TokenDtype}");
-            Console.WriteLine($"  train: {meta.Train.TokenCount:N0} tokens in {meta.Train.DocumentCount:N0} documents");
-            Console.WriteLine($"  val:   {meta.Val.TokenCount:N0} tokens in {meta.Val.DocumentCount:N0} documents ({meta.ValidationRule})");
-            return ExitCodes.Success;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+            Inputs = inputs,
+            Tokenizer = Tokenizer,
+            OutputDirectory = Output,
+            ValidationDocuments = ValidationDocuments,
+            ValidationFraction = ValidationFraction,
+            Overwrite = Force,
+        }, Console.Error, interruption.Token);
+        Console.WriteLine($"{Path.GetFullPath(Output)}: tokenizer {meta.Tokenizer} (vocab {meta.VocabSize}, padded {meta.PaddedVocabSize}), {meta.TokenDtype}");
+        Console.WriteLine($"  train: {meta.Train.TokenCount:N0} tokens in {meta.Train.DocumentCount:N0} documents");
+        Console.WriteLine($"  val:   {meta.Val.TokenCount:N0} tokens in {meta.Val.DocumentCount:N0} documents ({meta.ValidationRule})");
+        return ExitCodes.Success;
     }
 }

@@ -35,7 +35,10 @@ public sealed class SampleCommand : ICommand
 
     public int Run()
     {
-        if (Length < 1) throw new InvalidInputException("--length must be at least 1.");
+        OptionRange.Require(Length >= 1, "sample", "length", ">= 1", Length);
+        OptionRange.Require(Steps is null or >= 1, "sample", "steps", ">= 1", Steps!);
+        OptionRange.Require(float.IsFinite(Temperature) && Temperature >= 0, "sample", "temperature", "finite and >= 0 (0 is greedy)", Temperature);
+        OptionRange.Require(TopK >= 0, "sample", "top-k", ">= 0 (0: all tokens)", TopK);
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
         ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
         uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();

@@ -2,6 +2,7 @@ using System.Text.Json;
 using CommandLine;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
 using VkDiffusion.Trainer.Training;
@@ -36,6 +37,8 @@ public sealed class ScoreCommand : ICommand
 
     public int Run()
     {
+        OptionRange.Require(MonteCarlo >= 1, "score", "mc", ">= 1", MonteCarlo);
+        if (Out is not null) OutputPath.RequireFile(Out, "--out");
         MdmScoring scoring = Method switch
         {
             "mc" => MdmScoring.MonteCarlo,
@@ -57,7 +60,7 @@ public sealed class ScoreCommand : ICommand
             double[] scores = item.Choices.Select(choice => scorer.LogLikelihood(contextTokens, Encode(tokenizer, choice))).ToArray();
             int predicted = Array.IndexOf(scores, scores.Max());
             if (predicted == item.Answer) correct++;
-            writer.WriteLine(JsonSerializer.Serialize(new { index, scores, predicted, answer = item.Answer, correct = predicted == item.Answer }));
+            writer.WriteLine(JsonSerializer.Serialize(new { index, scores, predicted, answer = item.Answer, correct = predicted == item.Answer }, JsonOptions.Lines));
             Console.Error.Write($"\rscored {index + 1}/{items.Count}, accuracy so far {(double)correct / (index + 1):P1}");
         }
         Console.Error.WriteLine();

@@ -7,7 +7,7 @@ namespace VkDiffusion.Cli.Commands;
 [Verb("sweep", HelpText = "Run every (objective, preset, unique tokens, epochs) combination of a spec; finished runs are skipped, interrupted ones resumed.")]
 public sealed class SweepCommand : ICommand
 {
-    [Option("spec", Required = true, HelpText = "Sweep spec JSON (see docs/study.md).")]
+    [Option("spec", Required = true, HelpText = "Sweep spec JSON (keys in docs/cli.md, \"Sweep spec\").")]
     public string Spec { get; set; } = "";
 
     [Option("out", Required = true, HelpText = "Sweep directory: runs/, results.csv, plots.")]

@@ -93,7 +93,8 @@ public sealed class TrainCommand : ICommand
     [Option("config", HelpText = "A JSON training config (as written to RUN_DIR/config.json); flags override it.")]
     public string? Config { get; set; }
 
-    [Option("resume", HelpText = "Continue the run in this directory from its last checkpoint.")]
+    [Option("resume", HelpText = "Continue the run in this directory from its last checkpoint (from step 0 if it has none); " +
+        "--lr, --min-lr, --warmup and --clip may change the schedule from there on (recorded in RUN_DIR/history.jsonl).")]
     public string? Resume { get; set; }
 
     public int Run()
@@ -101,8 +102,9 @@ public sealed class TrainCommand : ICommand
         using var interruption = new Interruption();
         if (Resume is not null)
         {
+            ScheduleOverrides overrides = ResumeOverrides();
             using GpuContext resumed = GpuContext.Create(Device);
-            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token));
+            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token, overrides));
             return ExitCodes.Success;
         }
         TrainingOptions options = BuildOptions();
@@ -112,16 +114,40 @@ public sealed class TrainCommand : ICommand
         return ExitCodes.Success;
     }
 
+    /// <summary>A resumed run keeps its config; only the schedule may change (the advice of exit 10), anything else is refused.</summary>
+    internal ScheduleOverrides ResumeOverrides()
+    {
+        var fixedByTheRun = new (string Option, object? Value)[]
+        {
+            ("objective", Objective), ("model", Preset), ("layers", Layers), ("d-model", ModelDim), ("heads", Heads), ("head-dim", HeadDim),
+            ("data", Data), ("unique-tokens", UniqueTokens), ("epochs", Epochs), ("seq-len", SequenceLength), ("batch", Batch),
+            ("grad-accum", GradientAccumulation), ("weight-decay", WeightDecay), ("dropout", Dropout), ("eval-every", EvalEvery),
+            ("eval-batches", EvalBatches), ("eval-mc", EvalMonteCarlo), ("save-every", SaveEvery), ("orders", Orders), ("seed", Seed),
+            ("out", Out), ("config", Config), ("max-submit-ms", MaxSubmitMilliseconds),
+        };
+        string? given = fixedByTheRun.FirstOrDefault(option => option.Value is not null).Option;
+        if (given is not null)
+            throw new VkDiffusionException($"--{given} cannot change with --resume (the run keeps its config.json); --resume takes only " +
+                "--lr, --min-lr, --warmup, --clip and --device; see vkdiff train --help", ExitCodes.Usage);
+        return new ScheduleOverrides { LearningRate = LearningRate, MinLearningRate = MinLearningRate, WarmupFraction = Warmup, ClipNorm = Clip };
+    }
+
     internal TrainingOptions BuildOptions()
     {
         double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
+        bool dimensionsGiven = Layers is not null || ModelDim is not null || Heads is not null || HeadDim is not null;
+        if (Preset is not null && Preset != "custom" && dimensionsGiven)
+            throw new VkDiffusionException($"--model {Preset} is a preset; give either --model or the custom dimensions " +
+                "(--layers, --d-model, --heads, --head-dim), not both; see vkdiff train --help", ExitCodes.Usage);
         TrainingOptions? baseline = Config is null ? null : TrainingOptions.FromJson(ReadConfig(Config), Config);
         string data = Data ?? baseline?.DataDirectory ?? throw new InvalidInputException("--data DIR is required (a directory written by `vkdiff prepare`).");
         VocabularySpec vocabulary = baseline?.Model.Vocabulary ?? VocabularySpec.ByName(ReadTokenizer(data));
-        string preset = Preset ?? (Layers is not null ? "custom" : baseline?.Preset ?? "tiny");
-        ModelConfig model = preset == "custom"
-            ? CustomModel(baseline?.Model, vocabulary)
+        string preset = Preset ?? (dimensionsGiven ? "custom" : baseline?.Preset ?? "tiny");
+        // A config's model block is what it trains, edits included, unless a flag names another model.
+        ModelConfig model = baseline is not null && Preset is null && !dimensionsGiven ? baseline.Model
+            : preset == "custom" ? CustomModel(baseline?.Model, vocabulary)
             : ModelPresets.Get(preset, vocabulary);
+        if (preset != "custom" && model != ModelPresets.Get(preset, vocabulary)) preset = "custom";
         if (Dropout is float dropout) model = model with { Dropout = dropout };
         var defaults = baseline ?? new TrainingOptions { Model = model, DataDirectory = data };
         long unique = UniqueTokens ?? (baseline?.UniqueTokens is > 0 ? baseline.UniqueTokens

@@ -14,6 +14,7 @@ public static class ExitCodes
     public const int SelfTestFailed = 8;
     public const int Interrupted = 9;
     public const int Diverged = 10;
+    public const int FileSystem = 11;
 }
 
 /// <summary>An error the user can act on: the message says what happened and what to do.</summary>

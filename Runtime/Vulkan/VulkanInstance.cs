@@ -74,7 +74,9 @@ public sealed unsafe class VulkanInstance : IDisposable
             };
             Instance instance;
             Result result = Api.CreateInstance(&create, null, &instance);
-            if (result == Result.ErrorIncompatibleDriver || result == Result.ErrorInitializationFailed)
+            // The loader answers a malformed driver manifest (ICD json) with out-of-host-memory: at this point that
+            // means no usable driver, not a full memory.
+            if (result == Result.ErrorIncompatibleDriver || result == Result.ErrorInitializationFailed || result == Result.ErrorOutOfHostMemory)
                 throw NoDeviceError($"vkCreateInstance returned {result}");
             VulkanResult.Check(result, "vkCreateInstance");
             Handle = instance;

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Runtime;
 using VkDiffusion.Trainer.Data;
@@ -52,6 +54,31 @@ public sealed class CliErrorPathTests : IDisposable
         File.WriteAllText(tasks, "{\"context\": \"a\", \"choices\": [\"b\"], \"answer\": 0}\n");
         AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "score", "--checkpoint", corrupt, "--tasks", tasks), "tasks.jsonl:1");
         AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "sweep", "--spec", Path.Combine(root, "none.json"), "--out", root), "does not exist");
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_training_like_ctrl_c_and_saves_a_checkpoint()
+    {
+        string data = Data();
+        string run = Path.Combine(root, "run");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in new[] { Path.Combine(AppContext.BaseDirectory, "vkdiff.dll"), "train", "--objective", "ar", "--model", "tiny",
+            "--data", data, "--unique-tokens", "1000", "--epochs", "200", "--seq-len", "16", "--batch", "2", "--eval-every", "100000", "--out", run })
+            start.ArgumentList.Add(argument);
+        start.Environment["VK_DRIVER_FILES"] = Infrastructure.GpuFixture.LavapipeIcd;
+        using Process process = Process.Start(start)!;
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        // The first metrics line means training is under way; then the scheduler's SIGTERM arrives.
+        while (await process.StandardOutput.ReadLineAsync() is string line && !line.StartsWith("step", StringComparison.Ordinal)) { }
+        await Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExitAsync();
+        using var patience = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync(patience.Token);
+        string stderr = await errors;
+
+        Assert.True(process.ExitCode == ExitCodes.Interrupted, $"exit code {process.ExitCode}, stderr: {stderr}");
+        Assert.True(File.Exists(Trainer.Training.TrainingRun.LastCheckpoint(run)));
+        Assert.DoesNotContain("   at ", stderr);
     }
 
     public void Dispose() => Directory.Delete(root, recursive: true);

@@ -1,8 +1,10 @@
 using System.IO.Compression;
 using System.Text;
+using System.Text.RegularExpressions;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Tests.Data;
 
@@ -169,6 +171,46 @@ public sealed class CorpusPreparerTests
     }
 
     [Fact]
+    public void Force_replaces_only_a_dataset_and_never_deletes_an_input_or_a_foreign_file()
+    {
+        using var temp = new TemporaryDirectory();
+        string project = temp.Write("project/notes.md", "my notes");
+        string corpus = temp.Write("project/corpus.txt", "one\n\ntwo\n");
+        var intoProject = new PrepareOptions { Inputs = [corpus], Tokenizer = "bytes", OutputDirectory = temp.File("project"), Overwrite = true };
+        Assert.Contains("inside --out", Assert.Throws<InvalidInputException>(() => CorpusPreparer.Prepare(intoProject)).Message);
+
+        string outsideCorpus = temp.Write("corpus.txt", "one\n\ntwo\n");
+        var overProject = intoProject with { Inputs = [outsideCorpus] };
+        Assert.Contains("also holds", Assert.Throws<InvalidInputException>(() => CorpusPreparer.Prepare(overProject)).Message);
+        Assert.Equal("my notes", File.ReadAllText(project));
+        Assert.True(File.Exists(corpus));
+
+        // A dataset with one extra file in it is no longer prepare's alone to replace.
+        Prepare(temp, "data", outsideCorpus);
+        temp.Write("data/README", "keep me");
+        var overData = intoProject with { Inputs = [outsideCorpus], OutputDirectory = temp.File("data") };
+        Assert.Contains("README", Assert.Throws<InvalidInputException>(() => CorpusPreparer.Prepare(overData)).Message);
+        Assert.Equal("keep me", File.ReadAllText(temp.File("data/README")));
+    }
+
+    [Fact]
+    public void A_prepare_removes_temporaries_of_killed_ones_and_refuses_to_run_beside_a_live_one()
+    {
+        using var temp = new TemporaryDirectory();
+        string corpus = temp.Write("corpus.txt", "one\n\ntwo\n");
+        temp.Write(".data.tmp-0123456789abcdef/all.bin", "left by kill -9");
+        string unrelated = temp.Write(".other.tmp-0123/keep", "not ours");
+
+        using (ExclusiveLock.Acquire(temp.File(".data.lock"), "test"))
+            Assert.Contains("in use", Assert.Throws<VkDiffusionException>(() => Prepare(temp, "data", corpus)).Message);
+        Assert.True(Directory.Exists(temp.File(".data.tmp-0123456789abcdef")));
+
+        Prepare(temp, "data", corpus);
+        Assert.Equal(["corpus.txt", "data"], Directory.EnumerateFileSystemEntries(temp.Path).Select(Path.GetFileName).Where(n => !n!.StartsWith(".other")).Order());
+        Assert.True(File.Exists(unrelated));
+    }
+
+    [Fact]
     public void Validation_options_are_checked()
     {
         using var temp = new TemporaryDirectory();
@@ -206,6 +248,12 @@ public sealed class CorpusPreparerTests
         Assert.Contains("end-of-document", Assert.Throws<InvalidInputException>(() => TokenDataset.Open(temp.File("out"))).Message);
 
         File.WriteAllBytes(train, original);
+        string metaJson = File.ReadAllText(temp.File("out/meta.json"));
+        foreach (string hugeCount in new[] { "\"token_count\": 4611686018427387904", "\"document_count\": 2305843009213693952" })
+        {
+            File.WriteAllText(temp.File("out/meta.json"), Regex.Replace(metaJson, hugeCount.Split(':')[0] + @": \d+", hugeCount));
+            Assert.Contains("corrupt or incomplete", Assert.Throws<InvalidInputException>(() => TokenDataset.Open(temp.File("out"))).Message);
+        }
         File.WriteAllText(temp.File("out/meta.json"), "{ \"tokenizer\": ");
         Assert.Contains("not valid dataset metadata", Assert.Throws<InvalidInputException>(() => TokenDataset.Open(temp.File("out"))).Message);
         Assert.Contains("vkdiff prepare", Assert.Throws<InvalidInputException>(() => TokenDataset.Open(temp.File("nowhere"))).Message);

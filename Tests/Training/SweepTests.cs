@@ -1,7 +1,10 @@
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Experiments;
+using VkDiffusion.Trainer.Files;
+using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Training;
 
@@ -31,6 +34,11 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
         };
         string output = Path.Combine(root, "sweep");
         Assert.Equal(6, Sweep.Expand(spec).Count); // (mdm, ar, ar with 2 orders) x 2 epoch counts
+
+        // A second sweep into the same directory is refused while the first holds it.
+        Directory.CreateDirectory(output);
+        using (ExclusiveLock.Acquire(Path.Combine(output, TrainingRun.LockFile), "test"))
+            Assert.Contains("in use", Assert.Throws<VkDiffusionException>(() => Sweep.Run(Context, spec, output, TextWriter.Null, CancellationToken.None)).Message);
 
         // Stop the sweep during its third run, as Ctrl-C would.
         using var cancellation = new CancellationTokenSource();

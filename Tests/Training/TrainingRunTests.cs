@@ -3,6 +3,7 @@ using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Trainer.Checkpoints;
 using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Training;
@@ -86,20 +87,88 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     }
 
     [Fact]
-    public void A_non_finite_loss_stops_the_run_with_its_exit_code_and_keeps_the_last_checkpoint()
+    public void A_crashed_run_restarts_or_resumes_to_the_uninterrupted_runs_metrics_on_its_own_data_only()
     {
         string data = PrepareCorpus();
-        string run = Path.Combine(root, "diverging");
+        // Saves (every 3 steps and at evaluations every 5) fall between metrics lines (every 4), so a resume starts mid-interval.
+        TrainingOptions options = Options(data, Objective.Ar) with { Epochs = 1, LogEvery = 4, SaveEvery = 3 };
+        string reference = Path.Combine(root, "reference"), crashed = Path.Combine(root, "crashed");
+        TrainingSummary uninterrupted = TrainingRun.Start(Context, options, reference, TextWriter.Null, CancellationToken.None);
+
+        // Errors found at the start leave nothing behind, so the corrected command is accepted.
+        Assert.Throws<InvalidInputException>(() => TrainingRun.Start(Context, options with { UniqueTokens = 100_000_000 }, crashed, TextWriter.Null, CancellationToken.None));
+        Assert.False(Directory.Exists(crashed));
+        string underAFile = Path.Combine(root, "corpus.txt", "run");
+        Assert.Equal(ExitCodes.FileSystem, Assert.Throws<VkDiffusionException>(() => TrainingRun.Start(Context, options, underAFile, TextWriter.Null, CancellationToken.None)).ExitCode);
+
+        // Killed before its first checkpoint: config.json is there, yet the same command starts it again.
+        Assert.Throws<SimulatedCrash>(() => TrainingRun.Start(Context, options, crashed, new CrashAtLine("run:"), CancellationToken.None));
+        Assert.True(File.Exists(Path.Combine(crashed, TrainingRun.ConfigFile)));
+        Assert.False(File.Exists(TrainingRun.LastCheckpoint(crashed)));
+        // Killed after step 8's metrics line, two steps past its last checkpoint (step 6).
+        Assert.Throws<SimulatedCrash>(() => TrainingRun.Start(Context, options, crashed, new CrashAtLine("step       8/"), CancellationToken.None));
+
+        using (ExclusiveLock.Acquire(Path.Combine(crashed, TrainingRun.LockFile), "test"))
+            Assert.Contains("in use", Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, crashed, TextWriter.Null, CancellationToken.None)).Message);
+
+        TrainingSummary resumed = TrainingRun.Resume(Context, crashed, TextWriter.Null, CancellationToken.None);
+        Assert.Equal(TrainLosses(reference), TrainLosses(crashed));
+        Assert.Equal(uninterrupted.FinalValidationLoss, resumed.FinalValidationLoss);
+        TrainingSummary finished = TrainingRun.Resume(Context, crashed, TextWriter.Null, CancellationToken.None);
+        Assert.Equal((uninterrupted.FinalTrainLoss, uninterrupted.FinalValidationLoss), (finished.FinalTrainLoss, finished.FinalValidationLoss));
+
+        // Another corpus prepared into the same data directory: resuming on it is refused.
+        string other = Path.Combine(root, "other.txt");
+        File.WriteAllText(other, string.Join("\n\n", Enumerable.Range(0, 120).Select(i => $"another corpus, document {i}, other words entirely")));
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [other], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 20, Overwrite = true });
+        Assert.Contains("fingerprint", Assert.Throws<InvalidInputException>(() => TrainingRun.Resume(Context, crashed, TextWriter.Null, CancellationToken.None)).Message);
+    }
+
+    [Fact]
+    public void A_diverging_run_exits_10_without_saving_non_finite_weights_and_resumes_with_a_lower_learning_rate()
+    {
+        string data = PrepareCorpus();
+        string run = Path.Combine(root, "lr1e38");
+        TrainingOptions options = Options(data, Objective.Ar) with { Epochs = 1, LearningRate = 1e38, MinLearningRate = 0, WarmupFraction = 0 };
+        var error = Assert.Throws<VkDiffusionException>(() => TrainingRun.Start(Context, options, run, TextWriter.Null, CancellationToken.None));
+        Assert.Equal(ExitCodes.Diverged, error.ExitCode);
+        Assert.Contains("--resume", error.Message);
+        Assert.False(File.Exists(TrainingRun.LastCheckpoint(run)));
+
+        // The advice works: the run restarts (it has no checkpoint) with the lower rate, recorded in its history.
+        TrainingSummary summary = TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None, new ScheduleOverrides { LearningRate = 1e-3 });
+        Assert.True(double.IsFinite(summary.FinalValidationLoss));
+        Assert.Equal(1e-3, TrainingOptions.FromJson(File.ReadAllText(Path.Combine(run, TrainingRun.ConfigFile)), "config").LearningRate);
+        string history = File.ReadAllText(Path.Combine(run, ScheduleOverrides.HistoryFile));
+        Assert.Contains("\"lr\":[1E+38,0.001]", history);
+    }
+
+    [Fact]
+    public void A_checkpoint_with_a_flipped_byte_or_non_finite_weights_is_refused_on_load()
+    {
+        string data = PrepareCorpus();
+        string run = Path.Combine(root, "damaged");
         using var cancellation = new CancellationTokenSource();
         Assert.Throws<OperationCanceledException>(() =>
             TrainingRun.Start(Context, Options(data, Objective.Ar), run, new StopAfterStep(3, cancellation), cancellation.Token));
-        // Poison one weight of the saved checkpoint: the next step's loss is NaN.
         string checkpoint = TrainingRun.LastCheckpoint(run);
+        byte[] original = File.ReadAllBytes(checkpoint);
+
+        // One flipped bit in the last tensor's data: still a well-formed file, with one weight slightly off.
+        byte[] flipped = (byte[])original.Clone();
+        flipped[^3] ^= 0x01;
+        File.WriteAllBytes(checkpoint, flipped);
+        Assert.Contains("does not match its checksum", Assert.Throws<InvalidInputException>(() =>
+            TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None)).Message);
+        Assert.Equal(flipped, File.ReadAllBytes(checkpoint));
+
+        // A NaN weight in a checkpoint without checksums (as older checkpoints are).
         var entries = new List<SafeTensorEntry>();
         Dictionary<string, string> metadata;
+        File.WriteAllBytes(checkpoint, original);
         using (SafeTensorsFile file = SafeTensorsFile.Open(checkpoint))
         {
-            metadata = file.Metadata.ToDictionary();
+            metadata = file.Metadata.Where(entry => entry.Key != RunCheckpoint.ChecksumsKey).ToDictionary();
             foreach (var (name, info) in file.Tensors)
             {
                 float[] values = file.Read<float>(name);
@@ -108,12 +177,20 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
             }
         }
         CheckpointFile.Write(checkpoint, entries, metadata);
-        byte[] before = File.ReadAllBytes(checkpoint);
+        Assert.Contains($"{ModelParameters.FinalNorm} holds NaN or infinite weights", Assert.Throws<InvalidInputException>(() =>
+            TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None)).Message);
+    }
 
-        var error = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None));
-        Assert.Equal(ExitCodes.Diverged, error.ExitCode);
-        Assert.Contains("last good checkpoint", error.Message);
-        Assert.Equal(before, File.ReadAllBytes(checkpoint));
+    private sealed class SimulatedCrash : Exception;
+
+    /// <summary>A log that throws at the first line starting with the given text: the process dies there, nothing is saved.</summary>
+    private sealed class CrashAtLine(string prefix) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            if (value is not null && value.StartsWith(prefix, StringComparison.Ordinal)) throw new SimulatedCrash();
+            base.WriteLine(value);
+        }
     }
 
     [Fact]

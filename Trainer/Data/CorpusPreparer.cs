@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Trainer.Data;
 
@@ -34,6 +35,8 @@ public static class CorpusPreparer
     public const string TrainTokenFile = "train.bin", ValTokenFile = "val.bin";
     public const string TrainDocumentStartsFile = "train.docs.bin", ValDocumentStartsFile = "val.docs.bin";
     private const string AllTokensFile = "all.bin";
+    private static readonly HashSet<string?> DatasetFiles =
+        [TrainTokenFile, ValTokenFile, TrainDocumentStartsFile, ValDocumentStartsFile, DatasetMeta.FileName];
 
     public static DatasetMeta Prepare(PrepareOptions options, TextWriter? progress = null, CancellationToken cancellation = default)
     {
@@ -43,25 +46,62 @@ public static class CorpusPreparer
         IReadOnlyList<CorpusSource> sources = CorpusSource.Resolve(inputs);
 
         string outputDirectory = Path.GetFullPath(options.OutputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        OutputPath.RequireDirectory(outputDirectory, "--out");
         bool replacing = Directory.Exists(outputDirectory) && Directory.EnumerateFileSystemEntries(outputDirectory).Any();
-        if (replacing && !options.Overwrite)
-            throw new InvalidInputException($"{outputDirectory} exists and is not empty; choose another --out or pass --force to replace it.");
-        if (File.Exists(outputDirectory)) throw new InvalidInputException($"{outputDirectory} is a file, not a directory.");
+        if (replacing) CheckReplaceable(outputDirectory, sources, options.Overwrite);
         string parent = Path.GetDirectoryName(outputDirectory)!;
         Directory.CreateDirectory(parent);
-        string temporaryDirectory = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temporaryDirectory);
-        try
+        string lockPath = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.lock");
+        using (ExclusiveLock.Acquire(lockPath, $"--out {outputDirectory}"))
         {
-            DatasetMeta meta = WriteDataset(tokenizer, sources, options, temporaryDirectory, progress, cancellation);
-            MoveIntoPlace(temporaryDirectory, outputDirectory, replacing);
-            return meta;
+            RemoveStaleTemporaryDirectories(parent, Path.GetFileName(outputDirectory));
+            string temporaryDirectory = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.tmp-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(temporaryDirectory);
+            try
+            {
+                DatasetMeta meta = WriteDataset(tokenizer, sources, options, temporaryDirectory, progress, cancellation);
+                MoveIntoPlace(temporaryDirectory, outputDirectory, replacing);
+                return meta;
+            }
+            catch
+            {
+                TryDeleteDirectory(temporaryDirectory);
+                throw;
+            }
+            finally
+            {
+                // Removed while still held so no stray file stays beside the dataset; the lock guards one prepare's life only.
+                File.Delete(lockPath);
+            }
         }
-        catch
-        {
-            TryDeleteDirectory(temporaryDirectory);
-            throw;
-        }
+    }
+
+    /// <summary>Temporary directories of earlier prepares into the same --out that were killed (kill -9 skips every cleanup).</summary>
+    private static void RemoveStaleTemporaryDirectories(string parent, string outputName)
+    {
+        // The lock on --out is held, so no other prepare is writing into one of these.
+        foreach (string stale in Directory.EnumerateDirectories(parent, $".{outputName}.tmp-*"))
+            TryDeleteDirectory(stale);
+    }
+
+    /// <summary>
+    /// --force replaces only what prepare itself wrote: a directory holding a dataset's files and nothing else, none
+    /// of them an input. Anything more could be a user's project, and deleting it is not ours to do.
+    /// </summary>
+    private static void CheckReplaceable(string outputDirectory, IReadOnlyList<CorpusSource> sources, bool overwrite)
+    {
+        if (!overwrite)
+            throw new InvalidInputException($"{outputDirectory} exists and is not empty; choose another --out or pass --force to replace it.");
+        string inside = outputDirectory + Path.DirectorySeparatorChar;
+        string? input = sources.SelectMany(source => source.Files.Append(source.Path)).Select(Path.GetFullPath)
+            .FirstOrDefault(path => path == outputDirectory || path.StartsWith(inside, StringComparison.Ordinal));
+        if (input is not null)
+            throw new InvalidInputException($"--force would delete the input {input}: it lies inside --out {outputDirectory}; choose another --out.");
+        string? foreign = Directory.EnumerateFileSystemEntries(outputDirectory).Select(Path.GetFileName)
+            .FirstOrDefault(name => !DatasetFiles.Contains(name));
+        if (foreign is not null || !File.Exists(Path.Combine(outputDirectory, DatasetMeta.FileName)))
+            throw new InvalidInputException($"--force replaces only a dataset written by `vkdiff prepare`, but {outputDirectory} " +
+                (foreign is null ? $"has no {DatasetMeta.FileName}" : $"also holds {foreign}") + "; choose another --out.");
     }
 
     private static void ValidateSplitOptions(PrepareOptions options)

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -33,6 +34,16 @@ public sealed record DatasetMeta
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
     };
+
+    /// <summary>
+    /// Identifies the tokens, not the moment they were written: the tokenizer, both splits' counts and the SHA-256 of
+    /// every input file. Preparing the same corpus again gives the same fingerprint; any other corpus a different one.
+    /// </summary>
+    public string Fingerprint()
+    {
+        string identity = JsonSerializer.Serialize(new { Tokenizer, Train, Val, Inputs = Sources.SelectMany(s => s.Files).Select(f => f.Sha256) }, JsonOptions);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(identity)));
+    }
 
     public static int BytesPerToken(string tokenDtype) => tokenDtype switch
     {

@@ -75,11 +75,12 @@ public sealed unsafe class TokenSplit : IDisposable
     internal static TokenSplit Open(string tokenPath, string documentStartsPath, long tokenCount, long documentCount, int bytesPerToken)
     {
         long[] starts = ReadDocumentStarts(documentStartsPath, documentCount);
-        long expectedBytes = checked(tokenCount * bytesPerToken);
         long actualBytes = FileLength(tokenPath);
-        if (actualBytes != expectedBytes)
+        // Compared by division: a corrupt count near 2^63 must not overflow into a match or an exception.
+        if (actualBytes % bytesPerToken != 0 || actualBytes / bytesPerToken != tokenCount)
             throw new InvalidInputException(
-                $"{tokenPath}: {actualBytes} bytes, but meta.json says {tokenCount} tokens of {bytesPerToken} bytes ({expectedBytes}); the dataset is corrupt or incomplete: run `vkdiff prepare` again.");
+                $"{tokenPath}: {actualBytes} bytes, but meta.json says {tokenCount} tokens of {bytesPerToken} bytes; the dataset is corrupt or incomplete: run `vkdiff prepare` again.");
+        long expectedBytes = actualBytes;
         if (tokenCount == 0) return new TokenSplit(0, starts, bytesPerToken, null, null, null);
 
         var mapped = MemoryMappedFile.CreateFromFile(tokenPath, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
@@ -147,7 +148,7 @@ public sealed unsafe class TokenSplit : IDisposable
     private static long[] ReadDocumentStarts(string path, long documentCount)
     {
         long actualBytes = FileLength(path);
-        if (actualBytes != documentCount * sizeof(long))
+        if (actualBytes % sizeof(long) != 0 || actualBytes / sizeof(long) != documentCount)
             throw new InvalidInputException($"{path}: {actualBytes} bytes, but meta.json says {documentCount} documents (8 bytes each); the dataset is corrupt or incomplete.");
         byte[] bytes = File.ReadAllBytes(path);
         var starts = new long[documentCount];

@@ -12,6 +12,8 @@ public sealed record FitFile(
     private static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
+        // A constant missing from a hand-edited file must be an error, not a silent 0.
+        RespectRequiredConstructorParameters = true,
         // R² is NaN for a stage with no points (all its constants fixed); keep it rather than fail.
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };

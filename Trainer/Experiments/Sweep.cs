@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Trainer.Experiments;
@@ -43,6 +44,7 @@ public static class Sweep
     {
         IReadOnlyList<SweepRun> runs = Expand(spec);
         Directory.CreateDirectory(outputDirectory);
+        using var held = ExclusiveLock.Acquire(Path.Combine(outputDirectory, TrainingRun.LockFile), $"sweep directory {outputDirectory}");
         string resultsPath = Path.Combine(outputDirectory, ResultsFile);
         string vocabulary;
         using (var dataset = Data.TokenDataset.Open(spec.Data)) vocabulary = dataset.Meta.Tokenizer;

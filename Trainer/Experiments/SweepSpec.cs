@@ -38,6 +38,10 @@ public sealed record SweepSpec
         WriteIndented = true,
         AllowTrailingCommas = true,
         ReadCommentHandling = JsonCommentHandling.Skip,
+        // A run that never evaluated records its best validation loss as infinity.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // A misspelt key ("learnig_rate") must not pass silently as the default.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
     public static SweepSpec Load(string path)
@@ -54,8 +58,27 @@ public sealed record SweepSpec
         }
         if (spec.Objectives.Count == 0 || spec.Presets.Count == 0 || spec.UniqueTokens.Count == 0 || spec.Epochs.Count == 0)
             throw new InvalidInputException($"{path}: objectives, presets, unique_tokens and epochs each need at least one value.");
-        if (spec.MaxSubmitMilliseconds is double bound && !(bound > 0))
-            throw new InvalidInputException($"{path}: max_submit_ms must be a positive number of milliseconds, got {bound}.");
+        spec.Validate(path);
         return spec;
+    }
+
+    /// <summary>The ranges of the spec's own keys, named as the spec names them (a sweep has no command-line flags).</summary>
+    private void Validate(string path)
+    {
+        void Require(bool condition, string key, string range, object value)
+        {
+            if (!condition) throw new InvalidInputException($"{path}: {key} must be {range}, got {value}.");
+        }
+        Require(UniqueTokens.All(u => u >= 1), "unique_tokens", "positive", string.Join(", ", UniqueTokens));
+        Require(Epochs.All(e => e >= 1), "epochs", ">= 1", string.Join(", ", Epochs));
+        Require(SequenceLength is >= 2 and <= 2048, "sequence_length", "in [2, 2048]", SequenceLength);
+        Require(BatchSize >= 1, "batch_size", ">= 1", BatchSize);
+        Require(double.IsFinite(LearningRate) && LearningRate > 0, "learning_rate", "finite and > 0", LearningRate);
+        Require(MinLearningRate is null || (MinLearningRate >= 0 && MinLearningRate <= LearningRate), "min_learning_rate", "in [0, learning_rate]", MinLearningRate!);
+        Require(EvalMonteCarlo >= 1, "eval_monte_carlo", ">= 1", EvalMonteCarlo);
+        Require(EvalWindows >= 1, "eval_windows", ">= 1", EvalWindows);
+        Require(EvaluationsPerRun >= 1, "evaluations_per_run", ">= 1", EvaluationsPerRun);
+        Require(TokenOrders.All(o => o >= 1), "token_orders", ">= 1", string.Join(", ", TokenOrders));
+        Require(MaxSubmitMilliseconds is null || MaxSubmitMilliseconds > 0, "max_submit_ms", "a positive number of milliseconds", MaxSubmitMilliseconds!);
     }
 }

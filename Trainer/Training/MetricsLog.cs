@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Training;
 
@@ -22,6 +23,8 @@ public sealed class MetricsLog
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // The record of the step that diverged holds NaN or infinity; it is written all the same.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string Path { get; }
@@ -31,10 +34,36 @@ public sealed class MetricsLog
     public void Append(MetricsRecord record) =>
         File.AppendAllText(Path, JsonSerializer.Serialize(record, Options) + "\n");
 
-    public static IReadOnlyList<MetricsRecord> Read(string path) =>
-        File.Exists(path)
-            ? File.ReadLines(path).Where(line => line.Trim().Length > 0).Select(line => JsonSerializer.Deserialize<MetricsRecord>(line, Options)!).ToList()
-            : [];
+    /// <summary>
+    /// The records of a metrics file. A last line without its newline is a write torn by a crash and is dropped (the
+    /// resumed run writes that step again); a bad line anywhere else is corruption and names its line.
+    /// </summary>
+    public static IReadOnlyList<MetricsRecord> Read(string path)
+    {
+        if (!File.Exists(path)) return [];
+        string text = File.ReadAllText(path);
+        string[] lines = text.Split('\n');
+        var records = new List<MetricsRecord>();
+        for (int index = 0; index < lines.Length; index++)
+        {
+            if (lines[index].Trim().Length == 0) continue;
+            bool torn = index == lines.Length - 1;
+            try
+            {
+                records.Add(JsonSerializer.Deserialize<MetricsRecord>(lines[index], Options)
+                    ?? throw new JsonException("a null record"));
+            }
+            catch (JsonException) when (torn)
+            {
+                break;
+            }
+            catch (JsonException error)
+            {
+                throw new InvalidInputException($"{path}:{index + 1} is not a metrics record ({error.Message}); remove the line to resume.", error);
+            }
+        }
+        return records;
+    }
 
     /// <summary>Drops records after <paramref name="step"/> (a resumed run rewrites what followed its checkpoint).</summary>
     public void TruncateAfter(long step)

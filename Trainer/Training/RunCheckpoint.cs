@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
@@ -6,8 +8,13 @@ using VkDiffusion.Trainer.Checkpoints;
 
 namespace VkDiffusion.Trainer.Training;
 
-/// <summary>Where a run stands when its checkpoint was written.</summary>
-public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSeconds, double BestValidationLoss, double BestEpoch);
+/// <summary>
+/// Where a run stands when its checkpoint was written. IntervalStart and IntervalLossSum are the steps since the last
+/// metrics line and the sum of their losses, so a resumed run logs the same train_loss averages (absent in older
+/// checkpoints: the interval then restarts at Step).
+/// </summary>
+public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSeconds, double BestValidationLoss, double BestEpoch,
+    long? IntervalStart = null, double IntervalLossSum = 0);
 
 /// <summary>
 /// A training checkpoint: weights under Llama-style names, AdamW moments, and in the metadata the model
@@ -17,15 +24,30 @@ public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSecon
 public static class RunCheckpoint
 {
     public const string ProgressKey = "run_progress";
+    public const string DatasetFingerprintKey = "dataset_fingerprint";
+    /// <summary>A JSON object {tensor name: XxHash64 of its bytes as 16 hex digits}, checked on every read.</summary>
+    public const string ChecksumsKey = "tensor_xxhash64";
 
-    public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, bool includeOptimizer = true)
+    /// <summary>Writes the checkpoint unless a weight is NaN or infinite: then the previous file stays and the run has diverged (exit 10).</summary>
+    public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, string datasetFingerprint,
+        bool includeOptimizer = true)
     {
         var entries = new List<SafeTensorEntry>();
+        var checksums = new Dictionary<string, string>();
         foreach (var (name, values) in session.ReadParameters())
+        {
+            checksums[name] = Checksum(values);
+            if (!IsFinite(values))
+                throw new VkDiffusionException($"{name} holds non-finite weights at step {progress.Step}; {path} was not overwritten. " +
+                    $"Lower --lr or raise --warmup: vkdiff train --resume RUN_DIR --lr LR --warmup FRACTION", ExitCodes.Diverged);
             entries.Add(SafeTensorEntry.FromArray(name, values, [.. session.Model.Parameter(name).Spec.Shape.Select(d => (long)d)]));
+        }
         if (includeOptimizer)
             foreach (var (name, values) in session.ReadOptimizerState())
+            {
+                checksums[name] = Checksum(values);
                 entries.Add(SafeTensorEntry.FromArray(name, values, values.LongLength));
+            }
         var metadata = new Dictionary<string, string>
         {
             [CheckpointMetadataKeys.FormatVersion] = "1",
@@ -38,6 +60,8 @@ public static class RunCheckpoint
             [CheckpointMetadataKeys.Tokenizer] = options.Model.Vocabulary.Name,
             [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             [ProgressKey] = JsonSerializer.Serialize(progress, TrainingOptions.Json),
+            [DatasetFingerprintKey] = datasetFingerprint,
+            [ChecksumsKey] = JsonSerializer.Serialize(checksums),
         };
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         CheckpointFile.Write(path, entries, metadata);
@@ -46,8 +70,13 @@ public static class RunCheckpoint
     /// <summary>A checkpoint opened for reading, with its model config and objective parsed and checked.</summary>
     public sealed class Loaded : IDisposable
     {
+        private readonly IReadOnlyDictionary<string, string>? checksums;
+
         internal Loaded(SafeTensorsFile file, ModelConfig config, Objective objective, TrainingOptions? options, RunProgress? progress)
         {
+            checksums = file.Metadata.TryGetValue(ChecksumsKey, out string? checksumsJson)
+                ? JsonSerializer.Deserialize<Dictionary<string, string>>(checksumsJson) : null;
+            DatasetFingerprint = file.Metadata.GetValueOrDefault(DatasetFingerprintKey);
             File = file;
             Config = config;
             Objective = objective;
@@ -60,6 +89,8 @@ public static class RunCheckpoint
         public Objective Objective { get; }
         public TrainingOptions? Options { get; }
         public RunProgress? Progress { get; }
+        /// <summary>The fingerprint of the dataset the weights were trained on (null in checkpoints older than the key).</summary>
+        public string? DatasetFingerprint { get; }
 
         public Dictionary<string, float[]> ReadParameters()
         {
@@ -69,7 +100,11 @@ public static class RunCheckpoint
                 SafeTensorInfo info = File.Info(spec.Name);
                 if (!info.Shape.SequenceEqual(spec.Shape.Select(d => (long)d)))
                     throw new InvalidInputException($"{File.Path}: {spec.Name} has shape [{string.Join(", ", info.Shape)}] but the model config needs [{string.Join(", ", spec.Shape)}].");
-                values[spec.Name] = File.Read<float>(spec.Name);
+                float[] weights = ReadVerified(spec.Name);
+                if (!IsFinite(weights))
+                    throw new InvalidInputException($"{File.Path}: {spec.Name} holds NaN or infinite weights; the model diverged before this checkpoint was written. " +
+                        "Use an earlier checkpoint or train again with a lower --lr.");
+                values[spec.Name] = weights;
             }
             return values;
         }
@@ -79,11 +114,31 @@ public static class RunCheckpoint
             var state = new Dictionary<string, float[]>();
             foreach (ParameterSpec spec in ModelParameters.Specs(Config))
                 foreach (string name in new[] { ModelParameters.FirstMoment(spec.Name), ModelParameters.SecondMoment(spec.Name) })
-                    state[name] = File.Read<float>(name);
+                    state[name] = ReadVerified(name);
             return state;
         }
 
+        /// <summary>A tensor whose bytes match the checksum written with them (checkpoints older than checksums are read as they are).</summary>
+        private float[] ReadVerified(string name)
+        {
+            float[] values = File.Read<float>(name);
+            if (checksums is null) return values;
+            if (!checksums.TryGetValue(name, out string? expected) || expected != Checksum(values))
+                throw new InvalidInputException($"{File.Path}: tensor {name} does not match its checksum: the file is corrupt (a damaged disk or copy); " +
+                    "use another checkpoint, e.g. best.safetensors, or train again.");
+            return values;
+        }
+
         public void Dispose() => File.Dispose();
+    }
+
+    private static string Checksum(float[] values) => Convert.ToHexStringLower(XxHash64.Hash(MemoryMarshal.AsBytes(values.AsSpan())));
+
+    private static bool IsFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float value in values)
+            if (!float.IsFinite(value)) return false;
+        return true;
     }
 
     public static Loaded Open(string path)

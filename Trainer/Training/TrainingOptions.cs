@@ -55,6 +55,8 @@ public sealed record TrainingOptions
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         // A run stopped before its first evaluation records its best validation loss as infinity.
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // A misspelt key in a config ("learnig_rate") must not pass silently as the default.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -83,9 +85,15 @@ public sealed record TrainingOptions
         Require(SequenceLength is >= 2 and <= 2048, $"--seq-len must be in [2, 2048], got {SequenceLength}");
         Require(BatchSize >= 1, $"--batch must be >= 1, got {BatchSize}");
         Require(GradientAccumulation >= 1, $"--grad-accum must be >= 1, got {GradientAccumulation}");
-        Require(LearningRate > 0 && MinLearningRate >= 0 && MinLearningRate <= LearningRate, $"need 0 <= --min-lr ({MinLearningRate}) <= --lr ({LearningRate}), --lr > 0");
+        Require(double.IsFinite(LearningRate) && LearningRate > 0 && MinLearningRate >= 0 && MinLearningRate <= LearningRate,
+            $"need 0 <= --min-lr ({MinLearningRate}) <= --lr ({LearningRate}), --lr > 0 and finite");
         Require(WarmupFraction is >= 0 and < 1, $"--warmup must be a fraction in [0, 1), got {WarmupFraction}");
-        Require(WeightDecay >= 0, $"--weight-decay must be >= 0, got {WeightDecay}");
+        Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, $"--weight-decay must be >= 0, got {WeightDecay}");
+        Require(double.IsFinite(ClipNorm) && ClipNorm >= 0, $"--clip must be >= 0 (0 disables clipping), got {ClipNorm}");
+        Require(EvalEvery >= 0, $"--eval-every must be >= 1 (or 0 for the default), got {EvalEvery}");
+        Require(EvalWindows >= 1, $"--eval-batches must be >= 1, got {EvalWindows / Math.Max(1, BatchSize)} ({EvalWindows} validation windows)");
+        Require(SaveEvery >= 0, $"--save-every must be >= 1 (or 0: at evaluations), got {SaveEvery}");
+        Require(LogEvery >= 1, $"log_every must be >= 1, got {LogEvery}");
         Require(EvalMonteCarlo >= 1, $"--eval-mc must be >= 1, got {EvalMonteCarlo}");
         Require(TokenOrders >= 1, $"--orders must be >= 1, got {TokenOrders}");
         Require(TokenOrders == 1 || Objective == Objective.Ar, "--orders applies to --objective ar only");

@@ -4,6 +4,7 @@ using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Trainer.Training;
 
@@ -31,6 +32,7 @@ public sealed class TrainingRun
     public const string ConfigFile = "config.json";
     public const string MetricsFile = "metrics.jsonl";
     public const string PlotFile = "loss.png";
+    public const string LockFile = ".lock";
     public static string LastCheckpoint(string runDirectory) => Path.Combine(runDirectory, "checkpoints", "last.safetensors");
     public static string BestCheckpoint(string runDirectory) => Path.Combine(runDirectory, "checkpoints", "best.safetensors");
 
@@ -47,47 +49,73 @@ public sealed class TrainingRun
         this.log = log;
     }
 
-    /// <summary>Starts a new run in <paramref name="runDirectory"/>, which must not hold one already.</summary>
+    /// <summary>
+    /// Starts a new run in <paramref name="runDirectory"/>. Everything is checked before anything is written; a
+    /// directory whose run never reached its first checkpoint is started afresh, one with a checkpoint is refused.
+    /// </summary>
     public static TrainingSummary Start(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, CancellationToken cancel)
     {
         options.Validate();
-        if (File.Exists(Path.Combine(runDirectory, ConfigFile)))
-            throw new InvalidInputException($"{runDirectory} already holds a run; continue it with --resume {runDirectory} or choose another --out.");
+        using RunData data = RunData.Open(options);
+        OutputPath.RequireDirectory(runDirectory, "--out");
         Directory.CreateDirectory(runDirectory);
-        File.WriteAllText(Path.Combine(runDirectory, ConfigFile), options.ToJson());
-        File.Delete(Path.Combine(runDirectory, MetricsFile));
-        return new TrainingRun(context, options, runDirectory, log).Execute(resumeFrom: null, cancel);
+        using var held = ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}");
+        if (File.Exists(LastCheckpoint(runDirectory)))
+            throw new InvalidInputException($"{runDirectory} already holds a run; continue it with --resume {runDirectory} or choose another --out.");
+        return new TrainingRun(context, options, runDirectory, log).StartFresh(data, cancel);
     }
 
-    /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint.</summary>
-    public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel)
+    /// <summary>
+    /// Continues the run in <paramref name="runDirectory"/> from its last checkpoint (from step 0 when it has none),
+    /// with the schedule changes in <paramref name="overrides"/>.
+    /// </summary>
+    public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel, ScheduleOverrides? overrides = null)
     {
         string configPath = Path.Combine(runDirectory, ConfigFile);
         if (!File.Exists(configPath)) throw new InvalidInputException($"{runDirectory} holds no run ({ConfigFile} is missing).");
-        TrainingOptions options = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
+        using var held = ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}");
+        TrainingOptions recorded = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
+        TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
         options.Validate();
-        return new TrainingRun(context, options, runDirectory, log).Execute(LastCheckpoint(runDirectory), cancel);
+        using RunData data = RunData.Open(options);
+        var run = new TrainingRun(context, options, runDirectory, log);
+        string checkpoint = LastCheckpoint(runDirectory);
+        bool fresh = !File.Exists(checkpoint);
+        long step = fresh ? 0 : CheckResumable(checkpoint, data.Dataset.Meta.Fingerprint(), options.DataDirectory);
+        if (options != recorded)
+        {
+            ScheduleOverrides.Record(runDirectory, step, recorded, options);
+            AtomicFile.WriteAllText(configPath, options.ToJson());
+        }
+        if (!fresh) return run.Execute(data, checkpoint, cancel);
+        log.WriteLine($"{runDirectory} has no checkpoint yet; starting it from step 0");
+        return run.StartFresh(data, cancel);
     }
 
-    private TrainingSummary Execute(string? resumeFrom, CancellationToken cancel)
+    /// <summary>The checkpoint's step, once its dataset fingerprint is known to match the data it would continue on.</summary>
+    private static long CheckResumable(string checkpointPath, string datasetFingerprint, string dataDirectory)
     {
-        using TokenDataset dataset = TokenDataset.Open(options.DataDirectory);
-        if (dataset.Meta.Tokenizer != options.Model.Vocabulary.Name)
-            throw new InvalidInputException($"{options.DataDirectory} was tokenized with '{dataset.Meta.Tokenizer}' but the model uses the '{options.Model.Vocabulary.Name}' vocabulary.");
-        var plan = EpochPlan.Create(dataset.Train, options.UniqueTokens, options.Epochs, options.SequenceLength, (ulong)options.Seed);
+        using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(checkpointPath);
+        if (checkpoint.DatasetFingerprint is string recorded && recorded != datasetFingerprint)
+            throw new InvalidInputException($"{dataDirectory} no longer holds the data {checkpointPath} was trained on (the dataset fingerprint differs); " +
+                "prepare the original corpus again or start a new run.");
+        return checkpoint.Progress?.Step ?? throw new InvalidInputException($"{checkpointPath} records no run progress; it cannot be resumed.");
+    }
+
+    private TrainingSummary StartFresh(RunData data, CancellationToken cancel)
+    {
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, ConfigFile), options.ToJson());
+        File.Delete(Path.Combine(runDirectory, MetricsFile));
+        return Execute(data, resumeFrom: null, cancel);
+    }
+
+    private TrainingSummary Execute(RunData data, string? resumeFrom, CancellationToken cancel)
+    {
+        EpochPlan plan = data.Plan;
         int batch = options.BatchSize, micro = options.GradientAccumulation, length = options.SequenceLength;
-        long totalSteps = plan.BatchCount(batch * micro);
-        if (totalSteps < 1)
-            throw new InvalidInputException($"U x E = {plan.TotalTokens:N0} tokens make {plan.WindowCount} windows of {length + 1} tokens, fewer than one step " +
-                $"of {batch * micro} sequences; raise --unique-tokens or --epochs, or lower --batch or --seq-len.");
-        var validation = new ValidationWindows(dataset.Val, length);
-        int evalCount = (int)Math.Min(options.EvalWindows, validation.WindowCount);
-        if (evalCount == 0)
-            throw new InvalidInputException($"the validation split of {options.DataDirectory} holds no window of {length + 1} tokens; prepare it with more --val-docs.");
-        var evalWindows = new List<uint[]>();
-        var evalBuffer = new uint[evalCount * (length + 1)];
-        validation.CopyWindows(0, evalCount, evalBuffer);
-        for (int w = 0; w < evalCount; w++) evalWindows.Add(evalBuffer[(w * (length + 1))..((w + 1) * (length + 1))]);
+        long totalSteps = data.TotalSteps;
+        IReadOnlyList<uint[]> evalWindows = data.EvaluationWindows;
+        string datasetFingerprint = data.Dataset.Meta.Fingerprint();
 
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
@@ -103,12 +131,14 @@ public sealed class TrainingRun
         var metrics = new MetricsLog(Path.Combine(runDirectory, MetricsFile));
 
         RunProgress progress;
+        long? lastSavedStep = null;
         if (resumeFrom is not null)
         {
             using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(resumeFrom);
             train.LoadParameters(checkpoint.ReadParameters());
             train.LoadOptimizerState(checkpoint.ReadOptimizerState());
             progress = checkpoint.Progress ?? throw new InvalidInputException($"{resumeFrom} records no run progress; it cannot be resumed.");
+            lastSavedStep = progress.Step;
             metrics.TruncateAfter(progress.Step);
             log.WriteLine($"resuming at step {progress.Step} ({progress.TokensSeen:N0} tokens)");
         }
@@ -127,8 +157,22 @@ public sealed class TrainingRun
 
         var clock = Stopwatch.StartNew();
         double elapsedBefore = progress.ElapsedSeconds;
-        long step = progress.Step, intervalStart = step;
-        double intervalLoss = 0, lastLoss = double.NaN, lastValidation = double.NaN, lastGradNorm = 0;
+        // The interval average of train_loss continues across a resume, so metrics.jsonl equals an uninterrupted run's.
+        long step = progress.Step, intervalStart = progress.IntervalStart ?? step;
+        double intervalLoss = progress.IntervalLossSum;
+        (double lastLoss, double lastValidation) = LastLoggedLosses(metrics);
+        double lastGradNorm = 0;
+        RunProgress Snapshot() => progress with
+        {
+            ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
+            IntervalStart = intervalStart,
+            IntervalLossSum = intervalLoss,
+        };
+        void SaveLast()
+        {
+            RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint);
+            lastSavedStep = step;
+        }
         var intervalClock = Stopwatch.StartNew();
         var window = new uint[length + 1];
         var inputs = new uint[batch * length];
@@ -158,7 +202,7 @@ public sealed class TrainingRun
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveLast(train, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds });
+                SaveLast();
                 log.WriteLine($"interrupted at step {step}; saved {LastCheckpoint(runDirectory)}. Continue with: vkdiff train --resume {runDirectory}");
                 throw new OperationCanceledException(cancel);
             }
@@ -172,9 +216,7 @@ public sealed class TrainingRun
             float loss = train.ReadLoss();
             (float gradNorm, _) = train.ReadGradientNorm();
             if (!float.IsFinite(loss) || !float.IsFinite(gradNorm))
-                throw new VkDiffusionException(
-                    $"the loss became {loss} (gradient norm {gradNorm}) at step {step + 1}; the run stopped. The last good checkpoint is " +
-                    $"{LastCheckpoint(runDirectory)} (step {progress.Step}). Lower --lr or raise --warmup, then resume or restart.", ExitCodes.Diverged);
+                throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})", step + 1, runDirectory, lastSavedStep);
             step++;
             lastLoss = loss;
             lastGradNorm = gradNorm;
@@ -188,11 +230,13 @@ public sealed class TrainingRun
             if (evaluate)
             {
                 validationLoss = Evaluate(evaluator, evalWindows);
+                if (!double.IsFinite(validationLoss.Value))
+                    throw Divergence.At($"the validation loss became {validationLoss.Value}", step, runDirectory, lastSavedStep);
                 lastValidation = validationLoss.Value;
                 if (validationLoss.Value < progress.BestValidationLoss)
                 {
                     progress = progress with { BestValidationLoss = validationLoss.Value, BestEpoch = epoch };
-                    RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds }, includeOptimizer: false);
+                    RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint, includeOptimizer: false);
                 }
             }
             if (evaluate || step % Math.Max(1, options.LogEvery) == 0)
@@ -210,7 +254,7 @@ public sealed class TrainingRun
                 intervalClock.Restart();
             }
             bool save = evaluate || (options.SaveEvery > 0 && step % options.SaveEvery == 0);
-            if (save) SaveLast(train, progress with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds });
+            if (save) SaveLast();
         }
 
         double wall = elapsedBefore + clock.Elapsed.TotalSeconds;
@@ -249,8 +293,12 @@ public sealed class TrainingRun
             ? evaluator.EvaluateAutoregressive(windows).Loss
             : evaluator.EvaluateMaskedDiffusion(windows, options.EvalMonteCarlo, (ulong)options.Seed).Loss;
 
-    private void SaveLast(TransformerSession train, RunProgress progress) =>
-        RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, progress);
+    /// <summary>What a run resumed after its last step reports: the losses it logged last, not NaN.</summary>
+    private static (double TrainLoss, double ValidationLoss) LastLoggedLosses(MetricsLog metrics)
+    {
+        IReadOnlyList<MetricsRecord> logged = MetricsLog.Read(metrics.Path);
+        return (logged.Count > 0 ? logged[^1].TrainLoss : double.NaN, logged.LastOrDefault(r => r.ValLoss is not null)?.ValLoss ?? double.NaN);
+    }
 
     public static string FormatDuration(double seconds)
     {
