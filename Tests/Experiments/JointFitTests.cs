@@ -1,0 +1,134 @@
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Experiments;
+
+namespace VkDiffusion.Tests.Experiments;
+
+public sealed class JointFitTests
+{
+    // AR-like: R_D* ~ 15 (the issue's AR truth); MDM-like: R_D* ~ 400 and a larger B (needs more data).
+    private static readonly ScalingLaw ArLike = new(A: 800, B: 3000, E0: 2.2, Alpha: 0.33, Beta: 0.38, RDStar: 15.4, RNStar: 30);
+    private static readonly ScalingLaw MdmLike = new(A: 800, B: 6000, E0: 2.2, Alpha: 0.33, Beta: 0.38, RDStar: 420, RNStar: 60);
+
+    private static ScalingLaw Truth(string which) => which == "ar-like" ? ArLike : MdmLike;
+
+    private static double[] Ones(int count) => Enumerable.Repeat(1.0, count).ToArray();
+
+    [Fact]
+    public void Analytic_gradient_matches_central_differences()
+    {
+        var points = SyntheticRuns.Sweep(ArLike, 0.01, seed: 5);
+        var joint = new JointFit(points, FixedConstants.None, huberDelta: 1e-3);
+        var weights = Ones(points.Count);
+        weights[3] = 4; // a resample's draw counts weigh runs
+        weights[7] = 0;
+        var objective = joint.Objective(weights);
+        // Off the optimum, with every run's N above N_opt(U) for some budget and R* where both discounts bend.
+        double[] at = joint.Coordinates(ArLike with { A = 650, B = 4200, E0 = 1.9, Alpha = 0.36, Beta = 0.35, RDStar = 22, RNStar = 12 });
+        var analytic = new double[at.Length];
+        objective(at, analytic);
+        var numeric = new double[at.Length];
+        Lbfgs.WithCentralDifferences(x => objective(x, new double[x.Length]), 1e-6)(at, numeric);
+        for (int i = 0; i < at.Length; i++)
+            Assert.True(Math.Abs(analytic[i] - numeric[i]) <= 1e-6 * Math.Max(1e-3, Math.Abs(numeric[i])),
+                $"{FixedConstants.Names[i]}: analytic {analytic[i]}, central differences {numeric[i]}");
+    }
+
+    [Fact]
+    public void Objective_is_the_weighted_mean_huber_of_the_laws_log_prediction()
+    {
+        var points = SyntheticRuns.Sweep(MdmLike, 0.01, seed: 6);
+        var joint = new JointFit(points, FixedConstants.None, huberDelta: 1e-3);
+        var law = MdmLike with { B = 5000, RNStar = 9 };
+        var weights = points.Select((_, i) => (double)(i % 3)).ToArray();
+        double expected = points.Select((p, i) => weights[i] * ScalingLawFit.Huber(ScalingLawFit.LogPrediction(law, p) - Math.Log(p.Loss), 1e-3)).Sum()
+                          / weights.Sum();
+        Assert.Equal(expected, joint.Objective(weights)(joint.Coordinates(law), new double[7]), 12);
+    }
+
+    [Theory]
+    [InlineData("ar-like")]
+    [InlineData("mdm-like")]
+    public void Joint_fit_recovers_the_constants_of_noise_free_runs_where_the_two_stage_fit_cannot(string which)
+    {
+        var truth = Truth(which);
+        var points = SyntheticRuns.Sweep(truth, 0, seed: 1);
+        var fit = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse, method: FitMethod.Joint);
+        Assert.Equal(FitMethod.Joint, fit.Method);
+        double[] expected = truth.Constants(), fitted = fit.Law.Constants();
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(fitted[i] / expected[i] - 1) <= 1e-4, $"{FixedConstants.Names[i]}: fitted {fitted[i]}, true {expected[i]}");
+        // Stage 1 reads the over-parameterised single-epoch runs as undiscounted, so the two-stage R_D* is off.
+        var twoStage = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse);
+        Assert.True(Math.Abs(twoStage.Law.RDStar / truth.RDStar - 1) > 0.01, $"two-stage R_D* {twoStage.Law.RDStar}");
+    }
+
+    /// <summary>
+    /// 1 % multiplicative noise, ten seeds: the point R_D* and R_N* within 25 % of the truth, the 90 % bootstrap
+    /// interval covering the truth in at least 8 of 10 seeds (observed: AR-like R_D* 8, R_N* 10; MDM-like R_D* 9, R_N* 10).
+    /// </summary>
+    [Theory]
+    [InlineData("ar-like")]
+    [InlineData("mdm-like")]
+    public void Noisy_runs_give_point_estimates_within_25_percent_and_intervals_that_cover_the_truth(string which)
+    {
+        var truth = Truth(which);
+        var covered = new Dictionary<string, int> { ["RDstar"] = 0, ["RNstar"] = 0 };
+        for (int seed = 1; seed <= 10; seed++)
+        {
+            var points = SyntheticRuns.Sweep(truth, 0.01, seed);
+            var fit = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse, method: FitMethod.Joint);
+            Assert.InRange(fit.Law.RDStar / truth.RDStar, 0.75, 1.25);
+            Assert.InRange(fit.Law.RNStar / truth.RNStar, 0.75, 1.25);
+            var (intervals, laws) = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples: 200, seed);
+            Assert.Equal(200, laws.Count);
+            Assert.Equal(FixedConstants.Names.Order(), intervals.Constants.Keys.Order());
+            foreach (var (name, trueValue) in new[] { ("RDstar", truth.RDStar), ("RNstar", truth.RNStar) })
+            {
+                var interval = intervals.Constants[name];
+                Assert.True(interval.Identified, $"seed {seed} {name}: {interval}");
+                if (interval.Low <= trueValue && trueValue <= interval.High) covered[name]++;
+            }
+        }
+        Assert.True(covered["RDstar"] >= 8 && covered["RNstar"] >= 8, $"covered in 10 seeds: R_D* {covered["RDstar"]}, R_N* {covered["RNstar"]}");
+    }
+
+    [Fact]
+    public void Bootstrap_intervals_depend_only_on_the_seed()
+    {
+        var points = SyntheticRuns.Sweep(ArLike, 0.01, seed: 2);
+        var fit = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse, method: FitMethod.Joint);
+        var first = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples: 12, seed: 7).Intervals;
+        var second = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples: 12, seed: 7).Intervals;
+        var other = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples: 12, seed: 8).Intervals;
+        Assert.Equal(first.Constants, second.Constants);
+        Assert.NotEqual(first.Constants["RDstar"], other.Constants["RDstar"]);
+    }
+
+    [Fact]
+    public void Percentiles_interpolate_between_order_statistics()
+    {
+        // 21 values 0..20: the 5 % quantile sits at position 0.05·20 = 1, the 95 % at 19.
+        Assert.Equal((1.0, 19.0), FitBootstrap.Percentiles(Enumerable.Range(0, 21).Select(i => (double)(20 - i)).ToList()));
+        // 11 values 0..10: positions 0.5 and 9.5.
+        var (low, high) = FitBootstrap.Percentiles(Enumerable.Range(0, 11).Select(i => (double)i).ToList());
+        Assert.Equal(0.5, low, 12);
+        Assert.Equal(9.5, high, 12);
+    }
+
+    [Fact]
+    public void An_interval_wider_than_ten_fold_is_not_identified()
+    {
+        Assert.True(FitBootstrap.SpanInterval(3, 29.9).Identified);
+        var wide = FitBootstrap.SpanInterval(3, 31);
+        Assert.False(wide.Identified);
+        Assert.Contains("factor 10", wide.Note);
+    }
+
+    [Fact]
+    public void A_fixed_exponent_at_or_above_the_bound_is_refused()
+    {
+        var points = SyntheticRuns.Sweep(ArLike, 0, seed: 1);
+        var error = Assert.Throws<InvalidInputException>(() => new JointFit(points, new FixedConstants(Alpha: 1.5), 1e-3));
+        Assert.Contains("--method two-stage", error.Message);
+    }
+}
