@@ -6,7 +6,7 @@ using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Cli.Commands;
 
-[Verb("sample", HelpText = "Generate text: AR token by token; MDM from all-masked positions, unmasking the most confident each step.")]
+[Verb("sample", HelpText = "Generate text: AR token by token; MDM from all-masked positions, unmasking some each step (--order).")]
 public sealed class SampleCommand : ICommand
 {
     [Option("checkpoint", Required = true, HelpText = "A checkpoint file.")]
@@ -27,6 +27,9 @@ public sealed class SampleCommand : ICommand
     [Option("top-k", Default = 0, HelpText = "Sample among the k most likely tokens (0: all).")]
     public int TopK { get; set; }
 
+    [Option("order", Default = "confidence", HelpText = "MDM: which masked positions each step reveals: confidence (the most confident), random (a random subset, the standard MDM sampler), remask (low-confidence remasking: the least confident so far are masked again).")]
+    public string Order { get; set; } = "confidence";
+
     [Option("seed", Default = 0, HelpText = "Sampling seed.")]
     public int Seed { get; set; }
 
@@ -36,10 +39,17 @@ public sealed class SampleCommand : ICommand
     public int Run()
     {
         if (Length < 1) throw new InvalidInputException("--length must be at least 1.");
+        UnmaskingOrder order = Order.ToLowerInvariant() switch
+        {
+            "confidence" => UnmaskingOrder.Confidence,
+            "random" => UnmaskingOrder.Random,
+            "remask" => UnmaskingOrder.Remask,
+            _ => throw new InvalidInputException($"--order must be confidence, random or remask, not '{Order}'."),
+        };
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
         ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
         uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();
-        var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed);
+        var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed, order);
         using GpuContext context = GpuContext.Create(Device);
         Console.Write(Prompt);
         if (checkpoint.Objective == Objective.Ar)

@@ -34,6 +34,19 @@ public sealed record DatasetMeta
         WriteIndented = true,
     };
 
+    /// <summary>
+    /// 12 hex digits that differ between datasets: a SHA-256 over the tokenizer, the sources' file hashes, the
+    /// validation rule and the split sizes (results.csv records it so `vkdiff fit` can refuse mixed datasets).
+    /// </summary>
+    public string Fingerprint()
+    {
+        var text = new System.Text.StringBuilder().Append(Tokenizer).Append('\n').Append(ValidationRule).Append('\n')
+            .Append(Train.TokenCount).Append(' ').Append(Val.TokenCount).Append('\n');
+        foreach (var file in Sources.SelectMany(source => source.Files)) text.Append(file.Sha256).Append('\n');
+        byte[] hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString()));
+        return Convert.ToHexStringLower(hash)[..12];
+    }
+
     public static int BytesPerToken(string tokenDtype) => tokenDtype switch
     {
         "uint16" => 2,

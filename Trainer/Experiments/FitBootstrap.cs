@@ -29,6 +29,10 @@ public static class FitBootstrap
     public const double IdentifiedSpan = 10;
     /// <summary>Exponents within this of 0 or of the 1.5 bound, and E0 below it (nats), count as at the bound.</summary>
     private const double BoundMargin = 1e-2;
+    /// <summary>A or B below this has a term under 1e-6 nats (N', D' ≥ 1): at its bound of 0.</summary>
+    private const double CoefficientFloor = 1e-6;
+    /// <summary>R* above this discounts nothing within any sweep's repetitions: the data say only "large".</summary>
+    private const double EFoldingCeiling = 1e6;
 
     public static (BootstrapIntervals Intervals, IReadOnlyList<ScalingLaw> Laws) Run(IReadOnlyList<FitPoint> points, ObjectiveFit pointFit,
         FixedConstants fixedConstants, FitOptions options, int resamples, int seed)
@@ -72,15 +76,15 @@ public static class FitBootstrap
     private static BootstrapInterval ConstantInterval(string name, IReadOnlyList<double> values)
     {
         var (low, high) = Percentiles(values);
-        bool atBound = name switch
+        string? bound = name switch
         {
-            "alpha" or "beta" => low <= BoundMargin || high >= JointFit.ExponentBound - BoundMargin,
-            "E0" => low <= BoundMargin,
-            _ => false,
+            "alpha" or "beta" when low <= BoundMargin || high >= JointFit.ExponentBound - BoundMargin => $"reaches a bound (0 or {JointFit.ExponentBound})",
+            "E0" when low <= BoundMargin => "reaches the bound E0 = 0",
+            "A" or "B" when low <= CoefficientFloor => $"reaches the bound {name} = 0: its term vanishes",
+            "RDstar" or "RNstar" when high >= EFoldingCeiling => $"runs off above {EFoldingCeiling:G1}: no discount visible",
+            _ => null,
         };
-        if (atBound)
-            return new BootstrapInterval(low, high, false, name == "E0" ? "reaches the bound E0 = 0" : $"reaches a bound (0 or {JointFit.ExponentBound})");
-        return SpanInterval(low, high);
+        return bound is null ? SpanInterval(low, high) : new BootstrapInterval(low, high, false, bound);
     }
 
     /// <summary>Identified unless the interval spans more than <see cref="IdentifiedSpan"/>.</summary>

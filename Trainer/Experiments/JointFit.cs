@@ -105,7 +105,8 @@ public sealed class JointFit
         double logEffectiveParams = logParams[n], paramSlopeOnOptimal = 0, paramSlopeOnEFolding = 0;
         if (logParams[n] > logOptimal)
         {
-            double excess = Math.Exp(logParams[n] - logOptimal) - 1;
+            // N/N_opt beyond e^700 would overflow; the discount has long saturated there (N' = N_opt·(1 + R_N*)).
+            double excess = Math.Exp(Math.Min(logParams[n] - logOptimal, 700)) - 1;
             (double logFactor, double slopeOnExcess, double slopeOnEFolding) = Discount(excess, paramEFolding);
             logEffectiveParams = logOptimal + logFactor;
             // d ln N'/dm = 1 + (d ln f/dx)·(dx/dm), dx/dm = -(x + 1).

@@ -22,15 +22,16 @@ public sealed record StageReport(
 public enum FitMethod { TwoStage, Joint }
 
 /// <summary>
-/// One objective's fit. Stage1 and Stage2 report the two-stage fit (the joint fit starts from it); Joint reports the
-/// joint fit when it made the constants; Intervals holds the bootstrap intervals once computed.
+/// One objective's fit. Stage1 and Stage2 report the two-stage fit (the joint fit starts from it; null when the joint
+/// fit ran without it, see Warnings); Joint reports the joint fit when it made the constants; Intervals holds the
+/// bootstrap intervals once computed.
 /// </summary>
 public sealed record ObjectiveFit(
     [property: JsonPropertyName("objective")] string Objective,
     [property: JsonPropertyName("constants")] ScalingLaw Law,
     [property: JsonPropertyName("fixed")] IReadOnlyList<string> Fixed,
-    [property: JsonPropertyName("stage1")] StageReport Stage1,
-    [property: JsonPropertyName("stage2")] StageReport Stage2,
+    [property: JsonPropertyName("stage1")] StageReport? Stage1,
+    [property: JsonPropertyName("stage2")] StageReport? Stage2,
     [property: JsonPropertyName("warnings")] IReadOnlyList<string> Warnings,
     [property: JsonPropertyName("joint")] StageReport? Joint = null,
     [property: JsonPropertyName("intervals")] BootstrapIntervals? Intervals = null)
@@ -97,13 +98,23 @@ public static class ScalingLawFit
             if (!(point.Params > 0 && point.Tokens > 0 && point.UniqueTokens > 0 && point.Loss > 0 && double.IsFinite(point.Loss)))
                 throw new InvalidInputException($"{objective}: a run has a non-positive or non-finite value: {point}.");
 
-        var singleEpoch = points.Where(p => p.IsSingleEpoch).ToList();
-        var (stage1Constants, stage1) = FitStage1(objective, singleEpoch, fixedConstants, options);
-        var (law, stage2) = FitStage2(objective, points, stage1Constants, fixedConstants, options);
-        StageReport? joint = null;
+        var warnings = new List<string>();
+        ScalingLaw law;
+        StageReport? stage1 = null, stage2 = null, joint = null;
+        try
+        {
+            var (stage1Constants, stage1Report) = FitStage1(objective, points.Where(p => p.IsSingleEpoch).ToList(), fixedConstants, options);
+            (law, stage2) = FitStage2(objective, points, stage1Constants, fixedConstants, options);
+            stage1 = stage1Report;
+        }
+        catch (InvalidInputException error) when (method == FitMethod.Joint)
+        {
+            // The joint fit needs neither single-epoch runs nor a finite stage 1; it starts from Muennighoff's AR law instead.
+            warnings.Add($"the two-stage fit failed, so the joint fit started from Muennighoff's AR constants: {error.Message}");
+            law = fixedConstants.Apply(PaperReference.MuennighoffAr);
+        }
         if (method == FitMethod.Joint) (law, joint) = FitJoint(points, law, fixedConstants, options);
 
-        var warnings = new List<string>();
         if (!fixedConstants.RDStar.HasValue && !points.Any(p => !p.IsSingleEpoch))
             warnings.Add("no multi-epoch run: the data do not determine R_D*");
         if (!fixedConstants.RNStar.HasValue && !points.Any(p => p.Params > law.OptimalParamsForUniqueTokens(p.UniqueTokens)))
@@ -112,7 +123,8 @@ public static class ScalingLawFit
     }
 
     /// <summary>
-    /// The joint fit from the two-stage constants (exponents moved inside the bounds), and from them with each pair of
+    /// The joint fit from the two-stage constants (exponents moved inside the bounds; Muennighoff's AR A, B, alpha and
+    /// beta where stage 1 ran off to non-finite values), and from them with each pair of
     /// the R_D*, R_N* starting values and with E0 at fractions of the lowest observed loss: a biased stage 1 can leave
     /// the two-stage fit in another basin (E0 run off to 0 with a shallow beta, R* far off).
     /// </summary>
@@ -121,11 +133,14 @@ public static class ScalingLawFit
     {
         var joint = new JointFit(points, fixedConstants, options.HuberDelta);
         double lowestLoss = points.Min(p => p.Loss);
+        // A stage 1 run off to infinite A or huge alpha gives no finite start; those are dropped.
         var starts = new List<ScalingLaw>();
         foreach (double floor in options.JointE0Starts.Select(fraction => fraction * lowestLoss).Prepend(twoStage.E0))
             foreach (double dataEFolding in options.JointRStarStarts.Prepend(twoStage.RDStar))
                 foreach (double paramEFolding in options.JointRStarStarts.Prepend(twoStage.RNStar))
                     starts.Add(twoStage with { E0 = floor, RDStar = dataEFolding, RNStar = paramEFolding });
+        if (twoStage.Constants().Any(value => !double.IsFinite(value) || value <= 0 || value > 1e30))
+            starts = starts.Select(start => fixedConstants.Apply(PaperReference.MuennighoffAr with { E0 = start.E0, RDStar = start.RDStar, RNStar = start.RNStar })).ToList();
         var weights = Enumerable.Repeat(1.0, points.Count).ToArray();
         var (law, huber) = joint.Minimize(starts, weights, options.Solver);
         law = fixedConstants.Apply(law);
