@@ -120,7 +120,7 @@ public sealed class FitCommand : ICommand
         Console.WriteLine($"{fit.Objective}: {points.Count} runs ({points.Count(p => p.IsSingleEpoch)} single-epoch), fitted on {column}");
         if (fit.Stage1 is not null) PrintStage("stage 1 (A, B, E0, alpha, beta on single-epoch runs)", fit.Stage1);
         if (fit.Stage2 is not null) PrintStage("stage 2 (RDstar, RNstar on all runs)", fit.Stage2);
-        if (fit.Joint is not null) PrintStage("joint (all constants on all runs, from the two-stage fit)", fit.Joint);
+        if (fit.Joint is not null) PrintStage("joint (all constants on all runs)", fit.Joint);
         var muennighoff = PaperReference.MuennighoffAr;
         bool hasPaper = PaperReference.RStars.TryGetValue(fit.Objective, out var paper);
         string intervalTitle = fit.Intervals is null ? "" : $"{$"90% interval ({fit.Intervals.Resamples} resamples)",-30}";
