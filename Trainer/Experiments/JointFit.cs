@@ -74,12 +74,13 @@ public sealed class JointFit
     {
         double[] theta = Full(freeTheta);
         Span<double> full = stackalloc double[ConstantCount];
+        Span<double> slopes = stackalloc double[ConstantCount];
         full.Clear();
         double total = 0, weightSum = 0;
         for (int n = 0; n < logLoss.Length; n++)
         {
             if (weights[n] == 0) continue;
-            var (prediction, slopes) = LogPredictionWithSlopes(theta, n);
+            double prediction = LogPredictionWithSlopes(theta, n, slopes);
             double residual = prediction - logLoss[n];
             total += weights[n] * ScalingLawFit.Huber(residual, huberDelta);
             weightSum += weights[n];
@@ -91,11 +92,11 @@ public sealed class JointFit
     };
 
     /// <summary>
-    /// ln L of run n and its derivatives with respect to theta. With m = ln N_opt(U) = (a - b + ln alpha - ln beta +
+    /// ln L of run n; its derivatives with respect to theta go into <paramref name="slopes"/>. With m = ln N_opt(U) = (a - b + ln alpha - ln beta +
     /// beta·ln U)/alpha (from N_opt(U) = G·(U·G)^(beta/alpha)), a run with N &gt; N_opt has ln N' = m + ln f,
     /// f = 1 + R_N*·(1 - exp(-x/R_N*)), x = N/N_opt - 1; so ln N' moves with a, b, alpha and beta through m.
     /// </summary>
-    private (double Prediction, double[] Slopes) LogPredictionWithSlopes(double[] theta, int n)
+    private double LogPredictionWithSlopes(double[] theta, int n, Span<double> slopes)
     {
         double a = theta[0], b = theta[1], e = theta[2];
         double alpha = Squash(theta[3]), beta = Squash(theta[4]);
@@ -128,17 +129,14 @@ public sealed class JointFit
         double optimalSlopeOnBeta = (logUnique[n] - 1 / beta) / alpha;
         double alphaSlope = wParam * (-logEffectiveParams - alpha * paramSlopeOnOptimal * optimalSlopeOnAlpha);
         double betaSlope = -wParam * alpha * paramSlopeOnOptimal * optimalSlopeOnBeta - wData * logEffectiveTokens;
-        double[] slopes =
-        [
-            wParam * (1 - paramSlopeOnOptimal),
-            wParam * paramSlopeOnOptimal + wData,
-            wFloor,
-            alphaSlope * SquashSlope(alpha),
-            betaSlope * SquashSlope(beta),
-            -wData * beta * dataSlopeOnEFolding,
-            -wParam * alpha * paramSlopeOnEFolding,
-        ];
-        return (max + Math.Log(sum), slopes);
+        slopes[0] = wParam * (1 - paramSlopeOnOptimal);
+        slopes[1] = wParam * paramSlopeOnOptimal + wData;
+        slopes[2] = wFloor;
+        slopes[3] = alphaSlope * SquashSlope(alpha);
+        slopes[4] = betaSlope * SquashSlope(beta);
+        slopes[5] = -wData * beta * dataSlopeOnEFolding;
+        slopes[6] = -wParam * alpha * paramSlopeOnEFolding;
+        return max + Math.Log(sum);
     }
 
     /// <summary>ln f with f = 1 + R*·(1 - exp(-x/R*)), and d ln f/dx and d ln f/d ln R*.</summary>
