@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace VkDiffusion.Trainer.Experiments;
 
 /// <summary>The compute-optimal loss of one family at compute C and U unique tokens, and the size that reaches it.</summary>
@@ -9,11 +7,7 @@ public readonly record struct OptimalRun(double Loss, double Params, double Toke
 public sealed record CrossoverPoint(double UniqueTokens, double? CriticalCompute, OptimalRun? Ar, OptimalRun? Mdm, string Note);
 
 /// <summary>C_crit at one budget from the point fits, with its bootstrap interval over paired AR and MDM resamples.</summary>
-public sealed record CriticalComputeInterval(
-    [property: JsonPropertyName("unique_tokens")] double UniqueTokens,
-    [property: JsonPropertyName("c_crit")] double? CriticalCompute,
-    [property: JsonPropertyName("interval")] BootstrapInterval Interval,
-    [property: JsonPropertyName("resamples_without_crossover")] int ResamplesWithoutCrossover);
+public sealed record CriticalComputeInterval(double UniqueTokens, double? CriticalCompute, BootstrapInterval Interval, int ResamplesWithoutCrossover);
 
 /// <summary>y = Coefficient·x^Exponent, fitted by least squares on log y against log x.</summary>
 public sealed record PowerLawFit(double Coefficient, double Exponent)

@@ -1,20 +1,10 @@
-using System.Text.Json.Serialization;
-
 namespace VkDiffusion.Trainer.Experiments;
 
 /// <summary>A bootstrap interval of one quantity, and whether the data pin it down (see <see cref="FitBootstrap"/>).</summary>
-public sealed record BootstrapInterval(
-    [property: JsonPropertyName("low")] double Low,
-    [property: JsonPropertyName("high")] double High,
-    [property: JsonPropertyName("identified")] bool Identified,
-    [property: JsonPropertyName("note")] string Note);
+public sealed record BootstrapInterval(double Low, double High, bool Identified, string Note);
 
-/// <summary>The bootstrap intervals of one objective's free constants (fixed ones have none).</summary>
-public sealed record BootstrapIntervals(
-    [property: JsonPropertyName("resamples")] int Resamples,
-    [property: JsonPropertyName("seed")] int Seed,
-    [property: JsonPropertyName("level")] double Level,
-    [property: JsonPropertyName("constants")] IReadOnlyDictionary<string, BootstrapInterval> Constants);
+/// <summary>The bootstrap intervals of one objective's free constants, keyed by name (fixed ones have none).</summary>
+public sealed record BootstrapIntervals(int Resamples, int Seed, double Level, IReadOnlyDictionary<string, BootstrapInterval> Constants);
 
 /// <summary>
 /// Percentile bootstrap over runs: each resample draws as many runs as there are, with replacement (a weight vector of

@@ -16,6 +16,8 @@ public sealed record FitFile(
     private static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
+        // For the records without explicit names (intervals, crossover): "unique_tokens"; dictionary keys keep theirs.
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         // R² is NaN for a stage with no points (all its constants fixed), and an interval's ends are NaN where no
         // resample found a crossover; keep them rather than fail.
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
