@@ -71,6 +71,13 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         var at100M = file.Crossover![2];
         Assert.Equal(Crossover.CriticalCompute(file.Law("mdm"), file.Law("ar"), 100e6).CriticalCompute, at100M.CriticalCompute);
         Assert.Contains("C_crit(U)", standardOutput);
+
+        // `crossover` passes on the bootstrap's verdict where the point laws cross but the resamples disagree.
+        var unidentified = file with { Crossover = [at100M with { Interval = at100M.Interval with { Identified = false, Note = "no crossover in range in 9 of 20 resamples" } }] };
+        unidentified.Write(fit);
+        (exitCode, standardOutput, _) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "100M");
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("C_crit at U = 1E+08 is not identified (no crossover in range in 9 of 20 resamples)", standardOutput);
     }
 
     [Fact]
@@ -95,6 +102,12 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         var twoSizes = runs.Where(run => run.Params < 2e6).ToList();
         Assert.Contains("ar: the joint fit needs at least 3 model sizes, 2 unique-token budgets and a multi-epoch run; the results have 2 size(s)",
             Refusal(twoSizes, "--method", "joint"));
+        // Without --method the fit falls back to two-stage and says why.
+        string fallback = Path.Combine(directory, "two-sizes.csv");
+        ResultsTable.Write(fallback, twoSizes);
+        var (code, standardOutput, _) = CliErrorTests.RunVkdiff(null, "fit", "--results", fallback, "--coarse");
+        Assert.Equal(ExitCodes.Success, code);
+        Assert.Contains("the results have 2 size(s), 3 budget(s) and 54 multi-epoch run(s): fitting two-stage.", standardOutput);
     }
 
     [Fact]
