@@ -98,6 +98,7 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("mixes runs of 2 vocabulary values (bytes, gpt2)",
             Refusal(runs.Select((run, i) => run with { Vocabulary = i < 5 ? "gpt2" : "bytes" })));
         Assert.Contains("has run ar-synthetic-N300000-U25000000-E1 2 times", Refusal(runs.Prepend(runs[0])));
+        Assert.Contains("--method must be 'joint' or 'two-stage', not 'chinchilla'", Refusal(runs, "--method", "chinchilla"));
         // Two sizes only: the joint fit cannot separate A, alpha and R_N*.
         var twoSizes = runs.Where(run => run.Params < 2e6).ToList();
         Assert.Contains("ar: the joint fit needs at least 3 model sizes, 2 unique-token budgets and a multi-epoch run; the results have 2 size(s)",
