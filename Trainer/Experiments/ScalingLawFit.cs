@@ -74,7 +74,8 @@ public sealed record FitOptions
 /// of a starting grid and keeps the lowest final objective. R_D* and R_N* are fitted as logarithms (positive).
 /// As in Muennighoff et al., stage 1 assumes single-epoch runs are undiscounted; the full law also discounts a
 /// single-epoch run whose N exceeds N_opt(U), so a sweep whose single-epoch runs are far over-parameterised biases
-/// stage 1 (the stage-1 R² shows it).
+/// stage 1 (the stage-1 R² shows it). <see cref="FitMethod.Joint"/> removes that bias: <see cref="JointFit"/> refits
+/// all seven constants on all runs, starting from the two-stage result.
 /// </summary>
 public static class ScalingLawFit
 {
@@ -133,12 +134,12 @@ public static class ScalingLawFit
     {
         var joint = new JointFit(points, fixedConstants, options.HuberDelta);
         double lowestLoss = points.Min(p => p.Loss);
-        // A stage 1 run off to infinite A or huge alpha gives no finite start; those are dropped.
         var starts = new List<ScalingLaw>();
         foreach (double floor in options.JointE0Starts.Select(fraction => fraction * lowestLoss).Prepend(twoStage.E0))
             foreach (double dataEFolding in options.JointRStarStarts.Prepend(twoStage.RDStar))
                 foreach (double paramEFolding in options.JointRStarStarts.Prepend(twoStage.RNStar))
                     starts.Add(twoStage with { E0 = floor, RDStar = dataEFolding, RNStar = paramEFolding });
+        // A stage 1 run off to an infinite A (or any absurd constant) gives no finite start: Muennighoff's AR constants stand in.
         if (twoStage.Constants().Any(value => !double.IsFinite(value) || value <= 0 || value > 1e30))
             starts = starts.Select(start => fixedConstants.Apply(PaperReference.MuennighoffAr with { E0 = start.E0, RDStar = start.RDStar, RNStar = start.RNStar })).ToList();
         var weights = Enumerable.Repeat(1.0, points.Count).ToArray();
