@@ -43,6 +43,18 @@ public sealed class JointFitTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Objective_and_gradient_stay_finite_where_n_over_n_opt_overflows()
+    {
+        // alpha = 0.005 puts ln N_opt(U) = (a - b + ln alpha - ln beta + beta·ln U)/alpha near -2000: N/N_opt = e^2000.
+        var points = SyntheticRuns.Sweep(ArLike, 0.01, seed: 5);
+        var joint = new JointFit(points, FixedConstants.None, huberDelta: 1e-3);
+        var gradient = new double[7];
+        double value = joint.Objective(Ones(points.Count))(joint.Coordinates(ArLike with { A = 1, B = 1e6, Alpha = 0.005 }), gradient);
+        Assert.True(double.IsFinite(value));
+        Assert.All(gradient, slope => Assert.True(double.IsFinite(slope)));
+    }
+
+    [Fact]
     public void Objective_is_the_weighted_mean_huber_of_the_laws_log_prediction()
     {
         var points = SyntheticRuns.Sweep(MdmLike, 0.01, seed: 6);
@@ -69,6 +81,21 @@ public sealed class JointFitTests(Xunit.Abstractions.ITestOutputHelper output)
         // Stage 1 reads the over-parameterised single-epoch runs as undiscounted, so the two-stage R_D* is off.
         var twoStage = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse);
         Assert.True(Math.Abs(twoStage.Law.RDStar / truth.RDStar - 1) > 0.01, $"two-stage R_D* {twoStage.Law.RDStar}");
+    }
+
+    [Fact]
+    public void Joint_fit_starts_from_muennighoffs_law_where_the_two_stage_fit_cannot_run()
+    {
+        // Two single-epoch runs: stage 1 (five constants) refuses, as on the H100 MDM runs where it ran off to
+        // infinite A; the joint fit needs neither and still finds the truth of noise-free runs.
+        var points = SyntheticRuns.Sweep(ArLike, 0, seed: 1).Where(p => !p.IsSingleEpoch).Concat(
+            SyntheticRuns.Sweep(ArLike, 0, seed: 1).Where(p => p.IsSingleEpoch).Take(2)).ToList();
+        Assert.Throws<InvalidInputException>(() => ScalingLawFit.Fit("x", points, options: FewStarts));
+        var fit = ScalingLawFit.Fit("x", points, options: FewStarts, method: FitMethod.Joint);
+        Assert.Null(fit.Stage1);
+        Assert.Contains(fit.Warnings, warning => warning.StartsWith("the two-stage fit failed, so the joint fit started from Muennighoff's AR constants", StringComparison.Ordinal));
+        Assert.InRange(fit.Law.RDStar / ArLike.RDStar, 1 - 1e-4, 1 + 1e-4);
+        Assert.InRange(fit.Law.RNStar / ArLike.RNStar, 1 - 1e-4, 1 + 1e-4);
     }
 
     /// <summary>
