@@ -1,12 +1,23 @@
 namespace VkDiffusion.Model;
 
-/// <summary>Generation knobs: tokens to generate, MDM unmasking steps, temperature (0 = greedy), top-k (0 = all), seed.</summary>
-public sealed record SamplingOptions(int Length, int Steps, float Temperature, int TopK, int Seed);
+/// <summary>Which masked positions an MDM sampling step reveals (see <see cref="Sampler.SampleMaskedDiffusion"/>).</summary>
+public enum UnmaskingOrder
+{
+    /// <summary>The most confident predictions of the step (the reference's greedy order).</summary>
+    Confidence,
+    /// <summary>A uniformly random subset of the masked positions, chosen before predicting: the standard MDM ancestral sampler.</summary>
+    Random,
+    /// <summary>Low-confidence remasking: new predictions compete with earlier ones (by the confidence they had when made); the least confident are masked again.</summary>
+    Remask,
+}
+
+/// <summary>Generation knobs: tokens to generate, MDM unmasking steps, temperature (0 = greedy), top-k (0 = all), seed, MDM unmasking order.</summary>
+public sealed record SamplingOptions(int Length, int Steps, float Temperature, int TopK, int Seed, UnmaskingOrder Order = UnmaskingOrder.Confidence);
 
 /// <summary>
-/// Generation (PAPER §3). AR: one token at a time, left to right. MDM: every target position starts
-/// masked; each step predicts all masked positions and unmasks the most confident ones, so that after
-/// <see cref="SamplingOptions.Steps"/> steps none is left (the reference unmasks one per step, greedily).
+/// Generation (PAPER §3). AR: one token at a time, left to right. MDM: every target position starts masked; step s
+/// of S leaves M - ceil(M/(S - s)) of the M masked positions masked, so none is left after S steps; which positions
+/// are revealed depends on <see cref="SamplingOptions.Order"/> (the reference unmasks one per step, greedily).
 /// </summary>
 public static class Sampler
 {
@@ -46,21 +57,51 @@ public static class Sampler
         for (int i = 0; i < total; i++) tokens[i] = i < prompt.Count ? prompt[i] : (uint)vocabulary.MaskId;
         var random = new Random(options.Seed);
         int steps = Math.Min(options.Steps, options.Length);
+        // Remask: the confidence each revealed position had when its token was drawn.
+        var confidence = new double[total];
         for (int step = 0; step < steps; step++)
         {
             var masked = Enumerable.Range(0, total).Where(i => tokens[i] == vocabulary.MaskId).ToList();
             if (masked.Count == 0) break;
-            float[] logits = Forward(session, tokens);
-            var candidates = masked
-                .Select(position => (Position: position, Draw: Draw(logits.AsSpan(position * vocabulary.PaddedSize, vocabulary.PaddedSize), vocabulary, options, random)))
-                .OrderByDescending(c => c.Draw.Probability)
-                .ThenBy(c => c.Position)
-                .ToList();
             int reveal = (int)Math.Ceiling((double)masked.Count / (steps - step));
-            foreach (var candidate in candidates.Take(reveal)) tokens[candidate.Position] = candidate.Draw.Token;
+            // Random order picks the positions before predicting, so the pattern depends on the seed alone.
+            var positions = options.Order == UnmaskingOrder.Random ? RandomSubset(masked, reveal, random) : masked;
+            float[] logits = Forward(session, tokens);
+            var drawn = positions
+                .Select(position => (Position: position, Draw: Draw(logits.AsSpan(position * vocabulary.PaddedSize, vocabulary.PaddedSize), vocabulary, options, random)))
+                .ToList();
+            foreach (var (position, draw) in drawn)
+            {
+                tokens[position] = draw.Token;
+                confidence[position] = draw.Probability;
+            }
+            if (options.Order != UnmaskingOrder.Random)
+            {
+                // Confidence competes among this step's draws; remask also lets them displace earlier, less confident ones.
+                var pool = options.Order == UnmaskingOrder.Remask ? Enumerable.Range(prompt.Count, options.Length).ToList() : masked;
+                int keep = pool.Count - (masked.Count - reveal);
+                var kept = MostConfident(pool.Select(position => (position, confidence[position])).ToList(), keep).ToHashSet();
+                foreach (int position in pool.Where(position => !kept.Contains(position))) tokens[position] = (uint)vocabulary.MaskId;
+            }
             onStep?.Invoke((uint[])tokens.Clone());
         }
         return tokens[prompt.Count..];
+    }
+
+    /// <summary>The positions of the <paramref name="count"/> highest confidences (ties: the earlier position).</summary>
+    public static IEnumerable<int> MostConfident(IReadOnlyList<(int Position, double Confidence)> candidates, int count) =>
+        candidates.OrderByDescending(c => c.Confidence).ThenBy(c => c.Position).Take(count).Select(c => c.Position);
+
+    /// <summary>A uniformly random <paramref name="count"/>-subset of the positions (a partial Fisher-Yates shuffle), in draw order.</summary>
+    public static IReadOnlyList<int> RandomSubset(IReadOnlyList<int> positions, int count, Random random)
+    {
+        var pool = positions.ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            int pick = random.Next(i, pool.Length);
+            (pool[i], pool[pick]) = (pool[pick], pool[i]);
+        }
+        return pool[..count];
     }
 
     private static float[] Forward(TransformerSession session, IReadOnlyList<uint> tokens)

@@ -58,6 +58,9 @@ public sealed class CrossoverCommand : ICommand
                     Console.WriteLine($"{Format(budget),12} {"none",15}  ({point.Note})");
                 }
             }
+            // The point laws cross somewhere whenever they can; the bootstrap of `fit` says whether the data back it.
+            foreach (var unidentified in file.Crossover?.Where(c => !c.Interval.Identified) ?? [])
+                Console.WriteLine($"note: {Fit} says C_crit at U = {Format(unidentified.UniqueTokens)} is not identified ({unidentified.Interval.Note})");
             if (found.Select(p => p.U).Distinct().Count() >= 2)
             {
                 var law = Crossover.FitPowerLaw(found);

@@ -16,10 +16,10 @@ public sealed class QuickstartCommand : ICommand
     [Option("model", HelpText = "Model preset (default tiny).")]
     public string? Preset { get; set; }
 
-    [Option("unique-tokens", HelpText = "Unique-token budget U (default 50000).")]
+    [Option("unique-tokens", HelpText = "Unique-token budget U (default 30000).")]
     public long? UniqueTokens { get; set; }
 
-    [Option("epochs", HelpText = "Epochs (default 30).")]
+    [Option("epochs", HelpText = "Epochs (default 64).")]
     public int? Epochs { get; set; }
 
     [Option("seq-len", HelpText = "Sequence length (default 128).")]

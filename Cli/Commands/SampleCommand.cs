@@ -6,7 +6,7 @@ using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Cli.Commands;
 
-[Verb("sample", HelpText = "Generate text: AR token by token; MDM from all-masked positions, unmasking the most confident each step.")]
+[Verb("sample", HelpText = "Generate text: AR token by token; MDM from all-masked positions, unmasking some each step (--order).")]
 public sealed class SampleCommand : ICommand
 {
     [Option("checkpoint", Required = true, HelpText = "A checkpoint file.")]
@@ -27,6 +27,9 @@ public sealed class SampleCommand : ICommand
     [Option("top-k", Default = 0, HelpText = "Sample among the k most likely tokens (0: all).")]
     public int TopK { get; set; }
 
+    [Option("order", Default = "confidence", HelpText = "MDM: which masked positions each step reveals: confidence (the most confident), random (a random subset, the standard MDM sampler), remask (low-confidence remasking: the least confident so far are masked again).")]
+    public string Order { get; set; } = "confidence";
+
     [Option("seed", Default = 0, HelpText = "Sampling seed.")]
     public int Seed { get; set; }
 
@@ -39,10 +42,18 @@ public sealed class SampleCommand : ICommand
         OptionRange.Require(Steps is null or >= 1, "sample", "steps", ">= 1", Steps!);
         OptionRange.Require(float.IsFinite(Temperature) && Temperature >= 0, "sample", "temperature", "finite and >= 0 (0 is greedy)", Temperature);
         OptionRange.Require(TopK >= 0, "sample", "top-k", ">= 0 (0: all tokens)", TopK);
+        UnmaskingOrder? order = Order.ToLowerInvariant() switch
+        {
+            "confidence" => UnmaskingOrder.Confidence,
+            "random" => UnmaskingOrder.Random,
+            "remask" => UnmaskingOrder.Remask,
+            _ => null,
+        };
+        OptionRange.Require(order is not null, "sample", "order", "confidence, random or remask", Order);
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
         ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
         uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();
-        var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed);
+        var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed, order!.Value);
         using GpuContext context = GpuContext.Create(Device);
         Console.Write(Prompt);
         if (checkpoint.Objective == Objective.Ar)

@@ -23,7 +23,8 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         ResultsTable.Write(results, SyntheticRuns.Generate(Ar, 0, 1).Select(p => SyntheticRuns.ToRun(p, "ar"))
             .Concat(SyntheticRuns.Generate(Mdm, 0, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
 
-        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse");
+        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
+            "--method", "two-stage");
         output.WriteLine(standardOutput + standardError);
         Assert.Equal(ExitCodes.Success, exitCode);
         Assert.Contains("Muennighoff AR", standardOutput);
@@ -45,6 +46,69 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(1.0, printed / expected, 0.005);
         Assert.Contains("k = ", standardOutput);
         Assert.Contains("4.72E+19", standardOutput); // the paper's closed form at 100M
+    }
+
+    [Fact]
+    public void Joint_fit_prints_and_stores_intervals_and_the_crossover_interval()
+    {
+        string results = Path.Combine(directory, "results.csv"), fit = Path.Combine(directory, "fit.json");
+        ResultsTable.Write(results, SyntheticRuns.Sweep(Ar, 0.01, 1).Select(p => SyntheticRuns.ToRun(p, "ar"))
+            .Concat(SyntheticRuns.Sweep(Mdm, 0.01, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
+        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
+            "--bootstrap", "20", "--seed", "3");
+        output.WriteLine(standardOutput + standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("joint (all constants on all runs", standardOutput);
+        Assert.Contains("90% interval (20 resamples)", standardOutput);
+        var file = FitFile.Read(fit);
+        var arFit = file.Objectives["ar"];
+        Assert.Equal(FitMethod.Joint, arFit.Method);
+        Assert.Equal(3, arFit.Intervals!.Seed);
+        var rdInterval = arFit.Intervals.Constants["RDstar"];
+        Assert.InRange(arFit.Law.RDStar, rdInterval.Low, rdInterval.High);
+        // C_crit at each budget of the results, beside the crossover of the point laws.
+        Assert.Equal([25e6, 50e6, 100e6], file.Crossover!.Select(c => c.UniqueTokens));
+        var at100M = file.Crossover![2];
+        Assert.Equal(Crossover.CriticalCompute(file.Law("mdm"), file.Law("ar"), 100e6).CriticalCompute, at100M.CriticalCompute);
+        Assert.Contains("C_crit(U)", standardOutput);
+
+        // `crossover` passes on the bootstrap's verdict where the point laws cross but the resamples disagree.
+        var unidentified = file with { Crossover = [at100M with { Interval = at100M.Interval with { Identified = false, Note = "no crossover in range in 9 of 20 resamples" } }] };
+        unidentified.Write(fit);
+        (exitCode, standardOutput, _) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "100M");
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("C_crit at U = 1E+08 is not identified (no crossover in range in 9 of 20 resamples)", standardOutput);
+    }
+
+    [Fact]
+    public void Mixed_datasets_duplicate_runs_and_a_sweep_too_small_for_the_joint_fit_are_refused_in_one_line()
+    {
+        var runs = SyntheticRuns.Sweep(Ar, 0.01, 1).Select(p => SyntheticRuns.ToRun(p, "ar")).ToList();
+        string Refusal(IEnumerable<RunResult> rows, params string[] extra)
+        {
+            string results = Path.Combine(directory, $"{Guid.NewGuid():N}.csv");
+            ResultsTable.Write(results, rows);
+            var (exitCode, _, standardError) = CliErrorTests.RunVkdiff(null, ["fit", "--results", results, "--coarse", "--bootstrap", "0", .. extra]);
+            Assert.Equal(ExitCodes.InvalidInput, exitCode);
+            Assert.Single(standardError.Trim().Split('\n'));
+            return standardError;
+        }
+        Assert.Contains("mixes runs of 2 dataset values (aaaa, bbbb)",
+            Refusal(runs.Select((run, i) => run with { Dataset = i % 2 == 0 ? "aaaa" : "bbbb" })));
+        Assert.Contains("mixes runs of 2 vocabulary values (bytes, gpt2)",
+            Refusal(runs.Select((run, i) => run with { Vocabulary = i < 5 ? "gpt2" : "bytes" })));
+        Assert.Contains("has run ar-synthetic-N300000-U25000000-E1 2 times", Refusal(runs.Prepend(runs[0])));
+        Assert.Contains("--method must be 'joint' or 'two-stage', not 'chinchilla'", Refusal(runs, "--method", "chinchilla"));
+        // Two sizes only: the joint fit cannot separate A, alpha and R_N*.
+        var twoSizes = runs.Where(run => run.Params < 2e6).ToList();
+        Assert.Contains("ar: the joint fit needs at least 3 model sizes, 2 unique-token budgets and a multi-epoch run; the results have 2 size(s)",
+            Refusal(twoSizes, "--method", "joint"));
+        // Without --method the fit falls back to two-stage and says why.
+        string fallback = Path.Combine(directory, "two-sizes.csv");
+        ResultsTable.Write(fallback, twoSizes);
+        var (code, standardOutput, _) = CliErrorTests.RunVkdiff(null, "fit", "--results", fallback, "--coarse");
+        Assert.Equal(ExitCodes.Success, code);
+        Assert.Contains("the results have 2 size(s), 3 budget(s) and 54 multi-epoch run(s): fitting two-stage.", standardOutput);
     }
 
     [Fact]

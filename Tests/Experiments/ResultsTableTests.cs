@@ -11,7 +11,8 @@ public sealed class ResultsTableTests : IDisposable
 
     private static readonly RunResult[] Runs =
     [
-        new("mdm", "117M", 123_532_032, 100_000_000, 500, 50_000_000_000, 3.7059609600000004e19, 3.55, 3.5499999, 499.5, 12345.678, "llvmpipe (LLVM 15.0.6, 256 bits)"),
+        new("mdm", "117M", 123_532_032, 100_000_000, 500, 50_000_000_000, 3.7059609600000004e19, 3.55, 3.5499999, 499.5, 12345.678, "llvmpipe (LLVM 15.0.6, 256 bits)",
+            "0123456789ab", "bytes"),
         // Awkward text: a comma, a quote, a leading space and a line break must survive.
         new("ar", "a,b", 7_000_448, 25_000_000, 0.1 + 0.2, 7_500_000, 1 / 3.0, double.Epsilon, 1e-300, 0, 0.5, " \"GPU\", quoted\nline"),
     ];
@@ -34,9 +35,19 @@ public sealed class ResultsTableTests : IDisposable
     }
 
     [Fact]
+    public void A_file_from_before_the_dataset_and_vocabulary_columns_reads_with_both_empty()
+    {
+        var runs = ResultsTable.Parse("""
+            objective,preset,params,unique_tokens,epochs,tokens,flops,final_val_loss,best_val_loss,best_epoch,wall_s,device
+            ar,tiny,99136,30000,4,118784,70654623744,3.25,3.24,3.9,1.5,gpu
+            """);
+        Assert.Equal(new RunResult("ar", "tiny", 99136, 30000, 4, 118784, 70654623744, 3.25, 3.24, 3.9, 1.5, "gpu", "", ""), Assert.Single(runs));
+    }
+
+    [Fact]
     public void Header_is_the_documented_schema()
     {
-        Assert.Equal("objective,preset,params,unique_tokens,epochs,tokens,flops,final_val_loss,best_val_loss,best_epoch,wall_s,device",
+        Assert.Equal("objective,preset,params,unique_tokens,epochs,tokens,flops,final_val_loss,best_val_loss,best_epoch,wall_s,device,dataset,vocabulary",
             ResultsTable.Header);
     }
 
@@ -48,7 +59,7 @@ public sealed class ResultsTableTests : IDisposable
         var run = Assert.Single(ResultsTable.Parse(text));
         Assert.Equal(new RunResult("ar", "7M", 7000448, 1000, 2, 2000, 8.4e13, 5.5, 5.4, 1, 3.5, "cpu"), run);
 
-        var error = Assert.Throws<InvalidInputException>(() => ResultsTable.Parse(ResultsTable.Header + "\nar,7M,x,1,1,1,1,1,1,1,1,cpu\n", "r.csv"));
+        var error = Assert.Throws<InvalidInputException>(() => ResultsTable.Parse(ResultsTable.Header + "\nar,7M,x,1,1,1,1,1,1,1,1,cpu,0123456789ab,bytes\n", "r.csv"));
         Assert.Contains("r.csv line 2", error.Message);
         Assert.Contains("params", error.Message);
         Assert.Throws<InvalidInputException>(() => ResultsTable.Parse("objective,preset\nar,7M\n"));

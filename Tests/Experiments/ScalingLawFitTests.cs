@@ -38,7 +38,7 @@ public sealed class ScalingLawFitTests
         AssertRelative(truth.Beta, law.Beta, 1e-6, "beta");
         AssertRelative(truth.RDStar, law.RDStar, 1e-6, "RDstar");
         AssertRelative(truth.RNStar, law.RNStar, 1e-6, "RNstar");
-        Assert.True(fit.Stage1.RSquared > 1 - 1e-12 && fit.Stage2.RSquared > 1 - 1e-12);
+        Assert.True(fit.Stage1!.RSquared > 1 - 1e-12 && fit.Stage2!.RSquared > 1 - 1e-12);
         Assert.Empty(fit.Warnings);
     }
 
@@ -67,8 +67,8 @@ public sealed class ScalingLawFitTests
             AssertRelative(truth.Loss(point.Params, point.Tokens, point.UniqueTokens),
                 law.Loss(point.Params, point.Tokens, point.UniqueTokens), 0.0025, $"loss at {point}");
         // Mean Huber of residuals ~N(0, 1e-6): E[r²/2] = 5e-7 (observed 3.3e-7 and 3.7e-7).
-        Assert.InRange(fit.Stage1.Huber, 1e-7, 1e-6);
-        Assert.InRange(fit.Stage2.Huber, 1e-7, 1e-6);
+        Assert.InRange(fit.Stage1!.Huber, 1e-7, 1e-6);
+        Assert.InRange(fit.Stage2!.Huber, 1e-7, 1e-6);
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class ScalingLawFitTests
         var fixedConstants = new FixedConstants(truth.A, truth.B, truth.E0, truth.Alpha, truth.Beta);
         var fit = ScalingLawFit.Fit("ar", points, fixedConstants, FitOptions.Coarse);
         Assert.Equal(["A", "B", "E0", "alpha", "beta"], fit.Fixed);
-        Assert.Empty(fit.Stage1.FreeConstants);
+        Assert.Empty(fit.Stage1!.FreeConstants);
         Assert.Equal(truth.A, fit.Law.A);
         // Exact data, only central-difference error in stage 2 (see the noise-free test).
         AssertRelative(truth.RDStar, fit.Law.RDStar, 1e-5, "RDstar");
@@ -134,7 +134,7 @@ public sealed class ScalingLawFitTests
             new FitFile("final_val_loss", new Dictionary<string, ObjectiveFit> { ["ar"] = fit }).Write(path);
             var back = FitFile.Read(path);
             Assert.Equal(fit.Law, back.Law("AR"));
-            Assert.Equal(fit.Stage2.RSquared, back.Objectives["ar"].Stage2.RSquared);
+            Assert.Equal(fit.Stage2!.RSquared, back.Objectives["ar"].Stage2!.RSquared);
             Assert.Throws<InvalidInputException>(() => back.Law("mdm"));
         }
         finally

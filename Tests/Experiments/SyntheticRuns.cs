@@ -20,12 +20,7 @@ internal static class SyntheticRuns
     {
         var random = new Random(seed);
         var points = new List<FitPoint>();
-        void Add(double parameters, double tokens, double unique)
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            double noise = noiseStd * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-            points.Add(new FitPoint(parameters, tokens, unique, law.Loss(parameters, tokens, unique) * Math.Exp(noise)));
-        }
+        void Add(double parameters, double tokens, double unique) => points.Add(Observe(law, parameters, tokens, unique, noiseStd, random));
         foreach (double parameters in PaperParameterCounts)
         {
             // Inverse of N_opt(U) = G·(U·G)^(beta/alpha).
@@ -38,6 +33,30 @@ internal static class SyntheticRuns
                 foreach (double epochs in new[] { 2.0, 4, 8, 16, 32, 64, 128, 256, 512 })
                     Add(parameters, epochs * unique, unique);
         return points;
+    }
+
+    /// <summary>
+    /// A sweep laid out as a real one would be: eight model sizes from 0.3M to 300M parameters (a factor ~2.7 apart),
+    /// three unique-token budgets (25M, 50M, 100M), each size trained 1, 2, 4 .. 512 epochs on each budget. The sizes
+    /// straddle N_opt(U) of each budget (law-dependent; ~4-19M for the paper-like constants), so the excess-parameter
+    /// term is active, and the epochs run far past R_D*. Multiplicative log-normal noise of <paramref name="noiseStd"/>.
+    /// </summary>
+    public static List<FitPoint> Sweep(ScalingLaw law, double noiseStd, int seed)
+    {
+        var random = new Random(seed);
+        var points = new List<FitPoint>();
+        foreach (double parameters in Enumerable.Range(0, 8).Select(i => 3e5 * Math.Pow(1000, i / 7.0)))
+            foreach (double unique in new[] { 25e6, 50e6, 100e6 })
+                foreach (double epochs in Enumerable.Range(0, 10).Select(i => Math.Pow(2, i)))
+                    points.Add(Observe(law, parameters, epochs * unique, unique, noiseStd, random));
+        return points;
+    }
+
+    private static FitPoint Observe(ScalingLaw law, double parameters, double tokens, double unique, double noiseStd, Random random)
+    {
+        double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+        double noise = noiseStd * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        return new FitPoint(parameters, tokens, unique, law.Loss(parameters, tokens, unique) * Math.Exp(noise));
     }
 
     public static RunResult ToRun(FitPoint point, string objective) => new(

@@ -55,6 +55,15 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
         Assert.Equal(6, table.Count);
         Assert.Equal(["ar", "ar", "ar_orders2", "ar_orders2", "mdm", "mdm"], table.Select(r => r.Objective).Order());
         Assert.All(table, row => Assert.True(double.IsFinite(row.BestValLoss) && row.Flops > 0));
+        // Each row names its dataset and vocabulary, so `vkdiff fit` can refuse a file that mixes them.
+        string fingerprint;
+        using (var dataset = TokenDataset.Open(data)) fingerprint = dataset.Meta.Fingerprint();
+        Assert.Matches("^[0-9a-f]{12}$", fingerprint);
+        Assert.All(table, row => Assert.Equal((fingerprint, "bytes"), (row.Dataset, row.Vocabulary)));
+        string otherText = Path.Combine(root, "other.txt"), otherData = Path.Combine(root, "other");
+        File.WriteAllText(otherText, File.ReadAllText(text) + "\n\nentry 80: one more");
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [otherText], Tokenizer = "bytes", OutputDirectory = otherData, ValidationDocuments = 10 });
+        using (var other = TokenDataset.Open(otherData)) Assert.NotEqual(fingerprint, other.Meta.Fingerprint());
         Assert.True(File.Exists(Path.Combine(output, "loss_vs_epochs_U1500.png")));
     }
 

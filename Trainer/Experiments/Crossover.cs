@@ -6,6 +6,9 @@ public readonly record struct OptimalRun(double Loss, double Params, double Toke
 /// <summary>Where diffusion starts to beat AR for one unique-token budget; null CriticalCompute when it does not in range.</summary>
 public sealed record CrossoverPoint(double UniqueTokens, double? CriticalCompute, OptimalRun? Ar, OptimalRun? Mdm, string Note);
 
+/// <summary>C_crit at one budget from the point fits, with its bootstrap interval over paired AR and MDM resamples.</summary>
+public sealed record CriticalComputeInterval(double UniqueTokens, double? CriticalCompute, BootstrapInterval Interval, int ResamplesWithoutCrossover);
+
 /// <summary>y = Coefficient·x^Exponent, fitted by least squares on log y against log x.</summary>
 public sealed record PowerLawFit(double Coefficient, double Exponent)
 {
@@ -80,6 +83,36 @@ public static class Crossover
                 MinimumLoss(mdm, critical, uniqueTokens), "");
         }
         return new CrossoverPoint(uniqueTokens, null, null, null, $"AR stays ahead up to the largest compute scanned ({maxCompute:G3} FLOPs)");
+    }
+
+    /// <summary>
+    /// C_crit(U) of the point laws and its percentile interval over resample pairs (AR resample i with MDM resample i).
+    /// Not identified when more resamples than the interval's tail (5 %) find no crossover in range, or when the
+    /// interval spans more than a factor of 10.
+    /// </summary>
+    public static CriticalComputeInterval CriticalComputeInterval(ScalingLaw mdm, ScalingLaw ar, IReadOnlyList<ScalingLaw> mdmResamples,
+        IReadOnlyList<ScalingLaw> arResamples, double uniqueTokens, double minCompute = DefaultMinCompute, double maxCompute = DefaultMaxCompute)
+    {
+        int count = Math.Min(mdmResamples.Count, arResamples.Count);
+        var critical = new double?[count];
+        Parallel.For(0, count, i => critical[i] = CriticalCompute(mdmResamples[i], arResamples[i], uniqueTokens, minCompute, maxCompute).CriticalCompute);
+        var found = critical.OfType<double>().ToList();
+        int missing = count - found.Count;
+        double? point = CriticalCompute(mdm, ar, uniqueTokens, minCompute, maxCompute).CriticalCompute;
+        BootstrapInterval interval;
+        if (found.Count == 0)
+            interval = new BootstrapInterval(double.NaN, double.NaN, false, $"no crossover in range in any of {count} resamples");
+        else if (missing > (1 - FitBootstrap.Level) / 2 * count)
+        {
+            var (low, high) = FitBootstrap.Percentiles(found);
+            interval = new BootstrapInterval(low, high, false, $"no crossover in range in {missing} of {count} resamples");
+        }
+        else
+        {
+            var (low, high) = FitBootstrap.Percentiles(found);
+            interval = FitBootstrap.SpanInterval(low, high);
+        }
+        return new CriticalComputeInterval(uniqueTokens, point, interval, missing);
     }
 
     /// <summary>Least squares of ln y on ln x; needs two or more distinct x.</summary>

@@ -4,17 +4,24 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Experiments;
 
-/// <summary>fit.json: the fitted law of each objective, with the loss column it was fitted on.</summary>
+/// <summary>
+/// fit.json: the fitted law of each objective, with the loss column it was fitted on, and C_crit(U) with bootstrap
+/// intervals at the results' budgets when both families were fitted jointly with a bootstrap.
+/// </summary>
 public sealed record FitFile(
     [property: JsonPropertyName("loss_column")] string LossColumn,
-    [property: JsonPropertyName("objectives")] IReadOnlyDictionary<string, ObjectiveFit> Objectives)
+    [property: JsonPropertyName("objectives")] IReadOnlyDictionary<string, ObjectiveFit> Objectives,
+    [property: JsonPropertyName("crossover")] IReadOnlyList<CriticalComputeInterval>? Crossover = null)
 {
     private static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
         // A constant missing from a hand-edited file must be an error, not a silent 0.
         RespectRequiredConstructorParameters = true,
-        // R² is NaN for a stage with no points (all its constants fixed); keep it rather than fail.
+        // For the records without explicit names (intervals, crossover): "unique_tokens"; dictionary keys keep theirs.
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        // R² is NaN for a stage with no points (all its constants fixed), and an interval's ends are NaN where no
+        // resample found a crossover; keep them rather than fail.
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 

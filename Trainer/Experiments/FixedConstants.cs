@@ -18,6 +18,10 @@ public sealed record FixedConstants(
 
     internal double?[] Values => [A, B, E0, Alpha, Beta, RDStar, RNStar];
 
+    /// <summary>The law with our fixed values in place of its own.</summary>
+    public ScalingLaw Apply(ScalingLaw law) => new(A ?? law.A, B ?? law.B, E0 ?? law.E0, Alpha ?? law.Alpha, Beta ?? law.Beta,
+        RDStar ?? law.RDStar, RNStar ?? law.RNStar);
+
     /// <summary>Values from <paramref name="overrides"/> where it fixes them, else ours.</summary>
     public FixedConstants With(FixedConstants overrides) => new(
         overrides.A ?? A, overrides.B ?? B, overrides.E0 ?? E0, overrides.Alpha ?? Alpha, overrides.Beta ?? Beta,

@@ -17,10 +17,13 @@ public sealed record RunResult(
     double BestValLoss,
     double BestEpoch,
     double WallSeconds,
-    string Device);
+    string Device,
+    string Dataset = "",
+    string Vocabulary = "");
 
 /// <summary>
-/// results.csv: one row per run, appended by the sweep. RFC 4180 quoting (a field with a comma, quote or line
+/// results.csv: one row per run, appended by the sweep. The dataset (a fingerprint of its sources) and vocabulary
+/// columns came later: a file without them still reads, with both empty. RFC 4180 quoting (a field with a comma, quote or line
 /// break is quoted, quotes doubled), invariant culture, numbers written round-trippable.
 /// </summary>
 public static class ResultsTable
@@ -28,8 +31,10 @@ public static class ResultsTable
     public static readonly string[] Columns =
     [
         "objective", "preset", "params", "unique_tokens", "epochs", "tokens", "flops",
-        "final_val_loss", "best_val_loss", "best_epoch", "wall_s", "device",
+        "final_val_loss", "best_val_loss", "best_epoch", "wall_s", "device", "dataset", "vocabulary",
     ];
+
+    private static readonly string[] OptionalColumns = ["dataset", "vocabulary"];
 
     public static string Header => string.Join(',', Columns);
 
@@ -46,7 +51,7 @@ public static class ResultsTable
         var header = records[0].Fields;
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < header.Count; i++) index[header[i].Trim()] = i;
-        var missing = Columns.Where(column => !index.ContainsKey(column)).ToList();
+        var missing = Columns.Where(column => !index.ContainsKey(column) && !OptionalColumns.Contains(column)).ToList();
         if (missing.Count > 0)
             throw new InvalidInputException($"{source}: header lacks column(s) {string.Join(", ", missing)}; expected `{Header}`.");
 
@@ -56,7 +61,7 @@ public static class ResultsTable
             if (fields.Count == 1 && fields[0].Length == 0) continue; // blank line
             if (fields.Count != header.Count)
                 throw new InvalidInputException($"{source} line {line}: {fields.Count} fields, the header has {header.Count}.");
-            string Text(string column) => fields[index[column]];
+            string Text(string column) => index.TryGetValue(column, out int at) ? fields[at] : "";
             long Integer(string column) =>
                 long.TryParse(Text(column), NumberStyles.Integer, CultureInfo.InvariantCulture, out long value)
                     ? value
@@ -67,7 +72,7 @@ public static class ResultsTable
                     : throw new InvalidInputException($"{source} line {line}: {column} '{Text(column)}' is not a number.");
             runs.Add(new RunResult(Text("objective"), Text("preset"), Integer("params"), Integer("unique_tokens"),
                 Real("epochs"), Integer("tokens"), Real("flops"), Real("final_val_loss"), Real("best_val_loss"),
-                Real("best_epoch"), Real("wall_s"), Text("device")));
+                Real("best_epoch"), Real("wall_s"), Text("device"), Text("dataset"), Text("vocabulary")));
         }
         return runs;
     }
@@ -80,7 +85,8 @@ public static class ResultsTable
         {
             string firstLine = File.ReadLines(path).FirstOrDefault() ?? "";
             if (firstLine.Trim() != Header)
-                throw new InvalidInputException($"{path}: its header `{firstLine}` differs from `{Header}`; write to a new file.");
+                throw new InvalidInputException($"{path}: its header `{firstLine}` differs from `{Header}`; write to a new file " +
+                                                "(an older results.csv without the dataset and vocabulary columns still reads in `vkdiff fit`).");
         }
         var text = new StringBuilder();
         if (fresh) text.Append(Header).Append('\n');
@@ -97,7 +103,7 @@ public static class ResultsTable
     public static string Format(RunResult run) => string.Join(',',
         Quote(run.Objective), Quote(run.Preset), Number(run.Params), Number(run.UniqueTokens), Number(run.Epochs),
         Number(run.Tokens), Number(run.Flops), Number(run.FinalValLoss), Number(run.BestValLoss), Number(run.BestEpoch),
-        Number(run.WallSeconds), Quote(run.Device));
+        Number(run.WallSeconds), Quote(run.Device), Quote(run.Dataset), Quote(run.Vocabulary));
 
     private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -51,6 +51,9 @@ public sealed record ScalingLaw(
         return Discounted(usefulParams, excess, RNStar);
     }
 
+    /// <summary>The seven constants in the order of <see cref="FixedConstants.Names"/>.</summary>
+    public double[] Constants() => [A, B, E0, Alpha, Beta, RDStar, RNStar];
+
     public double Loss(double parameters, double tokens, double uniqueTokens) =>
         E0 + A / Math.Pow(EffectiveParams(parameters, uniqueTokens), Alpha)
            + B / Math.Pow(EffectiveTokens(tokens, uniqueTokens), Beta);

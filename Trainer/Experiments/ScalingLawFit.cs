@@ -18,13 +18,27 @@ public sealed record StageReport(
     [property: JsonPropertyName("huber")] double Huber,
     [property: JsonPropertyName("starts")] int Starts);
 
+/// <summary>Which fit made the constants: the two-stage fit, or the joint fit started from it.</summary>
+public enum FitMethod { TwoStage, Joint }
+
+/// <summary>
+/// One objective's fit. Stage1 and Stage2 report the two-stage fit (the joint fit starts from it; null when the joint
+/// fit ran without it, see Warnings); Joint reports the joint fit when it made the constants; Intervals holds the
+/// bootstrap intervals once computed.
+/// </summary>
 public sealed record ObjectiveFit(
     [property: JsonPropertyName("objective")] string Objective,
     [property: JsonPropertyName("constants")] ScalingLaw Law,
     [property: JsonPropertyName("fixed")] IReadOnlyList<string> Fixed,
-    [property: JsonPropertyName("stage1")] StageReport Stage1,
-    [property: JsonPropertyName("stage2")] StageReport Stage2,
-    [property: JsonPropertyName("warnings")] IReadOnlyList<string> Warnings);
+    [property: JsonPropertyName("stage1")] StageReport? Stage1,
+    [property: JsonPropertyName("stage2")] StageReport? Stage2,
+    [property: JsonPropertyName("warnings")] IReadOnlyList<string> Warnings,
+    [property: JsonPropertyName("joint")] StageReport? Joint = null,
+    [property: JsonPropertyName("intervals")] BootstrapIntervals? Intervals = null)
+{
+    [JsonIgnore]
+    public FitMethod Method => Joint is null ? FitMethod.TwoStage : FitMethod.Joint;
+}
 
 /// <summary>Starting grids (in the fitted coordinates) and solver settings.</summary>
 public sealed record FitOptions
@@ -38,6 +52,10 @@ public sealed record FitOptions
     public IReadOnlyList<double> BetaGrid { get; init; } = [0, 0.5, 1, 1.5, 2];
     /// <summary>Starting R_D* and R_N* values: the references span 5.31 (Muennighoff R_N*) to 1265.65 (MDM R_N*).</summary>
     public IReadOnlyList<double> RStarGrid { get; init; } = [1, 3, 10, 30, 100, 300, 1000, 3000];
+    /// <summary>R_D* and R_N* values the joint fit also starts from (every pair), besides the two-stage result.</summary>
+    public IReadOnlyList<double> JointRStarStarts { get; init; } = [3, 30, 300, 3000];
+    /// <summary>E0 values the joint fit also starts from, as fractions of the lowest observed loss (E0 lies below it).</summary>
+    public IReadOnlyList<double> JointE0Starts { get; init; } = [0.5, 0.8];
     public LbfgsOptions Solver { get; init; } = new();
 
     /// <summary>A 2-3 points per axis grid for tests and quick looks (162 starts instead of 4500).</summary>
@@ -56,7 +74,8 @@ public sealed record FitOptions
 /// of a starting grid and keeps the lowest final objective. R_D* and R_N* are fitted as logarithms (positive).
 /// As in Muennighoff et al., stage 1 assumes single-epoch runs are undiscounted; the full law also discounts a
 /// single-epoch run whose N exceeds N_opt(U), so a sweep whose single-epoch runs are far over-parameterised biases
-/// stage 1 (the stage-1 R² shows it).
+/// stage 1 (the stage-1 R² shows it). <see cref="FitMethod.Joint"/> removes that bias: <see cref="JointFit"/> refits
+/// all seven constants on all runs, starting from the two-stage result.
 /// </summary>
 public static class ScalingLawFit
 {
@@ -71,7 +90,8 @@ public static class ScalingLawFit
             .Select(run => new FitPoint(run.Params, run.Tokens, run.UniqueTokens, useBestLoss ? run.BestValLoss : run.FinalValLoss))
             .ToList();
 
-    public static ObjectiveFit Fit(string objective, IReadOnlyList<FitPoint> points, FixedConstants? fixedConstants = null, FitOptions? options = null)
+    public static ObjectiveFit Fit(string objective, IReadOnlyList<FitPoint> points, FixedConstants? fixedConstants = null,
+        FitOptions? options = null, FitMethod method = FitMethod.TwoStage)
     {
         fixedConstants ??= FixedConstants.None;
         options ??= new FitOptions();
@@ -79,16 +99,54 @@ public static class ScalingLawFit
             if (!(point.Params > 0 && point.Tokens > 0 && point.UniqueTokens > 0 && point.Loss > 0 && double.IsFinite(point.Loss)))
                 throw new InvalidInputException($"{objective}: a run has a non-positive or non-finite value: {point}.");
 
-        var singleEpoch = points.Where(p => p.IsSingleEpoch).ToList();
-        var (stage1Constants, stage1) = FitStage1(objective, singleEpoch, fixedConstants, options);
-        var (law, stage2) = FitStage2(objective, points, stage1Constants, fixedConstants, options);
-
         var warnings = new List<string>();
+        ScalingLaw law;
+        StageReport? stage1 = null, stage2 = null, joint = null;
+        try
+        {
+            var (stage1Constants, stage1Report) = FitStage1(objective, points.Where(p => p.IsSingleEpoch).ToList(), fixedConstants, options);
+            (law, stage2) = FitStage2(objective, points, stage1Constants, fixedConstants, options);
+            stage1 = stage1Report;
+        }
+        catch (InvalidInputException error) when (method == FitMethod.Joint)
+        {
+            // The joint fit needs neither single-epoch runs nor a finite stage 1; it starts from Muennighoff's AR law instead.
+            warnings.Add($"the two-stage fit failed, so the joint fit started from Muennighoff's AR constants: {error.Message}");
+            law = fixedConstants.Apply(PaperReference.MuennighoffAr);
+        }
+        if (method == FitMethod.Joint) (law, joint) = FitJoint(points, law, fixedConstants, options);
+
         if (!fixedConstants.RDStar.HasValue && !points.Any(p => !p.IsSingleEpoch))
             warnings.Add("no multi-epoch run: the data do not determine R_D*");
         if (!fixedConstants.RNStar.HasValue && !points.Any(p => p.Params > law.OptimalParamsForUniqueTokens(p.UniqueTokens)))
             warnings.Add("no run has more parameters than N_opt(U): the data do not determine R_N*");
-        return new ObjectiveFit(objective, law, fixedConstants.FixedNames, stage1, stage2, warnings);
+        return new ObjectiveFit(objective, law, fixedConstants.FixedNames, stage1, stage2, warnings, joint);
+    }
+
+    /// <summary>
+    /// The joint fit from the two-stage constants (exponents moved inside the bounds; Muennighoff's AR A, B, alpha and
+    /// beta where stage 1 ran off to non-finite values), and from them with each pair of
+    /// the R_D*, R_N* starting values and with E0 at fractions of the lowest observed loss: a biased stage 1 can leave
+    /// the two-stage fit in another basin (E0 run off to 0 with a shallow beta, R* far off).
+    /// </summary>
+    private static (ScalingLaw Law, StageReport Report) FitJoint(IReadOnlyList<FitPoint> points, ScalingLaw twoStage,
+        FixedConstants fixedConstants, FitOptions options)
+    {
+        var joint = new JointFit(points, fixedConstants, options.HuberDelta);
+        double lowestLoss = points.Min(p => p.Loss);
+        var starts = new List<ScalingLaw>();
+        foreach (double floor in options.JointE0Starts.Select(fraction => fraction * lowestLoss).Prepend(twoStage.E0))
+            foreach (double dataEFolding in options.JointRStarStarts.Prepend(twoStage.RDStar))
+                foreach (double paramEFolding in options.JointRStarStarts.Prepend(twoStage.RNStar))
+                    starts.Add(twoStage with { E0 = floor, RDStar = dataEFolding, RNStar = paramEFolding });
+        // A stage 1 run off to an infinite A (or any absurd constant) gives no finite start: Muennighoff's AR constants stand in.
+        if (twoStage.Constants().Any(value => !double.IsFinite(value) || value <= 0 || value > 1e30))
+            starts = starts.Select(start => fixedConstants.Apply(PaperReference.MuennighoffAr with { E0 = start.E0, RDStar = start.RDStar, RNStar = start.RNStar })).ToList();
+        var weights = Enumerable.Repeat(1.0, points.Count).ToArray();
+        var (law, huber) = joint.Minimize(starts, weights, options.Solver);
+        law = fixedConstants.Apply(law);
+        double rSquared = RSquared(points, p => law.Loss(p.Params, p.Tokens, p.UniqueTokens));
+        return (law, new StageReport(points.Count, joint.FreeNames, rSquared, huber, starts.Count));
     }
 
     // ---- stage 1: theta = [ln A, ln B, ln E0, alpha, beta] ----

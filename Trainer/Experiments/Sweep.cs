@@ -46,8 +46,12 @@ public static class Sweep
         Directory.CreateDirectory(outputDirectory);
         using var held = ExclusiveLock.Acquire(Path.Combine(outputDirectory, TrainingRun.LockFile), $"sweep directory {outputDirectory}");
         string resultsPath = Path.Combine(outputDirectory, ResultsFile);
-        string vocabulary;
-        using (var dataset = Data.TokenDataset.Open(spec.Data)) vocabulary = dataset.Meta.Tokenizer;
+        string vocabulary, datasetFingerprint;
+        using (var dataset = Data.TokenDataset.Open(spec.Data))
+        {
+            vocabulary = dataset.Meta.Tokenizer;
+            datasetFingerprint = dataset.Meta.Fingerprint();
+        }
 
         // Work is measured in parameter-tokens (compute / 6) so the ETA weighs big runs by their cost.
         double Work(SweepRun run) => ModelPresets.Get(run.Preset, VocabularySpec.ByName(vocabulary)).FlopsParameterCount * run.UniqueTokens * run.Epochs;
@@ -74,7 +78,8 @@ public static class Sweep
                 : TrainingRun.Start(context, options, runDirectory, log, cancel);
             double parameters = options.Model.FlopsParameterCount;
             var result = new RunResult(run.ObjectiveName, run.Preset, (long)parameters, run.UniqueTokens, run.Epochs, summary.Tokens,
-                6 * parameters * summary.Tokens, summary.FinalValidationLoss, summary.BestValidationLoss, summary.BestEpoch, summary.WallSeconds, context.Info.Name);
+                6 * parameters * summary.Tokens, summary.FinalValidationLoss, summary.BestValidationLoss, summary.BestEpoch, summary.WallSeconds, context.Info.Name,
+                datasetFingerprint, vocabulary);
             ResultsTable.Append(resultsPath, [result]);
             File.WriteAllText(resultPath, JsonSerializer.Serialize(result, SweepSpec.Json));
             results.Add(result);
