@@ -35,11 +35,11 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
         // Stop the sweep during its third run, as Ctrl-C would.
         using var cancellation = new CancellationTokenSource();
         var log = new CancelOnLine("[3/6]", cancellation);
-        Assert.Throws<OperationCanceledException>(() => Sweep.Run(Context, spec, output, log, cancellation.Token));
+        Assert.Throws<OperationCanceledException>(() => Sweep.Run(Context, spec, SweepShard.Whole, output, log, cancellation.Token));
         Assert.Equal(2, ResultsTable.Read(Path.Combine(output, Sweep.ResultsFile)).Count);
 
         var restartLog = new StringWriter();
-        IReadOnlyList<RunResult> results = Sweep.Run(Context, spec, output, restartLog, CancellationToken.None);
+        IReadOnlyList<RunResult> results = Sweep.Run(Context, spec, SweepShard.Whole, output, restartLog, CancellationToken.None);
         Assert.Contains("[1/6] mdm-tiny-U1500-E1: done before, skipped", restartLog.ToString());
         Assert.Contains("[2/6] ar-tiny-U1500-E1: done before, skipped", restartLog.ToString());
         Assert.Equal(6, results.Count);
