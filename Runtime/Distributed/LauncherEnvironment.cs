@@ -16,7 +16,9 @@ public static class LauncherEnvironment
     [
         ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
         ("PMI_RANK", "PMI_SIZE"),
-        ("SLURM_PROCID", "SLURM_NTASKS"),
+        // srun sets SLURM_STEP_NUM_TASKS for the processes of a step; a batch script has SLURM_PROCID = 0 and
+        // SLURM_NTASKS of the whole allocation, yet is one process.
+        ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS"),
     ];
 
     /// <summary>The launcher's rank and size, or null when no launcher set them (a plain single-process run).</summary>

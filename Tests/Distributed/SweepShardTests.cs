@@ -40,7 +40,7 @@ public sealed class SweepShardTests
     [Theory]
     [InlineData("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE")]
     [InlineData("PMI_RANK", "PMI_SIZE")]
-    [InlineData("SLURM_PROCID", "SLURM_NTASKS")]
+    [InlineData("SLURM_PROCID", "SLURM_STEP_NUM_TASKS")]
     public void The_shard_comes_from_the_launchers_rank_and_size(string rank, string size)
     {
         var shard = SweepShard.FromEnvironment(Variables((rank, "1"), (size, "3")));

@@ -5,7 +5,7 @@ using VkDiffusion.Tests.Infrastructure;
 namespace VkDiffusion.Tests.Distributed;
 
 /// <summary>
-/// The built vkdiff running in a child process on lavapipe, its output collected line by line so a test can act
+/// The built vkdiff running in a child process (or several, under mpirun) on lavapipe, its output collected line by line so a test can act
 /// when a given line appears. Launcher variables the test runner itself may carry are removed, so a worker sees
 /// only the ones its test sets.
 /// </summary>
@@ -13,7 +13,7 @@ internal sealed class VkdiffWorker : IDisposable
 {
     private static readonly string[] LauncherVariables =
     [
-        "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_PROCID", "SLURM_NTASKS",
+        "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS",
         "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE",
     ];
 
@@ -21,11 +21,12 @@ internal sealed class VkdiffWorker : IDisposable
     private readonly StringBuilder output = new(), error = new();
     private readonly List<(Func<string, bool> Matches, TaskCompletionSource Seen)> watches = [];
 
-    private VkdiffWorker(IReadOnlyDictionary<string, string>? environment, string[] arguments)
+    private VkdiffWorker(IReadOnlyDictionary<string, string>? environment, string[] launcher, string[] arguments)
     {
         TestEnvironment.Configure();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "vkdiff.dll"));
+        string[] command = [.. launcher, "dotnet", Path.Combine(AppContext.BaseDirectory, "vkdiff.dll")];
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string word in command.Skip(1)) start.ArgumentList.Add(word);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         foreach (string name in LauncherVariables) start.Environment.Remove(name);
         start.Environment["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd;
@@ -38,12 +39,20 @@ internal sealed class VkdiffWorker : IDisposable
         process.BeginErrorReadLine();
     }
 
-    public static VkdiffWorker Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments) => new(environment, arguments);
+    public static VkdiffWorker Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments) => new(environment, [], arguments);
 
     /// <summary>Runs vkdiff to its end and returns its exit code and output.</summary>
     public static (int ExitCode, string Output, string Error) Run(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         using var worker = Start(environment, arguments);
+        return worker.WaitForExit();
+    }
+
+    /// <summary>Runs vkdiff as <paramref name="ranks"/> MPI ranks on this machine (Open MPI's mpirun, allowed to run as root).</summary>
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments)
+    {
+        var rootAllowed = new Dictionary<string, string> { ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" };
+        using var worker = new VkdiffWorker(rootAllowed, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
         return worker.WaitForExit();
     }
 
