@@ -1,9 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
-using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Experiments;
 
 namespace VkDiffusion.Tests.Distributed;
@@ -16,22 +14,7 @@ public sealed class DistributedSweepTests : IDisposable
     /// <summary>A spec of tiny runs (a few steps each): mdm, ar and ar with 2 token orders at 1 and 2 epochs.</summary>
     private string WriteSpec(bool withOrders)
     {
-        string text = root.Write("corpus.txt", string.Join("\n\n", Enumerable.Range(0, 60).Select(i => $"entry {i}: the quick brown fox {i % 7} jumps")));
-        string data = root.File("data");
-        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 6 });
-        var spec = new SweepSpec
-        {
-            Data = data,
-            Objectives = [Objective.Mdm, Objective.Ar],
-            Presets = ["tiny"],
-            UniqueTokens = [400],
-            Epochs = withOrders ? [1, 2] : [1],
-            SequenceLength = 16,
-            BatchSize = 4,
-            EvalWindows = 1,
-            EvalMonteCarlo = 1,
-            TokenOrders = withOrders ? [2] : [],
-        };
+        SweepSpec spec = TinySweeps.Spec(root.Path, uniqueTokens: 400, sequenceLength: 16, epochs: withOrders ? [1, 2] : [1], tokenOrders: withOrders ? [2] : []);
         return root.Write("spec.json", JsonSerializer.Serialize(spec, SweepSpec.Json));
     }
 

@@ -1,6 +1,4 @@
-using VkDiffusion.Model;
 using VkDiffusion.Tests.Infrastructure;
-using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Experiments;
 
 namespace VkDiffusion.Tests.Training;
@@ -12,23 +10,7 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
     [Fact]
     public void An_interrupted_sweep_skips_finished_runs_and_completes_the_rest()
     {
-        string text = Path.Combine(root, "corpus.txt");
-        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 80).Select(i => $"entry {i}: the quick brown fox {i % 7} jumps over lazy dogs")));
-        string data = Path.Combine(root, "data");
-        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 10 });
-        var spec = new SweepSpec
-        {
-            Data = data,
-            Objectives = [Objective.Mdm, Objective.Ar],
-            Presets = ["tiny"],
-            UniqueTokens = [1500],
-            Epochs = [1, 2],
-            SequenceLength = 32,
-            BatchSize = 4,
-            EvalWindows = 2,
-            EvalMonteCarlo = 2,
-            TokenOrders = [2],
-        };
+        SweepSpec spec = TinySweeps.Spec(root, uniqueTokens: 1500, sequenceLength: 32, epochs: [1, 2], tokenOrders: [2]);
         string output = Path.Combine(root, "sweep");
         Assert.Equal(6, Sweep.Expand(spec).Count); // (mdm, ar, ar with 2 orders) x 2 epoch counts
 
