@@ -3,7 +3,7 @@ namespace VkDiffusion.Trainer.Experiments;
 /// <summary>
 /// An exclusive advisory lock on a file, held until disposed. .NET takes it with flock on Unix (FileShare.None),
 /// so the OS drops it when its process dies: a crashed holder never leaves a stale lock behind, and processes on
-/// other machines see it where the shared file system forwards flock (NFS and Lustre do).
+/// other machines see it where the shared file system forwards flock (NFS does; Lustre when mounted with -o flock).
 /// </summary>
 public sealed class ExclusiveFileLock : IDisposable
 {
