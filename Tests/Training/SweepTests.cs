@@ -1,10 +1,6 @@
-using VkDiffusion.Model;
-using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
-using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Experiments;
-using VkDiffusion.Trainer.Files;
-using VkDiffusion.Trainer.Training;
+using VkDiffusion.Trainer.Data;
 
 namespace VkDiffusion.Tests.Training;
 
@@ -15,39 +11,18 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
     [Fact]
     public void An_interrupted_sweep_skips_finished_runs_and_completes_the_rest()
     {
-        string text = Path.Combine(root, "corpus.txt");
-        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 80).Select(i => $"entry {i}: the quick brown fox {i % 7} jumps over lazy dogs")));
-        string data = Path.Combine(root, "data");
-        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 10 });
-        var spec = new SweepSpec
-        {
-            Data = data,
-            Objectives = [Objective.Mdm, Objective.Ar],
-            Presets = ["tiny"],
-            UniqueTokens = [1500],
-            Epochs = [1, 2],
-            SequenceLength = 32,
-            BatchSize = 4,
-            EvalWindows = 2,
-            EvalMonteCarlo = 2,
-            TokenOrders = [2],
-        };
+        SweepSpec spec = TinySweeps.Spec(root, uniqueTokens: 1500, sequenceLength: 32, epochs: [1, 2], tokenOrders: [2]);
         string output = Path.Combine(root, "sweep");
         Assert.Equal(6, Sweep.Expand(spec).Count); // (mdm, ar, ar with 2 orders) x 2 epoch counts
-
-        // A second sweep into the same directory is refused while the first holds it.
-        Directory.CreateDirectory(output);
-        using (ExclusiveLock.Acquire(Path.Combine(output, TrainingRun.LockFile), "test"))
-            Assert.Contains("in use", Assert.Throws<VkDiffusionException>(() => Sweep.Run(Context, spec, output, TextWriter.Null, CancellationToken.None)).Message);
 
         // Stop the sweep during its third run, as Ctrl-C would.
         using var cancellation = new CancellationTokenSource();
         var log = new CancelOnLine("[3/6]", cancellation);
-        Assert.Throws<OperationCanceledException>(() => Sweep.Run(Context, spec, output, log, cancellation.Token));
+        Assert.Throws<OperationCanceledException>(() => Sweep.Run(Context, spec, SweepShard.Whole, output, log, cancellation.Token));
         Assert.Equal(2, ResultsTable.Read(Path.Combine(output, Sweep.ResultsFile)).Count);
 
         var restartLog = new StringWriter();
-        IReadOnlyList<RunResult> results = Sweep.Run(Context, spec, output, restartLog, CancellationToken.None);
+        IReadOnlyList<RunResult> results = Sweep.Run(Context, spec, SweepShard.Whole, output, restartLog, CancellationToken.None);
         Assert.Contains("[1/6] mdm-tiny-U1500-E1: done before, skipped", restartLog.ToString());
         Assert.Contains("[2/6] ar-tiny-U1500-E1: done before, skipped", restartLog.ToString());
         Assert.Equal(6, results.Count);
@@ -57,11 +32,11 @@ public sealed class SweepTests(GpuFixture fixture) : GpuTest(fixture), IDisposab
         Assert.All(table, row => Assert.True(double.IsFinite(row.BestValLoss) && row.Flops > 0));
         // Each row names its dataset and vocabulary, so `vkdiff fit` can refuse a file that mixes them.
         string fingerprint;
-        using (var dataset = TokenDataset.Open(data)) fingerprint = dataset.Meta.Fingerprint();
-        Assert.Matches("^[0-9a-f]{12}$", fingerprint);
+        using (var dataset = TokenDataset.Open(spec.Data)) fingerprint = dataset.Meta.Fingerprint();
+        Assert.Matches("^[0-9a-f]{64}$", fingerprint);
         Assert.All(table, row => Assert.Equal((fingerprint, "bytes"), (row.Dataset, row.Vocabulary)));
         string otherText = Path.Combine(root, "other.txt"), otherData = Path.Combine(root, "other");
-        File.WriteAllText(otherText, File.ReadAllText(text) + "\n\nentry 80: one more");
+        File.WriteAllText(otherText, File.ReadAllText(Path.Combine(root, "corpus.txt")) + "\n\nentry 80: one more");
         CorpusPreparer.Prepare(new PrepareOptions { Inputs = [otherText], Tokenizer = "bytes", OutputDirectory = otherData, ValidationDocuments = 10 });
         using (var other = TokenDataset.Open(otherData)) Assert.NotEqual(fingerprint, other.Meta.Fingerprint());
         Assert.True(File.Exists(Path.Combine(output, "loss_vs_epochs_U1500.png")));

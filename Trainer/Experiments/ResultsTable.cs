@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Trainer.Experiments;
 
@@ -77,9 +78,14 @@ public static class ResultsTable
         return runs;
     }
 
-    /// <summary>Appends rows, writing the header first when the file is new or empty; refuses a file with another header.</summary>
+    /// <summary>
+    /// Appends rows, writing the header first when the file is new or empty; refuses a file with another header.
+    /// Concurrent sweep workers may append at once: each holds PATH.lock while it checks the header and appends
+    /// its rows in a single write.
+    /// </summary>
     public static void Append(string path, IEnumerable<RunResult> runs)
     {
+        using ExclusiveLock appending = ExclusiveLock.Wait(path + ".lock");
         bool fresh = !File.Exists(path) || new FileInfo(path).Length == 0;
         if (!fresh)
         {
@@ -91,7 +97,8 @@ public static class ResultsTable
         var text = new StringBuilder();
         if (fresh) text.Append(Header).Append('\n');
         foreach (var run in runs) text.Append(Format(run)).Append('\n');
-        File.AppendAllText(path, text.ToString());
+        using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+        file.Write(Encoding.UTF8.GetBytes(text.ToString()));
     }
 
     public static void Write(string path, IEnumerable<RunResult> runs)

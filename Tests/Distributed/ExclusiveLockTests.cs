@@ -1,0 +1,23 @@
+using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Trainer.Files;
+
+namespace VkDiffusion.Tests.Distributed;
+
+public sealed class ExclusiveLockTests
+{
+    [Fact]
+    public void A_held_lock_refuses_a_second_holder_until_it_is_released()
+    {
+        using var directory = new TemporaryDirectory();
+        string path = directory.File("run.lock");
+        Assert.False(ExclusiveLock.IsHeld(path));
+        using (ExclusiveLock? first = ExclusiveLock.TryAcquire(path))
+        {
+            Assert.NotNull(first);
+            Assert.Null(ExclusiveLock.TryAcquire(path));
+            Assert.True(ExclusiveLock.IsHeld(path));
+        }
+        Assert.False(ExclusiveLock.IsHeld(path));
+        using ExclusiveLock second = ExclusiveLock.Wait(path);
+    }
+}

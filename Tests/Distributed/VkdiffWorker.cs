@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Text;
+using VkDiffusion.Tests.Infrastructure;
+
+namespace VkDiffusion.Tests.Distributed;
+
+/// <summary>
+/// The built vkdiff running in a child process (or several, under mpirun) on lavapipe, its output collected line by line so a test can act
+/// when a given line appears. Launcher variables the test runner itself may carry are removed, so a worker sees
+/// only the ones its test sets.
+/// </summary>
+internal sealed class VkdiffWorker : IDisposable
+{
+    private static readonly string[] LauncherVariables =
+    [
+        "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS",
+        "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE",
+    ];
+
+    private readonly Process process;
+    private readonly StringBuilder output = new(), error = new();
+    private readonly List<(Func<string, bool> Matches, TaskCompletionSource Seen)> watches = [];
+
+    private VkdiffWorker(IReadOnlyDictionary<string, string>? environment, string[] launcher, string[] arguments)
+    {
+        TestEnvironment.Configure();
+        string[] command = [.. launcher, "dotnet", Path.Combine(AppContext.BaseDirectory, "vkdiff.dll")];
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string word in command.Skip(1)) start.ArgumentList.Add(word);
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        foreach (string name in LauncherVariables) start.Environment.Remove(name);
+        start.Environment["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
+        process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, line) => OnLine(output, line.Data);
+        process.ErrorDataReceived += (_, line) => OnLine(error, line.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static VkdiffWorker Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments) => new(environment, [], arguments);
+
+    /// <summary>Runs vkdiff to its end and returns its exit code and output.</summary>
+    public static (int ExitCode, string Output, string Error) Run(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    {
+        using var worker = Start(environment, arguments);
+        return worker.WaitForExit();
+    }
+
+    /// <summary>Runs vkdiff as <paramref name="ranks"/> MPI ranks on this machine (Open MPI's mpirun, allowed to run as root).</summary>
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments)
+    {
+        var rootAllowed = new Dictionary<string, string> { ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" };
+        using var worker = new VkdiffWorker(rootAllowed, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
+        return worker.WaitForExit();
+    }
+
+    private void OnLine(StringBuilder text, string? line)
+    {
+        if (line is null) return;
+        lock (text) text.AppendLine(line);
+        lock (watches)
+            foreach (var (matches, seen) in watches)
+                if (matches(line)) seen.TrySetResult();
+    }
+
+    /// <summary>Completes when a line of standard output starting with <paramref name="prefix"/> appears.</summary>
+    public Task LineStartingWith(string prefix)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (watches) watches.Add((line => line.StartsWith(prefix, StringComparison.Ordinal), seen));
+        lock (output)
+            if (output.ToString().Split('\n').Any(line => line.StartsWith(prefix, StringComparison.Ordinal))) seen.TrySetResult();
+        return seen.Task;
+    }
+
+    public (int ExitCode, string Output, string Error) WaitForExit()
+    {
+        process.WaitForExit();
+        lock (output) lock (error) return (process.ExitCode, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Ends the worker with SIGKILL, as a node failure or the OOM killer would, and waits until it is gone.</summary>
+    public void KillHard()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited) KillHard();
+        process.Dispose();
+    }
+}
