@@ -82,39 +82,30 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 
     // Split-K into 3 slices of a ragged reduction of 1000 (384, 384, 232), overwriting and accumulating.
     [Theory, MemberData(nameof(SplitCases))]
-    public void Split_reductions_match_the_double_reference(MatmulPath path, Layout layout)
+    public void Split_reductions_match_the_double_reference(MatmulPath path, Layout layout) => AssertSplitProduct(path, layout, 1000, 3);
+
+    // Two slices (320 and 280) of a reduction of 600.
+    [Theory, Trait("Category", "CooperativeMatrix")]
+    [InlineData(Layout.Forward)]
+    [InlineData(Layout.BackwardInput)]
+    [InlineData(Layout.BackwardWeight)]
+    public void Cooperative_matrix_split_reductions_match_the_double_reference(Layout layout) =>
+        AssertSplitProduct(MatmulPath.CooperativeMatrix, layout, 600, 2);
+
+    private void AssertSplitProduct(MatmulPath path, Layout layout, int reductionLength, int splitCount)
     {
         var shape = layout switch
         {
-            Layout.Forward => new Shape(37, 1000, 21),
-            Layout.BackwardInput => new Shape(37, 21, 1000),
-            _ => new Shape(1000, 21, 37),
+            Layout.Forward => new Shape(37, reductionLength, 21),
+            Layout.BackwardInput => new Shape(37, 21, reductionLength),
+            _ => new Shape(reductionLength, 21, 37),
         };
         var (first, second) = Inputs(layout, shape, seed: 51);
         float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 52, low: -3, high: 3);
-        using (MatmulKernels.Override(splitCount: 3))
+        using (MatmulKernels.Override(path, splitCount))
         {
-            AssertWithinBound(WithPath(path, () => RunGuarded(layout, shape, first, second, prior: null)), layout, shape, first, second, prior: null);
-            AssertWithinBound(WithPath(path, () => RunGuarded(layout, shape, first, second, prior)), layout, shape, first, second, prior);
-        }
-    }
-
-    [Fact, Trait("Category", "CooperativeMatrix")]
-    public void Cooperative_matrix_split_reductions_match_the_double_reference()
-    {
-        foreach (Layout layout in Enum.GetValues<Layout>())
-        {
-            // A reduction of 600 in every layout: two slices of 320 and 280.
-            var shape = layout switch
-            {
-                Layout.Forward => new Shape(40, 600, 19),
-                Layout.BackwardInput => new Shape(40, 19, 600),
-                _ => new Shape(600, 19, 40),
-            };
-            var (first, second) = Inputs(layout, shape, seed: 61);
-            float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 62, low: -3, high: 3);
-            using (MatmulKernels.Override(MatmulPath.CooperativeMatrix, splitCount: 2))
-                AssertWithinBound(RunGuarded(layout, shape, first, second, prior), layout, shape, first, second, prior, MatmulPath.CooperativeMatrix);
+            AssertWithinBound(RunGuarded(layout, shape, first, second, prior: null), layout, shape, first, second, prior: null, path);
+            AssertWithinBound(RunGuarded(layout, shape, first, second, prior), layout, shape, first, second, prior, path);
         }
     }
 
