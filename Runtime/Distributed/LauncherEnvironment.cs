@@ -35,6 +35,21 @@ public static class LauncherEnvironment
 
     public static ProcessRank? ReadProcess() => Read(Environment.GetEnvironmentVariable);
 
+    // This process's rank among the launched processes on its own node: Open MPI, MPICH's Hydra, Slurm.
+    private static readonly string[] LocalRankVariables = ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"];
+
+    /// <summary>The node-local rank a launcher set, or null in a plain process.</summary>
+    public static int? ReadLocalRank(Func<string, string?> variable)
+    {
+        foreach (string name in LocalRankVariables)
+            if (variable(name) is { } text)
+            {
+                int rank = ParseCount(text, name);
+                return rank >= 0 ? rank : throw new InvalidInputException($"{name} = {rank}: a node-local rank cannot be negative.");
+            }
+        return null;
+    }
+
     /// <summary>Checks 0 &lt;= rank &lt; size, naming the variables that broke it.</summary>
     public static ProcessRank Validated(int rank, int size, string source) =>
         size >= 1 && rank >= 0 && rank < size

@@ -19,15 +19,22 @@ public static class DeviceSelector
 
     /// <summary>
     /// Picks a device: <paramref name="selector"/> (or VKDIFF_DEVICE) is an index or a case-insensitive
-    /// name substring; without one, a discrete GPU beats an integrated one, which beats a CPU device.
+    /// name substring; without one, a discrete GPU beats an integrated one, which beats a CPU device. A process that
+    /// a launcher started as one of several on a node (mpirun, srun: <paramref name="localRank"/>, by default read from
+    /// its environment) takes the devices of the best kind in turn, so each worker of a multi-GPU node gets its own.
     /// </summary>
     public static (PhysicalDevice Device, DeviceInfo Info) Select(
-        IReadOnlyList<(PhysicalDevice Device, DeviceInfo Info)> devices, string? selector)
+        IReadOnlyList<(PhysicalDevice Device, DeviceInfo Info)> devices, string? selector, int? localRank = null)
     {
         if (devices.Count == 0) throw VulkanInstance.NoDeviceError("the loader found no physical device");
         selector ??= Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(selector))
-            return devices.OrderBy(d => Preference(d.Info.DeviceType)).ThenBy(d => d.Info.Index).First();
+        {
+            var preferred = devices.OrderBy(d => Preference(d.Info.DeviceType)).ThenBy(d => d.Info.Index).ToList();
+            var bestKind = preferred.Where(d => d.Info.DeviceType == preferred[0].Info.DeviceType).ToList();
+            localRank ??= Distributed.LauncherEnvironment.ReadLocalRank(Environment.GetEnvironmentVariable);
+            return bestKind[(localRank ?? 0) % bestKind.Count];
+        }
 
         string available = string.Join("; ", devices.Select(d => $"[{d.Info.Index}] {d.Info.Name}"));
         if (int.TryParse(selector, out int index))

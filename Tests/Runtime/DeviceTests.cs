@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Silk.NET.Vulkan;
+using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 
@@ -31,6 +32,22 @@ public sealed class DeviceTests(GpuFixture fixture) : GpuTest(fixture)
         var error = Assert.Throws<NoDeviceException>(() => DeviceSelector.Select(devices, "no-such-gpu-xyz"));
         Assert.Contains("vkdiff devices", error.Message);
         Assert.Throws<NoDeviceException>(() => DeviceSelector.Select(devices, "99"));
+    }
+
+    // mpirun / srun start one worker per GPU: the node-local rank takes the devices of the best kind in turn (the
+    // discrete GPUs here, never the integrated one or the CPU), and a selector still wins.
+    [Fact]
+    public void Workers_launched_on_one_node_take_the_best_devices_in_turn()
+    {
+        (PhysicalDevice, DeviceInfo) Device(int index, string type, string name) => (default, Context.Info with { Index = index, DeviceType = type, Name = name });
+        var devices = new[] { Device(0, "CPU", "llvmpipe"), Device(1, "discrete GPU", "gpu-a"), Device(2, "integrated GPU", "igpu"), Device(3, "discrete GPU", "gpu-b") };
+        Assert.Equal(["gpu-a", "gpu-b", "gpu-a", "gpu-b"], Enumerable.Range(0, 4).Select(rank => DeviceSelector.Select(devices, null, rank).Info.Name));
+        Assert.Equal("igpu", DeviceSelector.Select(devices, "igpu", localRank: 1).Info.Name);
+
+        Assert.Null(LauncherEnvironment.ReadLocalRank(_ => null));
+        Assert.Equal(3, LauncherEnvironment.ReadLocalRank(name => name == "SLURM_LOCALID" ? "3" : null));
+        Assert.Equal(1, LauncherEnvironment.ReadLocalRank(name => name switch { "OMPI_COMM_WORLD_LOCAL_RANK" => "1", "SLURM_LOCALID" => "0", _ => null }));
+        Assert.Throws<InvalidInputException>(() => LauncherEnvironment.ReadLocalRank(name => name == "MPI_LOCALRANKID" ? "-1" : null));
     }
 
     [Fact]
