@@ -394,7 +394,8 @@ public static class MatmulKernels
         }
 
         // Split-K: slice s of the reduction writes its partial product to partials[s][batch][M][N]; a second pass sums
-        // the slices in order into C.
+        // the slices in order into C. Each split product gets its own scratch: sharing one would order otherwise
+        // independent products of a recorded step behind each other's barriers.
         long partialElements = (long)problem.M * problem.N * problem.BatchCount;
         BufferSlice partials = commands.Scratch(splits * partialElements * sizeof(float), "matmul-split-k-partials");
         commands.Dispatch(kernel, groupsX, groupsY, (uint)(problem.BatchCount * splits),

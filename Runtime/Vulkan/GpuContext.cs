@@ -28,7 +28,7 @@ public sealed unsafe class GpuContext : IDisposable
     /// <summary>Validation messages, when the validation layer is on; null otherwise.</summary>
     public ValidationLog? Validation => instance.Validation;
     internal GpuBuffer DummyBuffer { get; }
-    /// <summary>Whether VK_KHR_cooperative_matrix is enabled on this device (listed, and a Vulkan 1.3 device).</summary>
+    /// <summary>Whether VK_KHR_cooperative_matrix is enabled: listed, on a Vulkan 1.3 device with maintenance4 and the memory model.</summary>
     public bool CooperativeMatrixEnabled { get; }
     public int SubmissionCount { get; private set; }
 
