@@ -45,22 +45,28 @@ public static class Layers
         return y;
     }
 
-    /// <summary>y = x · Wᵀ with W stored [outFeatures, inFeatures].</summary>
-    public static Tensor Linear(Tape tape, string name, Tensor x, Tensor weight, int rowCount, int inFeatures, int outFeatures)
+    /// <summary>
+    /// y = x · Wᵀ with W stored [outFeatures, inFeatures]. Under mixed precision the products read 16-bit copies of
+    /// x, W and dy and accumulate in fp32; y, dx and dW are fp32.
+    /// </summary>
+    public static Tensor Linear(Tape tape, string name, Tensor x, Tensor weight, int rowCount, int inFeatures, int outFeatures, MixedPrecision mixed)
     {
         ComputeGraph graph = tape.Graph;
+        Precision operands = mixed.Precision;
         Tensor y = graph.NewTensor(name, TensorRole.Transient, rowCount, outFeatures);
-        graph.Add(name, [x, weight], [y], c => MatmulKernels.Forward(c, x.Slice, weight.Slice, y.Slice, rowCount, inFeatures, outFeatures));
+        Tensor xOperand = mixed.Operand(name + ".input", x), wOperand = mixed.Weight(weight);
+        graph.Add(name, [xOperand, wOperand], [y],
+            c => MatmulKernels.Forward(c, xOperand.Slice, wOperand.Slice, y.Slice, rowCount, inFeatures, outFeatures, operands: operands));
         tape.OnBackward(() =>
         {
-            Tensor dy = tape.GradientOf(y);
+            Tensor dyOperand = mixed.Operand(name + ".output_gradient", tape.GradientOf(y));
             var (dWeight, accumulateWeight) = tape.Contribute(weight);
-            graph.Add(name + ".backward_weight", [dy, x, dWeight], [dWeight],
-                c => MatmulKernels.BackwardWeight(c, dy.Slice, x.Slice, dWeight.Slice, rowCount, inFeatures, outFeatures, accumulateWeight));
+            graph.Add(name + ".backward_weight", [dyOperand, xOperand, dWeight], [dWeight],
+                c => MatmulKernels.BackwardWeight(c, dyOperand.Slice, xOperand.Slice, dWeight.Slice, rowCount, inFeatures, outFeatures, accumulateWeight, operands));
             if (!tape.RequiresGradient(x)) return;
             var (dx, accumulateInput) = tape.Contribute(x);
-            graph.Add(name + ".backward_input", [dy, weight, dx], [dx],
-                c => MatmulKernels.BackwardInput(c, dy.Slice, weight.Slice, dx.Slice, rowCount, inFeatures, outFeatures, accumulateInput));
+            graph.Add(name + ".backward_input", [dyOperand, wOperand, dx], [dx],
+                c => MatmulKernels.BackwardInput(c, dyOperand.Slice, wOperand.Slice, dx.Slice, rowCount, inFeatures, outFeatures, accumulateInput, operands));
         });
         return y;
     }

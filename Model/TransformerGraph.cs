@@ -63,12 +63,17 @@ public sealed class TransformerGraph
 
     public int RowCount => BatchSize * SequenceLength;
 
+    /// <summary>The number format of the matmul operands (fp32, or fp16/bf16 mixed precision).</summary>
+    public Precision Precision => mixed.Precision;
+
     private readonly MaskSource maskSource;
+    private readonly MixedPrecision mixed;
 
     private TransformerGraph(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength, int microBatches,
-        DeviceInfo device, MaskSource maskSource)
+        DeviceInfo device, MaskSource maskSource, Precision precision)
     {
         this.maskSource = maskSource;
+        mixed = new MixedPrecision(Graph, precision);
         config.Validate();
         if (batchSize < 1 || sequenceLength < 1 || microBatches < 1)
             throw new InvalidInputException($"batch {batchSize}, sequence length {sequenceLength} and micro-batches {microBatches} must be positive");
@@ -112,8 +117,8 @@ public sealed class TransformerGraph
     }
 
     public static TransformerGraph Build(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength,
-        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device) =>
-        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource);
+        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device, Precision precision = Precision.Fp32) =>
+        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource, precision);
 
     public ParameterTensors Parameter(string name) => Parameters.First(p => p.Spec.Name == name);
 
@@ -172,16 +177,16 @@ public sealed class TransformerGraph
         {
             string name = $"{prefix}layer{layer}.";
             Tensor h = Layers.RmsNorm(tape, name + "input_norm", x, Parameter(ModelParameters.InputNorm(layer)).Value, rows, d);
-            Tensor qkv = Layers.Linear(tape, name + "qkv", h, Parameter(ModelParameters.QkvProjection(layer)).Value, rows, d, 3 * d);
+            Tensor qkv = Layers.Linear(tape, name + "qkv", h, Parameter(ModelParameters.QkvProjection(layer)).Value, rows, d, 3 * d, mixed);
             Layers.Rope(tape, name + "rope", qkv, positions, rows, config.Heads, config.HeadDim, config.RopeTheta);
             Tensor attention = Layers.Attention(tape, name + "attention", qkv, BatchSize, SequenceLength, config.Heads, config.HeadDim, causal);
-            Tensor projected = Layers.Linear(tape, name + "o_proj", attention, Parameter(ModelParameters.OutputProjection(layer)).Value, rows, d, d);
+            Tensor projected = Layers.Linear(tape, name + "o_proj", attention, Parameter(ModelParameters.OutputProjection(layer)).Value, rows, d, d, mixed);
             if (training) projected = Layers.Dropout(tape, name + "attention_dropout", projected, scalars, config.Dropout, Philox4x32.Streams.FirstDropout + (uint)(2 * layer));
             x = Layers.Residual(tape, name + "attention_residual", x, projected);
             Tensor h2 = Layers.RmsNorm(tape, name + "post_attention_norm", x, Parameter(ModelParameters.PostAttentionNorm(layer)).Value, rows, d);
-            Tensor gateUp = Layers.Linear(tape, name + "gate_up", h2, Parameter(ModelParameters.GateUpProjection(layer)).Value, rows, d, 2 * f);
+            Tensor gateUp = Layers.Linear(tape, name + "gate_up", h2, Parameter(ModelParameters.GateUpProjection(layer)).Value, rows, d, 2 * f, mixed);
             Tensor activated = Layers.Swiglu(tape, name + "swiglu", gateUp, rows, f);
-            Tensor down = Layers.Linear(tape, name + "down", activated, Parameter(ModelParameters.DownProjection(layer)).Value, rows, f, d);
+            Tensor down = Layers.Linear(tape, name + "down", activated, Parameter(ModelParameters.DownProjection(layer)).Value, rows, f, d, mixed);
             if (training) down = Layers.Dropout(tape, name + "mlp_dropout", down, scalars, config.Dropout, Philox4x32.Streams.FirstDropout + (uint)(2 * layer + 1));
             x = Layers.Residual(tape, name + "mlp_residual", x, down);
         }
@@ -194,7 +199,7 @@ public sealed class TransformerGraph
             {
                 Tensor loss = Graph.NewTensor(prefix + "loss", TensorRole.HostOutput, 1);
                 float lossScale = 1f / ((float)rows * microBatchCount);
-                AppendTrainingLoss(tape, prefix, hidden, table, targets!, weights!, loss, chunkRows, lossScale);
+                AppendTrainingLoss(tape, prefix, hidden, table, targets!, weights!, scalars, loss, chunkRows, lossScale);
                 tape.AppendBackward();
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, loss, null, null);
             }
@@ -203,13 +208,15 @@ public sealed class TransformerGraph
                 Tensor rowLosses = Graph.NewTensor(prefix + "row_losses", TensorRole.HostOutput, rows);
                 Tensor logits = Graph.NewTensor(prefix + "logits_chunk", TensorRole.Transient, chunkRows, vocabRows);
                 Tensor rowTargets = targets!;
-                Graph.Add(prefix + "lm_head+nll", [hidden, table, rowTargets], [logits, rowLosses], c =>
+                Tensor hiddenOperand = mixed.Operand(prefix + "final_norm", hidden), tableOperand = mixed.Weight(table);
+                Graph.Add(prefix + "lm_head+nll", [hiddenOperand, tableOperand, rowTargets], [logits, rowLosses], c =>
                 {
                     for (int start = 0; start < rows; start += chunkRows)
                     {
                         int count = Math.Min(chunkRows, rows - start);
                         BufferSlice chunk = logits.Slice.Elements<float>(0, (long)count * vocabRows);
-                        MatmulKernels.Forward(c, hidden.Slice.Elements<float>((long)start * d, (long)count * d), table.Slice, chunk, count, d, vocabRows);
+                        MatmulKernels.Forward(c, OperandRows(hiddenOperand, start, count, d), tableOperand.Slice, chunk, count, d, vocabRows,
+                            operands: Precision);
                         CrossEntropyKernels.Forward(c, chunk, rowTargets.Slice.Elements<uint>(start, count), rowLosses.Slice.Elements<float>(start, count), count, vocabRows);
                     }
                 });
@@ -218,13 +225,14 @@ public sealed class TransformerGraph
             default:
             {
                 Tensor logits = Graph.NewTensor(prefix + "logits", TensorRole.HostOutput, rows, vocabRows);
-                Graph.Add(prefix + "lm_head", [hidden, table], [logits], c =>
+                Tensor hiddenOperand = mixed.Operand(prefix + "final_norm", hidden), tableOperand = mixed.Weight(table);
+                Graph.Add(prefix + "lm_head", [hiddenOperand, tableOperand], [logits], c =>
                 {
                     for (int start = 0; start < rows; start += chunkRows)
                     {
                         int count = Math.Min(chunkRows, rows - start);
-                        MatmulKernels.Forward(c, hidden.Slice.Elements<float>((long)start * d, (long)count * d), table.Slice,
-                            logits.Slice.Elements<float>((long)start * vocabRows, (long)count * vocabRows), count, d, vocabRows);
+                        MatmulKernels.Forward(c, OperandRows(hiddenOperand, start, count, d), tableOperand.Slice,
+                            logits.Slice.Elements<float>((long)start * vocabRows, (long)count * vocabRows), count, d, vocabRows, operands: Precision);
                     }
                 });
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, null, null, logits);
@@ -234,32 +242,53 @@ public sealed class TransformerGraph
 
     /// <summary>
     /// The tied LM head and weighted cross-entropy, forward and backward together, one row chunk at a
-    /// time: logits, then their gradient in place, then dHidden and the embedding-table gradient.
+    /// time: logits, then their gradient in place, then dHidden and the embedding-table gradient. Under mixed
+    /// precision the logits' gradient is cast to 16 bits for the two backward products, scaled in fp16 by the step's
+    /// loss scale: every gradient of the step then carries that scale until the gradient norm removes it.
     /// </summary>
-    private void AppendTrainingLoss(Tape tape, string prefix, Tensor hidden, Tensor table, Tensor targets, Tensor weights, Tensor loss,
-        int chunkRows, float lossScale)
+    private void AppendTrainingLoss(Tape tape, string prefix, Tensor hidden, Tensor table, Tensor targets, Tensor weights, Tensor scalars,
+        Tensor loss, int chunkRows, float lossScale)
     {
         int rows = RowCount, d = Config.ModelDim, vocabRows = Config.Vocabulary.PaddedSize;
         Tensor logits = Graph.NewTensor(prefix + "logits_chunk", TensorRole.Transient, chunkRows, vocabRows);
         Tensor rowLosses = Graph.NewTensor(prefix + "row_losses", TensorRole.Transient, rows);
         Tensor partials = Graph.NewTensor(prefix + "loss_partials", TensorRole.Transient, BasicKernels.SumPartialCount);
+        Tensor hiddenOperand = mixed.Operand(prefix + "final_norm", hidden), tableOperand = mixed.Weight(table);
+        // The 16-bit copy of a chunk's logit gradient (under mixed precision only).
+        Tensor? logitGradient = mixed.IsActive ? mixed.NewOperand(prefix + "logits_chunk_gradient", chunkRows, vocabRows) : null;
         var (dHidden, _) = tape.Contribute(hidden);
         var (dTable, _) = tape.Contribute(table);
-        Graph.Add(prefix + "lm_head+cross_entropy", [hidden, table, targets, weights, dTable], [logits, rowLosses, dHidden, dTable, partials, loss], c =>
+        Tensor[] reads = logitGradient is null ? [hiddenOperand, tableOperand, targets, weights, dTable] : [hiddenOperand, tableOperand, targets, weights, dTable, scalars];
+        Tensor[] writes = logitGradient is null ? [logits, rowLosses, dHidden, dTable, partials, loss] : [logits, logitGradient, rowLosses, dHidden, dTable, partials, loss];
+        Graph.Add(prefix + "lm_head+cross_entropy", reads, writes, c =>
         {
             for (int start = 0; start < rows; start += chunkRows)
             {
                 int count = Math.Min(chunkRows, rows - start);
                 BufferSlice chunk = logits.Slice.Elements<float>(0, (long)count * vocabRows);
-                BufferSlice hiddenRows = hidden.Slice.Elements<float>((long)start * d, (long)count * d);
-                MatmulKernels.Forward(c, hiddenRows, table.Slice, chunk, count, d, vocabRows);
+                BufferSlice hiddenRows = OperandRows(hiddenOperand, start, count, d);
+                MatmulKernels.Forward(c, hiddenRows, tableOperand.Slice, chunk, count, d, vocabRows, operands: Precision);
                 CrossEntropyKernels.ForwardBackward(c, chunk, targets.Slice.Elements<uint>(start, count), weights.Slice.Elements<float>(start, count),
                     rowLosses.Slice.Elements<float>(start, count), count, vocabRows, lossScale);
-                MatmulKernels.BackwardInput(c, chunk, table.Slice, dHidden.Slice.Elements<float>((long)start * d, (long)count * d), count, d, vocabRows);
-                MatmulKernels.BackwardWeight(c, chunk, hiddenRows, dTable.Slice, count, d, vocabRows, accumulate: true);
+                BufferSlice chunkGradient = chunk;
+                if (logitGradient is not null)
+                {
+                    chunkGradient = logitGradient.Slice.Slice(0, (long)count * vocabRows * 2);
+                    CastKernels.To16Bit(c, chunk, chunkGradient, Precision, Precision == Precision.Fp16 ? scalars.Slice : null);
+                }
+                MatmulKernels.BackwardInput(c, chunkGradient, tableOperand.Slice, dHidden.Slice.Elements<float>((long)start * d, (long)count * d), count, d, vocabRows,
+                    operands: Precision);
+                MatmulKernels.BackwardWeight(c, chunkGradient, hiddenRows, dTable.Slice, count, d, vocabRows, accumulate: true, operands: Precision);
             }
             BasicKernels.Sum(c, rowLosses.Slice, partials.Slice, loss.Slice);
         });
+    }
+
+    // Rows [start, start + count) of a [rows, width] matmul operand, fp32 or 16-bit.
+    private static BufferSlice OperandRows(Tensor operand, int start, int count, int width)
+    {
+        long rowBytes = operand.ByteLength / operand.Shape[0];
+        return operand.Slice.Slice(start * rowBytes, count * rowBytes);
     }
 
     private void AppendOptimizer(Tensor scalars, DeviceInfo device)

@@ -7,6 +7,8 @@
 //   v     = beta2 * v + (1 - beta2) * g * g
 //   denom = sqrt(v) / sqrt(1 - beta2^t) + eps
 //   p     = p - (lr / (1 - beta1^t)) * m / denom
+// A non-finite gradient norm (norm_and_scale[0]: an fp16 gradient overflowed under the loss scale) skips the step:
+// parameters and moments stay as they are, as torch.cuda.amp.GradScaler skips optimizer.step().
 // Shapes: parameters, gradients, first and second moments: fp32 [count].
 // Bindings: 0 parameters (read+write), 1 gradients (read), 2 first moment (read+write),
 //   3 second moment (read+write), 4 step scalars (read), 5 norm_and_scale (read, 2 floats).
@@ -34,6 +36,7 @@ float power(float base, uint exponent) {
 }
 
 void main() {
+    if (isnan(norm_and_scale[0]) || isinf(norm_and_scale[0])) return;
     float lr = step_scalars.learning_rate;
     float beta1 = step_scalars.beta1;
     float beta2 = step_scalars.beta2;

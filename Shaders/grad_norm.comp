@@ -4,10 +4,13 @@
 //   partials[w] = sum of g[i]^2 over the elements it visits (grid-stride), and workgroup 0 also
 //   zeroes partials[G .. SLOTS): each tensor owns a fixed block of SLOTS partials.
 //   Bindings: 0 g (read), 1 partials (write, SLOTS floats). Push: uint count.
-// grad_norm_final: one workgroup sums all `count` partials (every block of every tensor), then
-//   norm_and_scale[0] = sqrt(sum)
-//   norm_and_scale[1] = (clip_norm > 0 && norm > clip_norm) ? clip_norm / (norm + 1e-6) : 1
-//   with clip_norm from the step-scalar block.
+// grad_norm_final: one workgroup sums all `count` partials (every block of every tensor), then, with the
+//   gradients computed under a loss scale of 2^e (fp16 mixed precision; e = 0 otherwise) and clip_norm and e from
+//   the step-scalar block,
+//   norm_and_scale[0] = norm = sqrt(sum) * 2^-e                (the norm of the unscaled gradients)
+//   norm_and_scale[1] = ((clip_norm > 0 && norm > clip_norm) ? clip_norm / (norm + 1e-6) : 1) * 2^-e
+//   so AdamW's gradient factor both unscales and clips (2^-e is exact: the result equals unscaled arithmetic).
+//   A non-finite norm (an overflowed fp16 gradient) stays non-finite: AdamW then skips the step.
 //   Bindings: 0 partials (read), 1 step scalars (read), 2 norm_and_scale (write, 2 floats). Push: uint count.
 // Spec: 0 = workgroup size (a power of two <= 1024), 1 = SLOTS (partials per tensor, partial variant).
 // Sums are fp32; the grid, the blocks and the tree depend only on the sizes, so reruns are bit-identical.
@@ -47,10 +50,11 @@ void main() {
     for (uint i = lane; i < pc.count; i += WORKGROUP_SIZE) sum += partials[i];
     float total = workgroup_sum(sum);
     if (lane == 0) {
-        float norm = sqrt(total);
+        int exponent = -step_scalars.loss_scale_exponent;
+        float norm = ldexp(sqrt(total), exponent);
         float clip = step_scalars.clip_norm;
         norm_and_scale[0] = norm;
-        norm_and_scale[1] = (clip > 0.0 && norm > clip) ? clip / (norm + 1e-6) : 1.0;
+        norm_and_scale[1] = ldexp((clip > 0.0 && norm > clip) ? clip / (norm + 1e-6) : 1.0, exponent);
     }
 #else
     float sum = 0.0;

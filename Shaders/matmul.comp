@@ -33,7 +33,11 @@
 //                       fp16 while staged in shared memory, so fp32 buffers work unchanged. The variant is
 //                       chosen from the shapes the device lists; SG_M x SG_N subgroups per workgroup
 //                       (WG_X = SG_M * SG_N * subgroup size, WG_Y = 1), each owning CM_TILES x CM_TILES tiles.
-// FLOAT_TYPE / VEC4_TYPE are the storage types of a and b; an fp16-storage variant redefines them.
+// Operand storage: fp32, or with a _f16 / _bf16 suffix 16-bit a and b (STORAGE_F16, STORAGE_BF16: mixed precision,
+//   Runtime/Kernels/Precision.cs), converted to fp32 on load (bf16 is the top half of an fp32); offsets, strides and
+//   vec4 groups count elements either way, and c stays fp32. Needs storageBuffer16BitAccess (and shaderFloat16 for
+//   fp16). The texel path has no 16-bit variant (the runtime uses the register path instead), nor does the
+//   cooperative-matrix path for bf16 (the device's fp16 shapes cannot hold bf16's range; the tiled path runs).
 //! variant matmul_simple -DSIMPLE=1
 //! variant matmul_reg4x4 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4
 //! variant matmul_reg8x8 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8
@@ -45,11 +49,39 @@
 //! variant matmul_coopmat_f16_16x8x16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=16 -DCM_N=8 -DCM_K=16
 //! variant matmul_coopmat_f16_8x16x16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=16 -DCM_K=16
 //! variant matmul_coopmat_f16_8x8x8 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=8 -DCM_K=8
+//! variant matmul_simple_f16 -DSIMPLE=1 -DSTORAGE_F16=1
+//! variant matmul_reg4x4_f16 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4 -DSTORAGE_F16=1
+//! variant matmul_reg8x8_f16 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8 -DSTORAGE_F16=1
+//! variant matmul_tiled4x4_f16 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16 -DSTORAGE_F16=1
+//! variant matmul_tiled8x8_f16 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8 -DSTORAGE_F16=1
+//! variant matmul_simple_bf16 -DSIMPLE=1 -DSTORAGE_BF16=1
+//! variant matmul_reg4x4_bf16 -DREGISTER_BLOCKED=1 -DTM=4 -DTN=4 -DSTORAGE_BF16=1
+//! variant matmul_reg8x8_bf16 -DREGISTER_BLOCKED=1 -DTM=8 -DTN=8 -DSTORAGE_BF16=1
+//! variant matmul_tiled4x4_bf16 -DSHARED_TILES=1 -DTM=4 -DTN=4 -DTILE_K=16 -DSTORAGE_BF16=1
+//! variant matmul_tiled8x8_bf16 -DSHARED_TILES=1 -DTM=8 -DTN=8 -DTILE_K=8 -DSTORAGE_BF16=1
+//! variant matmul_coopmat_f16_16x16x16_f16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DSTORAGE_F16=1
+//! variant matmul_coopmat_f16_16x8x16_f16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DSTORAGE_F16=1
+//! variant matmul_coopmat_f16_8x16x16_f16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DSTORAGE_F16=1
+//! variant matmul_coopmat_f16_8x8x8_f16 target=vulkan1.3 -DCOOPMAT=1 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DSTORAGE_F16=1
 #include "common.glsl"
 
-#ifndef FLOAT_TYPE
+#if defined(STORAGE_F16)
+#extension GL_EXT_shader_16bit_storage : require
+#define FLOAT_TYPE float16_t
+#define VEC4_TYPE f16vec4
+#define TO_FLOAT(value) float(value)
+#define TO_VEC4(value) vec4(value)
+#elif defined(STORAGE_BF16)
+#extension GL_EXT_shader_16bit_storage : require
+#define FLOAT_TYPE uint16_t
+#define VEC4_TYPE u16vec4
+#define TO_FLOAT(value) uintBitsToFloat(uint(value) << 16)
+#define TO_VEC4(value) uintBitsToFloat(uvec4(value) << 16)
+#else
 #define FLOAT_TYPE float
 #define VEC4_TYPE vec4
+#define TO_FLOAT(value) (value)
+#define TO_VEC4(value) (value)
 #endif
 
 layout(constant_id = 0) const uint WG_X = 16;
@@ -84,10 +116,10 @@ float b_at(uint index) {
 vec4 a4_at(uint vector_index) { return texelFetch(a_texels, int(vector_index)); }
 vec4 b4_at(uint vector_index) { return texelFetch(b_texels, int(vector_index)); }
 #else
-float a_at(uint index) { return float(a_s[index]); }
-float b_at(uint index) { return float(b_s[index]); }
-vec4 a4_at(uint vector_index) { return vec4(a_v[vector_index]); }
-vec4 b4_at(uint vector_index) { return vec4(b_v[vector_index]); }
+float a_at(uint index) { return TO_FLOAT(a_s[index]); }
+float b_at(uint index) { return TO_FLOAT(b_s[index]); }
+vec4 a4_at(uint vector_index) { return TO_VEC4(a_v[vector_index]); }
+vec4 b4_at(uint vector_index) { return TO_VEC4(b_v[vector_index]); }
 #endif
 
 layout(push_constant) uniform Push {
@@ -118,7 +150,7 @@ void main() {
     uint a_row = pc.a_offset + batch * pc.a_batch + i * pc.a_stride_i;
     uint b_row = pc.b_offset + batch * pc.b_batch + j * pc.b_stride_j;
     float sum = 0.0;
-    for (uint r = r_begin(); r < r_end(); r++) sum += float(a_s[a_row + r * pc.a_stride_r]) * float(b_s[b_row + r * pc.b_stride_r]);
+    for (uint r = r_begin(); r < r_end(); r++) sum += a_at(a_row + r * pc.a_stride_r) * b_at(b_row + r * pc.b_stride_r);
     store_output(output_base(), i, j, sum);
 }
 
@@ -242,13 +274,13 @@ void main() {
             uint r = A_UNIT_R ? l % TILE_K : l / TILE_M;
             uint i = A_UNIT_R ? l / TILE_K : l % TILE_M;
             uint gi = tile_i + i, gr = k0 + r;
-            a_tile[r * TILE_M + i] = (gi < pc.M && gr < r_last) ? float(a_s[a_base + gi * pc.a_stride_i + gr * pc.a_stride_r]) : 0.0;
+            a_tile[r * TILE_M + i] = (gi < pc.M && gr < r_last) ? a_at(a_base + gi * pc.a_stride_i + gr * pc.a_stride_r) : 0.0;
         }
         for (uint l = lane; l < TILE_K * TILE_N; l += lanes) {
             uint r = B_UNIT_R ? l % TILE_K : l / TILE_N;
             uint j = B_UNIT_R ? l / TILE_K : l % TILE_N;
             uint gj = tile_j + j, gr = k0 + r;
-            b_tile[r * TILE_N + j] = (gj < pc.N && gr < r_last) ? float(b_s[b_base + gj * pc.b_stride_j + gr * pc.b_stride_r]) : 0.0;
+            b_tile[r * TILE_N + j] = (gj < pc.N && gr < r_last) ? b_at(b_base + gj * pc.b_stride_j + gr * pc.b_stride_r) : 0.0;
         }
         barrier();
         [[unroll]] for (uint r = 0u; r < TILE_K; r++) {

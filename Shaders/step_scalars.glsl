@@ -11,4 +11,5 @@ layout(std430, set = 0, binding = STEP_SCALARS_BINDING) readonly buffer StepScal
     float adam_epsilon;
     float weight_decay;
     float clip_norm;       // <= 0: no clipping
+    int loss_scale_exponent; // fp16 mixed precision: the loss gradient is scaled by 2^this (0 otherwise)
 } step_scalars;

@@ -88,6 +88,9 @@ public sealed class TrainCommand : ICommand
     [Option("max-submit-ms", HelpText = MaxSubmitFlag.HelpText)]
     public double? MaxSubmitMilliseconds { get; set; }
 
+    [Option("precision", HelpText = PrecisionFlag.HelpText + " The run records what auto chose.")]
+    public string? Precision { get; set; }
+
     [Option("out", HelpText = "Run directory to create.")]
     public string? Out { get; set; }
 
@@ -105,14 +108,15 @@ public sealed class TrainCommand : ICommand
         {
             ScheduleOverrides overrides = ResumeOverrides();
             using GpuContext resumed = GpuContext.Create(Device);
-            FastPathGate.RequireWorkingMatmul(resumed);
+            FastPathGate.RequireWorkingMatmul(resumed, TrainingRun.RecordedPrecision(Resume));
             Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token, overrides));
             return ExitCodes.Success;
         }
         TrainingOptions options = BuildOptions();
         string output = Out ?? throw new InvalidInputException("--out RUN_DIR is required (or --resume RUN_DIR).");
         using GpuContext context = GpuContext.Create(options.Device);
-        FastPathGate.RequireWorkingMatmul(context);
+        options = options with { Precision = PrecisionFlag.Resolve(Precision, "train", context, options.Precision) };
+        FastPathGate.RequireWorkingMatmul(context, options.Precision);
         Report(TrainingRun.Start(context, options, output, Console.Out, interruption.Token));
         return ExitCodes.Success;
     }
@@ -126,7 +130,7 @@ public sealed class TrainCommand : ICommand
             ("data", Data), ("unique-tokens", UniqueTokens), ("epochs", Epochs), ("seq-len", SequenceLength), ("batch", Batch),
             ("grad-accum", GradientAccumulation), ("weight-decay", WeightDecay), ("dropout", Dropout), ("eval-every", EvalEvery),
             ("eval-batches", EvalBatches), ("eval-mc", EvalMonteCarlo), ("save-every", SaveEvery), ("orders", Orders), ("seed", Seed),
-            ("out", Out), ("config", Config), ("max-submit-ms", MaxSubmitMilliseconds),
+            ("out", Out), ("config", Config), ("max-submit-ms", MaxSubmitMilliseconds), ("precision", Precision),
         };
         string? given = fixedByTheRun.FirstOrDefault(option => option.Value is not null).Option;
         if (given is not null)
@@ -138,6 +142,7 @@ public sealed class TrainCommand : ICommand
     internal TrainingOptions BuildOptions()
     {
         double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
+        PrecisionFlag.Check(Precision, "train");
         bool dimensionsGiven = Layers is not null || ModelDim is not null || Heads is not null || HeadDim is not null;
         if (Preset is not null && Preset != "custom" && dimensionsGiven)
             throw new VkDiffusionException($"--model {Preset} is a preset; give either --model or the custom dimensions " +

@@ -6,6 +6,10 @@ public enum ElementType
 {
     Float32,
     UInt32,
+    /// <summary>IEEE half precision (mixed-precision matmul operands).</summary>
+    Float16,
+    /// <summary>bfloat16: the top 16 bits of an fp32 (mixed-precision matmul operands).</summary>
+    BFloat16,
 }
 
 /// <summary>
@@ -40,7 +44,7 @@ public sealed class Tensor
         Shape = shape;
         Type = type;
         Role = role;
-        ByteLength = ElementCount * 4 + extraBytes;
+        ByteLength = ElementCount * (type is ElementType.Float16 or ElementType.BFloat16 ? 2 : 4) + extraBytes;
     }
 
     public int Id { get; }

@@ -24,10 +24,11 @@ public enum MatmulPath
 }
 
 /// <summary>
-/// Records fp32 linear-layer products (weights row-major [out, in], rows of activations [rows, features]):
+/// Records linear-layer products (weights row-major [out, in], rows of activations [rows, features]):
 /// forward, the gradient with respect to the input, and the gradient with respect to the weight, each
-/// optionally accumulating into its output and optionally batched (element strides per operand).
-/// Deterministic: every output is one invocation's fixed-order sum, no atomics.
+/// optionally accumulating into its output and optionally batched (element strides per operand). The two operands
+/// are fp32, or both fp16 or bf16 (the operands argument: mixed precision); the output and the accumulation
+/// are always fp32. Deterministic: every output is one invocation's fixed-order sum, no atomics.
 /// </summary>
 public static class MatmulKernels
 {
@@ -44,18 +45,18 @@ public static class MatmulKernels
 
     /// <summary>Y[M,N] (+)= X[M,K] · W[N,K]^T.</summary>
     public static void Forward(CommandList commands, BufferSlice x, BufferSlice w, BufferSlice y, int rowCount, int inFeatures, int outFeatures,
-        bool accumulate = false) =>
-        Forward(commands, x, w, y, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+        bool accumulate = false, Precision operands = Precision.Fp32) =>
+        Forward(commands, x, w, y, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate, operands);
 
     /// <summary>dX[M,K] (+)= dY[M,N] · W[N,K].</summary>
     public static void BackwardInput(CommandList commands, BufferSlice dy, BufferSlice w, BufferSlice dx, int rowCount, int inFeatures, int outFeatures,
-        bool accumulate = false) =>
-        BackwardInput(commands, dy, w, dx, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+        bool accumulate = false, Precision operands = Precision.Fp32) =>
+        BackwardInput(commands, dy, w, dx, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate, operands);
 
     /// <summary>dW[N,K] (+)= dY[M,N]^T · X[M,K].</summary>
     public static void BackwardWeight(CommandList commands, BufferSlice dy, BufferSlice x, BufferSlice dw, int rowCount, int inFeatures, int outFeatures,
-        bool accumulate = false) =>
-        BackwardWeight(commands, dy, x, dw, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate);
+        bool accumulate = false, Precision operands = Precision.Fp32) =>
+        BackwardWeight(commands, dy, x, dw, rowCount, inFeatures, outFeatures, 1, 0, 0, 0, accumulate, operands);
 
     /// <summary>
     /// Batched forward: for b &lt; batchCount, Y_b = X_b · W_b^T, where operand b starts
@@ -63,13 +64,14 @@ public static class MatmulKernels
     /// E.g. attention scores S_b[T,T] = Q_b[T,d] · K_b[T,d]^T.
     /// </summary>
     public static void Forward(CommandList commands, BufferSlice x, BufferSlice w, BufferSlice y, int rowCount, int inFeatures, int outFeatures,
-        int batchCount, long xBatchStride, long wBatchStride, long yBatchStride, bool accumulate = false)
+        int batchCount, long xBatchStride, long wBatchStride, long yBatchStride, bool accumulate = false, Precision operands = Precision.Fp32)
     {
         CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        int bytes = operands.ElementBytes();
         Record(commands, new Problem(rowCount, outFeatures, inFeatures, batchCount,
-            new Operand(x, inFeatures, 1, xBatchStride, "x"),
-            new Operand(w, inFeatures, 1, wBatchStride, "w"),
-            new Operand(y, outFeatures, 0, yBatchStride, "y"), accumulate, SplitReduction: false));
+            new Operand(x, inFeatures, 1, xBatchStride, "x", bytes),
+            new Operand(w, inFeatures, 1, wBatchStride, "w", bytes),
+            new Operand(y, outFeatures, 0, yBatchStride, "y", sizeof(float)), accumulate, SplitReduction: false, operands));
     }
 
     /// <summary>
@@ -77,26 +79,28 @@ public static class MatmulKernels
     /// E.g. attention output O_b[T,d] = P_b[T,T] · V_b[T,d] (dy = P, w = V, inFeatures = d, outFeatures = T).
     /// </summary>
     public static void BackwardInput(CommandList commands, BufferSlice dy, BufferSlice w, BufferSlice dx, int rowCount, int inFeatures, int outFeatures,
-        int batchCount, long dyBatchStride, long wBatchStride, long dxBatchStride, bool accumulate = false)
+        int batchCount, long dyBatchStride, long wBatchStride, long dxBatchStride, bool accumulate = false, Precision operands = Precision.Fp32)
     {
         CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        int bytes = operands.ElementBytes();
         // A(i=m, r=n) = dY[m, n]; B(j=k, r=n) = W[n, k]: unit stride along j.
         Record(commands, new Problem(rowCount, inFeatures, outFeatures, batchCount,
-            new Operand(dy, outFeatures, 1, dyBatchStride, "dy"),
-            new Operand(w, 1, inFeatures, wBatchStride, "w"),
-            new Operand(dx, inFeatures, 0, dxBatchStride, "dx"), accumulate, SplitReduction: false));
+            new Operand(dy, outFeatures, 1, dyBatchStride, "dy", bytes),
+            new Operand(w, 1, inFeatures, wBatchStride, "w", bytes),
+            new Operand(dx, inFeatures, 0, dxBatchStride, "dx", sizeof(float)), accumulate, SplitReduction: false, operands));
     }
 
     /// <summary>Batched weight gradient: dW_b = dY_b^T · X_b (operand b starts b * its batch stride elements in).</summary>
     public static void BackwardWeight(CommandList commands, BufferSlice dy, BufferSlice x, BufferSlice dw, int rowCount, int inFeatures, int outFeatures,
-        int batchCount, long dyBatchStride, long xBatchStride, long dwBatchStride, bool accumulate = false)
+        int batchCount, long dyBatchStride, long xBatchStride, long dwBatchStride, bool accumulate = false, Precision operands = Precision.Fp32)
     {
         CheckShape(rowCount, inFeatures, outFeatures, batchCount);
+        int bytes = operands.ElementBytes();
         // A(i=n, r=m) = dY[m, n]; B(j=k, r=m) = X[m, k]: both unit stride along their row index.
         Record(commands, new Problem(outFeatures, inFeatures, rowCount, batchCount,
-            new Operand(dy, 1, outFeatures, dyBatchStride, "dy"),
-            new Operand(x, 1, inFeatures, xBatchStride, "x"),
-            new Operand(dw, inFeatures, 0, dwBatchStride, "dw"), accumulate, SplitReduction: true));
+            new Operand(dy, 1, outFeatures, dyBatchStride, "dy", bytes),
+            new Operand(x, 1, inFeatures, xBatchStride, "x", bytes),
+            new Operand(dw, inFeatures, 0, dwBatchStride, "dw", sizeof(float)), accumulate, SplitReduction: true, operands));
     }
 
     /// <summary>Floating-point operations of one product: 2 · M · N · K per batch entry.</summary>
@@ -127,14 +131,30 @@ public static class MatmulKernels
         }
     }
 
-    /// <summary>The implementation this device gets, unless VKDIFF_MATMUL (or <see cref="Override"/>) forces one.</summary>
-    public static MatmulPath ChoosePath(DeviceInfo device)
+    /// <summary>
+    /// The implementation this device gets for fp32 operands, unless VKDIFF_MATMUL (or <see cref="Override"/>) forces
+    /// one: texel loads on CPU devices, shared tiles on GPUs.
+    /// </summary>
+    public static MatmulPath ChoosePath(DeviceInfo device) => ForcedPath() ?? (device.IsCpu ? MatmulPath.RegisterBlockedTexels : MatmulPath.Tiled);
+
+    /// <summary>
+    /// The implementation for operands in <paramref name="operands"/>: as <see cref="ChoosePath(DeviceInfo)"/>, except that
+    /// fp16 operands on a GPU with a usable cooperative-matrix shape go to the matrix units unless a path is forced.
+    /// </summary>
+    public static MatmulPath ChoosePath(GpuContext context, Precision operands)
+    {
+        if (ForcedPath() is { } forced) return forced;
+        if (operands == Precision.Fp16 && !context.Info.IsCpu && CooperativeMatrixTile(context, out _) is not null) return MatmulPath.CooperativeMatrix;
+        return ChoosePath(context.Info);
+    }
+
+    private static MatmulPath? ForcedPath()
     {
         if (overriddenPath is { } path) return path;
         string? forced = Environment.GetEnvironmentVariable(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {
-            null or "" => device.IsCpu ? MatmulPath.RegisterBlockedTexels : MatmulPath.Tiled,
+            null or "" => null,
             "reference" or "simple" => MatmulPath.Reference,
             "register" or "registers" => MatmulPath.RegisterBlocked,
             "texel" or "texels" => MatmulPath.RegisterBlockedTexels,
@@ -172,13 +192,15 @@ public static class MatmulKernels
     // GPU a few per compute unit of a large part (Vulkan does not report the count; an H100 has 132 SMs).
     private static long TargetWorkgroups(DeviceInfo device) => device.IsCpu ? 4L * Environment.ProcessorCount : 512;
 
-    // An operand seen as a 2-D array: element (row, r) of batch b at b*BatchStride + row*RowStride + r*ReductionStride.
-    // For the output, ReductionStride is unused (columns are contiguous).
-    private readonly record struct Operand(BufferSlice Slice, long RowStride, long ReductionStride, long BatchStride, string Name);
+    // An operand seen as a 2-D array: element (row, r) of batch b at b*BatchStride + row*RowStride + r*ReductionStride,
+    // each element ElementBytes long. For the output, ReductionStride is unused (columns are contiguous).
+    private readonly record struct Operand(BufferSlice Slice, long RowStride, long ReductionStride, long BatchStride, string Name, int ElementBytes);
 
     // C[b][i][j] (+)= sum_r A(b,i,r) B(b,j,r), i < M, j < N, r < R. SplitReduction: when the bindings are too large
     // for one dispatch, split along r (accumulating) instead of along i.
-    private readonly record struct Problem(int M, int N, int R, int BatchCount, Operand A, Operand B, Operand C, bool Accumulate, bool SplitReduction);
+    // Operands: the storage format of A and B.
+    private readonly record struct Problem(int M, int N, int R, int BatchCount, Operand A, Operand B, Operand C, bool Accumulate, bool SplitReduction,
+        Precision Operands);
 
     private readonly record struct MatmulPush(
         uint M, uint N, uint R, uint Accumulate,
@@ -207,8 +229,21 @@ public static class MatmulKernels
                 $"matmul shape rows {rowCount}, in {inFeatures}, out {outFeatures}, batch {batchCount} must be positive");
     }
 
-    private static Variant ChooseVariant(GpuContext context, MatmulPath path, int m, int n, int batchCount)
+    private static Variant ChooseVariant(GpuContext context, MatmulPath path, int m, int n, int batchCount, Precision operands)
     {
+        // 16-bit operands: the texel path's role goes to the register path, and bf16's cooperative matrices to shared
+        // tiles (matmul.comp builds neither); each variant name gets the storage suffix.
+        if (operands != Precision.Fp32)
+        {
+            MatmulPath storagePath = path switch
+            {
+                MatmulPath.RegisterBlockedTexels => MatmulPath.RegisterBlocked,
+                MatmulPath.CooperativeMatrix when operands == Precision.Bf16 => MatmulPath.Tiled,
+                _ => path,
+            };
+            Variant variant = ChooseVariant(context, storagePath, m, n, batchCount, Precision.Fp32);
+            return variant with { Name = $"{variant.Name}_{(operands == Precision.Fp16 ? "f16" : "bf16")}" };
+        }
         long outputs = (long)m * n;
         return path switch
         {
@@ -293,7 +328,7 @@ public static class MatmulKernels
     private static void Record(CommandList commands, Problem problem)
     {
         DeviceInfo device = commands.Context.Info;
-        Variant variant = ChooseVariant(commands.Context, ChoosePath(device), problem.M, problem.N, problem.BatchCount);
+        Variant variant = ChooseVariant(commands.Context, ChoosePath(commands.Context, problem.Operands), problem.M, problem.N, problem.BatchCount, problem.Operands);
         long maxBinding = (long)Math.Min(device.MaxStorageBufferRange, int.MaxValue);
         if (variant.Texels) maxBinding = Math.Min(maxBinding, (long)device.MaxTexelBufferElements * sizeof(float));
         long maxGroups = Math.Min(device.MaxComputeWorkGroupCountX, 65535u);
@@ -338,7 +373,7 @@ public static class MatmulKernels
     // Moves an operand's start by whole elements; the binding is later aligned down, so any element offset works.
     private static BufferSlice SliceFrom(Operand operand, long elements)
     {
-        long bytes = elements * sizeof(float);
+        long bytes = elements * operand.ElementBytes;
         if (bytes > operand.Slice.Length)
             throw new ArgumentException($"matmul operand {operand.Name} ({operand.Slice}) is too small for the shape");
         return new BufferSlice(operand.Slice.Buffer, operand.Slice.Offset + bytes, operand.Slice.Length - bytes);
@@ -349,9 +384,9 @@ public static class MatmulKernels
         Problem part = problem.SplitReduction ? problem with { R = chunk } : problem with { M = chunk };
         if (!problem.SplitReduction && Workgroups(chunk, variant.TileM) > maxGroups) return false;
         // Alignment can add up to 256 bytes in front of a binding.
-        return ElementCount(part, part.A, part.M) * 4 + 256 <= maxBinding
-            && ElementCount(part, part.B, part.N) * 4 + 256 <= maxBinding
-            && ElementCount(part, part.C, part.M, isOutput: true) * 4 + 256 <= maxBinding;
+        return ElementCount(part, part.A, part.M) * part.A.ElementBytes + 256 <= maxBinding
+            && ElementCount(part, part.B, part.N) * part.B.ElementBytes + 256 <= maxBinding
+            && ElementCount(part, part.C, part.M, isOutput: true) * part.C.ElementBytes + 256 <= maxBinding;
     }
 
     // One past the last element the problem touches in this operand.
@@ -439,12 +474,12 @@ public static class MatmulKernels
     // the element offset inside the binding goes to the shader.
     private static (BufferSlice Binding, uint Offset) Bind(Operand operand, long elementCount, uint alignment)
     {
-        long bytes = elementCount * sizeof(float);
+        long bytes = elementCount * operand.ElementBytes;
         if (bytes > operand.Slice.Length)
             throw new ArgumentException($"matmul operand {operand.Name}: {operand.Slice} holds {operand.Slice.Length} bytes, the shape needs {bytes}");
         long misalignment = operand.Slice.Offset % alignment;
         var binding = new BufferSlice(operand.Slice.Buffer, operand.Slice.Offset - misalignment, misalignment + bytes);
-        return (binding, (uint)(misalignment / sizeof(float)));
+        return (binding, (uint)(misalignment / operand.ElementBytes));
     }
 
     private static uint Index(long value)

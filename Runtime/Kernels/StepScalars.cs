@@ -23,7 +23,8 @@ public struct StepScalars
     public float WeightDecay;
     /// <summary>Global gradient-norm clip threshold; zero or less disables clipping.</summary>
     public float ClipNorm;
-    private uint reserved0;
+    /// <summary>fp16 mixed precision: gradients are computed scaled by 2^this and unscaled in the norm (0: unscaled).</summary>
+    public int LossScaleExponent;
     private uint reserved1;
 
     public const int ByteLength = 48;

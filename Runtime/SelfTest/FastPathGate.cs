@@ -11,15 +11,16 @@ namespace VkDiffusion.Runtime.SelfTest;
 /// </summary>
 public static class FastPathGate
 {
-    public static void RequireWorkingMatmul(GpuContext context) => RequireWorkingMatmul(context, new MatmulCheck());
+    /// <param name="operands">The precision the job's matmuls read (fp16 goes to the matrix units by default on GPUs).</param>
+    public static void RequireWorkingMatmul(GpuContext context, Precision operands) => RequireWorkingMatmul(context, operands, new MatmulCheck());
 
-    internal static void RequireWorkingMatmul(GpuContext context, ISelfTestCheck check)
+    internal static void RequireWorkingMatmul(GpuContext context, Precision operands, ISelfTestCheck check)
     {
-        if (MatmulKernels.ChoosePath(context.Info) != MatmulPath.CooperativeMatrix) return;
+        if (MatmulKernels.ChoosePath(context, operands) != MatmulPath.CooperativeMatrix) return;
         SelfTestResult? failed = new SelfTestSuite([check]).Run(context).Results.FirstOrDefault(result => !result.Passed);
         if (failed is null) return;
         string why = failed.Failure ?? $"error {failed.MaxError:E1} above the tolerance {failed.Tolerance:E1}";
         throw new InvalidInputException($"{MatmulKernels.PathVariable}=coopmat: the cooperative-matrix matmul fails its self-test on " +
-            $"{context.Info.Name} ({failed.Case}: {why}); unset {MatmulKernels.PathVariable} to use the fp32 path, and see docs/porting.md to report it.");
+            $"{context.Info.Name} ({failed.Case}: {why}); set {MatmulKernels.PathVariable}=tiled to use the shared-tile path instead, and see docs/porting.md to report it.");
     }
 }

@@ -38,6 +38,7 @@ public sealed record DeviceInfo
     public required bool ShaderFloat16 { get; init; }
     public required bool StorageBuffer16Bit { get; init; }
     public required bool ShaderInt64 { get; init; }
+    public required bool ShaderInt16 { get; init; }
     /// <summary>Subgroup operations on 16-bit types (what a cooperative-matrix emulation may lower to).</summary>
     public required bool SubgroupExtendedTypes { get; init; }
     /// <summary>Vulkan 1.3 maintenance4: needed by SPIR-V 1.6 kernels, whose workgroup size is a LocalSizeId.</summary>
@@ -58,7 +59,7 @@ public sealed record DeviceInfo
         $"[{Index}] {Name} | vendor {Vendor} (0x{VendorId:x4}) | {DeviceType} | driver {DriverName} {DriverVersion} ({DriverInfo}) | " +
         $"Vulkan {ApiVersion} | subgroup {SubgroupSize} ({MinSubgroupSize}-{MaxSubgroupSize}; {SubgroupOperations}) | " +
         $"shared {SharedMemoryBytes / 1024} KiB | max binding {MaxStorageBufferRange / (1024 * 1024)} MiB | " +
-        $"fp16 {YesNo(ShaderFloat16)} | 16-bit storage {YesNo(StorageBuffer16Bit)} | int64 {YesNo(ShaderInt64)} | " +
+        $"fp16 {YesNo(ShaderFloat16)} | 16-bit storage {YesNo(StorageBuffer16Bit)} | int16 {YesNo(ShaderInt16)} | int64 {YesNo(ShaderInt64)} | " +
         $"coopmat {CooperativeMatrixSummary} | timestamps {YesNo(Timestamps)} | memory {DeviceLocalBytes / (1024 * 1024)} MiB";
 
     private static string YesNo(bool value) => value ? "yes" : "no";
@@ -147,6 +148,7 @@ public sealed record DeviceInfo
             ShaderFloat16 = features12.ShaderFloat16,
             StorageBuffer16Bit = features11.StorageBuffer16BitAccess,
             ShaderInt64 = features2.Features.ShaderInt64,
+            ShaderInt16 = features2.Features.ShaderInt16,
             SubgroupExtendedTypes = features12.ShaderSubgroupExtendedTypes,
             Maintenance4 = features13.Maintenance4,
             VulkanMemoryModel = features12.VulkanMemoryModel,

@@ -94,7 +94,7 @@ public sealed unsafe class GpuContext : IDisposable
         {
             SType = StructureType.PhysicalDeviceFeatures2,
             PNext = &features12,
-            Features = new PhysicalDeviceFeatures { ShaderInt64 = info.ShaderInt64 },
+            Features = new PhysicalDeviceFeatures { ShaderInt64 = info.ShaderInt64, ShaderInt16 = info.ShaderInt16 },
         };
         // Cooperative-matrix kernels are SPIR-V 1.6 on the Vulkan memory model: they need a Vulkan 1.3 device with
         // maintenance4 (their workgroup size is a LocalSizeId) and the memory model, as well as the extension.

@@ -26,8 +26,8 @@ public sealed class FastPathGateTests(GpuFixture fixture) : GpuTest(fixture)
         var check = new FailingCheck();
         using (MatmulKernels.Override(MatmulPath.CooperativeMatrix))
         {
-            var error = Assert.Throws<InvalidInputException>(() => FastPathGate.RequireWorkingMatmul(Context, check));
-            Assert.Contains("unset VKDIFF_MATMUL", error.Message);
+            var error = Assert.Throws<InvalidInputException>(() => FastPathGate.RequireWorkingMatmul(Context, Precision.Fp32, check));
+            Assert.Contains("set VKDIFF_MATMUL=tiled", error.Message);
             Assert.Contains("forward M=64 K=64 N=64 (coopmat 8x8x8)", error.Message);
         }
         Assert.Equal(1, check.Runs);
@@ -38,7 +38,7 @@ public sealed class FastPathGateTests(GpuFixture fixture) : GpuTest(fixture)
     {
         var check = new FailingCheck();
         using (MatmulKernels.Override(MatmulPath.RegisterBlockedTexels))
-            FastPathGate.RequireWorkingMatmul(Context, check);
+            FastPathGate.RequireWorkingMatmul(Context, Precision.Fp32, check);
         Assert.Equal(0, check.Runs);
     }
 
@@ -46,6 +46,6 @@ public sealed class FastPathGateTests(GpuFixture fixture) : GpuTest(fixture)
     public void A_working_cooperative_matrix_matmul_passes_the_gate()
     {
         using (MatmulKernels.Override(MatmulPath.CooperativeMatrix))
-            FastPathGate.RequireWorkingMatmul(Context);
+            FastPathGate.RequireWorkingMatmul(Context, Precision.Fp16);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Training;
@@ -69,6 +70,7 @@ public static class Sweep
             datasetFingerprint = dataset.Meta.Fingerprint();
         }
         if (shard.Count > 1) log.WriteLine($"worker {shard} (from {shard.Source}): runs i with i mod {shard.Count} = {shard.Index}");
+        Precision precision = spec.ResolvePrecision(context);
 
         // Work is measured in parameter-tokens (compute / 6) so the ETA weighs big runs by their cost.
         double Work(SweepRun run) => ModelPresets.Get(run.Preset, VocabularySpec.ByName(vocabulary)).FlopsParameterCount * run.UniqueTokens * run.Epochs;
@@ -99,7 +101,7 @@ public static class Sweep
             }
             string eta = measuredWork > 0 ? TrainingRun.FormatDuration((totalWork - doneWork) * clock.Elapsed.TotalSeconds / measuredWork) : "?";
             log.WriteLine($"{prefix} (sweep ETA {eta})");
-            RunResult result = Train(context, spec, run, vocabulary, datasetFingerprint, RunDirectory(outputDirectory, run), log, cancel);
+            RunResult result = Train(context, spec, run, vocabulary, precision, datasetFingerprint, RunDirectory(outputDirectory, run), log, cancel);
             ResultsTable.Append(resultsPath, [result]);
             WriteResult(ResultPath(outputDirectory, run), result);
             doneWork += Work(run);
@@ -119,10 +121,10 @@ public static class Sweep
     }
 
     /// <summary>Trains one run, resuming it from its last checkpoint when an earlier worker got that far.</summary>
-    private static RunResult Train(GpuContext context, SweepSpec spec, SweepRun run, string vocabulary, string datasetFingerprint, string runDirectory,
-        TextWriter log, CancellationToken cancel)
+    private static RunResult Train(GpuContext context, SweepSpec spec, SweepRun run, string vocabulary, Precision precision, string datasetFingerprint,
+        string runDirectory, TextWriter log, CancellationToken cancel)
     {
-        TrainingOptions options = Options(spec, run, vocabulary);
+        TrainingOptions options = Options(spec, run, vocabulary) with { Precision = precision };
         // A worker that died before the run's first checkpoint left a config without one: Resume starts that afresh.
         TrainingSummary summary = File.Exists(Path.Combine(runDirectory, TrainingRun.ConfigFile))
             ? TrainingRun.Resume(context, runDirectory, log, cancel)

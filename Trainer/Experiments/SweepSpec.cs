@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Experiments;
@@ -30,6 +31,8 @@ public sealed record SweepSpec
     /// <summary>Bound on one submission's device time (--max-submit-ms); null: the platform default.</summary>
     [JsonPropertyName("max_submit_ms")]
     public double? MaxSubmitMilliseconds { get; init; }
+    /// <summary>fp32, fp16, bf16 or auto (train's --precision); resolved once per worker for its device.</summary>
+    public string Precision { get; init; } = "fp32";
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -80,5 +83,13 @@ public sealed record SweepSpec
         Require(EvaluationsPerRun >= 1, "evaluations_per_run", ">= 1", EvaluationsPerRun);
         Require(TokenOrders.All(o => o >= 1), "token_orders", ">= 1", string.Join(", ", TokenOrders));
         Require(MaxSubmitMilliseconds is null || MaxSubmitMilliseconds > 0, "max_submit_ms", "a positive number of milliseconds", MaxSubmitMilliseconds!);
+        Require(PrecisionFormat.TryParse(Precision, out _), "precision", "fp32, fp16, bf16 or auto", Precision);
+    }
+
+    /// <summary>The precision this spec's runs train in on <paramref name="context"/>'s device (exit 7 when it lacks what it needs).</summary>
+    public Precision ResolvePrecision(GpuContext context)
+    {
+        PrecisionFormat.TryParse(Precision, out Precision? requested);
+        return PrecisionFormat.Resolve(requested, context);
     }
 }

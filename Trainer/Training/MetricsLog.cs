@@ -14,7 +14,10 @@ public sealed record MetricsRecord(
     double Lr,
     double GradNorm,
     double TokensPerS,
-    double ElapsedS);
+    double ElapsedS,
+    // fp16 only: the loss scale after this step and the steps skipped so far for overflowed gradients.
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? LossScale = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? SkippedSteps = null);
 
 /// <summary>Appends metrics records as JSON lines, flushed after each so a crash loses nothing logged.</summary>
 public sealed class MetricsLog

@@ -11,10 +11,10 @@ namespace VkDiffusion.Trainer.Training;
 /// <summary>
 /// Where a run stands when its checkpoint was written. IntervalStart and IntervalLossSum are the steps since the last
 /// metrics line and the sum of their losses, so a resumed run logs the same train_loss averages (absent in older
-/// checkpoints: the interval then restarts at Step).
+/// checkpoints: the interval then restarts at Step). LossScale is fp16's loss-scaler state (null in fp32 and bf16).
 /// </summary>
 public sealed record RunProgress(long Step, long TokensSeen, double ElapsedSeconds, double BestValidationLoss, double BestEpoch,
-    long? IntervalStart = null, double IntervalLossSum = 0);
+    long? IntervalStart = null, double IntervalLossSum = 0, LossScaleState? LossScale = null);
 
 /// <summary>
 /// A training checkpoint: weights under Llama-style names, AdamW moments, and in the metadata the model

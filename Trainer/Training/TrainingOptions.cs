@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Training;
@@ -47,6 +48,12 @@ public sealed record TrainingOptions
     public double? MaxSubmitMilliseconds { get; init; }
     /// <summary>Write the next step's inputs while the device runs the current step; off only to compare against (results are identical).</summary>
     public bool OverlapHostWork { get; init; } = true;
+    /// <summary>The matmuls' number format (--precision; auto is resolved for the device before the run starts and recorded).</summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+    /// <summary>fp16: the first loss scale, a power of two (torch's GradScaler starts at 2^16).</summary>
+    public double InitialLossScale { get; init; } = 65536;
+    /// <summary>fp16: clean steps in a row after which the loss scale doubles.</summary>
+    public int LossScaleGrowthInterval { get; init; } = 2000;
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -98,5 +105,8 @@ public sealed record TrainingOptions
         Require(TokenOrders >= 1, $"--orders must be >= 1, got {TokenOrders}");
         Require(TokenOrders == 1 || Objective == Objective.Ar, "--orders applies to --objective ar only");
         Require(MaxSubmitMilliseconds is null or > 0, $"--max-submit-ms (max_submit_ms) must be > 0, got {MaxSubmitMilliseconds}");
+        Require(InitialLossScale is >= 1 and <= 16777216 && Math.ScaleB(1.0, (int)Math.Round(Math.Log2(InitialLossScale))) == InitialLossScale,
+            $"initial_loss_scale must be a power of two in [1, 2^24], got {InitialLossScale}");
+        Require(LossScaleGrowthInterval >= 1, $"loss_scale_growth_interval must be >= 1, got {LossScaleGrowthInterval}");
     }
 }

@@ -56,6 +56,7 @@ public sealed class TrainingRun
     public static TrainingSummary Start(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, CancellationToken cancel)
     {
         options.Validate();
+        PrecisionFormat.Resolve(options.Precision, context);
         using RunData data = RunData.Open(options);
         OutputPath.RequireDirectory(runDirectory, "--out");
         Directory.CreateDirectory(runDirectory);
@@ -77,6 +78,7 @@ public sealed class TrainingRun
         TrainingOptions recorded = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
         TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
         options.Validate();
+        PrecisionFormat.Resolve(options.Precision, context);
         using RunData data = RunData.Open(options);
         var run = new TrainingRun(context, options, runDirectory, log);
         string checkpoint = LastCheckpoint(runDirectory);
@@ -90,6 +92,13 @@ public sealed class TrainingRun
         if (!fresh) return run.Execute(data, checkpoint, cancel);
         log.WriteLine($"{runDirectory} has no checkpoint yet; starting it from step 0");
         return run.StartFresh(data, cancel);
+    }
+
+    /// <summary>The precision the run in <paramref name="runDirectory"/> trains in (fp32 when it has no config: resuming it then says so).</summary>
+    public static Precision RecordedPrecision(string runDirectory)
+    {
+        string configPath = Path.Combine(runDirectory, ConfigFile);
+        return File.Exists(configPath) ? TrainingOptions.FromJson(File.ReadAllText(configPath), configPath).Precision : Precision.Fp32;
     }
 
     /// <summary>The checkpoint's step, once its dataset fingerprint is known to match the data it would continue on.</summary>
@@ -120,13 +129,15 @@ public sealed class TrainingRun
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
             $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * micro} x {length} tokens -> {runDirectory}");
+        log.WriteLine($"precision: {options.Precision.Name()} (matmul path: {MatmulKernels.PathName(MatmulKernels.ChoosePath(context, options.Precision))})");
 
-        var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro);
+        var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro,
+            precision: options.Precision);
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
         using var train = new TransformerSession(context, trainGraph, hostInputSlots: options.OverlapHostWork ? 2 : 1,
             maxSubmitMilliseconds: maxSubmitMilliseconds);
         using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
-            batch, length, context.Info), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
+            batch, length, context.Info, precision: options.Precision), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
         var evaluator = new LossEvaluator(evaluation);
         var metrics = new MetricsLog(Path.Combine(runDirectory, MetricsFile));
 
@@ -149,6 +160,9 @@ public sealed class TrainingRun
             progress = new RunProgress(0, 0, 0, double.PositiveInfinity, 0);
         }
 
+        LossScaler? scaler = options.Precision == Precision.Fp16
+            ? new LossScaler(progress.LossScale ?? LossScaler.Initial(options.InitialLossScale), options.LossScaleGrowthInterval)
+            : null;
         var schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate,
             (long)Math.Round(options.WarmupFraction * totalSteps), totalSteps);
         var orders = options.TokenOrders > 1 ? new TokenOrders(options.TokenOrders, length + 1, options.Seed) : null;
@@ -179,9 +193,8 @@ public sealed class TrainingRun
         var targets = new uint[batch * length];
         var positions = new uint[batch * length];
 
-        void WriteStep(long stepIndex)
+        void WriteBatch(long stepIndex)
         {
-            double stepLearningRate = schedule.At(stepIndex);
             for (int m = 0; m < micro; m++)
             {
                 long batchIndex = stepIndex * micro + m;
@@ -193,11 +206,19 @@ public sealed class TrainingRun
                         targets.AsSpan(row * length, length), positions.AsSpan(row * length, length));
                 }
                 train.WriteInputs(m, inputs, targets, positions);
-                train.WriteScalars(m, Scalars(stepIndex, batchIndex, stepLearningRate));
             }
         }
 
-        bool stepWritten = false;
+        // Written just before the step is submitted: fp16's loss scale and optimizer step depend on the step before.
+        void WriteScalars(long stepIndex)
+        {
+            double stepLearningRate = schedule.At(stepIndex);
+            long appliedSteps = stepIndex - (scaler?.State.SkippedSteps ?? 0);
+            for (int m = 0; m < micro; m++)
+                train.WriteScalars(m, Scalars(appliedSteps, stepIndex * micro + m, stepLearningRate, scaler?.State.Exponent ?? 0));
+        }
+
+        bool batchWritten = false;
         while (step < totalSteps)
         {
             if (cancel.IsCancellationRequested)
@@ -207,23 +228,34 @@ public sealed class TrainingRun
                 throw new OperationCanceledException(cancel);
             }
             double learningRate = schedule.At(step);
-            if (!stepWritten) WriteStep(step);
+            if (!batchWritten) WriteBatch(step);
+            WriteScalars(step);
             train.Submit();
             // The next step is submitted only after this one is logged, evaluated and saved (a stop then
             // leaves nothing half done), but its batch is written now, while the device runs this step.
-            stepWritten = options.OverlapHostWork && step + 1 < totalSteps;
-            if (stepWritten) WriteStep(step + 1);
+            batchWritten = options.OverlapHostWork && step + 1 < totalSteps;
+            if (batchWritten) WriteBatch(step + 1);
             float loss = train.ReadLoss();
             (float gradNorm, _) = train.ReadGradientNorm();
-            if (!float.IsFinite(loss) || !float.IsFinite(gradNorm))
-                throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})", step + 1, runDirectory, lastSavedStep);
+            if (!float.IsFinite(loss))
+                throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
+                    (options.Precision == Precision.Fp16 ? "; fp16 activations may have overflowed: --precision bf16 has fp32's range" : ""),
+                    step + 1, runDirectory, lastSavedStep);
+            if (scaler is null && !float.IsFinite(gradNorm))
+                throw Divergence.At($"the gradient norm became {gradNorm} (loss {loss})", step + 1, runDirectory, lastSavedStep);
+            if (scaler is not null)
+            {
+                scaler.Update(float.IsFinite(gradNorm));
+                if (scaler.HasCollapsed)
+                    throw Divergence.At($"fp16 gradients overflowed even at a loss scale of 2^{LossScaler.MinExponent}", step + 1, runDirectory, lastSavedStep);
+            }
             step++;
             lastLoss = loss;
             lastGradNorm = gradNorm;
             intervalLoss += loss;
             long tokens = step * tokensPerStep;
             double epoch = plan.EpochAt(tokens);
-            progress = progress with { Step = step, TokensSeen = tokens };
+            progress = progress with { Step = step, TokensSeen = tokens, LossScale = scaler?.State };
 
             bool evaluate = step % evalEvery == 0 || step == totalSteps;
             double? validationLoss = null;
@@ -244,11 +276,14 @@ public sealed class TrainingRun
                 double seconds = intervalClock.Elapsed.TotalSeconds;
                 double tokensPerSecond = (step - intervalStart) * tokensPerStep / Math.Max(seconds, 1e-9);
                 double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
-                metrics.Append(new MetricsRecord(step, epoch, tokens, intervalLoss / (step - intervalStart), validationLoss, learningRate, gradNorm, tokensPerSecond, elapsed));
+                metrics.Append(new MetricsRecord(step, epoch, tokens, intervalLoss / (step - intervalStart), validationLoss, learningRate, gradNorm, tokensPerSecond, elapsed,
+                    scaler?.Scale, scaler?.State.SkippedSteps));
                 double eta = (totalSteps - step) * tokensPerStep / Math.Max(tokensPerSecond, 1e-9);
                 log.WriteLine($"step {step,7}/{totalSteps} | epoch {epoch,7:F2} | loss {intervalLoss / (step - intervalStart):F4}" +
                     (validationLoss is double v ? $" | val {v:F4}" : "") +
-                    $" | lr {learningRate:E2} | grad {gradNorm:F3} | {tokensPerSecond / 1000:F1}k tok/s | ETA {FormatDuration(eta)}");
+                    $" | lr {learningRate:E2} | grad {gradNorm:F3}" +
+                    (scaler is null ? "" : $" | scale 2^{scaler.State.Exponent}, {scaler.State.SkippedSteps} skipped") +
+                    $" | {tokensPerSecond / 1000:F1}k tok/s | ETA {FormatDuration(eta)}");
                 intervalStart = step;
                 intervalLoss = 0;
                 intervalClock.Restart();
@@ -284,9 +319,11 @@ public sealed class TrainingRun
         for (int i = 0; i < length; i++) positions[i] = (uint)i;
     }
 
-    private StepScalars Scalars(long step, long batchIndex, double learningRate) => StepScalars.ForStep(
-        (uint)(step + 1), (uint)batchIndex, (ulong)options.Seed, (float)learningRate,
-        (float)options.Beta1, (float)options.Beta2, (float)options.AdamEpsilon, (float)options.WeightDecay, (float)options.ClipNorm);
+    /// <param name="appliedSteps">Optimizer steps applied before this one (steps minus fp16's skipped ones).</param>
+    private StepScalars Scalars(long appliedSteps, long batchIndex, double learningRate, int lossScaleExponent) => StepScalars.ForStep(
+        (uint)(appliedSteps + 1), (uint)batchIndex, (ulong)options.Seed, (float)learningRate,
+        (float)options.Beta1, (float)options.Beta2, (float)options.AdamEpsilon, (float)options.WeightDecay, (float)options.ClipNorm) with
+    { LossScaleExponent = lossScaleExponent };
 
     private double Evaluate(LossEvaluator evaluator, IReadOnlyList<uint[]> windows) =>
         options.Objective == Objective.Ar

@@ -10,7 +10,9 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// that path with the reduction split (split-K, two passes), and the cooperative-matrix path with and without a split
 /// where the device offers it. Each case names its path. Shapes: a single row, an odd reduction, tile-aligned 64^3,
 /// primes around tile edges, one large enough in M and N to select the big register blocks or shared tiles, and for
-/// split-K reductions long enough to split, with ragged slices.
+/// split-K reductions long enough to split, with ragged slices. Each path runs with fp32 operands and, where the device
+/// can store them, with fp16 and bf16 operands (mixed precision; the cooperative-matrix path has fp16 only), whose
+/// reference takes the operands as rounded to 16 bits, so the fp32 bound still holds.
 /// Tolerance (the bound of Tests/Runtime/MatmulTests): an fp32 dot product of R terms in any order, with or without
 /// FMA, is within (R + 2) 2^-24 (sum|a||b| + |prior|) of the exact value per element (Higham 3.1, plus one rounding
 /// for adding the prior output when accumulating). The cooperative-matrix path rounds both operands to fp16
@@ -31,22 +33,27 @@ internal sealed class MatmulCheck : ISelfTestCheck
 
     public IEnumerable<SelfTestResult> Run(GpuContext context)
     {
-        var runs = new List<(MatmulPath Path, int Splits, (int M, int K, int N)[] Shapes)>();
-        MatmulPath devicePath = MatmulKernels.ChoosePath(context.Info);
-        runs.Add((devicePath, 1, Shapes));
-        runs.Add((devicePath, SplitCount, SplitShapes));
-        if (devicePath != MatmulPath.CooperativeMatrix && MatmulKernels.CooperativeMatrixTile(context, out _) is not null)
+        var runs = new List<(MatmulPath Path, Precision Operands, int Splits, (int M, int K, int N)[] Shapes)>();
+        bool hasCooperativeMatrix = MatmulKernels.CooperativeMatrixTile(context, out _) is not null;
+        foreach (Precision operands in Enum.GetValues<Precision>())
         {
-            runs.Add((MatmulPath.CooperativeMatrix, 1, Shapes));
-            runs.Add((MatmulPath.CooperativeMatrix, SplitCount, SplitShapes));
+            if (PrecisionFormat.MissingFeature(operands, context.Info) is not null) continue;
+            MatmulPath devicePath = MatmulKernels.ChoosePath(context, operands);
+            runs.Add((devicePath, operands, 1, Shapes));
+            runs.Add((devicePath, operands, SplitCount, SplitShapes));
+            if (devicePath != MatmulPath.CooperativeMatrix && hasCooperativeMatrix && operands != Precision.Bf16)
+            {
+                runs.Add((MatmulPath.CooperativeMatrix, operands, 1, Shapes));
+                runs.Add((MatmulPath.CooperativeMatrix, operands, SplitCount, SplitShapes));
+            }
         }
-        foreach (var (path, splits, shapes) in runs)
+        foreach (var (path, operands, splits, shapes) in runs)
             foreach (var (m, k, n) in shapes)
                 foreach (Layout layout in Enum.GetValues<Layout>())
-                    foreach (SelfTestResult result in RunCase(context, path, splits, layout, m, k, n)) yield return result;
+                    foreach (SelfTestResult result in RunCase(context, path, operands, splits, layout, m, k, n)) yield return result;
     }
 
-    private IEnumerable<SelfTestResult> RunCase(GpuContext context, MatmulPath path, int splits, Layout layout, int m, int k, int n)
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, MatmulPath path, Precision operands, int splits, Layout layout, int m, int k, int n)
     {
         int seed = 31 * m + 7 * k + n + (int)layout;
         // (first, second) operands: forward (x, w), backward-input (dy, w), backward-weight (dy, x).
@@ -56,17 +63,18 @@ internal sealed class MatmulCheck : ISelfTestCheck
             Layout.BackwardInput => (m * n, n * k, m * k, n),
             _ => (m * n, m * k, n * k, m),
         };
-        float[] first = SelfTestMeasure.Uniform(firstCount, seed), second = SelfTestMeasure.Uniform(secondCount, seed + 1);
+        float[] first = SixteenBitReference.Round(SelfTestMeasure.Uniform(firstCount, seed), operands);
+        float[] second = SixteenBitReference.Round(SelfTestMeasure.Uniform(secondCount, seed + 1), operands);
         float[] prior = SelfTestMeasure.Uniform(outputCount, seed + 2, -3f, 3f);
 
-        using GpuBuffer firstBuffer = context.Upload<float>(first, "selftest-matmul-a"), secondBuffer = context.Upload<float>(second, "selftest-matmul-b");
+        using GpuBuffer firstBuffer = Upload(context, first, operands, "selftest-matmul-a"), secondBuffer = Upload(context, second, operands, "selftest-matmul-b");
         using GpuBuffer overwritten = context.Allocate<float>(outputCount, "selftest-matmul-c");
         using GpuBuffer accumulated = context.Upload<float>(prior, "selftest-matmul-c-accumulate");
         using (MatmulKernels.Override(path, splits))
             context.Execute(c =>
             {
-                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, overwritten.Whole, m, k, n, accumulate: false);
-                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, accumulated.Whole, m, k, n, accumulate: true);
+                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, overwritten.Whole, m, k, n, accumulate: false, operands);
+                Record(c, layout, firstBuffer.Whole, secondBuffer.Whole, accumulated.Whole, m, k, n, accumulate: true, operands);
             });
 
         double[] product = Reference(layout, first, second, m, k, n);
@@ -82,7 +90,8 @@ internal sealed class MatmulCheck : ISelfTestCheck
             accumulateBound[i] = unit * (absoluteProduct[i] + Math.Abs(prior[i]));
         }
         string tile = path == MatmulPath.CooperativeMatrix && MatmulKernels.CooperativeMatrixTile(context, out _) is { } t ? $" {t.M}x{t.N}x{t.K}" : "";
-        string shape = $"{Label(layout)} M={m} K={k} N={n} ({MatmulKernels.PathName(path)}{tile}{(splits > 1 ? $", split-K {splits}" : "")})";
+        string format = operands == Precision.Fp32 ? "" : $", {operands.Name()} operands";
+        string shape = $"{Label(layout)} M={m} K={k} N={n} ({MatmulKernels.PathName(path)}{tile}{(splits > 1 ? $", split-K {splits}" : "")}{format})";
         yield return new SelfTestResult(Name, shape, SelfTestMeasure.NormwiseRelativeError(context.Download<float>(overwritten), product),
             SelfTestMeasure.NormwiseTolerance(bound, product));
         yield return new SelfTestResult(Name, $"{shape} accumulate",
@@ -90,13 +99,18 @@ internal sealed class MatmulCheck : ISelfTestCheck
             SelfTestMeasure.NormwiseTolerance(accumulateBound, accumulateExpected));
     }
 
-    private static void Record(CommandList c, Layout layout, BufferSlice first, BufferSlice second, BufferSlice output, int m, int k, int n, bool accumulate)
+    private static GpuBuffer Upload(GpuContext context, float[] values, Precision operands, string name) => operands == Precision.Fp32
+        ? context.Upload<float>(values, name)
+        : context.Upload<ushort>(SixteenBitReference.Encode(values, operands), name);
+
+    private static void Record(CommandList c, Layout layout, BufferSlice first, BufferSlice second, BufferSlice output, int m, int k, int n, bool accumulate,
+        Precision operands)
     {
         switch (layout)
         {
-            case Layout.Forward: MatmulKernels.Forward(c, first, second, output, m, k, n, accumulate); break;
-            case Layout.BackwardInput: MatmulKernels.BackwardInput(c, first, second, output, m, k, n, accumulate); break;
-            default: MatmulKernels.BackwardWeight(c, first, second, output, m, k, n, accumulate); break;
+            case Layout.Forward: MatmulKernels.Forward(c, first, second, output, m, k, n, accumulate, operands); break;
+            case Layout.BackwardInput: MatmulKernels.BackwardInput(c, first, second, output, m, k, n, accumulate, operands); break;
+            default: MatmulKernels.BackwardWeight(c, first, second, output, m, k, n, accumulate, operands); break;
         }
     }
 

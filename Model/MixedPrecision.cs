@@ -1,0 +1,52 @@
+using VkDiffusion.Runtime.Graph;
+using VkDiffusion.Runtime.Kernels;
+
+namespace VkDiffusion.Model;
+
+/// <summary>
+/// The 16-bit side of a graph in fp16 or bf16 (PyTorch AMP's sense): matmuls read 16-bit copies of their weights,
+/// activations and activation gradients and accumulate in fp32 into fp32 outputs; everything else (master weights,
+/// AdamW state, residual stream, norms, softmax, attention, the loss and every gradient sum) stays fp32. A weight's
+/// copy is cast at its first use in each step, i.e. after the previous step's optimizer update.
+/// </summary>
+public sealed class MixedPrecision(ComputeGraph graph, Precision precision)
+{
+    private readonly Dictionary<Tensor, Tensor> weightCopies = [];
+
+    public Precision Precision { get; } = precision;
+
+    /// <summary>False in fp32: matmuls read their fp32 tensors directly.</summary>
+    public bool IsActive => Precision != Precision.Fp32;
+
+    private ElementType Storage => Precision == Precision.Fp16 ? ElementType.Float16 : ElementType.BFloat16;
+
+    /// <summary>The 16-bit copy of a weight that this step's matmuls read (the weight itself in fp32).</summary>
+    public Tensor Weight(Tensor weight)
+    {
+        if (!IsActive) return weight;
+        if (weightCopies.TryGetValue(weight, out Tensor? copy)) return copy;
+        copy = graph.NewTensor($"{Precision.Name()}.{weight.Name}", TensorRole.Transient, Storage, [.. weight.Shape]);
+        Tensor target = copy;
+        graph.Add($"cast {weight.Name}", [weight], [target], c => CastKernels.To16Bit(c, weight.Slice, target.Slice, Precision));
+        weightCopies[weight] = copy;
+        return copy;
+    }
+
+    /// <summary>
+    /// An activation or activation gradient as the matmuls that read it want it (itself in fp32). With
+    /// <paramref name="lossScaleScalars"/> in fp16, scaled by the step's loss scale on the way (the loss gradient).
+    /// </summary>
+    public Tensor Operand(string name, Tensor x, Tensor? lossScaleScalars = null)
+    {
+        if (!IsActive) return x;
+        Tensor y = NewOperand(name, [.. x.Shape]);
+        Tensor? scalars = Precision == Precision.Fp16 ? lossScaleScalars : null;
+        graph.Add($"cast {name}", scalars is null ? [x] : [x, scalars], [y],
+            c => CastKernels.To16Bit(c, x.Slice, y.Slice, Precision, scalars?.Slice));
+        return y;
+    }
+
+    /// <summary>A transient 16-bit tensor for operands a caller casts itself (only under mixed precision).</summary>
+    public Tensor NewOperand(string name, params int[] shape) =>
+        IsActive ? graph.NewTensor($"{name}.{Precision.Name()}", TensorRole.Transient, Storage, shape) : throw new InvalidOperationException("fp32 has no 16-bit operands");
+}
