@@ -42,11 +42,14 @@ public sealed class BenchCommand : ICommand
     [Option("max-submit-ms", HelpText = "step: " + MaxSubmitFlag.HelpText)]
     public double? MaxSubmitMilliseconds { get; set; }
 
+    [Option("precision", HelpText = "step: " + PrecisionFlag.HelpText)]
+    public string? Precision { get; set; }
+
     public int Run() => Mode.Trim().ToLowerInvariant() switch
     {
         "kernels" => new BenchKernels(Device, Json, Quick, Filter).Run(),
         "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps,
-            MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? SubmissionPlan.DefaultMaxMilliseconds).Run(),
+            MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? SubmissionPlan.DefaultMaxMilliseconds, Precision).Run(),
         _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels, step."),
     };
 }

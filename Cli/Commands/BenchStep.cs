@@ -1,5 +1,6 @@
 using System.Text.Json;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Benchmarks;
 
@@ -7,17 +8,19 @@ namespace VkDiffusion.Cli.Commands;
 
 /// <summary>`vkdiff bench step`: one model's whole training step, host and GPU time, submissions and memory.</summary>
 internal sealed class BenchStep(string? device, bool json, string preset, Objective objective, string vocabulary, int sequenceLength, int batchSize, int steps,
-    double? maxSubmitMilliseconds)
+    double? maxSubmitMilliseconds, string? precisionFlag)
 {
     public int Run()
     {
+        PrecisionFlag.Check(precisionFlag, "bench");
         using GpuContext context = GpuContext.Create(device);
+        Precision precision = PrecisionFlag.Resolve(precisionFlag, "bench", context);
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
         if (!json) Console.WriteLine(context.Info.Banner);
         StepBenchmarkResult result;
         try
         {
-            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, maxSubmitMilliseconds,
+            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, precision, maxSubmitMilliseconds,
                 json ? null : message => Console.Error.Write($"\r{message}        "));
         }
         finally
@@ -31,7 +34,8 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
             return ExitCodes.Success;
         }
         static string MiB(long bytes) => $"{bytes / (1024.0 * 1024):F1} MiB";
-        Console.WriteLine($"{result.Model} {result.Objective} {result.Vocabulary} vocab, seq {result.SequenceLength}, batch {result.BatchSize}:");
+        Console.WriteLine($"{result.Model} {result.Objective} {result.Vocabulary} vocab, seq {result.SequenceLength}, batch {result.BatchSize}, " +
+            $"{result.Precision} (matmul path {result.MatmulPath}):");
         Console.WriteLine($"  {result.TokensPerSecond:F0} tokens/s, {result.StepMilliseconds:F1} ms/step (host {result.HostMilliseconds:F2} ms = " +
             $"{100 * result.HostMilliseconds / result.StepMilliseconds:F1}%, of which {result.HiddenHostMilliseconds:F2} ms hidden behind the GPU; " +
             $"GPU busy {result.GpuMilliseconds:F1} ms), {result.SubmissionsPerStep:F1} submissions/step" +

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CommandLine;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
@@ -42,6 +43,9 @@ public sealed class EvalCommand : ICommand
     [Option("device", HelpText = "Vulkan device index or name substring.")]
     public string? Device { get; set; }
 
+    [Option("precision", HelpText = PrecisionFlag.HelpText)]
+    public string? Precision { get; set; }
+
     [Option("out", HelpText = "Write the result as JSON to this file (default: eval.json beside the checkpoint).")]
     public string? Out { get; set; }
 
@@ -51,6 +55,7 @@ public sealed class EvalCommand : ICommand
         OptionRange.Require(Batch >= 1, "eval", "batch", ">= 1", Batch);
         OptionRange.Require(MaxWindows >= 1, "eval", "max-windows", ">= 1", MaxWindows);
         OptionRange.Require(MonteCarlo >= 1, "eval", "mc", ">= 1", MonteCarlo);
+        PrecisionFlag.Check(Precision, "eval");
         if (Out is not null) OutputPath.RequireFile(Out, "--out");
         string checkpointPath = CheckpointResolver.Resolve(RunDirectory, Checkpoint);
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(checkpointPath);
@@ -72,8 +77,9 @@ public sealed class EvalCommand : ICommand
         var list = Enumerable.Range(0, count).Select(w => buffer[(w * (length + 1))..((w + 1) * (length + 1))]).ToList();
 
         using GpuContext context = GpuContext.Create(Device);
+        var precision = PrecisionFlag.Resolve(Precision, "eval", context);
         using var session = new TransformerSession(context,
-            TransformerGraph.Build(checkpoint.Config, checkpoint.Objective, GraphMode.RowLosses, Batch, length, context.Info));
+            TransformerGraph.Build(checkpoint.Config, checkpoint.Objective, GraphMode.RowLosses, Batch, length, context.Info, precision: precision));
         session.LoadParameters(checkpoint.ReadParameters());
         var evaluator = new LossEvaluator(session);
         EvaluationResult result = checkpoint.Objective == Objective.Ar
@@ -93,6 +99,7 @@ public sealed class EvalCommand : ICommand
             mc_samples = result.MonteCarloSamples,
             seed = result.Seed,
             device = context.Info.Name,
+            precision = precision.Name(),
         }, JsonOptions.Indented));
         Console.WriteLine($"wrote {output}");
         return ExitCodes.Success;

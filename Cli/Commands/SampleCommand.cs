@@ -1,5 +1,6 @@
 using CommandLine;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Training;
@@ -33,6 +34,9 @@ public sealed class SampleCommand : ICommand
     [Option("seed", Default = 0, HelpText = "Sampling seed.")]
     public int Seed { get; set; }
 
+    [Option("precision", HelpText = PrecisionFlag.HelpText)]
+    public string? Precision { get; set; }
+
     [Option("device", HelpText = "Vulkan device index or name substring.")]
     public string? Device { get; set; }
 
@@ -50,16 +54,18 @@ public sealed class SampleCommand : ICommand
             _ => null,
         };
         OptionRange.Require(order is not null, "sample", "order", "confidence, random or remask", Order);
+        PrecisionFlag.Check(Precision, "sample");
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
         ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
         uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();
         var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed, order!.Value);
         using GpuContext context = GpuContext.Create(Device);
+        var precision = PrecisionFlag.Resolve(Precision, "sample", context);
         Console.Write(Prompt);
         if (checkpoint.Objective == Objective.Ar)
         {
             int length = Math.Max(1, prompt.Length) + Length - 1;
-            using TransformerSession session = Open(context, checkpoint, length);
+            using TransformerSession session = Open(context, checkpoint, length, precision);
             // Bytes of one UTF-8 character arrive one token at a time: print only what decodes completely.
             var pending = new List<int>();
             Sampler.SampleAutoregressive(session, prompt, options, token =>
@@ -74,7 +80,7 @@ public sealed class SampleCommand : ICommand
         }
         else
         {
-            using TransformerSession session = Open(context, checkpoint, prompt.Length + Length);
+            using TransformerSession session = Open(context, checkpoint, prompt.Length + Length, precision);
             bool interactive = !Console.IsOutputRedirected;
             uint[] result = Sampler.SampleMaskedDiffusion(session, prompt, options, state =>
             {
@@ -89,9 +95,10 @@ public sealed class SampleCommand : ICommand
         return ExitCodes.Success;
     }
 
-    private static TransformerSession Open(GpuContext context, RunCheckpoint.Loaded checkpoint, int sequenceLength)
+    private static TransformerSession Open(GpuContext context, RunCheckpoint.Loaded checkpoint, int sequenceLength, Precision precision)
     {
-        var session = new TransformerSession(context, TransformerGraph.Build(checkpoint.Config, checkpoint.Objective, GraphMode.Logits, 1, sequenceLength, context.Info));
+        var session = new TransformerSession(context, TransformerGraph.Build(checkpoint.Config, checkpoint.Objective, GraphMode.Logits, 1, sequenceLength, context.Info,
+            precision: precision));
         session.LoadParameters(checkpoint.ReadParameters());
         return session;
     }

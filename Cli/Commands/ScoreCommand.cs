@@ -30,6 +30,9 @@ public sealed class ScoreCommand : ICommand
     [Option("device", HelpText = "Vulkan device index or name substring.")]
     public string? Device { get; set; }
 
+    [Option("precision", HelpText = PrecisionFlag.HelpText)]
+    public string? Precision { get; set; }
+
     [Option("out", HelpText = "Per-item scores (JSONL); default: TASKS.scores.jsonl.")]
     public string? Out { get; set; }
 
@@ -38,6 +41,7 @@ public sealed class ScoreCommand : ICommand
     public int Run()
     {
         OptionRange.Require(MonteCarlo >= 1, "score", "mc", ">= 1", MonteCarlo);
+        PrecisionFlag.Check(Precision, "score");
         if (Out is not null) OutputPath.RequireFile(Out, "--out");
         MdmScoring scoring = Method switch
         {
@@ -49,7 +53,8 @@ public sealed class ScoreCommand : ICommand
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
         ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
         using GpuContext context = GpuContext.Create(Device);
-        using var scorer = new ChoiceScorer(context, checkpoint.Config, checkpoint.Objective, checkpoint.ReadParameters(), scoring, MonteCarlo, Seed);
+        using var scorer = new ChoiceScorer(context, checkpoint.Config, checkpoint.Objective, checkpoint.ReadParameters(), scoring, MonteCarlo, Seed,
+            PrecisionFlag.Resolve(Precision, "score", context));
         string output = Out ?? Tasks + ".scores.jsonl";
         using var writer = new StreamWriter(output);
         int correct = 0;

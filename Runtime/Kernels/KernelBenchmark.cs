@@ -19,7 +19,7 @@ public sealed class PreparedCase(Action<CommandList> record, params IDisposable[
 /// the matrix-unit peak; Supported (when given) says whether a device can run the case at all.
 /// </summary>
 public sealed record KernelBenchmarkCase(string Name, double Flops, double Bytes, Func<GpuContext, PreparedCase> Prepare, bool InQuick = false,
-    bool MatrixUnits = false, Func<GpuContext, bool>? Supported = null);
+    Func<GpuContext, bool>? MatrixUnits = null, Func<GpuContext, bool>? Supported = null);
 
 /// <summary>One measured case.</summary>
 public sealed record KernelBenchmarkResult(string Name, double Milliseconds, double Gflops, double GigabytesPerSecond, double RoofFraction, int Repetitions);
@@ -61,7 +61,7 @@ public sealed class KernelBenchmark
             double milliseconds = KernelTimer.MedianMilliseconds(context, prepared.Record, repetitions, warmUp: false);
             var result = new KernelBenchmarkResult(benchmarkCase.Name, milliseconds,
                 benchmarkCase.Flops / (milliseconds * 1e6), benchmarkCase.Bytes / (milliseconds * 1e6),
-                roofline.RoofFraction(benchmarkCase.Flops, benchmarkCase.Bytes, milliseconds, benchmarkCase.MatrixUnits), repetitions);
+                roofline.RoofFraction(benchmarkCase.Flops, benchmarkCase.Bytes, milliseconds, benchmarkCase.MatrixUnits?.Invoke(context) ?? false), repetitions);
             progress?.Invoke(result);
             results.Add(result);
         }

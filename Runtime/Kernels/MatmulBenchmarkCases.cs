@@ -10,8 +10,9 @@ public readonly record struct MatmulShape(string Name, int RowCount, int InFeatu
 
 /// <summary>
 /// Registers matmul benchmark cases: each shape in the three layouts (forward, input and weight gradients), on the
-/// device's path (matmul.*) and, where the device has cooperative matrices, on the fp16 cooperative-matrix path
-/// (matmul_coopmat.*, judged against the matrix-unit roof).
+/// device's path (matmul.*), where the device has cooperative matrices on the cooperative-matrix path with fp32
+/// operands (matmul_coopmat.*, judged against the matrix-unit roof), and with 16-bit operands on the path mixed
+/// precision takes (matmul_f16.*, matmul_bf16.*; fp16 against the matrix-unit roof where it runs on cooperative matrices).
 /// </summary>
 public static class MatmulBenchmarkCases
 {
@@ -34,7 +35,12 @@ public static class MatmulBenchmarkCases
         Register(benchmark, new MatmulShape("square4096", 4096, 4096, 4096), layouts: [Layout.Forward]);
         foreach (var shape in new[] { new MatmulShape("square1024", 1024, 1024, 1024), new MatmulShape("square4096", 4096, 4096, 4096),
             new MatmulShape("7M.seq2048.lm_head", 2048, 128, PaddedVocabSize), new MatmulShape("44M.seq2048.mlp_in", 2048, 512, 2 * 1344) })
-            Register(benchmark, shape, path: MatmulPath.CooperativeMatrix, layouts: shape.Name == "square4096" ? [Layout.Forward] : null);
+        {
+            Layout[]? layouts = shape.Name == "square4096" ? [Layout.Forward] : null;
+            Register(benchmark, shape, path: MatmulPath.CooperativeMatrix, layouts: layouts);
+            Register(benchmark, shape, layouts: layouts, operands: Precision.Fp16);
+            Register(benchmark, shape, layouts: layouts, operands: Precision.Bf16);
+        }
         foreach (var (preset, model, hidden) in new[] { ("7M", 128, 320), ("14M", 224, 576), ("44M", 512, 1344) })
             foreach (var (sequence, rows) in new[] { (256, 1024), (2048, 2048) })
             {
@@ -52,51 +58,75 @@ public static class MatmulBenchmarkCases
 
     /// <summary>
     /// Registers <paramref name="shape"/> in each layout (or those given) as matmul.{layout}.{shape name} on the device's
-    /// path, or matmul_coopmat.{layout}.{shape name} on the cooperative-matrix path (only on devices that have it).
+    /// path, matmul_coopmat.{layout}.{shape name} on the cooperative-matrix path (only on devices that have it), or with
+    /// 16-bit <paramref name="operands"/> matmul_f16/matmul_bf16.{layout}.{shape name} (on devices with 16-bit storage).
     /// </summary>
     public static void Register(KernelBenchmark benchmark, MatmulShape shape, bool quick = false, Layout[]? quickLayouts = null,
-        MatmulPath? path = null, Layout[]? layouts = null)
+        MatmulPath? path = null, Layout[]? layouts = null, Precision operands = Precision.Fp32)
     {
-        bool matrixUnits = path == MatmulPath.CooperativeMatrix;
+        bool coopmat = path == MatmulPath.CooperativeMatrix;
+        string family = coopmat ? "matmul_coopmat" : operands == Precision.Fp32 ? "matmul" : $"matmul_{(operands == Precision.Fp16 ? "f16" : "bf16")}";
+        Func<GpuContext, bool>? matrixUnits = coopmat ? _ => true
+            : operands == Precision.Fp16 && path is null ? context => MatmulKernels.ChoosePath(context, operands) == MatmulPath.CooperativeMatrix
+            : null;
+        Func<GpuContext, bool>? supported = coopmat ? context => MatmulKernels.CooperativeMatrixTile(context, out _) is not null
+            : operands != Precision.Fp32 ? context => PrecisionFormat.MissingFeature(operands, context.Info) is null
+            : null;
         foreach (Layout layout in layouts ?? Enum.GetValues<Layout>())
         {
             string name = layout switch { Layout.Forward => "fwd", Layout.BackwardInput => "bwd_in", _ => "bwd_w" };
             var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
-            // The least traffic: read both operands once, write the output once.
-            double bytes = 4.0 * ((double)m * k + (double)n * k + (double)m * n);
+            // The least traffic: read both operands once, write the (fp32) output once.
+            var (firstCount, secondCount, outputCount) = Counts(layout, shape);
+            double bytes = operands.ElementBytes() * (firstCount + secondCount) + 4.0 * outputCount;
             bool inQuick = quick && (quickLayouts is null || quickLayouts.Contains(layout));
-            benchmark.Register(new KernelBenchmarkCase($"{(matrixUnits ? "matmul_coopmat" : "matmul")}.{name}.{shape.Name}", MatmulKernels.Flops(m, k, n), bytes,
-                context => Prepare(context, layout, shape, path), inQuick, matrixUnits,
-                matrixUnits ? context => MatmulKernels.CooperativeMatrixTile(context, out _) is not null : null));
+            benchmark.Register(new KernelBenchmarkCase($"{family}.{name}.{shape.Name}", MatmulKernels.Flops(m, k, n), bytes,
+                context => Prepare(context, layout, shape, path, operands), inQuick, matrixUnits, supported));
         }
     }
 
-    /// <summary>Allocates random operands for one layout and returns the recording of the product (on <paramref name="path"/> when given).</summary>
-    public static PreparedCase Prepare(GpuContext context, Layout layout, MatmulShape shape, MatmulPath? path = null)
+    // Elements of the two operands and the output: forward (x, w -> y), input gradient (dy, w -> dx), weight gradient (dy, x -> dw).
+    private static (double First, double Second, double Output) Counts(Layout layout, MatmulShape shape)
     {
+        double m = shape.RowCount, k = shape.InFeatures, n = shape.OutFeatures;
+        return layout switch
+        {
+            Layout.Forward => (m * k, n * k, m * n),
+            Layout.BackwardInput => (m * n, n * k, m * k),
+            _ => (m * n, m * k, n * k),
+        };
+    }
+
+    /// <summary>
+    /// Allocates random operands for one layout (stored as <paramref name="operands"/>) and an fp32 output, and returns the
+    /// recording of the product (on <paramref name="path"/> when given).
+    /// </summary>
+    public static PreparedCase Prepare(GpuContext context, Layout layout, MatmulShape shape, MatmulPath? path = null, Precision operands = Precision.Fp32)
+    {
+        var (firstCount, secondCount, outputCount) = Counts(layout, shape);
+        GpuBuffer first = Filled(context, (long)firstCount, "a", 1, operands);
+        GpuBuffer second = Filled(context, (long)secondCount, "b", 2, operands);
+        GpuBuffer output = context.Allocate<float>((long)outputCount, "c");
         var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
-        GpuBuffer x = Filled(context, (long)m * k, "x", 1);
-        GpuBuffer w = Filled(context, (long)n * k, "w", 2);
-        GpuBuffer dy = Filled(context, (long)m * n, "y", 3);
         Action<CommandList> product = layout switch
         {
-            Layout.Forward => c => MatmulKernels.Forward(c, x.Whole, w.Whole, dy.Whole, m, k, n),
-            Layout.BackwardInput => c => MatmulKernels.BackwardInput(c, dy.Whole, w.Whole, x.Whole, m, k, n),
-            _ => c => MatmulKernels.BackwardWeight(c, dy.Whole, x.Whole, w.Whole, m, k, n),
+            Layout.Forward => c => MatmulKernels.Forward(c, first.Whole, second.Whole, output.Whole, m, k, n, operands: operands),
+            Layout.BackwardInput => c => MatmulKernels.BackwardInput(c, first.Whole, second.Whole, output.Whole, m, k, n, operands: operands),
+            _ => c => MatmulKernels.BackwardWeight(c, first.Whole, second.Whole, output.Whole, m, k, n, operands: operands),
         };
         return new PreparedCase(c =>
         {
             using (MatmulKernels.Override(path))
                 product(c);
-        }, x, w, dy);
+        }, first, second, output);
     }
 
     // Values in [-1, 1): a cheap deterministic pattern; timing does not depend on them.
-    private static GpuBuffer Filled(GpuContext context, long count, string name, int seed)
+    private static GpuBuffer Filled(GpuContext context, long count, string name, int seed, Precision operands)
     {
         var values = new float[count];
         var random = new Random(seed);
         for (long i = 0; i < count; i++) values[i] = random.NextSingle() * 2 - 1;
-        return context.Upload<float>(values, name);
+        return operands == Precision.Fp32 ? context.Upload<float>(values, name) : context.Upload<ushort>(Reference.SixteenBitReference.Encode(values, operands), name);
     }
 }

@@ -12,7 +12,7 @@ namespace VkDiffusion.Runtime.SelfTest;
 public static class FastPathGate
 {
     /// <param name="operands">The precision the job's matmuls read (fp16 goes to the matrix units by default on GPUs).</param>
-    public static void RequireWorkingMatmul(GpuContext context, Precision operands) => RequireWorkingMatmul(context, operands, new MatmulCheck());
+    public static void RequireWorkingMatmul(GpuContext context, Precision operands) => RequireWorkingMatmul(context, operands, new MatmulCheck(operands));
 
     internal static void RequireWorkingMatmul(GpuContext context, Precision operands, ISelfTestCheck check)
     {

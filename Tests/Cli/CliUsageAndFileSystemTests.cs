@@ -33,6 +33,12 @@ public sealed class CliUsageAndFileSystemTests
     [InlineData("sample --top-k -3 --checkpoint c", "--top-k must be >= 0")]
     [InlineData("train --resume r --epochs 5", "--epochs cannot change with --resume")]
     [InlineData("train --model tiny --heads 8 --out r", "--model tiny is a preset")]
+    [InlineData("train --precision fp17 --out r", "--precision must be fp32, fp16, bf16 or auto, got fp17; see vkdiff train --help")]
+    [InlineData("train --resume r --precision bf16", "--precision cannot change with --resume")]
+    [InlineData("eval --precision half --checkpoint c --data d", "--precision must be fp32, fp16, bf16 or auto, got half")]
+    [InlineData("score --precision tf32 --checkpoint c --tasks t", "--precision must be fp32, fp16, bf16 or auto, got tf32")]
+    [InlineData("sample --precision int8 --checkpoint c", "--precision must be fp32, fp16, bf16 or auto, got int8")]
+    [InlineData("bench step --precision fp8", "--precision must be fp32, fp16, bf16 or auto, got fp8; see vkdiff bench --help")]
     public void A_numeric_option_outside_its_range_is_refused_before_any_work(string commandLine, string expected) =>
         AssertOneLine(CliErrorTests.RunVkdiff(null, commandLine.Split(' ')), ExitCodes.Usage, expected);
 

@@ -51,6 +51,52 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         AssertWithinBound(actual, layout, shape, first, second, prior: null);
     }
 
+    // Mixed precision: both operands stored as fp16 or bf16, every path and layout, shapes with ragged edges and vec4
+    // groups; the reference multiplies the rounded operands in double, so the fp32 accumulation bound holds unchanged.
+    private static readonly (int M, int K, int N)[] SixteenBitShapes = [(7, 33, 5), (127, 257, 33), (257, 129, 65), (20, 516, 520), (33, 12, 64), (513, 8, 515)];
+
+    public static TheoryData<MatmulPath, Precision, Layout, int, int, int> SixteenBitCases()
+    {
+        var data = new TheoryData<MatmulPath, Precision, Layout, int, int, int>();
+        foreach (MatmulPath path in Float32Paths)
+            foreach (Precision operands in new[] { Precision.Fp16, Precision.Bf16 })
+                foreach (Layout layout in Enum.GetValues<Layout>())
+                    foreach (var (m, k, n) in SixteenBitShapes)
+                        data.Add(path, operands, layout, m, k, n);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(SixteenBitCases))]
+    public void Sixteen_bit_operands_match_the_double_reference(MatmulPath path, Precision operands, Layout layout, int rowCount, int inFeatures, int outFeatures)
+    {
+        var shape = new Shape(rowCount, inFeatures, outFeatures);
+        var (first, second) = Inputs(layout, shape, seed: rowCount * 3 + outFeatures);
+        (first, second) = (SixteenBitReference.Round(first, operands), SixteenBitReference.Round(second, operands));
+        float[] prior = TestData.Uniform(OutputCount(layout, shape), seed: 5);
+        float[] actual = WithPath(path, () => RunGuarded(layout, shape, first, second, prior, operands));
+        AssertWithinBound(actual, layout, shape, first, second, prior);
+    }
+
+    public static TheoryData<Layout, int, int, int> CooperativeMatrixSixteenBitCases()
+    {
+        var data = new TheoryData<Layout, int, int, int>();
+        foreach (Layout layout in Enum.GetValues<Layout>())
+            foreach (var (m, k, n) in SixteenBitShapes)
+                data.Add(layout, m, k, n);
+        return data;
+    }
+
+    // fp16 operands read straight into the cooperative-matrix tiles (no rounding on the way: they are fp16 already).
+    [Theory, MemberData(nameof(CooperativeMatrixSixteenBitCases)), Trait("Category", "CooperativeMatrix")]
+    public void Cooperative_matrix_products_of_fp16_operands_match_the_double_reference(Layout layout, int rowCount, int inFeatures, int outFeatures)
+    {
+        var shape = new Shape(rowCount, inFeatures, outFeatures);
+        var (first, second) = Inputs(layout, shape, seed: rowCount + 11 * outFeatures);
+        (first, second) = (SixteenBitReference.Round(first, Precision.Fp16), SixteenBitReference.Round(second, Precision.Fp16));
+        float[] actual = WithPath(MatmulPath.CooperativeMatrix, () => RunGuarded(layout, shape, first, second, prior: null, Precision.Fp16));
+        AssertWithinBound(actual, layout, shape, first, second, prior: null, MatmulPath.CooperativeMatrix);
+    }
+
     public static TheoryData<Layout, int, int, int> CooperativeMatrixCases()
     {
         var data = new TheoryData<Layout, int, int, int>();
@@ -282,14 +328,15 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         _ => shape.RowCount,
     };
 
-    private static void Record(CommandList commands, Layout layout, Shape shape, BufferSlice first, BufferSlice second, BufferSlice output, bool accumulate)
+    private static void Record(CommandList commands, Layout layout, Shape shape, BufferSlice first, BufferSlice second, BufferSlice output, bool accumulate,
+        Precision operands = Precision.Fp32)
     {
         var (m, k, n) = (shape.RowCount, shape.InFeatures, shape.OutFeatures);
         switch (layout)
         {
-            case Layout.Forward: MatmulKernels.Forward(commands, first, second, output, m, k, n, accumulate); break;
-            case Layout.BackwardInput: MatmulKernels.BackwardInput(commands, first, second, output, m, k, n, accumulate); break;
-            default: MatmulKernels.BackwardWeight(commands, first, second, output, m, k, n, accumulate); break;
+            case Layout.Forward: MatmulKernels.Forward(commands, first, second, output, m, k, n, accumulate, operands); break;
+            case Layout.BackwardInput: MatmulKernels.BackwardInput(commands, first, second, output, m, k, n, accumulate, operands); break;
+            default: MatmulKernels.BackwardWeight(commands, first, second, output, m, k, n, accumulate, operands); break;
         }
     }
 
@@ -306,19 +353,23 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 
     // Runs one product into an output followed by GuardCount sentinel floats, checks the guards survived,
     // and returns the output. prior (when given) is the output's initial value and accumulate is on.
-    private float[] RunGuarded(Layout layout, Shape shape, float[] first, float[] second, float[]? prior)
+    private float[] RunGuarded(Layout layout, Shape shape, float[] first, float[] second, float[]? prior, Precision operands = Precision.Fp32)
     {
         int count = OutputCount(layout, shape);
         float[] initial = new float[count + GuardCount];
         Array.Fill(initial, Sentinel);
         prior?.CopyTo(initial, 0);
-        using GpuBuffer a = Context.Upload<float>(first, "a"), b = Context.Upload<float>(second, "b");
+        using GpuBuffer a = Upload(first, operands, "a"), b = Upload(second, operands, "b");
         using GpuBuffer c = Context.Upload<float>(initial, "c+guard");
-        Context.Execute(commands => Record(commands, layout, shape, a.Whole, b.Whole, c.Elements<float>(0, count), accumulate: prior is not null));
+        Context.Execute(commands => Record(commands, layout, shape, a.Whole, b.Whole, c.Elements<float>(0, count), accumulate: prior is not null, operands));
         float[] result = Context.Download<float>(c);
         Assert.All(result.Skip(count), guard => Assert.Equal(Sentinel, guard));
         return result.Take(count).ToArray();
     }
+
+    private GpuBuffer Upload(float[] values, Precision operands, string name) => operands == Precision.Fp32
+        ? Context.Upload<float>(values, name)
+        : Context.Upload<ushort>(SixteenBitReference.Encode(values, operands), name);
 
     private static void AssertWithinBound(float[] actual, Layout layout, Shape shape, float[] first, float[] second, float[]? prior,
         MatmulPath path = MatmulPath.Tiled)

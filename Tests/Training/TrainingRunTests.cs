@@ -225,7 +225,7 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     }
 
     /// <summary>A log that requests cancellation once the given step has been logged, as Ctrl-C would.</summary>
-    private sealed class StopAfterStep(int step, CancellationTokenSource cancellation) : StringWriter
+    internal sealed class StopAfterStep(int step, CancellationTokenSource cancellation) : StringWriter
     {
         public override void WriteLine(string? value)
         {

@@ -14,6 +14,8 @@ public sealed record StepBenchmarkResult(
     string Vocabulary,
     int SequenceLength,
     int BatchSize,
+    string Precision,
+    string MatmulPath,
     int Steps,
     double TokensPerSecond,
     double StepMilliseconds,
@@ -43,9 +45,11 @@ public sealed record KernelTime(string Kernel, int Calls, double Milliseconds);
 public static class StepBenchmark
 {
     public static StepBenchmarkResult Run(GpuContext context, string preset, ModelConfig config, Objective objective, int sequenceLength,
-        int batchSize, int steps, double? maxSubmitMilliseconds = null, Action<string>? progress = null)
+        int batchSize, int steps, Precision precision = Precision.Fp32, double? maxSubmitMilliseconds = null, Action<string>? progress = null)
     {
-        var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info);
+        var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info, precision: precision);
+        // fp16 runs at the loss scale training starts with.
+        int lossScaleExponent = precision == Precision.Fp16 ? 16 : 0;
         using var session = new TransformerSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds: maxSubmitMilliseconds);
         session.LoadParameters(ModelParameters.Initialize(config, seed: 1));
         session.ResetOptimizerState();
@@ -63,8 +67,7 @@ public static class StepBenchmark
                 targets[i] = (uint)random.Next(config.Vocabulary.MaskId);
             }
             session.WriteInputs(0, tokens, targets, positions);
-            var scalars = StepScalars.ForStep((uint)step + 1, (uint)step, seed: 3, learningRate: 1e-4f);
-            session.WriteScalars(0, scalars);
+            session.WriteScalars(0, StepScalars.ForStep((uint)step + 1, (uint)step, seed: 3, learningRate: 1e-4f) with { LossScaleExponent = lossScaleExponent });
         }
 
         // Warm-up: the first step compiles the pipelines; under a bound the first steps are the profiled ones,
@@ -104,11 +107,11 @@ public static class StepBenchmark
         double submissions = (double)(context.SubmissionCount - submissionsBefore) / steps;
 
         // One more step with timestamps around every dispatch, for GPU time and the per-kernel split.
-        using var profiled = new TransformerSession(context, TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info),
-            profile: true, shareWeightsWith: session);
+        using var profiled = new TransformerSession(context, TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info,
+            precision: precision), profile: true, shareWeightsWith: session);
         profiled.ResetOptimizerState();
         profiled.WriteInputs(0, tokens, targets, positions);
-        profiled.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 3, learningRate: 1e-4f));
+        profiled.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 3, learningRate: 1e-4f) with { LossScaleExponent = lossScaleExponent });
         profiled.Run();
         var timings = profiled.Compiled.Commands.ReadTimings();
         double gpuMilliseconds = timings.Sum(t => t.Milliseconds);
@@ -121,7 +124,8 @@ public static class StepBenchmark
 
         MemoryReport memory = session.Compiled.Memory;
         return new StepBenchmarkResult(
-            context.Info.Name, preset, objective.ToString().ToLowerInvariant(), config.Vocabulary.Name, sequenceLength, batchSize, steps,
+            context.Info.Name, preset, objective.ToString().ToLowerInvariant(), config.Vocabulary.Name, sequenceLength, batchSize,
+            precision.Name(), MatmulKernels.PathName(MatmulKernels.ChoosePath(context, precision)), steps,
             rows / stepSeconds, stepSeconds * 1000, hostSeconds / steps * 1000, hiddenSeconds / steps * 1000, gpuMilliseconds,
             maxSubmitMilliseconds, submissions,
             session.Compiled.Commands.DispatchCount, session.Compiled.Commands.BarrierCount,

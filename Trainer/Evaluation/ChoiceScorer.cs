@@ -1,5 +1,6 @@
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Evaluation;
@@ -18,7 +19,7 @@ public enum MdmScoring
 /// the continuation's log-probabilities. MDM: a Monte Carlo lower bound or the chain rule.
 /// </summary>
 public sealed class ChoiceScorer(GpuContext context, ModelConfig config, Objective objective, IReadOnlyDictionary<string, float[]> weights,
-    MdmScoring scoring, int monteCarloSamples, int seed) : IDisposable
+    MdmScoring scoring, int monteCarloSamples, int seed, Precision precision = Precision.Fp32) : IDisposable
 {
     private readonly Dictionary<(int Batch, int Length), TransformerSession> sessions = [];
 
@@ -91,7 +92,8 @@ public sealed class ChoiceScorer(GpuContext context, ModelConfig config, Objecti
     {
         if (!sessions.TryGetValue((batch, length), out TransformerSession? session))
         {
-            session = new TransformerSession(context, TransformerGraph.Build(config, objective, GraphMode.RowLosses, batch, length, context.Info));
+            session = new TransformerSession(context, TransformerGraph.Build(config, objective, GraphMode.RowLosses, batch, length, context.Info,
+                precision: precision));
             session.LoadParameters(weights);
             sessions[(batch, length)] = session;
         }

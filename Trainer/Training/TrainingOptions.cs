@@ -105,8 +105,8 @@ public sealed record TrainingOptions
         Require(TokenOrders >= 1, $"--orders must be >= 1, got {TokenOrders}");
         Require(TokenOrders == 1 || Objective == Objective.Ar, "--orders applies to --objective ar only");
         Require(MaxSubmitMilliseconds is null or > 0, $"--max-submit-ms (max_submit_ms) must be > 0, got {MaxSubmitMilliseconds}");
-        Require(InitialLossScale is >= 1 and <= 16777216 && Math.ScaleB(1.0, (int)Math.Round(Math.Log2(InitialLossScale))) == InitialLossScale,
-            $"initial_loss_scale must be a power of two in [1, 2^24], got {InitialLossScale}");
+        Require(InitialLossScale is >= 1 and <= 1.8446744073709552E+19 && Math.ScaleB(1.0, (int)Math.Round(Math.Log2(InitialLossScale))) == InitialLossScale,
+            $"initial_loss_scale must be a power of two in [1, 2^64], got {InitialLossScale}");
         Require(LossScaleGrowthInterval >= 1, $"loss_scale_growth_interval must be >= 1, got {LossScaleGrowthInterval}");
     }
 }

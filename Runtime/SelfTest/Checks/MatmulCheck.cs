@@ -19,7 +19,8 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// (2^-11 each) and a device may round each product to fp16 too (the lavapipe emulation layer does), so it adds
 /// 2^-9 sum|a||b|. As a normwise relative error that is max_i of the bound / max|reference|, per case.
 /// </summary>
-internal sealed class MatmulCheck : ISelfTestCheck
+/// <param name="onlyOperands">Run only the cases of this operand precision (the fast-path gate checks what a job will use).</param>
+internal sealed class MatmulCheck(Precision? onlyOperands = null) : ISelfTestCheck
 {
     private enum Layout { Forward, BackwardInput, BackwardWeight }
 
@@ -37,7 +38,7 @@ internal sealed class MatmulCheck : ISelfTestCheck
         bool hasCooperativeMatrix = MatmulKernels.CooperativeMatrixTile(context, out _) is not null;
         foreach (Precision operands in Enum.GetValues<Precision>())
         {
-            if (PrecisionFormat.MissingFeature(operands, context.Info) is not null) continue;
+            if (PrecisionFormat.MissingFeature(operands, context.Info) is not null || (onlyOperands is { } only && only != operands)) continue;
             MatmulPath devicePath = MatmulKernels.ChoosePath(context, operands);
             runs.Add((devicePath, operands, 1, Shapes));
             runs.Add((devicePath, operands, SplitCount, SplitShapes));

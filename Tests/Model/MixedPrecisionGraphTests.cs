@@ -1,0 +1,90 @@
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Tests.Infrastructure;
+
+namespace VkDiffusion.Tests.Model;
+
+// One training step of the tiny model in fp16 and bf16 against the same step in fp32 (same weights, batch and masks):
+// the loss and every gradient agree to within what 16-bit matmul operands allow (bf16 keeps 8 significant bits, fp16
+// 11); fp16's loss scale multiplies the raw gradients by exactly 2^e while the reported norm stays the unscaled one;
+// and a step whose fp16 gradients overflow leaves weights and AdamW state as they were.
+public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixture)
+{
+    private const int Length = 16, Batch = 2;
+
+    private sealed record StepResult(float Loss, float Norm, Dictionary<string, float[]> Gradients, Dictionary<string, float[]> Weights,
+        Dictionary<string, float[]> OptimizerState);
+
+    private StepResult Step(Objective objective, Precision precision, int lossScaleExponent)
+    {
+        ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
+        using var session = new TransformerSession(Context,
+            TransformerGraph.Build(config, objective, GraphMode.Train, Batch, Length, Context.Info, precision: precision));
+        session.LoadParameters(ModelParameters.Initialize(config, seed: 4));
+        session.ResetOptimizerState();
+        var random = new Random(5);
+        uint[] tokens = Enumerable.Range(0, Batch * Length).Select(_ => (uint)random.Next(97, 123)).ToArray();
+        uint[] targets = tokens.Skip(1).Append(32u).ToArray();
+        session.WriteInputs(0, tokens, objective == Objective.Ar ? targets : tokens, Trainer.Evaluation.LossEvaluator.Positions(Batch, Length));
+        session.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 9, learningRate: 1e-3f) with { LossScaleExponent = lossScaleExponent });
+        session.Run();
+        return new StepResult(session.ReadLoss(), session.ReadGradientNorm().Norm, session.ReadGradients(), session.ReadParameters(),
+            session.ReadOptimizerState());
+    }
+
+    [Theory]
+    [InlineData(Objective.Ar, Precision.Bf16, 0.03)]
+    [InlineData(Objective.Mdm, Precision.Bf16, 0.03)]
+    [InlineData(Objective.Ar, Precision.Fp16, 0.005)]
+    [InlineData(Objective.Mdm, Precision.Fp16, 0.005)]
+    public void A_mixed_precision_step_follows_the_fp32_step(Objective objective, Precision precision, double tolerance)
+    {
+        StepResult fp32 = Step(objective, Precision.Fp32, 0), mixed = Step(objective, precision, 0);
+        Assert.True(Math.Abs(mixed.Loss - fp32.Loss) <= tolerance * fp32.Loss, $"loss fp32 {fp32.Loss}, {precision} {mixed.Loss}");
+        Assert.NotEqual(fp32.Loss, mixed.Loss);
+        foreach (var (name, expected) in fp32.Gradients)
+        {
+            double error = RelativeError(mixed.Gradients[name], expected);
+            // Normwise: 16-bit rounding of both operands of every product on the gradient's path, a few dozen in a row.
+            Assert.True(error <= 4 * tolerance, $"{name}: relative error {error:E2} against fp32 ({precision})");
+        }
+    }
+
+    [Fact]
+    public void The_fp16_loss_scale_multiplies_raw_gradients_exactly_and_the_norm_is_unscaled()
+    {
+        StepResult unscaled = Step(Objective.Ar, Precision.Fp16, 0), scaled = Step(Objective.Ar, Precision.Fp16, 8);
+        Assert.True(float.IsFinite(scaled.Norm));
+        Assert.True(Math.Abs(scaled.Norm - unscaled.Norm) <= 2e-3 * unscaled.Norm, $"norm {unscaled.Norm} unscaled, {scaled.Norm} under 2^8");
+        foreach (var (name, values) in unscaled.Gradients)
+        {
+            double error = RelativeError(scaled.Gradients[name], values.Select(v => v * 256f).ToArray());
+            Assert.True(error <= 5e-3, $"{name}: raw gradient under 2^8 differs from 2^8 x unscaled by {error:E2}");
+        }
+    }
+
+    [Fact]
+    public void A_step_whose_fp16_gradients_overflow_changes_no_weight_and_no_optimizer_state()
+    {
+        ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
+        Dictionary<string, float[]> initial = ModelParameters.Initialize(config, seed: 4);
+        StepResult overflowed = Step(Objective.Ar, Precision.Fp16, 100);
+        Assert.False(float.IsFinite(overflowed.Norm));
+        foreach (var (name, values) in initial) Assert.True(values.AsSpan().SequenceEqual(overflowed.Weights[name]), $"{name} changed");
+        Assert.All(overflowed.OptimizerState.Values, moment => Assert.All(moment, value => Assert.Equal(0f, value)));
+
+        StepResult applied = Step(Objective.Ar, Precision.Fp16, 0);
+        Assert.False(initial[ModelParameters.FinalNorm].AsSpan().SequenceEqual(applied.Weights[ModelParameters.FinalNorm]));
+    }
+
+    private static double RelativeError(float[] actual, float[] expected)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            difference += Math.Pow(actual[i] - expected[i], 2);
+            norm += Math.Pow(expected[i], 2);
+        }
+        return Math.Sqrt(difference / Math.Max(norm, 1e-30));
+    }
+}
