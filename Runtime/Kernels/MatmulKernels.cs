@@ -139,13 +139,22 @@ public static class MatmulKernels
 
     /// <summary>
     /// The implementation for operands in <paramref name="operands"/>: as <see cref="ChoosePath(DeviceInfo)"/>, except that
-    /// fp16 operands on a GPU with a usable cooperative-matrix shape go to the matrix units unless a path is forced.
+    /// fp16 operands on a GPU with a usable cooperative-matrix shape go to the matrix units unless a path is forced, and
+    /// that 16-bit operands take the register path for the texel one and bf16 the shared-tile path for the
+    /// cooperative-matrix one (matmul.comp builds neither variant).
     /// </summary>
     public static MatmulPath ChoosePath(GpuContext context, Precision operands)
     {
-        if (ForcedPath() is { } forced) return forced;
-        if (operands == Precision.Fp16 && !context.Info.IsCpu && CooperativeMatrixTile(context, out _) is not null) return MatmulPath.CooperativeMatrix;
-        return ChoosePath(context.Info);
+        MatmulPath path = ForcedPath()
+            ?? (operands == Precision.Fp16 && !context.Info.IsCpu && CooperativeMatrixTile(context, out _) is not null
+                ? MatmulPath.CooperativeMatrix
+                : ChoosePath(context.Info));
+        return (operands, path) switch
+        {
+            (not Precision.Fp32, MatmulPath.RegisterBlockedTexels) => MatmulPath.RegisterBlocked,
+            (Precision.Bf16, MatmulPath.CooperativeMatrix) => MatmulPath.Tiled,
+            _ => path,
+        };
     }
 
     private static MatmulPath? ForcedPath()
@@ -231,17 +240,10 @@ public static class MatmulKernels
 
     private static Variant ChooseVariant(GpuContext context, MatmulPath path, int m, int n, int batchCount, Precision operands)
     {
-        // 16-bit operands: the texel path's role goes to the register path, and bf16's cooperative matrices to shared
-        // tiles (matmul.comp builds neither); each variant name gets the storage suffix.
+        // 16-bit operands: the fp32 variant's shape under the name with the storage suffix (the path is one that has it).
         if (operands != Precision.Fp32)
         {
-            MatmulPath storagePath = path switch
-            {
-                MatmulPath.RegisterBlockedTexels => MatmulPath.RegisterBlocked,
-                MatmulPath.CooperativeMatrix when operands == Precision.Bf16 => MatmulPath.Tiled,
-                _ => path,
-            };
-            Variant variant = ChooseVariant(context, storagePath, m, n, batchCount, Precision.Fp32);
+            Variant variant = ChooseVariant(context, path, m, n, batchCount, Precision.Fp32);
             return variant with { Name = $"{variant.Name}_{(operands == Precision.Fp16 ? "f16" : "bf16")}" };
         }
         long outputs = (long)m * n;

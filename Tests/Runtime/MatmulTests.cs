@@ -58,7 +58,8 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     public static TheoryData<MatmulPath, Precision, Layout, int, int, int> SixteenBitCases()
     {
         var data = new TheoryData<MatmulPath, Precision, Layout, int, int, int>();
-        foreach (MatmulPath path in Float32Paths)
+        // The texel path has no 16-bit variant: it runs as the register path (MatmulKernels.ChoosePath).
+        foreach (MatmulPath path in new[] { MatmulPath.Reference, MatmulPath.RegisterBlocked, MatmulPath.Tiled })
             foreach (Precision operands in new[] { Precision.Fp16, Precision.Bf16 })
                 foreach (Layout layout in Enum.GetValues<Layout>())
                     foreach (var (m, k, n) in SixteenBitShapes)
@@ -291,6 +292,23 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
             for (int n = 0; n < outFeatures; n++)
                 Assert.Equal(x[m] * w[n], actual[(long)m * outFeatures + n]);
         AssertWithinBound(Context.Download<float>(dw), Layout.BackwardWeight, shape, actual, x, prior: null);
+    }
+
+    [Fact]
+    public void Sixteen_bit_operands_take_the_paths_that_have_16_bit_variants()
+    {
+        using (MatmulKernels.Override(MatmulPath.RegisterBlockedTexels))
+        {
+            Assert.Equal(MatmulPath.RegisterBlocked, MatmulKernels.ChoosePath(Context, Precision.Bf16));
+            Assert.Equal(MatmulPath.RegisterBlockedTexels, MatmulKernels.ChoosePath(Context, Precision.Fp32));
+        }
+        using (MatmulKernels.Override(MatmulPath.CooperativeMatrix))
+        {
+            Assert.Equal(MatmulPath.Tiled, MatmulKernels.ChoosePath(Context, Precision.Bf16));
+            Assert.Equal(MatmulPath.CooperativeMatrix, MatmulKernels.ChoosePath(Context, Precision.Fp16));
+        }
+        // lavapipe is a CPU device: fp16 does not go to (emulated) matrix units unless forced.
+        Assert.Equal(MatmulPath.RegisterBlocked, MatmulKernels.ChoosePath(Context, Precision.Fp16));
     }
 
     [Fact]
