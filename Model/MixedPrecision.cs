@@ -25,24 +25,18 @@ public sealed class MixedPrecision(ComputeGraph graph, Precision precision)
     {
         if (!IsActive) return weight;
         if (weightCopies.TryGetValue(weight, out Tensor? copy)) return copy;
-        copy = graph.NewTensor($"{Precision.Name()}.{weight.Name}", TensorRole.Transient, Storage, [.. weight.Shape]);
-        Tensor target = copy;
-        graph.Add($"cast {weight.Name}", [weight], [target], c => CastKernels.To16Bit(c, weight.Slice, target.Slice, Precision));
-        weightCopies[weight] = copy;
-        return copy;
+        Tensor cast = graph.NewTensor($"{Precision.Name()}.{weight.Name}", TensorRole.Transient, Storage, [.. weight.Shape]);
+        graph.Add($"cast {weight.Name}", [weight], [cast], c => CastKernels.To16Bit(c, weight.Slice, cast.Slice, Precision));
+        weightCopies[weight] = cast;
+        return cast;
     }
 
-    /// <summary>
-    /// An activation or activation gradient as the matmuls that read it want it (itself in fp32). With
-    /// <paramref name="lossScaleScalars"/> in fp16, scaled by the step's loss scale on the way (the loss gradient).
-    /// </summary>
-    public Tensor Operand(string name, Tensor x, Tensor? lossScaleScalars = null)
+    /// <summary>An activation or activation gradient as the matmuls that read it want it (itself in fp32).</summary>
+    public Tensor Operand(string name, Tensor x)
     {
         if (!IsActive) return x;
         Tensor y = NewOperand(name, [.. x.Shape]);
-        Tensor? scalars = Precision == Precision.Fp16 ? lossScaleScalars : null;
-        graph.Add($"cast {name}", scalars is null ? [x] : [x, scalars], [y],
-            c => CastKernels.To16Bit(c, x.Slice, y.Slice, Precision, scalars?.Slice));
+        graph.Add($"cast {name}", [x], [y], c => CastKernels.To16Bit(c, x.Slice, y.Slice, Precision));
         return y;
     }
 

@@ -78,14 +78,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         AssertWithinBound(actual, layout, shape, first, second, prior);
     }
 
-    public static TheoryData<Layout, int, int, int> CooperativeMatrixSixteenBitCases()
-    {
-        var data = new TheoryData<Layout, int, int, int>();
-        foreach (Layout layout in Enum.GetValues<Layout>())
-            foreach (var (m, k, n) in SixteenBitShapes)
-                data.Add(layout, m, k, n);
-        return data;
-    }
+    public static TheoryData<Layout, int, int, int> CooperativeMatrixSixteenBitCases() => EveryLayout(SixteenBitShapes);
 
     // fp16 operands read straight into the cooperative-matrix tiles (no rounding on the way: they are fp16 already).
     [Theory, MemberData(nameof(CooperativeMatrixSixteenBitCases)), Trait("Category", "CooperativeMatrix")]
@@ -98,11 +91,13 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         AssertWithinBound(actual, layout, shape, first, second, prior: null, MatmulPath.CooperativeMatrix);
     }
 
-    public static TheoryData<Layout, int, int, int> CooperativeMatrixCases()
+    public static TheoryData<Layout, int, int, int> CooperativeMatrixCases() => EveryLayout(Shapes);
+
+    private static TheoryData<Layout, int, int, int> EveryLayout((int M, int K, int N)[] shapes)
     {
         var data = new TheoryData<Layout, int, int, int>();
         foreach (Layout layout in Enum.GetValues<Layout>())
-            foreach (var (m, k, n) in Shapes)
+            foreach (var (m, k, n) in shapes)
                 data.Add(layout, m, k, n);
         return data;
     }
