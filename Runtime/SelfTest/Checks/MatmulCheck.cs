@@ -20,8 +20,13 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// 2^-9 sum|a||b|. As a normwise relative error that is max_i of the bound / max|reference|, per case.
 /// </summary>
 /// <param name="onlyOperands">Run only the cases of this operand precision (the fast-path gate checks what a job will use).</param>
-internal sealed class MatmulCheck(Precision? onlyOperands = null) : ISelfTestCheck
+internal sealed class MatmulCheck(Precision? onlyOperands) : ISelfTestCheck
 {
+    /// <summary>Every precision the device can store (the self-test suite creates its checks without arguments).</summary>
+    public MatmulCheck() : this(null)
+    {
+    }
+
     private enum Layout { Forward, BackwardInput, BackwardWeight }
 
     // (rows M, in K, out N)
