@@ -12,7 +12,7 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// primes around tile edges, one large enough in M and N to select the big register blocks or shared tiles, and for
 /// split-K reductions long enough to split, with ragged slices. Each path runs with fp32 operands and, where the device
 /// can store them, with fp16 and bf16 operands (mixed precision; the cooperative-matrix path has fp16 only), whose
-/// reference takes the operands as rounded to 16 bits, so the fp32 bound still holds.
+/// reference takes the operands as rounded to 16 bits, so the fp32 bound still holds (fewer shapes: only the loads differ).
 /// Tolerance (the bound of Tests/Runtime/MatmulTests): an fp32 dot product of R terms in any order, with or without
 /// FMA, is within (R + 2) 2^-24 (sum|a||b| + |prior|) of the exact value per element (Higham 3.1, plus one rounding
 /// for adding the prior output when accumulating). The cooperative-matrix path rounds both operands to fp16
@@ -33,6 +33,9 @@ internal sealed class MatmulCheck(Precision? onlyOperands) : ISelfTestCheck
     private static readonly (int M, int K, int N)[] Shapes = [(1, 7, 33), (64, 64, 64), (127, 257, 33), (513, 8, 515)];
     // Reductions of 600-1100 in every layout: two or three slices, the last ragged.
     private static readonly (int M, int K, int N)[] SplitShapes = [(600, 1100, 24), (33, 770, 1030)];
+    // 16-bit operands change only the loads: a ragged shape, a tile-aligned one and one split reduction cover them.
+    private static readonly (int M, int K, int N)[] SixteenBitShapes = [(64, 64, 64), (127, 257, 33)];
+    private static readonly (int M, int K, int N)[] SixteenBitSplitShapes = [(33, 770, 1030)];
     private const int SplitCount = 3;
 
     public string Name => "matmul";
@@ -45,12 +48,13 @@ internal sealed class MatmulCheck(Precision? onlyOperands) : ISelfTestCheck
         {
             if (PrecisionFormat.MissingFeature(operands, context.Info) is not null || (onlyOperands is { } only && only != operands)) continue;
             MatmulPath devicePath = MatmulKernels.ChoosePath(context, operands);
-            runs.Add((devicePath, operands, 1, Shapes));
-            runs.Add((devicePath, operands, SplitCount, SplitShapes));
+            var (shapes, splitShapes) = operands == Precision.Fp32 ? (Shapes, SplitShapes) : (SixteenBitShapes, SixteenBitSplitShapes);
+            runs.Add((devicePath, operands, 1, shapes));
+            runs.Add((devicePath, operands, SplitCount, splitShapes));
             if (devicePath != MatmulPath.CooperativeMatrix && hasCooperativeMatrix && operands != Precision.Bf16)
             {
-                runs.Add((MatmulPath.CooperativeMatrix, operands, 1, Shapes));
-                runs.Add((MatmulPath.CooperativeMatrix, operands, SplitCount, SplitShapes));
+                runs.Add((MatmulPath.CooperativeMatrix, operands, 1, shapes));
+                runs.Add((MatmulPath.CooperativeMatrix, operands, SplitCount, splitShapes));
             }
         }
         foreach (var (path, operands, splits, shapes) in runs)
