@@ -64,11 +64,14 @@ public sealed class TransformerGraph
     public int RowCount => BatchSize * SequenceLength;
 
     private readonly MaskSource maskSource;
+    /// <summary>Data-parallel ranks whose gradients are summed: each rank's loss is scaled by 1/(rows over all of them).</summary>
+    private readonly int ranks;
 
     private TransformerGraph(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength, int microBatches,
-        DeviceInfo device, MaskSource maskSource)
+        DeviceInfo device, MaskSource maskSource, int ranks)
     {
         this.maskSource = maskSource;
+        this.ranks = ranks;
         config.Validate();
         if (batchSize < 1 || sequenceLength < 1 || microBatches < 1)
             throw new InvalidInputException($"batch {batchSize}, sequence length {sequenceLength} and micro-batches {microBatches} must be positive");
@@ -111,9 +114,10 @@ public sealed class TransformerGraph
         }
     }
 
+    /// <param name="ranks">Data-parallel ranks that each run this graph on their own micro-batches (training graphs).</param>
     public static TransformerGraph Build(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength,
-        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device) =>
-        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource);
+        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device, int ranks = 1) =>
+        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource, ranks);
 
     public ParameterTensors Parameter(string name) => Parameters.First(p => p.Spec.Name == name);
 
@@ -193,7 +197,7 @@ public sealed class TransformerGraph
             case GraphMode.Train:
             {
                 Tensor loss = Graph.NewTensor(prefix + "loss", TensorRole.HostOutput, 1);
-                float lossScale = 1f / ((float)rows * microBatchCount);
+                float lossScale = 1f / ((float)rows * microBatchCount * ranks);
                 AppendTrainingLoss(tape, prefix, hidden, table, targets!, weights!, loss, chunkRows, lossScale);
                 tape.AppendBackward();
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, loss, null, null);
