@@ -5,11 +5,8 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Runtime.Distributed;
 
 /// <summary>Where one rank's gradient all-reduces went, summed over the steps run so far.</summary>
-public sealed record CommunicationTotals(int Steps, double AllReduceSeconds, double HiddenSeconds, long BytesReduced)
-{
-    /// <summary>The share of the all-reduce time spent while the device still ran backward.</summary>
-    public double HiddenShare => AllReduceSeconds > 0 ? HiddenSeconds / AllReduceSeconds : 0;
-}
+/// <param name="HiddenSeconds">The part of <paramref name="AllReduceSeconds"/> spent while the device still ran backward.</param>
+public sealed record CommunicationTotals(int Steps, double AllReduceSeconds, double HiddenSeconds, long BytesReduced);
 
 /// <summary>
 /// Runs one data-parallel training step on a graph cut by <see cref="GradientBuckets"/>: submits forward and

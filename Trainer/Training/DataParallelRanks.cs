@@ -18,6 +18,9 @@ internal sealed class DataParallelRanks(IProcessGroup group)
 {
     private DataParallelStep? step;
 
+    /// <summary>Gradient buckets reduced per step (0 in a single process).</summary>
+    public int BucketCount { get; private set; }
+
     public IProcessGroup Group => group;
     public int Size => group.Size;
     /// <summary>The rank that writes config, metrics, checkpoints and plots.</summary>
@@ -48,11 +51,24 @@ internal sealed class DataParallelRanks(IProcessGroup group)
     public TransformerSession CreateTrainingSession(GpuContext context, TransformerGraph graph, int hostInputSlots, double? maxSubmitMilliseconds)
     {
         if (group.Size == 1) return new TransformerSession(context, graph, hostInputSlots: hostInputSlots, maxSubmitMilliseconds: maxSubmitMilliseconds);
-        GradientBuckets buckets = GradientBuckets.Insert(graph.Graph, graph.Parameters.Select(p => p.Gradient!).ToList());
+        GradientBuckets buckets = GradientBuckets.Insert(graph.Graph, graph.Parameters.Select(p => p.Gradient!).ToList(), BucketBytes());
         var session = new TransformerSession(context, graph, hostInputSlots: hostInputSlots, maxSubmitMilliseconds: maxSubmitMilliseconds,
             stageStarts: buckets.StageStarts);
         step = new DataParallelStep(session.Compiled, buckets, group);
+        BucketCount = buckets.Buckets.Count;
         return session;
+    }
+
+    /// <summary>Names the gradient bucket size in MiB (decimals allowed); smaller buckets start all-reduces earlier, larger ones pay less latency.</summary>
+    public const string BucketSizeVariable = "VKDIFF_BUCKET_MB";
+
+    private static long BucketBytes()
+    {
+        string? text = Environment.GetEnvironmentVariable(BucketSizeVariable);
+        if (text is null) return GradientBuckets.DefaultBucketBytes;
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double mib) && mib > 0 && mib < 1 << 20
+            ? Math.Max(4, (long)(mib * (1 << 20)))
+            : throw new InvalidInputException($"{BucketSizeVariable} = '{text}' is not a positive size in MiB (e.g. 25 or 0.5).");
     }
 
     public CommunicationTotals? Communication => step?.Totals;
