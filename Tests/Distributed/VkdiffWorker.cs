@@ -49,11 +49,24 @@ internal sealed class VkdiffWorker : IDisposable
     }
 
     /// <summary>Runs vkdiff as <paramref name="ranks"/> MPI ranks on this machine (Open MPI's mpirun, allowed to run as root).</summary>
-    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments)
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments) =>
+        RunUnderMpirun(ranks, null, arguments);
+
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        var rootAllowed = new Dictionary<string, string> { ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" };
-        using var worker = new VkdiffWorker(rootAllowed, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
+        using var worker = StartUnderMpirun(ranks, environment, arguments);
         return worker.WaitForExit();
+    }
+
+    /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
+    public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    {
+        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>())
+        {
+            ["OMPI_ALLOW_RUN_AS_ROOT"] = "1",
+            ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1",
+        };
+        return new VkdiffWorker(variables, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
     }
 
     private void OnLine(StringBuilder text, string? line)

@@ -161,12 +161,13 @@ public sealed class TrainingRun
 
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
-            $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * options.GradientAccumulation} x {length} tokens -> {runDirectory}" +
-            (ranks.Size > 1 ? $" on {ranks.Size} ranks of {batch * micro} sequences" : ""));
+            $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * options.GradientAccumulation} x {length} tokens -> {runDirectory}");
 
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro, ranks: ranks.Size);
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
         using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds);
+        if (ranks.Size > 1)
+            log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
         using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
             batch, length, context.Info), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
         var evaluator = new LossEvaluator(evaluation);
@@ -302,6 +303,7 @@ public sealed class TrainingRun
         }
 
         double wall = elapsedBefore + clock.Elapsed.TotalSeconds;
+        if (ranks.Size > 1) log.WriteLine($"parameters bit-identical on all {ranks.Size} ranks (SHA-256 compared at every evaluation, the last at step {step})");
         if (ranks.IsWriter) TrainingPlots.WriteLossPlot(runDirectory, plan.UniqueTokens, options);
         return new TrainingSummary(runDirectory, options.Objective, step, step * tokensPerStep, lastLoss, lastValidation,
             progress.BestValidationLoss, progress.BestEpoch, wall, context.Info.Name);
