@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Trainer.Files;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Distributed;
@@ -92,24 +93,56 @@ public sealed class DataParallelTrainingTests(TinyDataParallelRuns runs) : IClas
     }
 
     [Fact]
-    public async Task A_two_rank_run_killed_with_kill_9_resumes_to_the_weights_of_an_uninterrupted_one()
+    public async Task A_two_rank_run_killed_with_kill_9_resumes_on_two_ranks_or_one_to_the_weights_of_an_uninterrupted_one()
     {
         var (uninterrupted, _) = runs.TwoRanks;
-        string directory = Path.Combine(runs.Root, "killed");
-        using (var worker = VkdiffWorker.StartUnderMpirun(2, TinyDataParallelRuns.SmallBuckets, runs.Flags("--grad-accum", "1", "--save-every", "1", "--out", directory)))
+        string killed = Path.Combine(runs.Root, "killed"), copy = Path.Combine(runs.Root, "killed-resumed-by-one-process");
+        using (var worker = VkdiffWorker.StartUnderMpirun(2, TinyDataParallelRuns.SmallBuckets, runs.Flags("--grad-accum", "1", "--save-every", "1", "--out", killed)))
         {
             await worker.LineStartingWith("step       4/12").WaitAsync(TimeSpan.FromMinutes(3));
             worker.KillHard();
         }
-        var (exitCode, output, error) = VkdiffWorker.RunUnderMpirun(2, TinyDataParallelRuns.SmallBuckets, "train", "--resume", directory);
-        Assert.True(exitCode == ExitCodes.Success, $"resume exited {exitCode}: {output} {error}");
+        // mpirun is gone; its ranks die with it, rank 0 releasing the run's lock as it goes.
+        await WaitUntilFree(Path.Combine(killed, TrainingRun.LockFile));
+        CopyDirectory(killed, copy);
+
+        var (exitCode, output, error) = VkdiffWorker.RunUnderMpirun(2, TinyDataParallelRuns.SmallBuckets, "train", "--resume", killed);
+        Assert.True(exitCode == ExitCodes.Success, $"resume on 2 ranks exited {exitCode}: {output} {error}");
         int resumedAt = int.Parse(Regex.Match(output, @"resuming at step (\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.InRange(resumedAt, 4, TinyDataParallelRuns.TotalSteps - 1);
-
-        Dictionary<string, float[]> expected = TinyDataParallelRuns.FinalWeights(uninterrupted), actual = TinyDataParallelRuns.FinalWeights(directory);
-        foreach (var (name, values) in expected) Assert.True(values.AsSpan().SequenceEqual(actual[name]), $"{name} differs from the uninterrupted run's");
+        Dictionary<string, float[]> expected = TinyDataParallelRuns.FinalWeights(uninterrupted);
+        Dictionary<string, float[]> resumedOnTwo = TinyDataParallelRuns.FinalWeights(killed);
+        foreach (var (name, values) in expected) Assert.True(values.AsSpan().SequenceEqual(resumedOnTwo[name]), $"{name} differs from the uninterrupted run's");
         Assert.Equal(MetricsLog.Read(Path.Combine(uninterrupted, TrainingRun.MetricsFile)).Select(r => r.TrainLoss),
-            MetricsLog.Read(Path.Combine(directory, TrainingRun.MetricsFile)).Select(r => r.TrainLoss));
+            MetricsLog.Read(Path.Combine(killed, TrainingRun.MetricsFile)).Select(r => r.TrainLoss));
+
+        // One process takes both micro-batches of the global batch (config.json's grad_accum is 2): the same run, summed in another order.
+        (exitCode, output, error) = VkdiffWorker.Run(null, "train", "--resume", copy);
+        Assert.True(exitCode == ExitCodes.Success, $"resume in one process exited {exitCode}: {output} {error}");
+        Assert.Contains($"resuming at step {resumedAt}", output);
+        Dictionary<string, float[]> resumedOnOne = TinyDataParallelRuns.FinalWeights(copy);
+        foreach (var (name, values) in expected) TestData.AssertClose(resumedOnOne[name], values, atol: 1e-5, rtol: 0, name);
+    }
+
+    private static async Task WaitUntilFree(string lockPath)
+    {
+        for (int attempt = 0; attempt < 600; attempt++)
+        {
+            using (ExclusiveLock? free = ExclusiveLock.TryAcquire(lockPath))
+                if (free is not null) return;
+            await Task.Delay(100);
+        }
+        Assert.Fail($"{lockPath} is still held a minute after the job was killed");
+    }
+
+    private static void CopyDirectory(string source, string destination)
+    {
+        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(destination, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 
     [Fact]
