@@ -108,7 +108,7 @@ public sealed class TrainCommand : ICommand
     /// <summary>Trains as one rank of <paramref name="group"/>: every rank runs this; rank 0 alone prints and writes.</summary>
     private int Train(IProcessGroup group)
     {
-        using var interruption = new Interruption();
+        using var interruption = new Interruption(group.Rank == 0 ? Interruption.StoppingAfterStep : null);
         TextWriter log = group.Rank == 0 ? Console.Out : TextWriter.Null;
         TrainingSummary summary;
         if (Resume is not null)

@@ -84,9 +84,9 @@ public sealed class TrainingRun
 
     /// <summary>
     /// Continues the run in <paramref name="runDirectory"/> from its last checkpoint (from step 0 when it has none),
-    /// with the schedule changes in <paramref name="overrides"/>.
+    /// with the schedule changes in <paramref name="overrides"/>. Under MPI every rank calls it, with any number of ranks
+    /// that divides the run's grad_accum (the global batch stays).
     /// </summary>
-    /// Under MPI every rank calls it, with any number of ranks that divides the run's grad_accum (the global batch stays).
     public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel, ScheduleOverrides? overrides = null,
         IProcessGroup? group = null)
     {
