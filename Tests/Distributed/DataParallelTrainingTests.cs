@@ -146,6 +146,21 @@ public sealed class DataParallelTrainingTests(TinyDataParallelRuns runs) : IClas
     }
 
     [Fact]
+    public void A_rank_with_another_config_is_named_in_one_line_exit_7_and_nothing_is_written()
+    {
+        string directory = Path.Combine(runs.Root, "disagreeing");
+        string[] Rank(string minimumLearningRate) => runs.Flags("--grad-accum", "1", "--out", directory, "--min-lr", minimumLearningRate);
+
+        var (exitCode, output, error) = VkdiffWorker.RunRanksUnderMpirun(Rank("0.0003"), Rank("0.0002"));
+
+        Assert.Equal(ExitCodes.InvalidInput, exitCode);
+        string[] lines = $"{output}\n{error}".Split('\n').Where(line => line.StartsWith("vkdiff:", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(["vkdiff: rank 1 sees a different config or data than rank 0 (the same command, the same --data contents and the same files " +
+            "on every node are needed)."], lines);
+        Assert.False(Directory.Exists(directory), "nothing may be written");
+    }
+
+    [Fact]
     public void A_global_batch_the_ranks_cannot_split_is_exit_7_in_one_line_and_writes_nothing()
     {
         // A config of 3 micro-batches per step, launched on 2 ranks.

@@ -58,16 +58,25 @@ internal sealed class VkdiffWorker : IDisposable
         return worker.WaitForExit();
     }
 
-    /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
-    public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    /// <summary>Runs one vkdiff rank per command line of <paramref name="argumentsByRank"/>, as one MPI job (mpirun's colon syntax).</summary>
+    public static (int ExitCode, string Output, string Error) RunRanksUnderMpirun(params string[][] argumentsByRank)
     {
-        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>())
+        string vkdiff = Path.Combine(AppContext.BaseDirectory, "vkdiff.dll");
+        string[] arguments = [.. argumentsByRank[0], .. argumentsByRank.Skip(1).SelectMany(rank => (string[])[":", "-np", "1", "dotnet", vkdiff, .. rank])];
+        using var worker = new VkdiffWorker(RootAllowed(null), ["mpirun", "--oversubscribe", "-np", "1"], arguments);
+        return worker.WaitForExit();
+    }
+
+    private static Dictionary<string, string> RootAllowed(IReadOnlyDictionary<string, string>? environment) =>
+        new(environment ?? new Dictionary<string, string>())
         {
             ["OMPI_ALLOW_RUN_AS_ROOT"] = "1",
             ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1",
         };
-        return new VkdiffWorker(variables, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
-    }
+
+    /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
+    public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+        => new(RootAllowed(environment), ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
 
     private void OnLine(StringBuilder text, string? line)
     {
