@@ -10,10 +10,13 @@ namespace VkDiffusion.Cli;
 public sealed class Interruption : IDisposable
 {
     private readonly CancellationTokenSource source = new();
-    private readonly string stoppingMessage;
+    /// <summary>Printed at the first signal; null on the MPI ranks other than 0, so a job says it once.</summary>
+    private readonly string? stoppingMessage;
     private readonly PosixSignalRegistration[] registrations;
 
-    public Interruption(string stoppingMessage = "vkdiff: stopping after the current step (Ctrl-C again to kill)...")
+    public const string StoppingAfterStep = "vkdiff: stopping after the current step (Ctrl-C again to kill)...";
+
+    public Interruption(string? stoppingMessage = StoppingAfterStep)
     {
         this.stoppingMessage = stoppingMessage;
         registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal), PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal)];
@@ -25,7 +28,7 @@ public sealed class Interruption : IDisposable
     {
         if (source.IsCancellationRequested) return;
         context.Cancel = true;
-        Console.Error.WriteLine(stoppingMessage);
+        if (stoppingMessage is not null) Console.Error.WriteLine(stoppingMessage);
         source.Cancel();
     }
 

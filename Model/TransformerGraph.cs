@@ -68,12 +68,15 @@ public sealed class TransformerGraph
 
     private readonly MaskSource maskSource;
     private readonly MixedPrecision mixed;
+    /// <summary>Data-parallel ranks whose gradients are summed: each rank's loss is scaled by 1/(rows over all of them).</summary>
+    private readonly int ranks;
 
     private TransformerGraph(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength, int microBatches,
-        DeviceInfo device, MaskSource maskSource, Precision precision)
+        DeviceInfo device, MaskSource maskSource, Precision precision, int ranks)
     {
         this.maskSource = maskSource;
         mixed = new MixedPrecision(Graph, precision);
+        this.ranks = ranks;
         config.Validate();
         if (batchSize < 1 || sequenceLength < 1 || microBatches < 1)
             throw new InvalidInputException($"batch {batchSize}, sequence length {sequenceLength} and micro-batches {microBatches} must be positive");
@@ -116,9 +119,10 @@ public sealed class TransformerGraph
         }
     }
 
+    /// <param name="ranks">Data-parallel ranks that each run this graph on their own micro-batches (training graphs).</param>
     public static TransformerGraph Build(ModelConfig config, Objective objective, GraphMode mode, int batchSize, int sequenceLength,
-        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device, Precision precision = Precision.Fp32) =>
-        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource, precision);
+        DeviceInfo device, int microBatches = 1, MaskSource maskSource = MaskSource.Device, Precision precision = Precision.Fp32, int ranks = 1) =>
+        new(config, objective, mode, batchSize, sequenceLength, mode == GraphMode.Train ? microBatches : 1, device, maskSource, precision, ranks);
 
     public ParameterTensors Parameter(string name) => Parameters.First(p => p.Spec.Name == name);
 
@@ -198,7 +202,7 @@ public sealed class TransformerGraph
             case GraphMode.Train:
             {
                 Tensor loss = Graph.NewTensor(prefix + "loss", TensorRole.HostOutput, 1);
-                float lossScale = 1f / ((float)rows * microBatchCount);
+                float lossScale = 1f / ((float)rows * microBatchCount * ranks);
                 AppendTrainingLoss(tape, prefix, hidden, table, targets!, weights!, scalars, loss, chunkRows, lossScale);
                 tape.AppendBackward();
                 return new MicroBatchTensors(tokens, hostTargets, hostWeights, positions, scalars, loss, null, null);

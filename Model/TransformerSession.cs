@@ -21,8 +21,9 @@ public sealed class TransformerSession : IDisposable
     /// uses directly (an evaluation graph reading the training weights without copies).</param>
     /// <param name="hostInputSlots">2 lets the host write the next step's inputs while a step runs (see <see cref="CompiledGraph"/>).</param>
     /// <param name="maxSubmitMilliseconds">Bound on the device time of one submission (null: one submission per step).</param>
+    /// <param name="stageStarts">Op indices where the recording is cut into separately submitted stages (see <see cref="CompiledGraph"/>).</param>
     public TransformerSession(GpuContext context, TransformerGraph model, bool profile = false, TransformerSession? shareWeightsWith = null,
-        int hostInputSlots = 1, double? maxSubmitMilliseconds = null)
+        int hostInputSlots = 1, double? maxSubmitMilliseconds = null, IReadOnlyList<int>? stageStarts = null)
     {
         this.context = context;
         Model = model;
@@ -32,7 +33,7 @@ public sealed class TransformerSession : IDisposable
             var byName = shareWeightsWith.Model.Parameters.ToDictionary(p => p.Spec.Name, p => p.Value);
             shared = tensor => tensor.Role == TensorRole.Parameter && byName.TryGetValue(tensor.Name, out Tensor? other) ? other.Slice : null;
         }
-        Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds);
+        Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds, stageStarts);
     }
 
     public GpuContext Context => context;

@@ -17,6 +17,11 @@ else
   echo "test: no cooperative-matrix emulation layer at $layer_dir: the CooperativeMatrix tests are left out"
   filter=(--filter "Category!=CooperativeMatrix")
 fi
+# The data-parallel tests launch two ranks with Open MPI's mpirun (scripts/setup.sh installs it); without it they are left out.
+if ! command -v mpirun >/dev/null; then
+  echo "test: no mpirun: the Mpi tests are left out"
+  filter=(--filter "${filter[1]:+${filter[1]}&}Category!=Mpi")
+fi
 dotnet test VkDiffusion.sln -c Release --logger "trx;LogFileName=results.trx" --results-directory "$results" "${filter[@]}" "$@"
 status=$?
 trx=$(find "$results" -name '*.trx' | head -n 1)

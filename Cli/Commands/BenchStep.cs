@@ -1,33 +1,43 @@
 using System.Text.Json;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Benchmarks;
 
 namespace VkDiffusion.Cli.Commands;
 
-/// <summary>`vkdiff bench step`: one model's whole training step, host and GPU time, submissions and memory.</summary>
+/// <summary>`vkdiff bench step`: one model's whole training step, host and GPU time, submissions and memory; under mpirun
+/// or srun also each rank's step time and the gradient all-reduces (rank 0 prints for all).</summary>
 internal sealed class BenchStep(string? device, bool json, string preset, Objective objective, string vocabulary, int sequenceLength, int batchSize, int steps,
     double? maxSubmitMilliseconds, string? precisionFlag)
 {
     public int Run()
     {
         PrecisionFlag.Check(precisionFlag, "bench");
-        using GpuContext context = GpuContext.Create(device);
+        using IProcessGroup group = ProcessGroup.Open();
+        return group.Size == 1 ? Run(group) : RankFailures.Run(group, () => Run(group));
+    }
+
+    private int Run(IProcessGroup group)
+    {
+        using GpuContext context = RankAgreement.Run(group, () => GpuContext.Create(device));
         Precision precision = PrecisionFlag.Resolve(precisionFlag, "bench", context);
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
-        if (!json) Console.WriteLine(context.Info.Banner);
+        bool printing = !json && group.Rank == 0;
+        if (printing) Console.WriteLine(context.Info.Banner);
         StepBenchmarkResult result;
         try
         {
             result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, precision, maxSubmitMilliseconds,
-                json ? null : message => Console.Error.Write($"\r{message}        "));
+                printing ? message => Console.Error.Write($"\r{message}        ") : null, group);
         }
         finally
         {
             // End the progress line, so that an error message gets a line of its own.
-            if (!json) Console.Error.WriteLine();
+            if (printing) Console.Error.WriteLine();
         }
+        if (group.Rank != 0) return ExitCodes.Success;
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions.Report));
@@ -43,6 +53,13 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
             $", {result.DispatchesPerStep} dispatches, {result.BarriersPerStep} barriers");
         Console.WriteLine($"  memory: parameters {MiB(result.ParameterBytes)}, gradients {MiB(result.GradientBytes)}, AdamW {MiB(result.OptimizerBytes)}, " +
             $"activations {MiB(result.ActivationArenaBytes)} (unplanned {MiB(result.UnplannedActivationBytes)}), total {MiB(result.TotalBytes)}");
+        if (result.DataParallel is { } figures)
+        {
+            Console.WriteLine($"  {figures.Ranks} ranks, step ms by rank: {string.Join(", ", figures.RankStepMilliseconds.Select(ms => ms.ToString("F1")))}");
+            Console.WriteLine($"  gradient all-reduce: {figures.Buckets} buckets, {MiB(figures.BytesReducedPerStep)} per rank and step, " +
+                $"{figures.AllReduceMilliseconds:F2} ms per step ({100 * figures.HiddenShare:F0}% of it hidden behind backward); " +
+                $"not hidden: {100 * figures.ExposedShareOfStep(result.StepMilliseconds):F1}% of the step");
+        }
         Console.WriteLine("  GPU time by kernel (one profiled step):");
         foreach (var (kernel, calls, milliseconds) in result.TopKernels)
             Console.WriteLine($"    {kernel,-32} {calls,5} calls {milliseconds,9:F2} ms");

@@ -1,5 +1,7 @@
 using CommandLine;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.SelfTest;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
@@ -43,7 +45,7 @@ public sealed class TrainCommand : ICommand
     [Option("batch", HelpText = "Sequences per micro-batch (default 8).")]
     public int? Batch { get; set; }
 
-    [Option("grad-accum", HelpText = "Micro-batches per optimizer step (default 1).")]
+    [Option("grad-accum", HelpText = "Micro-batches per optimizer step on each rank (default 1); under mpirun or srun the global batch is --batch x --grad-accum x ranks.")]
     public int? GradientAccumulation { get; set; }
 
     [Option("lr", HelpText = "Peak learning rate (default 2e-4).")]
@@ -103,23 +105,52 @@ public sealed class TrainCommand : ICommand
 
     public int Run()
     {
-        using var interruption = new Interruption();
+        using IProcessGroup group = ProcessGroup.Open();
+        return group.Size == 1 ? Train(group) : RankFailures.Run(group, () => Train(group));
+    }
+
+    /// <summary>Trains as one rank of <paramref name="group"/>: every rank runs this; rank 0 alone prints and writes.</summary>
+    private int Train(IProcessGroup group)
+    {
+        using var interruption = new Interruption(group.Rank == 0 ? Interruption.StoppingAfterStep : null);
+        TextWriter log = group.Rank == 0 ? Console.Out : TextWriter.Null;
+        TrainingSummary summary;
         if (Resume is not null)
         {
-            ScheduleOverrides overrides = ResumeOverrides();
-            using GpuContext resumed = GpuContext.Create(Device);
-            FastPathGate.RequireWorkingMatmul(resumed, TrainingRun.RecordedPrecision(Resume));
-            Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token, overrides));
-            return ExitCodes.Success;
+            ScheduleOverrides overrides = RankAgreement.Run(group, ResumeOverrides);
+            using GpuContext resumed = CreateContext(group, Device, _ => TrainingRun.RecordedPrecision(Resume));
+            summary = TrainingRun.Resume(resumed, Resume, log, interruption.Token, overrides, group);
         }
-        TrainingOptions options = BuildOptions();
-        string output = Out ?? throw new InvalidInputException("--out RUN_DIR is required (or --resume RUN_DIR).");
-        using GpuContext context = GpuContext.Create(options.Device);
-        options = options with { Precision = PrecisionFlag.Resolve(Precision, "train", context, options.Precision) };
-        FastPathGate.RequireWorkingMatmul(context, options.Precision);
-        Report(TrainingRun.Start(context, options, output, Console.Out, interruption.Token));
+        else
+        {
+            TrainingOptions options = RankAgreement.Run(group, () => BuildOptions(group.Size));
+            string output = Out ?? throw new InvalidInputException("--out RUN_DIR is required (or --resume RUN_DIR).");
+            Precision PrecisionOn(GpuContext device) => PrecisionFlag.Resolve(Precision, "train", device, options.Precision);
+            using GpuContext context = CreateContext(group, options.Device, PrecisionOn);
+            summary = TrainingRun.Start(context, options with { Precision = PrecisionOn(context) }, output, log, interruption.Token, group);
+        }
+        if (group.Rank == 0) Report(summary);
         return ExitCodes.Success;
     }
+
+    /// <summary>
+    /// The device, checked on every rank before any of them trains (the precision the run uses there, and the fast path it
+    /// takes): a rank without a working one stops them all.
+    /// </summary>
+    private static GpuContext CreateContext(IProcessGroup group, string? device, Func<GpuContext, Precision> precisionOn) => RankAgreement.Run(group, () =>
+    {
+        GpuContext context = GpuContext.Create(device);
+        try
+        {
+            FastPathGate.RequireWorkingMatmul(context, precisionOn(context));
+            return context;
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    });
 
     /// <summary>A resumed run keeps its config; only the schedule may change (the advice of exit 10), anything else is refused.</summary>
     internal ScheduleOverrides ResumeOverrides()
@@ -139,7 +170,8 @@ public sealed class TrainCommand : ICommand
         return new ScheduleOverrides { LearningRate = LearningRate, MinLearningRate = MinLearningRate, WarmupFraction = Warmup, ClipNorm = Clip };
     }
 
-    internal TrainingOptions BuildOptions()
+    /// <param name="ranks">Data-parallel ranks: --grad-accum counts one rank's micro-batches, config.json's grad_accum all of them.</param>
+    internal TrainingOptions BuildOptions(int ranks = 1)
     {
         double? maxSubmitMilliseconds = MaxSubmitFlag.Check(MaxSubmitMilliseconds);
         PrecisionFlag.Check(Precision, "train");
@@ -170,7 +202,7 @@ public sealed class TrainCommand : ICommand
             Epochs = Epochs ?? defaults.Epochs,
             SequenceLength = SequenceLength ?? defaults.SequenceLength,
             BatchSize = Batch ?? defaults.BatchSize,
-            GradientAccumulation = GradientAccumulation ?? defaults.GradientAccumulation,
+            GradientAccumulation = GradientAccumulation is int perRank ? perRank * ranks : baseline?.GradientAccumulation ?? ranks,
             LearningRate = LearningRate ?? defaults.LearningRate,
             MinLearningRate = MinLearningRate ?? defaults.MinLearningRate,
             WarmupFraction = Warmup ?? defaults.WarmupFraction,

@@ -10,7 +10,8 @@ namespace VkDiffusion.Runtime.Graph;
 /// inputs while the device runs the current one. With a submission bound, the first
 /// <see cref="ProfiledSteps"/> steps run one submission per command with timestamps, and each command's
 /// fastest time then cuts the recording into submissions that each stay under the bound
-/// (<see cref="SubmissionPlan.Bounded"/>).
+/// (<see cref="SubmissionPlan.Bounded"/>). Stage starts, if given, split the recording into command lists that
+/// are submitted and waited on one by one (data-parallel training reduces gradients between them).
 /// </summary>
 public sealed class CompiledGraph : IDisposable
 {
@@ -25,26 +26,37 @@ public sealed class CompiledGraph : IDisposable
     private readonly List<GpuBuffer> buffers = [];
     private readonly bool profile;
     private readonly HostInputSlot[] inputSlots;
+    /// <summary>Op indices that open each stage, the first being 0.</summary>
+    private readonly int[] stageStarts;
     /// <summary>The bound still to apply: set until the profiled steps have cut the recording.</summary>
     private double? uncalibratedMaxSubmitMilliseconds;
     private int profiledStepsSubmitted;
-    /// <summary>Each command's fastest time over the profiled steps so far.</summary>
-    private (string Label, double Milliseconds)[] fastestCommandTimes = [];
+    /// <summary>Per stage, each command's fastest time over the profiled steps so far.</summary>
+    private (string Label, double Milliseconds)[][] fastestCommandTimes = [];
     private int writeSlot;
     private int runningSlot = -1;
+    private CommandList[] stages;
 
     public ComputeGraph Graph { get; }
-    public CommandList Commands { get; private set; }
+    /// <summary>The command lists of the step in order, each with its own fence; one unless stages were asked for.</summary>
+    public IReadOnlyList<CommandList> Stages => stages;
+    /// <summary>The recording of a graph compiled as one stage.</summary>
+    public CommandList Commands => stages.Length == 1 ? stages[0] : throw new InvalidOperationException("this graph is recorded in stages; use Stages");
     public MemoryReport Memory { get; }
 
     /// <param name="hostInputSlots">1: the host writes inputs only between steps; 2: it may write the next
     /// step's while one runs, and must then write every input for every step.</param>
     /// <param name="maxSubmitMilliseconds">Bound on one submission's device time, or null for one submission per step.</param>
+    /// <param name="stageStarts">Op indices, ascending and above 0, where a new stage (command list) begins; none: one stage.</param>
     public CompiledGraph(GpuContext context, ComputeGraph graph, bool profile = false, Func<Tensor, BufferSlice?>? sharedStorage = null,
-        int hostInputSlots = 1, double? maxSubmitMilliseconds = null)
+        int hostInputSlots = 1, double? maxSubmitMilliseconds = null, IReadOnlyList<int>? stageStarts = null)
     {
         if (hostInputSlots is not (1 or 2)) throw new ArgumentOutOfRangeException(nameof(hostInputSlots), "one or two host input slots");
         if (maxSubmitMilliseconds is <= 0) throw new ArgumentOutOfRangeException(nameof(maxSubmitMilliseconds), "the submission bound must be positive");
+        this.stageStarts = [0, .. stageStarts ?? []];
+        for (int stage = 1; stage < this.stageStarts.Length; stage++)
+            if (this.stageStarts[stage] <= this.stageStarts[stage - 1] || this.stageStarts[stage] >= graph.Ops.Count)
+                throw new ArgumentOutOfRangeException(nameof(stageStarts), "stage starts must ascend inside the op list");
         this.context = context;
         this.profile = profile;
         Graph = graph;
@@ -83,20 +95,27 @@ public sealed class CompiledGraph : IDisposable
         }
         Memory = new MemoryReport(persistentBytes, plan.ArenaBytes, plan.UnplannedBytes);
 
-        if (maxSubmitMilliseconds is null) Commands = Record(profile, SubmissionPlan.Whole);
-        else if (!context.Info.Timestamps) Commands = Record(profile, SubmissionPlan.OnePerCommand); // nothing to estimate from: bound every command
+        SubmissionPlan[] Every(SubmissionPlan plan) => Enumerable.Repeat(plan, this.stageStarts.Length).ToArray();
+        if (maxSubmitMilliseconds is null) stages = Record(profile, Every(SubmissionPlan.Whole));
+        else if (!context.Info.Timestamps) stages = Record(profile, Every(SubmissionPlan.OnePerCommand)); // nothing to estimate from: bound every command
         else
         {
-            Commands = Record(profiled: true, SubmissionPlan.OnePerCommand);
+            stages = Record(profiled: true, Every(SubmissionPlan.OnePerCommand));
             uncalibratedMaxSubmitMilliseconds = maxSubmitMilliseconds;
         }
     }
 
-    private CommandList Record(bool profiled, SubmissionPlan plan)
+    private CommandList[] Record(bool profiled, SubmissionPlan[] plans)
     {
-        CommandList commands = context.CreateCommandList(profiled, maxProfiledCommands: Math.Max(64, Graph.Ops.Count * 64), plan);
-        foreach (GraphOp op in Graph.Ops) op.Record(commands);
-        return commands.End();
+        var recorded = new CommandList[stageStarts.Length];
+        for (int stage = 0; stage < recorded.Length; stage++)
+        {
+            int end = stage + 1 < stageStarts.Length ? stageStarts[stage + 1] : Graph.Ops.Count;
+            CommandList commands = context.CreateCommandList(profiled, maxProfiledCommands: Math.Max(64, (end - stageStarts[stage]) * 64), plans[stage]);
+            for (int op = stageStarts[stage]; op < end; op++) Graph.Ops[op].Record(commands);
+            recorded[stage] = commands.End();
+        }
+        return recorded;
     }
 
     private HostInputSlot CreateInputSlot(IReadOnlyList<Tensor> hostInputs, int slot)
@@ -126,33 +145,57 @@ public sealed class CompiledGraph : IDisposable
     /// <summary>Submits one step: the copies of the written inputs, then the recorded ops.</summary>
     public void Submit()
     {
-        if (uncalibratedMaxSubmitMilliseconds is double maxMilliseconds && profiledStepsSubmitted > 0)
+        for (int stage = 0; stage < stages.Length; stage++) SubmitStage(stage);
+    }
+
+    /// <summary>
+    /// Submits one stage of the step; stage 0 carries the copies of the written inputs. The stages of a step must be
+    /// submitted in order, and a stage's host-written inputs written before it is submitted.
+    /// </summary>
+    public void SubmitStage(int stage)
+    {
+        if (stage == 0 && uncalibratedMaxSubmitMilliseconds is double maxMilliseconds && profiledStepsSubmitted > 0)
         {
-            IReadOnlyList<(string Label, double Milliseconds)> times = Commands.ReadTimings();
+            (string Label, double Milliseconds)[][] times = stages.Select(commands => commands.ReadTimings().ToArray()).ToArray();
             fastestCommandTimes = profiledStepsSubmitted == 1
-                ? [.. times]
-                : fastestCommandTimes.Zip(times, (fastest, latest) => fastest with { Milliseconds = Math.Min(fastest.Milliseconds, latest.Milliseconds) }).ToArray();
-            if (profiledStepsSubmitted == ProfiledSteps) CutSubmissions(SubmissionPlan.Bounded(fastestCommandTimes, maxMilliseconds));
+                ? times
+                : fastestCommandTimes.Zip(times, (fastest, latest) =>
+                    fastest.Zip(latest, (f, l) => f with { Milliseconds = Math.Min(f.Milliseconds, l.Milliseconds) }).ToArray()).ToArray();
+            if (profiledStepsSubmitted == ProfiledSteps)
+                CutSubmissions(fastestCommandTimes.Select(stageTimes => SubmissionPlan.Bounded(stageTimes, maxMilliseconds)).ToArray());
         }
-        context.Submit(Commands, prelude: inputSlots[writeSlot].Upload);
+        if (stage > 0)
+        {
+            context.Submit(stages[stage]);
+            return;
+        }
+        context.Submit(stages[0], prelude: inputSlots[writeSlot].Upload);
         if (uncalibratedMaxSubmitMilliseconds is not null) profiledStepsSubmitted++;
         runningSlot = writeSlot;
         writeSlot = (writeSlot + 1) % inputSlots.Length;
     }
 
     /// <summary>Records the ops again, cut into submissions where <paramref name="plan"/> says; replaces any bound still to calibrate.</summary>
-    public void CutSubmissions(SubmissionPlan plan)
+    public void CutSubmissions(SubmissionPlan plan) => CutSubmissions(Enumerable.Repeat(plan, stages.Length).ToArray());
+
+    /// <summary>Records the ops again, each stage cut where its plan says; replaces any bound still to calibrate.</summary>
+    private void CutSubmissions(SubmissionPlan[] plans)
     {
-        CommandList previous = Commands;
-        Commands = Record(profile, plan);
-        previous.Dispose();
+        CommandList[] previous = stages;
+        stages = Record(profile, plans);
+        foreach (CommandList commands in previous) commands.Dispose();
         uncalibratedMaxSubmitMilliseconds = null;
     }
 
-    public void Wait() => context.Wait(Commands);
+    /// <summary>Waits for the whole step (its last stage; the queue runs the stages in order).</summary>
+    public void Wait() => context.Wait(stages[^1]);
+
+    public void WaitStage(int stage) => context.Wait(stages[stage]);
 
     /// <summary>True while the last submitted step has not finished.</summary>
-    public bool IsRunning => context.IsRunning(Commands);
+    public bool IsRunning => context.IsRunning(stages[^1]);
+
+    public bool IsStageRunning(int stage) => context.IsRunning(stages[stage]);
 
     public void Run()
     {
@@ -162,7 +205,7 @@ public sealed class CompiledGraph : IDisposable
 
     public void Dispose()
     {
-        Commands.Dispose();
+        foreach (CommandList commands in stages) commands.Dispose();
         foreach (HostInputSlot slot in inputSlots) slot.Upload.Dispose();
         foreach (GpuBuffer buffer in buffers) buffer.Dispose();
     }

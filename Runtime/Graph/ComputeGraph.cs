@@ -43,4 +43,12 @@ public sealed class ComputeGraph
 
     public void Add(string name, IReadOnlyList<Tensor> reads, IReadOnlyList<Tensor> writes, Action<Vulkan.CommandList> record) =>
         ops.Add(new GraphOp(name, reads, writes, record));
+
+    /// <summary>Adds an op before the op now at <paramref name="index"/> (an op that must run between two already there).</summary>
+    public GraphOp Insert(int index, string name, IReadOnlyList<Tensor> reads, IReadOnlyList<Tensor> writes, Action<Vulkan.CommandList> record)
+    {
+        var op = new GraphOp(name, reads, writes, record);
+        ops.Insert(index, op);
+        return op;
+    }
 }

@@ -6,6 +6,7 @@ namespace VkDiffusion.Tests.Distributed;
 public sealed class MpiBindingTests
 {
     [Fact]
+    [Trait("Category", "Mpi")]
     public void Two_mpirun_ranks_all_reduce_and_broadcast_known_vectors()
     {
         Assert.True(File.Exists("/usr/bin/mpirun"), "mpirun is missing: run scripts/setup.sh (it installs openmpi-bin)");

@@ -49,12 +49,34 @@ internal sealed class VkdiffWorker : IDisposable
     }
 
     /// <summary>Runs vkdiff as <paramref name="ranks"/> MPI ranks on this machine (Open MPI's mpirun, allowed to run as root).</summary>
-    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments)
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, params string[] arguments) =>
+        RunUnderMpirun(ranks, null, arguments);
+
+    public static (int ExitCode, string Output, string Error) RunUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        var rootAllowed = new Dictionary<string, string> { ["OMPI_ALLOW_RUN_AS_ROOT"] = "1", ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1" };
-        using var worker = new VkdiffWorker(rootAllowed, ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
+        using var worker = StartUnderMpirun(ranks, environment, arguments);
         return worker.WaitForExit();
     }
+
+    /// <summary>Runs one vkdiff rank per command line of <paramref name="argumentsByRank"/>, as one MPI job (mpirun's colon syntax).</summary>
+    public static (int ExitCode, string Output, string Error) RunRanksUnderMpirun(params string[][] argumentsByRank)
+    {
+        string vkdiff = Path.Combine(AppContext.BaseDirectory, "vkdiff.dll");
+        string[] arguments = [.. argumentsByRank[0], .. argumentsByRank.Skip(1).SelectMany(rank => (string[])[":", "-np", "1", "dotnet", vkdiff, .. rank])];
+        using var worker = new VkdiffWorker(RootAllowed(null), ["mpirun", "--oversubscribe", "-np", "1"], arguments);
+        return worker.WaitForExit();
+    }
+
+    private static Dictionary<string, string> RootAllowed(IReadOnlyDictionary<string, string>? environment) =>
+        new(environment ?? new Dictionary<string, string>())
+        {
+            ["OMPI_ALLOW_RUN_AS_ROOT"] = "1",
+            ["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1",
+        };
+
+    /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
+    public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+        => new(RootAllowed(environment), ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
 
     private void OnLine(StringBuilder text, string? line)
     {

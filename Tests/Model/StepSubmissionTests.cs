@@ -1,4 +1,5 @@
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
@@ -10,12 +11,17 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
     private const int Length = 16, Batch = 2, Steps = 3;
 
     /// <summary>Three AdamW steps of the tiny MDM model; the losses and the final weights.</summary>
-    private (float[] Losses, Dictionary<string, float[]> Weights, int SubmissionsPerStep) Train(int hostInputSlots, SubmissionPlan? plan)
+    /// <param name="bucketBytes">Cut the step into gradient buckets of this size, each copied out to the host and back
+    /// (reduced over a group of one) as data-parallel training does; null: no buckets.</param>
+    private (float[] Losses, Dictionary<string, float[]> Weights, int SubmissionsPerStep) Train(int hostInputSlots, SubmissionPlan? plan,
+        long? bucketBytes = null)
     {
         ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
-        using var session = new TransformerSession(Context, TransformerGraph.Build(config, Objective.Mdm, GraphMode.Train, Batch, Length, Context.Info),
-            hostInputSlots: hostInputSlots);
+        var graph = TransformerGraph.Build(config, Objective.Mdm, GraphMode.Train, Batch, Length, Context.Info);
+        GradientBuckets? buckets = bucketBytes is long bytes ? GradientBuckets.Insert(graph.Graph, graph.Parameters.Select(p => p.Gradient!).ToList(), bytes) : null;
+        using var session = new TransformerSession(Context, graph, hostInputSlots: hostInputSlots, stageStarts: buckets?.StageStarts);
         if (plan is not null) session.Compiled.CutSubmissions(plan);
+        DataParallelStep? bucketed = buckets is null ? null : new DataParallelStep(session.Compiled, buckets, new SingleProcessGroup());
         session.LoadParameters(ModelParameters.Initialize(config, seed: 4));
         session.ResetOptimizerState();
         uint[] positions = Trainer.Evaluation.LossEvaluator.Positions(Batch, Length);
@@ -31,7 +37,8 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
         Write(0);
         for (int step = 0; step < Steps; step++)
         {
-            session.Submit();
+            if (bucketed is null) session.Submit();
+            else bucketed.Submit();
             // With two slots the next step's inputs are written while this one runs, as the training loop does.
             if (step + 1 < Steps) Write(step + 1);
             losses[step] = session.ReadLoss();
@@ -58,6 +65,48 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
         // The weights moved: the comparison is not between untouched initial values.
         Assert.NotEqual(ModelParameters.Initialize(ModelPresets.Get("tiny", VocabularySpec.Bytes), seed: 4)[ModelParameters.FinalNorm],
             weights[ModelParameters.FinalNorm]);
+    }
+
+    [Fact]
+    public void A_step_cut_into_gradient_buckets_copied_through_the_host_trains_bit_for_bit_like_one_submission()
+    {
+        var baseline = Train(hostInputSlots: 1, plan: null);
+        // 64 KiB buckets split the tiny model's 400 KiB of gradients into several, each its own stage.
+        var (losses, weights, submissionsPerStep) = Train(hostInputSlots: 2, plan: null, bucketBytes: 64 << 10);
+        Assert.True(submissionsPerStep >= 5, $"expected a stage per bucket and one for the update, got {submissionsPerStep} submissions per step");
+        Assert.Equal(baseline.Losses, losses);
+        AssertSameWeights(baseline.Weights, weights);
+    }
+
+    [Fact]
+    public void Gradient_buckets_follow_the_order_in_which_backward_finishes_the_gradients()
+    {
+        ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
+        var graph = TransformerGraph.Build(config, Objective.Mdm, GraphMode.Train, Batch, Length, Context.Info, microBatches: 2);
+        var gradients = graph.Parameters.Select(p => p.Gradient!).ToList();
+        GradientBuckets buckets = GradientBuckets.Insert(graph.Graph, gradients, bucketBytes: 64 << 10);
+
+        // Every gradient lands in exactly one bucket, and the exchange buffers hold exactly the gradient bytes.
+        Assert.Equal(gradients.Select(g => g.Name).Order(), buckets.Buckets.SelectMany(b => b.Gradients).Select(g => g.Name).Order());
+        Assert.Equal(gradients.Sum(g => g.ByteLength), buckets.TotalBytes);
+        var ops = graph.Graph.Ops;
+        for (int index = 0; index < buckets.Buckets.Count; index++)
+        {
+            GradientBucket bucket = buckets.Buckets[index];
+            int stageEnd = buckets.StageStarts[index];
+            // The bucket's stage ends with its copy to the host, after every write of its gradients...
+            Assert.Equal($"gradients {index} -> host", ops[stageEnd - 1].Name);
+            int lastWrite = ops.Select((op, at) => (op, at)).Last(x => x.op.Writes.Any(w => bucket.Gradients.Contains(w.Storage))
+                && !x.op.Name.StartsWith("reduced gradients", StringComparison.Ordinal)).at;
+            Assert.True(lastWrite < stageEnd - 1, $"bucket {index}: gradient written at op {lastWrite}, after its copy at {stageEnd - 1}");
+            // ...and (but for the first) after the op that finished the previous bucket: a bucket is not copied while backward still writes it.
+            Assert.True(index == 0 || buckets.StageStarts[index - 1] <= lastWrite, $"bucket {index} was final before bucket {index - 1}'s stage ended");
+        }
+        // The update stage opens with the copies back; nothing after them writes a gradient before the norm reads them.
+        int updateStart = buckets.StageStarts[^1];
+        Assert.All(ops.Skip(updateStart).Take(buckets.Buckets.Count), op => Assert.StartsWith("reduced gradients", op.Name));
+        Assert.Equal("grad_norm", ops[updateStart + buckets.Buckets.Count].Name);
+        Assert.True(buckets.Buckets.Count >= 4, $"expected several buckets, got {buckets.Buckets.Count}");
     }
 
     private static void AssertSameWeights(Dictionary<string, float[]> expected, Dictionary<string, float[]> actual)

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Distributed;
+using VkDiffusion.Trainer.Training;
 using VkDiffusion.Runtime.Graph;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
@@ -32,7 +34,20 @@ public sealed record StepBenchmarkResult(
     long ActivationArenaBytes,
     long UnplannedActivationBytes,
     long TotalBytes,
-    IReadOnlyList<KernelTime> TopKernels);
+    IReadOnlyList<KernelTime> TopKernels,
+    DataParallelFigures? DataParallel);
+
+/// <summary>
+/// A step under MPI: each rank's step time; per step, the time the rank spent in gradient all-reduces, the share of
+/// it spent while its device still ran backward, and the gradient bytes it reduced (MPI moves about 2(N-1)/N times
+/// that over the network with a ring all-reduce).
+/// </summary>
+public sealed record DataParallelFigures(int Ranks, int Buckets, IReadOnlyList<double> RankStepMilliseconds, double AllReduceMilliseconds,
+    double HiddenShare, long BytesReducedPerStep)
+{
+    /// <summary>All-reduce time not hidden behind backward, as a share of rank 0's step.</summary>
+    public double ExposedShareOfStep(double stepMilliseconds) => AllReduceMilliseconds * (1 - HiddenShare) / stepMilliseconds;
+}
 
 /// <summary>GPU time of one kernel (all its variants) over one profiled step.</summary>
 public sealed record KernelTime(string Kernel, int Calls, double Milliseconds);
@@ -44,13 +59,16 @@ public sealed record KernelTime(string Kernel, int Calls, double Milliseconds);
 /// </summary>
 public static class StepBenchmark
 {
+    /// <param name="group">Under MPI, the ranks that each run a step on their own batch and sum the gradients.</param>
     public static StepBenchmarkResult Run(GpuContext context, string preset, ModelConfig config, Objective objective, int sequenceLength,
-        int batchSize, int steps, Precision precision = Precision.Fp32, double? maxSubmitMilliseconds = null, Action<string>? progress = null)
+        int batchSize, int steps, Precision precision = Precision.Fp32, double? maxSubmitMilliseconds = null, Action<string>? progress = null,
+        IProcessGroup? group = null)
     {
-        var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info, precision: precision);
+        var ranks = new DataParallelRanks(group ?? new SingleProcessGroup());
+        var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info, precision: precision, ranks: ranks.Size);
         // fp16 runs at the loss scale training starts with.
         int lossScaleExponent = precision == Precision.Fp16 ? 16 : 0;
-        using var session = new TransformerSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds: maxSubmitMilliseconds);
+        using var session = ranks.CreateTrainingSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds);
         session.LoadParameters(ModelParameters.Initialize(config, seed: 1));
         session.ResetOptimizerState();
         var random = new Random(2);
@@ -77,8 +95,10 @@ public static class StepBenchmark
         for (int step = 0; step < warmupSteps; step++)
         {
             WriteStep(step);
-            session.Run();
+            ranks.Submit(session);
+            session.Wait();
         }
+        CommunicationTotals? communicationBefore = ranks.Communication;
         static double Seconds(Action work)
         {
             long start = Stopwatch.GetTimestamp();
@@ -93,7 +113,7 @@ public static class StepBenchmark
         // counts as hidden when the step was still running once it was done.
         for (int step = 1; step <= steps; step++)
         {
-            hostSeconds += Seconds(session.Submit);
+            hostSeconds += Seconds(() => ranks.Submit(session));
             if (step < steps)
             {
                 double writeSeconds = Seconds(() => WriteStep(warmupSteps + step));
@@ -104,6 +124,7 @@ public static class StepBenchmark
             progress?.Invoke($"step {step}/{steps}: {wall.Elapsed.TotalMilliseconds / step:F1} ms/step");
         }
         double stepSeconds = wall.Elapsed.TotalSeconds / steps;
+        DataParallelFigures? dataParallel = DataParallelFiguresSince(ranks, communicationBefore, stepSeconds * 1000);
         double submissions = (double)(context.SubmissionCount - submissionsBefore) / steps;
 
         // One more step with timestamps around every dispatch, for GPU time and the per-kernel split.
@@ -128,8 +149,21 @@ public static class StepBenchmark
             precision.Name(), MatmulKernels.PathName(MatmulKernels.ChoosePath(context, precision)), steps,
             rows / stepSeconds, stepSeconds * 1000, hostSeconds / steps * 1000, hiddenSeconds / steps * 1000, gpuMilliseconds,
             maxSubmitMilliseconds, submissions,
-            session.Compiled.Commands.DispatchCount, session.Compiled.Commands.BarrierCount,
+            session.Compiled.Stages.Sum(stage => stage.DispatchCount), session.Compiled.Stages.Sum(stage => stage.BarrierCount),
             memory.Bytes(TensorRole.Parameter), memory.Bytes(TensorRole.ParameterGradient), memory.Bytes(TensorRole.OptimizerState),
-            memory.ArenaBytes, memory.UnplannedTransientBytes, memory.TotalBytes, topKernels);
+            memory.ArenaBytes, memory.UnplannedTransientBytes, memory.TotalBytes, topKernels, dataParallel);
+    }
+
+    /// <summary>The all-reduce figures of the timed steps, with every rank's step time gathered on every rank.</summary>
+    private static DataParallelFigures? DataParallelFiguresSince(DataParallelRanks ranks, CommunicationTotals? before, double stepMilliseconds)
+    {
+        if (ranks.Communication is not { } after || before is null) return null;
+        int steps = after.Steps - before.Steps;
+        double allReduceSeconds = after.AllReduceSeconds - before.AllReduceSeconds, hiddenSeconds = after.HiddenSeconds - before.HiddenSeconds;
+        var stepTimes = new float[ranks.Size];
+        stepTimes[ranks.Group.Rank] = (float)stepMilliseconds;
+        ranks.Group.AllReduceSum(stepTimes);
+        return new DataParallelFigures(ranks.Size, ranks.BucketCount, [.. stepTimes.Select(time => (double)time)], allReduceSeconds * 1000 / steps,
+            allReduceSeconds > 0 ? hiddenSeconds / allReduceSeconds : 0, (after.BytesReduced - before.BytesReduced) / steps);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
@@ -40,51 +41,88 @@ public sealed class TrainingRun
     private readonly TrainingOptions options;
     private readonly string runDirectory;
     private readonly TextWriter log;
+    private readonly DataParallelRanks ranks;
 
-    private TrainingRun(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log)
+    private TrainingRun(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, DataParallelRanks ranks)
     {
         this.context = context;
         this.options = options;
         this.runDirectory = runDirectory;
         this.log = log;
+        this.ranks = ranks;
     }
 
     /// <summary>
     /// Starts a new run in <paramref name="runDirectory"/>. Everything is checked before anything is written; a
     /// directory whose run never reached its first checkpoint is started afresh, one with a checkpoint is refused.
+    /// Under MPI every rank calls it; the checks agree across ranks before rank 0 writes anything.
     /// </summary>
-    public static TrainingSummary Start(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, CancellationToken cancel)
+    public static TrainingSummary Start(GpuContext context, TrainingOptions options, string runDirectory, TextWriter log, CancellationToken cancel,
+        IProcessGroup? group = null)
     {
-        options.Validate();
-        PrecisionFormat.Resolve(options.Precision, context);
-        using RunData data = RunData.Open(options);
+        var ranks = new DataParallelRanks(group ?? new SingleProcessGroup());
+        using RunData data = ranks.Agree(() =>
+        {
+            options.Validate();
+            PrecisionFormat.Resolve(options.Precision, context);
+            DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
+            return RunData.Open(options);
+        });
+        ranks.RequireSameRun(options, data.Dataset.Meta.Fingerprint());
+        using ExclusiveLock? held = ranks.Agree(() => ranks.IsWriter ? ClaimNewRunDirectory(runDirectory) : null);
+        return new TrainingRun(context, options, runDirectory, log, ranks).StartFresh(data, cancel);
+    }
+
+    private static ExclusiveLock ClaimNewRunDirectory(string runDirectory)
+    {
         OutputPath.RequireDirectory(runDirectory, "--out");
         Directory.CreateDirectory(runDirectory);
-        using var held = ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}");
-        if (File.Exists(LastCheckpoint(runDirectory)))
-            throw new InvalidInputException($"{runDirectory} already holds a run; continue it with --resume {runDirectory} or choose another --out.");
-        return new TrainingRun(context, options, runDirectory, log).StartFresh(data, cancel);
+        var held = ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}");
+        if (!File.Exists(LastCheckpoint(runDirectory))) return held;
+        held.Dispose();
+        throw new InvalidInputException($"{runDirectory} already holds a run; continue it with --resume {runDirectory} or choose another --out.");
     }
 
     /// <summary>
     /// Continues the run in <paramref name="runDirectory"/> from its last checkpoint (from step 0 when it has none),
-    /// with the schedule changes in <paramref name="overrides"/>.
+    /// with the schedule changes in <paramref name="overrides"/>. Under MPI every rank calls it, with any number of ranks
+    /// that divides the run's grad_accum (the global batch stays).
     /// </summary>
-    public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel, ScheduleOverrides? overrides = null)
+    public static TrainingSummary Resume(GpuContext context, string runDirectory, TextWriter log, CancellationToken cancel, ScheduleOverrides? overrides = null,
+        IProcessGroup? group = null)
     {
+        var ranks = new DataParallelRanks(group ?? new SingleProcessGroup());
         string configPath = Path.Combine(runDirectory, ConfigFile);
-        if (!File.Exists(configPath)) throw new InvalidInputException($"{runDirectory} holds no run ({ConfigFile} is missing).");
-        using var held = ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}");
-        TrainingOptions recorded = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
-        TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
-        options.Validate();
-        PrecisionFormat.Resolve(options.Precision, context);
-        using RunData data = RunData.Open(options);
-        var run = new TrainingRun(context, options, runDirectory, log);
+        using ExclusiveLock? held = ranks.Agree(() =>
+        {
+            if (!File.Exists(configPath)) throw new InvalidInputException($"{runDirectory} holds no run ({ConfigFile} is missing).");
+            return ranks.IsWriter ? ExclusiveLock.Acquire(Path.Combine(runDirectory, LockFile), $"run directory {runDirectory}") : null;
+        });
         string checkpoint = LastCheckpoint(runDirectory);
+        var (recorded, options, data, step) = ranks.Agree(() =>
+        {
+            TrainingOptions recorded = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
+            TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
+            options.Validate();
+            PrecisionFormat.Resolve(options.Precision, context);
+            DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
+            RunData data = RunData.Open(options);
+            try
+            {
+                long step = File.Exists(checkpoint) ? CheckResumable(checkpoint, data.Dataset.Meta.Fingerprint(), options.DataDirectory) : 0;
+                return (recorded, options, data, step);
+            }
+            catch
+            {
+                data.Dispose();
+                throw;
+            }
+        });
+        using RunData opened = data;
+        ranks.RequireSameRun(options, data.Dataset.Meta.Fingerprint());
+        var run = new TrainingRun(context, options, runDirectory, log, ranks);
         bool fresh = !File.Exists(checkpoint);
-        long step = fresh ? 0 : CheckResumable(checkpoint, data.Dataset.Meta.Fingerprint(), options.DataDirectory);
-        if (options != recorded)
+        if (options != recorded && ranks.IsWriter)
         {
             ScheduleOverrides.Record(runDirectory, step, recorded, options);
             AtomicFile.WriteAllText(configPath, options.ToJson());
@@ -113,29 +151,34 @@ public sealed class TrainingRun
 
     private TrainingSummary StartFresh(RunData data, CancellationToken cancel)
     {
-        AtomicFile.WriteAllText(Path.Combine(runDirectory, ConfigFile), options.ToJson());
-        File.Delete(Path.Combine(runDirectory, MetricsFile));
+        if (ranks.IsWriter)
+        {
+            AtomicFile.WriteAllText(Path.Combine(runDirectory, ConfigFile), options.ToJson());
+            File.Delete(Path.Combine(runDirectory, MetricsFile));
+        }
         return Execute(data, resumeFrom: null, cancel);
     }
 
     private TrainingSummary Execute(RunData data, string? resumeFrom, CancellationToken cancel)
     {
         EpochPlan plan = data.Plan;
-        int batch = options.BatchSize, micro = options.GradientAccumulation, length = options.SequenceLength;
+        int batch = options.BatchSize, length = options.SequenceLength;
+        int micro = DataParallelRanks.MicroBatchesPerRank(options, ranks.Size), firstMicroBatch = ranks.FirstMicroBatch(options);
         long totalSteps = data.TotalSteps;
         IReadOnlyList<uint[]> evalWindows = data.EvaluationWindows;
         string datasetFingerprint = data.Dataset.Meta.Fingerprint();
 
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
-            $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * micro} x {length} tokens -> {runDirectory}");
+            $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * options.GradientAccumulation} x {length} tokens -> {runDirectory}");
         log.WriteLine($"precision: {options.Precision.Name()} (matmul path: {MatmulKernels.PathName(MatmulKernels.ChoosePath(context, options.Precision))})");
 
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro,
-            precision: options.Precision);
+            precision: options.Precision, ranks: ranks.Size);
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
-        using var train = new TransformerSession(context, trainGraph, hostInputSlots: options.OverlapHostWork ? 2 : 1,
-            maxSubmitMilliseconds: maxSubmitMilliseconds);
+        using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds);
+        if (ranks.Size > 1)
+            log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
         using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
             batch, length, context.Info, precision: options.Precision), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
         var evaluator = new LossEvaluator(evaluation);
@@ -150,7 +193,7 @@ public sealed class TrainingRun
             train.LoadOptimizerState(checkpoint.ReadOptimizerState());
             progress = checkpoint.Progress ?? throw new InvalidInputException($"{resumeFrom} records no run progress; it cannot be resumed.");
             lastSavedStep = progress.Step;
-            metrics.TruncateAfter(progress.Step);
+            if (ranks.IsWriter) metrics.TruncateAfter(progress.Step);
             log.WriteLine($"resuming at step {progress.Step} ({progress.TokensSeen:N0} tokens)");
         }
         else
@@ -167,7 +210,7 @@ public sealed class TrainingRun
             (long)Math.Round(options.WarmupFraction * totalSteps), totalSteps);
         var orders = options.TokenOrders > 1 ? new TokenOrders(options.TokenOrders, length + 1, options.Seed) : null;
         long evalEvery = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, totalSteps / 20);
-        long tokensPerStep = (long)batch * micro * length;
+        long tokensPerStep = (long)batch * options.GradientAccumulation * length;
 
         var clock = Stopwatch.StartNew();
         double elapsedBefore = progress.ElapsedSeconds;
@@ -184,6 +227,7 @@ public sealed class TrainingRun
         };
         void SaveLast()
         {
+            if (!ranks.IsWriter) return;
             RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint);
             lastSavedStep = step;
         }
@@ -193,11 +237,14 @@ public sealed class TrainingRun
         var targets = new uint[batch * length];
         var positions = new uint[batch * length];
 
+        // This rank's micro-batch m of a step: its place among the global batch's micro-batches keys its data and masks.
+        long BatchIndex(long stepIndex, int m) => stepIndex * options.GradientAccumulation + firstMicroBatch + m;
+
         void WriteBatch(long stepIndex)
         {
             for (int m = 0; m < micro; m++)
             {
-                long batchIndex = stepIndex * micro + m;
+                long batchIndex = BatchIndex(stepIndex, m);
                 uint[] windows = plan.GetBatch(batchIndex, batch);
                 for (int row = 0; row < batch; row++)
                 {
@@ -215,13 +262,13 @@ public sealed class TrainingRun
             double stepLearningRate = schedule.At(stepIndex);
             long appliedSteps = stepIndex - (scaler?.State.SkippedSteps ?? 0);
             for (int m = 0; m < micro; m++)
-                train.WriteScalars(m, Scalars(appliedSteps, stepIndex * micro + m, stepLearningRate, scaler?.State.Exponent ?? 0));
+                train.WriteScalars(m, Scalars(appliedSteps, BatchIndex(stepIndex, m), stepLearningRate, scaler?.State.Exponent ?? 0));
         }
 
         bool batchWritten = false;
         while (step < totalSteps)
         {
-            if (cancel.IsCancellationRequested)
+            if (ranks.StopRequested(cancel))
             {
                 SaveLast();
                 log.WriteLine($"interrupted at step {step}; saved {LastCheckpoint(runDirectory)}. Continue with: vkdiff train --resume {runDirectory}");
@@ -230,12 +277,12 @@ public sealed class TrainingRun
             double learningRate = schedule.At(step);
             if (!batchWritten) WriteBatch(step);
             WriteScalars(step);
-            train.Submit();
+            ranks.Submit(train);
             // The next step is submitted only after this one is logged, evaluated and saved (a stop then
             // leaves nothing half done), but its batch is written now, while the device runs this step.
             batchWritten = options.OverlapHostWork && step + 1 < totalSteps;
             if (batchWritten) WriteBatch(step + 1);
-            float loss = train.ReadLoss();
+            float loss = ranks.SumLoss(train.ReadLoss());
             (float gradNorm, _) = train.ReadGradientNorm();
             if (!float.IsFinite(loss))
                 throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
@@ -259,7 +306,8 @@ public sealed class TrainingRun
 
             bool evaluate = step % evalEvery == 0 || step == totalSteps;
             double? validationLoss = null;
-            if (evaluate)
+            if (evaluate) ranks.RequireIdenticalParameters(train, step);
+            if (evaluate && ranks.IsWriter)
             {
                 validationLoss = Evaluate(evaluator, evalWindows);
                 if (!double.IsFinite(validationLoss.Value))
@@ -271,7 +319,7 @@ public sealed class TrainingRun
                     RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint, includeOptimizer: false);
                 }
             }
-            if (evaluate || step % Math.Max(1, options.LogEvery) == 0)
+            if (ranks.IsWriter && (evaluate || step % Math.Max(1, options.LogEvery) == 0))
             {
                 double seconds = intervalClock.Elapsed.TotalSeconds;
                 double tokensPerSecond = (step - intervalStart) * tokensPerStep / Math.Max(seconds, 1e-9);
@@ -293,7 +341,8 @@ public sealed class TrainingRun
         }
 
         double wall = elapsedBefore + clock.Elapsed.TotalSeconds;
-        TrainingPlots.WriteLossPlot(runDirectory, plan.UniqueTokens, options);
+        if (ranks.Size > 1) log.WriteLine($"parameters bit-identical on all {ranks.Size} ranks (SHA-256 compared at every evaluation, the last at step {step})");
+        if (ranks.IsWriter) TrainingPlots.WriteLossPlot(runDirectory, plan.UniqueTokens, options);
         return new TrainingSummary(runDirectory, options.Objective, step, step * tokensPerStep, lastLoss, lastValidation,
             progress.BestValidationLoss, progress.BestEpoch, wall, context.Info.Name);
     }
