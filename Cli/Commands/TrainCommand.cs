@@ -105,14 +105,14 @@ public sealed class TrainCommand : ICommand
         {
             ScheduleOverrides overrides = ResumeOverrides();
             using GpuContext resumed = GpuContext.Create(Device);
-            FastPathGate.RequireWorkingMatmul(resumed);
+            FastPathGate.RequireWorkingFastPaths(resumed);
             Report(TrainingRun.Resume(resumed, Resume, Console.Out, interruption.Token, overrides));
             return ExitCodes.Success;
         }
         TrainingOptions options = BuildOptions();
         string output = Out ?? throw new InvalidInputException("--out RUN_DIR is required (or --resume RUN_DIR).");
         using GpuContext context = GpuContext.Create(options.Device);
-        FastPathGate.RequireWorkingMatmul(context);
+        FastPathGate.RequireWorkingFastPaths(context);
         Report(TrainingRun.Start(context, options, output, Console.Out, interruption.Token));
         return ExitCodes.Success;
     }

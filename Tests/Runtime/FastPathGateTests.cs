@@ -8,15 +8,15 @@ namespace VkDiffusion.Tests.Runtime;
 public sealed class FastPathGateTests(GpuFixture fixture) : GpuTest(fixture)
 {
     // A check that reports one case outside its tolerance, as a miscompiled kernel would, and counts its runs.
-    private sealed class FailingCheck : ISelfTestCheck
+    private sealed class FailingCheck(string name = "matmul", string failingCase = "forward M=64 K=64 N=64 (coopmat 8x8x8)") : ISelfTestCheck
     {
         public int Runs { get; private set; }
-        public string Name => "matmul";
+        public string Name => name;
 
         public IEnumerable<SelfTestResult> Run(GpuContext context)
         {
             Runs++;
-            yield return new SelfTestResult(Name, "forward M=64 K=64 N=64 (coopmat 8x8x8)", MaxError: 0.5, Tolerance: 1e-3);
+            yield return new SelfTestResult(Name, failingCase, MaxError: 0.5, Tolerance: 1e-3);
         }
     }
 
@@ -42,10 +42,28 @@ public sealed class FastPathGateTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal(0, check.Runs);
     }
 
+    [Fact]
+    public void A_failing_cooperative_matrix_attention_is_refused_naming_its_switch()
+    {
+        var check = new FailingCheck("attention", "output T=33 head_dim=16 batch=2 heads=1 bidirectional (coopmat 8x8x8)");
+        using (AttentionKernels.Override(AttentionPath.CooperativeMatrix))
+        {
+            var error = Assert.Throws<InvalidInputException>(() => FastPathGate.RequireWorkingAttention(Context, check));
+            Assert.StartsWith("VKDIFF_ATTENTION=coopmat: the cooperative-matrix attention fails its self-test", error.Message);
+            Assert.Contains("unset VKDIFF_ATTENTION", error.Message);
+            Assert.Contains("output T=33 head_dim=16 batch=2 heads=1 bidirectional (coopmat 8x8x8)", error.Message);
+        }
+        Assert.Equal(1, check.Runs);
+        using (AttentionKernels.Override(AttentionPath.Fp32))
+            FastPathGate.RequireWorkingAttention(Context, check);
+        Assert.Equal(1, check.Runs);
+    }
+
     [Fact, Trait("Category", "CooperativeMatrix")]
-    public void A_working_cooperative_matrix_matmul_passes_the_gate()
+    public void Working_cooperative_matrix_kernels_pass_the_gate()
     {
         using (MatmulKernels.Override(MatmulPath.CooperativeMatrix))
-            FastPathGate.RequireWorkingMatmul(Context);
+        using (AttentionKernels.Override(AttentionPath.CooperativeMatrix))
+            FastPathGate.RequireWorkingFastPaths(Context);
     }
 }
