@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
 # Vulkan loader beside it, and run.sh, which on the target machine prints the devices (with their
-# cooperative-matrix shapes), runs the self-test (every matmul path the device has: its own, split-K,
-# cooperative matrices), runs `vkdiff bench kernels --json` (matmul_coopmat cases against the measured
-# matrix-unit peak beside the fp32 ones) and again with split-K off for the before/after of the LM-head
+# cooperative-matrix shapes), runs the self-test (every matmul and attention path the device has: its own,
+# split-K, cooperative matrices), runs `vkdiff bench kernels --json` (matmul_coopmat cases against the measured
+# matrix-unit peak beside the fp32 ones; attention fused fp32, fused cooperative-matrix and unfused at T 256
+# and 2048) and again with split-K off for the before/after of the LM-head
 # shapes, `vkdiff bench step` for the 7M and 44M presets (seq 256, batch 8, MDM and AR, byte and GPT-2
-# vocabularies; host time and the part hidden behind the GPU) on the fp32 path and with VKDIFF_MATMUL=coopmat
-# (fp16 matmul inputs, fp32 everything else), once more as JSON with the step cut into submissions of at most 8 ms,
+# vocabularies; host time and the part hidden behind the GPU) on the fp32 path, with VKDIFF_MATMUL=coopmat
+# (fp16 matmul inputs, fp32 everything else) and with VKDIFF_MATMUL=coopmat VKDIFF_ATTENTION=coopmat (attention's
+# products on fp16 too), once more as JSON with the step cut into submissions of at most 8 ms,
 # and, where PyTorch with CUDA is installed, the same training step in PyTorch (tools/torch_bench/step_bench.py,
 # eager fp32 and bf16 autocast) for the tokens/s ratios, writing everything to $OUT/ (default:
 # ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
@@ -69,13 +71,14 @@ python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 
 for preset in 7M 44M; do
   for vocab in bytes gpt2; do
     for objective in mdm ar; do
-      for matmul in default coopmat; do
-        name="step-$preset-$objective-$vocab-$matmul"
-        if [ "$matmul" = default ]; then unset VKDIFF_MATMUL; else export VKDIFF_MATMUL=coopmat; fi
+      for path in default coopmat coopmat-attention; do
+        name="step-$preset-$objective-$vocab-$path"
+        if [ "$path" = default ]; then unset VKDIFF_MATMUL; else export VKDIFF_MATMUL=coopmat; fi
+        if [ "$path" = coopmat-attention ]; then export VKDIFF_ATTENTION=coopmat; else unset VKDIFF_ATTENTION; fi
         timeout 60 "$vkdiff" bench step --model "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 > "$OUT/$name.txt" 2>&1 || status=$?
         tail -n 18 "$OUT/$name.txt"
       done
-      unset VKDIFF_MATMUL
+      unset VKDIFF_MATMUL VKDIFF_ATTENTION
       if [ "$have_torch" = 1 ]; then
         for precision in fp32 bf16; do
           timeout 60 python3 "$here/step_bench.py" --preset "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 \
