@@ -78,7 +78,9 @@ void main() {
             uint seenEnd = pc.causal != 0u ? min(query + 1u, T) : T;
             uint seenInBlock = seenEnd > keyStart ? min(BLOCK, seenEnd - keyStart) : 0u;
             float previousMax = rowMax[row], blockMax = previousMax;
-            for (uint j = 0u; j < seenInBlock; j++) blockMax = max(blockMax, scores[row * SCORE_STRIDE + j] * SCALE);
+            // A uniform loop with the mask as a select: looping to seenInBlock (lane-varying) gave wrong rows through the
+            // lavapipe emulation layer at subgroup 16.
+            for (uint j = 0u; j < BLOCK; j++) blockMax = j < seenInBlock ? max(blockMax, scores[row * SCORE_STRIDE + j] * SCALE) : blockMax;
             float correction = exp(previousMax - blockMax);
             float sum = rowSum[row] * correction;
             for (uint j = 0u; j < BLOCK; j++) {
