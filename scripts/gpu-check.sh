@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds .device-bundle/: a self-contained linux-x64 vkdiff (no .NET needed on the target) with the
 # Vulkan loader beside it, and run.sh, which on the target machine prints the devices (with their
-# cooperative-matrix shapes), runs the self-test (every matmul path the device has: its own, split-K,
-# cooperative matrices, each with fp32, fp16 and bf16 operands), runs `vkdiff bench kernels --json` (matmul_coopmat cases against the measured
-# matrix-unit peak beside the fp32 ones) and again with split-K off for the before/after of the LM-head
-# shapes, `vkdiff bench step` for the 7M and 44M presets (seq 256, batch 8, MDM and AR, byte and GPT-2
-# vocabularies; host time and the part hidden behind the GPU) in --precision fp32, fp16 (on cooperative matrices where
-# the device lists a shape) and bf16 (16-bit loads on the shared-tile path), once more as JSON with the step cut into submissions of at most 8 ms,
+# cooperative-matrix shapes), runs the self-test (every matmul and attention path the device has: its own,
+# split-K, cooperative matrices; matmuls with fp32, fp16 and bf16 operands), runs `vkdiff bench kernels --json`
+# (matmul_coopmat, matmul_f16 and matmul_bf16 cases, the coopmat ones against the measured matrix-unit peak beside
+# the fp32 ones; attention fused fp32, fused cooperative-matrix and unfused at T 256 and 2048) and again with split-K
+# off for the before/after of the LM-head shapes, `vkdiff bench step` for the 7M and 44M presets (seq 256, batch 8,
+# MDM and AR, byte and GPT-2 vocabularies; host time and the part hidden behind the GPU) in --precision fp32, fp16 (on
+# cooperative matrices where the device lists a shape) and bf16 (16-bit loads on the shared-tile path), fp16 once more
+# with VKDIFF_ATTENTION=coopmat (attention's products on fp16 too) for MDM with bytes, once more as JSON with the step
+# cut into submissions of at most 8 ms,
 # and, where PyTorch with CUDA is installed, the same training step in PyTorch (tools/torch_bench/step_bench.py,
 # eager fp32 and bf16 autocast) for the tokens/s ratios, writing everything to $OUT/ (default:
 # ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
@@ -75,6 +78,12 @@ for preset in 7M 44M; do
           --precision "$precision" > "$OUT/$name.txt" 2>&1 || status=$?
         tail -n 18 "$OUT/$name.txt"
       done
+      if [ "$vocab" = bytes ] && [ "$objective" = mdm ]; then
+        name="step-$preset-$objective-$vocab-fp16-coopmat-attention"
+        VKDIFF_ATTENTION=coopmat timeout 60 "$vkdiff" bench step --model "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 \
+          --steps 20 --precision fp16 > "$OUT/$name.txt" 2>&1 || status=$?
+        tail -n 18 "$OUT/$name.txt"
+      fi
       if [ "$have_torch" = 1 ]; then
         for precision in fp32 bf16; do
           timeout 60 python3 "$here/step_bench.py" --preset "$preset" --objective "$objective" --vocab "$vocab" --seq 256 --batch 8 --steps 20 \

@@ -40,9 +40,9 @@ internal sealed class BenchKernels(string? device, bool json, bool quick, string
             : [];
         if (!json && attention)
         {
-            Console.WriteLine($"{"attention (d 64, 4 heads)",-36} {"T",6} {"ms",10} {"GFLOP/s",9} {"extra memory",14}");
+            Console.WriteLine($"{"attention (d 64, 4 heads)",-40} {"T",6} {"ms",10} {"GFLOP/s",9} {"extra memory",14}");
             foreach (AttentionBenchmarkResult result in attentionResults)
-                Console.WriteLine($"{$"{result.Implementation} {result.Pass}",-36} {result.SequenceLength,6} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.ExtraBytes,14:N0}");
+                Console.WriteLine($"{$"{result.Implementation} {result.Pass}",-40} {result.SequenceLength,6} {result.Milliseconds,10:F3} {result.Gflops,9:F1} {result.ExtraBytes,14:N0}");
         }
         if (json)
         {

@@ -41,7 +41,7 @@ public sealed class SweepCommand : ICommand
         SweepShard shard = Shard is null ? SweepShard.FromEnvironment(Environment.GetEnvironmentVariable) : SweepShard.Parse(Shard);
         using var interruption = new Interruption();
         using GpuContext context = GpuContext.Create(Device);
-        FastPathGate.RequireWorkingMatmul(context, spec.ResolvePrecision(context));
+        FastPathGate.RequireWorkingFastPaths(context, spec.ResolvePrecision(context));
         Sweep.Run(context, spec, shard, Out, Console.Out, interruption.Token);
         return ExitCodes.Success;
     }

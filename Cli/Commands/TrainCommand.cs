@@ -142,7 +142,7 @@ public sealed class TrainCommand : ICommand
         GpuContext context = GpuContext.Create(device);
         try
         {
-            FastPathGate.RequireWorkingMatmul(context, precisionOn(context));
+            FastPathGate.RequireWorkingFastPaths(context, precisionOn(context));
             return context;
         }
         catch

@@ -14,7 +14,8 @@ public sealed record AttentionBenchmarkResult(AttentionImplementation Implementa
 
 /// <summary>
 /// Fused vs unfused attention, forward and forward+backward, on one device: each pass is recorded once
-/// with profiling, run once to warm up (pipeline compilation), then timed over several runs.
+/// with profiling, run once to warm up (pipeline compilation), then timed over several runs. The fused
+/// cooperative-matrix kernels are measured too where the device offers them.
 /// </summary>
 public static class AttentionBenchmark
 {
@@ -27,7 +28,7 @@ public static class AttentionBenchmark
         foreach (int sequenceLength in sequenceLengths ?? DefaultSequenceLengths)
         {
             using var workload = new AttentionWorkload(context, batchCount, sequenceLength, headCount, headDim, causal);
-            foreach (AttentionImplementation implementation in Enum.GetValues<AttentionImplementation>())
+            foreach (AttentionImplementation implementation in Implementations(context, headDim))
                 foreach (bool backward in new[] { false, true })
                 {
                     double milliseconds = Measure(context, workload, implementation, backward, repetitions);
@@ -38,6 +39,10 @@ public static class AttentionBenchmark
         }
         return results;
     }
+
+    private static IEnumerable<AttentionImplementation> Implementations(GpuContext context, int headDim) =>
+        Enum.GetValues<AttentionImplementation>().Where(implementation => implementation != AttentionImplementation.FusedCooperativeMatrix
+            || AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _) is not null);
 
     private static double Measure(GpuContext context, AttentionWorkload workload, AttentionImplementation implementation, bool backward, int repetitions)
     {

@@ -22,10 +22,18 @@ namespace VkDiffusion.Runtime.Kernels;
 /// for all SIMD lanes with one vector gather instead of a loop over the lanes; on by default on CPU
 /// devices whose texel limit covers a storage binding, VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
 /// Nothing depends on the subgroup size for correctness.
+/// CooperativeMatrixTile set: the cooperative-matrix kernels (attention_coopmat.glsl), with CooperativeSubgroups
+/// subgroups of Tile.M rows per workgroup (RowBlock is then the workgroup size) and build-time staging blocks.
 /// </summary>
-public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1, bool TexelLoads = false)
+public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1, bool TexelLoads = false,
+    (uint M, uint N, uint K)? CooperativeMatrixTile = null)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
+
+    // Subgroups per workgroup of the cooperative-matrix kernels and rows of the other operand per step: SUBGROUPS and
+    // BLOCK in attention_coopmat.glsl, keep in step.
+    private const uint CooperativeSubgroups = 2;
+    private static uint CooperativeBlock(int headDim) => headDim <= 64 ? 32u : 16u;
 
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
@@ -51,8 +59,34 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
         return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation, texelLoads);
     }
 
+    /// <summary>
+    /// The blocks of the cooperative-matrix kernels on <paramref name="tile"/> (a shape the device lists) with this
+    /// subgroup size, or null with the reason when the device's shared memory cannot hold their staging.
+    /// </summary>
+    public static AttentionBlocks? ForCooperativeMatrix(DeviceInfo device, int headDim, (uint M, uint N, uint K) tile, uint subgroupSize,
+        out string whyNot)
+    {
+        var blocks = new AttentionBlocks(CooperativeSubgroups * subgroupSize, CooperativeBlock(headDim), StageInShared: true,
+            CooperativeMatrixTile: tile);
+        long sharedBytes = CooperativeSharedBytes(headDim, tile.M);
+        whyNot = sharedBytes > device.SharedMemoryBytes
+            ? $"{device.Name} has {device.SharedMemoryBytes} bytes of shared memory; the cooperative-matrix attention backward at head dim {headDim} needs {sharedBytes}"
+            : "";
+        return whyNot == "" ? blocks : null;
+    }
+
+    // The shared memory of attention_bwd_coopmat, the largest of the three kernels: own K and V rows and the staged Q and
+    // dO rows (fp16, rows padded by 8), S^T and dP^T (fp32, rows padded by 4), P^T and dS^T (fp16), LSE and delta.
+    private static long CooperativeSharedBytes(int headDim, uint tileM)
+    {
+        long rows = CooperativeSubgroups * tileM, block = CooperativeBlock(headDim), headStride = headDim + 8;
+        long halves = 2 * rows * headStride + 2 * block * headStride + 2 * rows * (block + 8);
+        long floats = 2 * rows * (block + 4) + 2 * block;
+        return 2 * halves + 4 * floats;
+    }
+
     /// <summary>Rows one workgroup owns.</summary>
-    public uint RowsPerGroup => RowBlock * RowsPerInvocation;
+    public uint RowsPerGroup => CooperativeMatrixTile is { } tile ? CooperativeSubgroups * tile.M : RowBlock * RowsPerInvocation;
 
     public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
 
@@ -70,7 +104,9 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
 
     /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks:
     /// family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim}; variants exist for
-    /// RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.</summary>
+    /// RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.
+    /// The cooperative-matrix kernels are family_coopmat_d{headDim}_{M}x{N}x{K}, for the tiles MatmulKernels offers.</summary>
     public string KernelName(string family, int headDim) =>
-        RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
+        CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
+        : RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
 }

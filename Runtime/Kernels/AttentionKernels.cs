@@ -2,6 +2,18 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Runtime.Kernels;
 
+/// <summary>Which fused attention kernels run: the fp32 ones everywhere unless VKDIFF_ATTENTION forces another.</summary>
+public enum AttentionPath
+{
+    /// <summary>fp32 throughout (attention_fwd, attention_bwd, attention_bwd_dq): the default on every device.</summary>
+    Fp32,
+    /// <summary>
+    /// The products on cooperative matrices (tensor cores, WMMA, XMX) with fp16 operands and fp32 accumulators and
+    /// statistics (attention_*_coopmat); the tile shape is the cooperative-matrix matmul's. Opt-in until measured on GPUs.
+    /// </summary>
+    CooperativeMatrix,
+}
+
 /// <summary>
 /// Fused scaled-dot-product attention (softmax(Q Kᵀ / √headDim) V), causal or bidirectional, forward and
 /// backward, in O(T) memory: the T×T scores are recomputed block by block and never stored.
@@ -9,11 +21,67 @@ namespace VkDiffusion.Runtime.Kernels;
 /// Q of all heads | K of all heads | V of all heads per token); output and dOutput [batch, seq, heads,
 /// headDim]; logSumExp [batch, heads, seq]; dQkv has the qkv layout. Kernels: attention_fwd,
 /// attention_bwd_delta, attention_bwd (dK, dV), attention_bwd_dq. Deterministic: every output element
-/// is written by one invocation in a fixed order.
+/// is written by one invocation in a fixed order. The kernels are the fp32 ones or, with VKDIFF_ATTENTION=coopmat, their
+/// cooperative-matrix twins (<see cref="AttentionPath"/>).
 /// </summary>
 public static class AttentionKernels
 {
     public static IReadOnlyList<int> SupportedHeadDims { get; } = [16, 32, 64, 128];
+
+    /// <summary>fp32 (default) | coopmat: the attention kernels on any device.</summary>
+    public const string PathVariable = "VKDIFF_ATTENTION";
+
+    [ThreadStatic] private static AttentionPath? overriddenPath;
+
+    /// <summary>
+    /// Forces a path for attention recorded on this thread until the result is disposed, over the environment: the
+    /// self-test and the benchmarks compare paths in one process.
+    /// </summary>
+    public static IDisposable Override(AttentionPath path)
+    {
+        var restore = new OverrideScope(overriddenPath);
+        overriddenPath = path;
+        return restore;
+    }
+
+    private sealed class OverrideScope(AttentionPath? previousPath) : IDisposable
+    {
+        public void Dispose() => overriddenPath = previousPath;
+    }
+
+    /// <summary>The path attention takes: fp32 unless VKDIFF_ATTENTION (or <see cref="Override"/>) forces one.</summary>
+    public static AttentionPath ChoosePath()
+    {
+        if (overriddenPath is { } path) return path;
+        string? forced = Environment.GetEnvironmentVariable(PathVariable);
+        return forced?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "fp32" => AttentionPath.Fp32,
+            "coopmat" => AttentionPath.CooperativeMatrix,
+            _ => throw new InvalidInputException($"{PathVariable}={forced} is not an attention path; use fp32 or coopmat."),
+        };
+    }
+
+    /// <summary>The VKDIFF_ATTENTION value that selects <paramref name="path"/>.</summary>
+    public static string PathName(AttentionPath path) => path == AttentionPath.Fp32 ? "fp32" : "coopmat";
+
+    /// <summary>
+    /// The blocks of the cooperative-matrix kernels on this device at this head dim, or null with the reason: the tile
+    /// is the one the cooperative-matrix matmul uses (<see cref="MatmulKernels.CooperativeMatrixTile"/>).
+    /// </summary>
+    public static AttentionBlocks? CooperativeMatrixBlocks(GpuContext context, int headDim, out string whyNot)
+    {
+        if (MatmulKernels.CooperativeMatrixTile(context, out whyNot) is not { } tile) return null;
+        return AttentionBlocks.ForCooperativeMatrix(context.Info, headDim, tile, context.Info.SubgroupSize, out whyNot);
+    }
+
+    // The blocks of the path this thread's attention takes.
+    private static AttentionBlocks BlocksFor(GpuContext context, int headDim)
+    {
+        if (ChoosePath() == AttentionPath.Fp32) return AttentionBlocks.For(context.Info, headDim);
+        return CooperativeMatrixBlocks(context, headDim, out string whyNot)
+            ?? throw new InvalidInputException($"{PathVariable}=coopmat: {whyNot}; unset {PathVariable}.");
+    }
 
     private const uint DeltaWorkgroupSize = 256;
     private const uint MaxDeltaGroups = 4096;
@@ -39,7 +107,7 @@ public static class AttentionKernels
         shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
-        AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
+        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
@@ -76,7 +144,7 @@ public static class AttentionKernels
         shape.Require(dOutput, shape.RowBytesPerBatch, "dOutput");
         shape.Require(dQkv, shape.QkvBytesPerBatch, "dQkv");
         shape.Require(scratch, shape.LseBytesPerBatch, "scratch");
-        AttentionBlocks blocks = blocksOverride ?? AttentionBlocks.For(c.Context.Info, headDim);
+        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))

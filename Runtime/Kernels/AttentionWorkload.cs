@@ -2,8 +2,11 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Runtime.Kernels;
 
-/// <summary>Which attention implementation a benchmark records.</summary>
-public enum AttentionImplementation { Fused, Unfused }
+/// <summary>
+/// Which attention implementation a benchmark records: the fused fp32 kernels, the fused cooperative-matrix kernels
+/// (VKDIFF_ATTENTION=coopmat), or the unfused baseline.
+/// </summary>
+public enum AttentionImplementation { Fused, Unfused, FusedCooperativeMatrix }
 
 /// <summary>
 /// The buffers of one attention problem (random qkv and dOutput; outputs, gradients and each
@@ -42,7 +45,7 @@ public sealed class AttentionWorkload : IDisposable
     /// </summary>
     public long ExtraBytes(AttentionImplementation implementation, bool backward) => implementation switch
     {
-        AttentionImplementation.Fused => logSumExp.ByteLength + (backward ? scratch.ByteLength : 0),
+        AttentionImplementation.Fused or AttentionImplementation.FusedCooperativeMatrix => logSumExp.ByteLength + (backward ? scratch.ByteLength : 0),
         _ => UnfusedAttention.ScoresBytes(BatchCount, SequenceLength, HeadCount) * (backward ? 2 : 1),
     };
 
@@ -56,8 +59,9 @@ public sealed class AttentionWorkload : IDisposable
     public void Record(CommandList c, AttentionImplementation implementation, bool backward)
     {
         int B = BatchCount, T = SequenceLength, H = HeadCount, D = HeadDim;
-        if (implementation == AttentionImplementation.Fused)
+        if (implementation != AttentionImplementation.Unfused)
         {
+            using var path = AttentionKernels.Override(implementation == AttentionImplementation.Fused ? AttentionPath.Fp32 : AttentionPath.CooperativeMatrix);
             AttentionKernels.Forward(c, qkv.Whole, output.Whole, logSumExp.Whole, B, T, H, D, Causal);
             if (backward)
                 AttentionKernels.Backward(c, qkv.Whole, output.Whole, logSumExp.Whole, outputGrad.Whole, qkvGrad.Whole, scratch.Whole, B, T, H, D, Causal);

@@ -278,12 +278,9 @@ public static class MatmulKernels
             whyNot = $"{device.Name} does not offer VK_KHR_cooperative_matrix on Vulkan 1.3 with maintenance4 and the Vulkan memory model";
             return null;
         }
-        // The kernel lays its subgroups out from the workgroup size, so the subgroup size must be the one reported.
-        if (device.MinSubgroupSize != device.MaxSubgroupSize)
-        {
-            whyNot = $"{device.Name} varies its subgroup size ({device.MinSubgroupSize}-{device.MaxSubgroupSize}), which the cooperative-matrix matmul does not handle yet";
-            return null;
-        }
+        // The kernel lays its subgroups out from the workgroup size, so the subgroup size must be the one reported (required
+        // at pipeline creation where the device varies it).
+        if (CooperativeMatrixSubgroup.For(device, out whyNot) is null) return null;
         var listed = device.CooperativeMatrixShapes.Where(s => s.IsSubgroupScope && s.IsFloat16WithFloat32Accumulator).ToList();
         foreach (var tile in CooperativeMatrixTiles)
             if (listed.Any(s => s.M == tile.M && s.N == tile.N && s.K == tile.K)) return tile;

@@ -90,7 +90,7 @@ public static class AttentionReference
     }
 
     /// <summary>P[i, j] = softmax over visible j of Q_i · K_j / √headDim for batch b, head h (0 where masked).</summary>
-    private static double[,] Probabilities(double[] qkv, int b, int h, int T, int headCount, int headDim, bool causal, out double[] logSumExp)
+    internal static double[,] Probabilities(double[] qkv, int b, int h, int T, int headCount, int headDim, bool causal, out double[] logSumExp)
     {
         double scale = 1 / Math.Sqrt(headDim);
         var p = new double[T, T];

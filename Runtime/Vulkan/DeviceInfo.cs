@@ -46,6 +46,11 @@ public sealed record DeviceInfo
     /// <summary>The Vulkan memory model, which cooperative-matrix kernels declare (GL_KHR_memory_scope_semantics).</summary>
     public required bool VulkanMemoryModel { get; init; }
     public required bool CooperativeMatrix { get; init; }
+    /// <summary>
+    /// Vulkan 1.3 subgroupSizeControl and computeFullSubgroups, with compute among the requiredSubgroupSizeStages: a compute
+    /// pipeline can be created at a required subgroup size with full subgroups.
+    /// </summary>
+    public bool ComputeSubgroupSizeControl { get; init; }
     /// <summary>The cooperative-matrix shapes the device lists (empty without VK_KHR_cooperative_matrix).</summary>
     public required IReadOnlyList<CooperativeMatrixShape> CooperativeMatrixShapes { get; init; }
     public required bool Timestamps { get; init; }
@@ -153,6 +158,8 @@ public sealed record DeviceInfo
             Maintenance4 = features13.Maintenance4,
             VulkanMemoryModel = features12.VulkanMemoryModel,
             CooperativeMatrix = cooperativeMatrix,
+            ComputeSubgroupSizeControl = apiHasSizeControl && features13.SubgroupSizeControl && features13.ComputeFullSubgroups
+                && (sizeControl.RequiredSubgroupSizeStages & ShaderStageFlags.ComputeBit) != 0,
             CooperativeMatrixShapes = cooperativeMatrix ? CooperativeMatrixShape.Query(vk, instance, device) : [],
             Timestamps = timestamps,
             TimestampPeriodNs = properties.Limits.TimestampPeriod,

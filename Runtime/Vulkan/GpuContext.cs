@@ -109,6 +109,9 @@ public sealed unsafe class GpuContext : IDisposable
             SType = StructureType.PhysicalDeviceVulkan13Features,
             PNext = cooperativeMatrix ? &cooperativeMatrixFeatures : null,
             Maintenance4 = info.Maintenance4,
+            // Cooperative-matrix pipelines are created at a required subgroup size on devices that vary it (CooperativeMatrixSubgroup).
+            SubgroupSizeControl = info.ComputeSubgroupSizeControl,
+            ComputeFullSubgroups = info.ComputeSubgroupSizeControl,
         };
         if (info.RawApiVersion >= Vk.Version13) features11.PNext = &features13;
         byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>());

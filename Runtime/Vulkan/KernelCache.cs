@@ -25,6 +25,15 @@ public sealed unsafe class KernelCache : IDisposable
     private readonly PipelineCacheStore cacheStore;
     private readonly object gate = new();
 
+    private readonly HashSet<string> cooperativeMatrixModules = [];
+
+    /// <summary>
+    /// Whether pipelines of kernels that use cooperative matrices are created at the required subgroup size
+    /// (<see cref="CooperativeMatrixSubgroup"/>): on devices that vary their size. Tests set it on a fresh context to run
+    /// that creation path on a device with one size.
+    /// </summary>
+    internal bool RequireCooperativeMatrixSubgroupSize { get; set; }
+
     internal DescriptorSetLayout SetLayout { get; }
     internal PipelineLayout PipelineLayout { get; }
 
@@ -66,6 +75,7 @@ public sealed unsafe class KernelCache : IDisposable
         VulkanResult.Check(vk.CreatePipelineLayout(context.Device, &pipelineLayoutInfo, null, &pipelineLayout), "vkCreatePipelineLayout");
         PipelineLayout = pipelineLayout;
         cacheStore = new PipelineCacheStore(context);
+        RequireCooperativeMatrixSubgroupSize = CooperativeMatrixSubgroup.For(context.Info, out _)?.Required ?? false;
     }
 
     /// <summary>The pipeline for kernel <paramref name="name"/> with these specialization constants.</summary>
@@ -84,6 +94,12 @@ public sealed unsafe class KernelCache : IDisposable
     private Pipeline CreatePipeline(string name, uint[] specialization)
     {
         ShaderModule module = GetModule(name);
+        bool requireSubgroupSize = RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name);
+        var requiredSubgroupSize = new PipelineShaderStageRequiredSubgroupSizeCreateInfo
+        {
+            SType = StructureType.PipelineShaderStageRequiredSubgroupSizeCreateInfo,
+            RequiredSubgroupSize = context.Info.SubgroupSize,
+        };
         var entries = stackalloc SpecializationMapEntry[Math.Max(1, specialization.Length)];
         for (int i = 0; i < specialization.Length; i++)
             entries[i] = new SpecializationMapEntry { ConstantID = (uint)i, Offset = (uint)(i * 4), Size = 4 };
@@ -103,6 +119,8 @@ public sealed unsafe class KernelCache : IDisposable
                 Stage = new PipelineShaderStageCreateInfo
                 {
                     SType = StructureType.PipelineShaderStageCreateInfo,
+                    PNext = requireSubgroupSize ? &requiredSubgroupSize : null,
+                    Flags = requireSubgroupSize ? PipelineShaderStageCreateFlags.RequireFullSubgroupsBit : 0,
                     Stage = ShaderStageFlags.ComputeBit,
                     Module = module,
                     PName = entryPoint,
@@ -132,8 +150,20 @@ public sealed unsafe class KernelCache : IDisposable
             ShaderModule module;
             VulkanResult.Check(context.Api.CreateShaderModule(context.Device, &createInfo, null, &module), $"vkCreateShaderModule({name})");
             modules[name] = module;
+            if (DeclaresCooperativeMatrix(code)) cooperativeMatrixModules.Add(name);
             return module;
         }
+    }
+
+    // Whether the SPIR-V declares OpCapability CooperativeMatrixKHR. Capabilities come first after the 5-word header;
+    // each instruction's first word is (word count << 16) | opcode.
+    private static bool DeclaresCooperativeMatrix(byte[] code)
+    {
+        const uint OpCapability = 17, CooperativeMatrixKHR = 6022;
+        ReadOnlySpan<uint> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(code);
+        for (int at = 5; at < words.Length && (words[at] & 0xffff) == OpCapability; at += (int)(words[at] >> 16))
+            if (words[at + 1] == CooperativeMatrixKHR) return true;
+        return false;
     }
 
     internal static byte[] LoadSpirv(string name)

@@ -13,6 +13,11 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// (a head-dim-term fp32 score error of up to ~1e-4, a few ulps of exp, T 2^-24 |v| of accumulation), the
 /// gradient atol 2e-3 + rtol 1e-3 (one more factor ~10 in magnitude). Normwise relative error against
 /// rtol + atol / max|reference|. Small T keeps the check fast on CPU devices.
+/// The path the device uses runs every case (VKDIFF_ATTENTION respected; named in the case); where that is fp32 and
+/// the device offers the cooperative-matrix kernels, they run every case too (on either, the cooperative-matrix path
+/// leaves out head dims whose staging exceeds the device's shared memory: it refuses those with a message). Their tolerance is
+/// <see cref="AttentionHalfPrecisionBound"/>'s element-wise bound (fp16 rounding of every product operand and
+/// product), as a normwise relative error.
 /// </summary>
 internal sealed class AttentionCheck : ISelfTestCheck
 {
@@ -25,19 +30,28 @@ internal sealed class AttentionCheck : ISelfTestCheck
 
     public IEnumerable<SelfTestResult> Run(GpuContext context)
     {
-        int caseIndex = 0;
-        foreach (int headDim in AttentionKernels.SupportedHeadDims)
-            foreach (int T in SequenceLengths)
-            {
-                bool causal = caseIndex % 2 == 0;
-                // batch x heads: 1 x 1, 2 x 1, 1 x 3 in turn.
-                var (batchCount, headCount) = (caseIndex % 3) switch { 0 => (1, 1), 1 => (2, 1), _ => (1, 3) };
-                caseIndex++;
-                foreach (SelfTestResult result in RunCase(context, T, headDim, batchCount, headCount, causal)) yield return result;
-            }
+        AttentionPath devicePath = AttentionKernels.ChoosePath();
+        var paths = new List<AttentionPath> { devicePath };
+        if (devicePath == AttentionPath.Fp32 && AttentionKernels.CooperativeMatrixBlocks(context, AttentionKernels.SupportedHeadDims[0], out _) is not null)
+            paths.Add(AttentionPath.CooperativeMatrix);
+        foreach (AttentionPath path in paths)
+        {
+            int caseIndex = 0;
+            foreach (int headDim in AttentionKernels.SupportedHeadDims)
+                foreach (int T in SequenceLengths)
+                {
+                    bool causal = caseIndex % 2 == 0;
+                    // batch x heads: 1 x 1, 2 x 1, 1 x 3 in turn.
+                    var (batchCount, headCount) = (caseIndex % 3) switch { 0 => (1, 1), 1 => (2, 1), _ => (1, 3) };
+                    caseIndex++;
+                    // Head dims whose staging exceeds the device's shared memory are refused by the path itself, not wrong.
+                    if (path == AttentionPath.CooperativeMatrix && AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _) is null) continue;
+                    foreach (SelfTestResult result in RunCase(context, path, T, headDim, batchCount, headCount, causal)) yield return result;
+                }
+        }
     }
 
-    private IEnumerable<SelfTestResult> RunCase(GpuContext context, int T, int headDim, int batchCount, int headCount, bool causal)
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, AttentionPath path, int T, int headDim, int batchCount, int headCount, bool causal)
     {
         float[] qkv = SelfTestMeasure.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 7 + headDim, std: InputStd);
         float[] dOutput = SelfTestMeasure.Normal(batchCount * T * headCount * headDim, seed: T + 1);
@@ -45,22 +59,41 @@ internal sealed class AttentionCheck : ISelfTestCheck
         using GpuBuffer output = context.Allocate<float>(dOutput.Length, "selftest-output"), qkvGrad = context.Allocate<float>(qkv.Length, "selftest-dqkv");
         using GpuBuffer logSumExp = context.Allocate<float>(batchCount * headCount * T, "selftest-lse");
         using GpuBuffer scratch = context.Memory.Allocate(AttentionKernels.ScratchBytes(batchCount, T, headCount), "selftest-attention-scratch");
-        context.Execute(c =>
-        {
-            AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal);
-            AttentionKernels.Backward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
-                batchCount, T, headCount, headDim, causal);
-        });
+        using (AttentionKernels.Override(path))
+            context.Execute(c =>
+            {
+                AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal);
+                AttentionKernels.Backward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
+                    batchCount, T, headCount, headDim, causal);
+            });
 
-        double[] qkvd = SelfTestMeasure.ToDouble(qkv);
+        double[] qkvd = SelfTestMeasure.ToDouble(qkv), dOutputd = SelfTestMeasure.ToDouble(dOutput);
         var (expectedOutput, expectedLse) = AttentionReference.Forward(qkvd, batchCount, T, headCount, headDim, causal);
-        double[] expectedGrad = AttentionReference.Backward(qkvd, SelfTestMeasure.ToDouble(dOutput), batchCount, T, headCount, headDim, causal);
-        string shape = $"T={T} head_dim={headDim} batch={batchCount} heads={headCount} {(causal ? "causal" : "bidirectional")}";
+        double[] expectedGrad = AttentionReference.Backward(qkvd, dOutputd, batchCount, T, headCount, headDim, causal);
+        var (outputTolerance, lseTolerance, gradTolerance) = path == AttentionPath.Fp32
+            ? (SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedOutput), SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedLse),
+                SelfTestMeasure.NormwiseTolerance(GradAtol, GradRtol, expectedGrad))
+            : HalfPrecisionTolerances(qkvd, dOutputd, batchCount, T, headCount, headDim, causal, expectedOutput, expectedLse, expectedGrad);
+        string shape = $"T={T} head_dim={headDim} batch={batchCount} heads={headCount} {(causal ? "causal" : "bidirectional")} ({PathLabel(context, path, headDim)})";
         yield return new SelfTestResult(Name, $"output {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(output), expectedOutput),
-            SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedOutput));
+            outputTolerance);
         yield return new SelfTestResult(Name, $"logsumexp {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(logSumExp), expectedLse),
-            SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedLse));
+            lseTolerance);
         yield return new SelfTestResult(Name, $"dqkv {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(qkvGrad), expectedGrad),
-            SelfTestMeasure.NormwiseTolerance(GradAtol, GradRtol, expectedGrad));
+            gradTolerance);
     }
+
+    private static (double Output, double LogSumExp, double QkvGrad) HalfPrecisionTolerances(double[] qkv, double[] dOutput, int batchCount, int T,
+        int headCount, int headDim, bool causal, double[] expectedOutput, double[] expectedLse, double[] expectedGrad)
+    {
+        var bounds = AttentionHalfPrecisionBound.Compute(qkv, dOutput, batchCount, T, headCount, headDim, causal);
+        return (SelfTestMeasure.NormwiseTolerance(bounds.Output, expectedOutput), SelfTestMeasure.NormwiseTolerance(bounds.LogSumExp, expectedLse),
+            SelfTestMeasure.NormwiseTolerance(bounds.QkvGrad, expectedGrad));
+    }
+
+    // "fp32", or "coopmat MxNxK" with the tile the kernels run on.
+    private static string PathLabel(GpuContext context, AttentionPath path, int headDim) =>
+        AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _)?.CooperativeMatrixTile is { } tile && path == AttentionPath.CooperativeMatrix
+            ? $"coopmat {tile.M}x{tile.N}x{tile.K}"
+            : AttentionKernels.PathName(path);
 }
