@@ -36,9 +36,9 @@ public sealed class CrossoverCommand : ICommand
         var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
 
         var found = new List<(double U, double C)>();
-        if (Fit is not null)
+        FitFile? file = Fit is null ? null : FitFile.Read(Fit);
+        if (file is not null)
         {
-            var file = FitFile.Read(Fit);
             ScalingLaw ar = file.Law("ar"), mdm = file.Law("mdm");
             Console.WriteLine($"{"U (tokens)",12} {"C_crit (FLOPs)",15} {"N_AR",10} {"N_MDM",10} {"loss",8}{(Paper ? $" {"paper C_crit",13} {"ours/paper",10}" : "")}");
             foreach (double budget in budgets)
@@ -79,15 +79,19 @@ public sealed class CrossoverCommand : ICommand
 
         if (Plot is not null)
         {
-            WritePlot(Plot, budgets, found);
+            WritePlot(Plot, budgets, found, file?.Crossover);
             Console.WriteLine($"wrote {Plot}");
         }
         return ExitCodes.Success;
     }
 
-    private void WritePlot(string path, IReadOnlyList<double> budgets, IReadOnlyList<(double U, double C)> found)
+    /// <summary>C_crit against U: ours (the point laws' C_crit, the power law through them, and the bootstrap band that
+    /// fit.json holds at the results' budgets) and the paper's closed form.</summary>
+    private void WritePlot(string path, IReadOnlyList<double> budgets, IReadOnlyList<(double U, double C)> found,
+        IReadOnlyList<CriticalComputeInterval>? intervals)
     {
-        double low = budgets.Min() / 2, high = budgets.Max() * 2;
+        var withBand = intervals?.Where(i => double.IsFinite(i.Interval.Low) && double.IsFinite(i.Interval.High)).OrderBy(i => i.UniqueTokens).ToList() ?? [];
+        double low = budgets.Concat(withBand.Select(i => i.UniqueTokens)).Min() / 2, high = budgets.Concat(withBand.Select(i => i.UniqueTokens)).Max() * 2;
         var grid = Enumerable.Range(0, 50).Select(i => low * Math.Pow(high / low, i / 49.0)).ToArray();
         var series = new List<PlotSeries>();
         if (found.Select(p => p.U).Distinct().Count() >= 2)
@@ -97,6 +101,10 @@ public sealed class CrossoverCommand : ICommand
         }
         if (Paper || Fit is null)
             series.Add(new PlotSeries("paper: 2.12e15·(U/1e6)^2.174", grid, grid.Select(PaperReference.CriticalCompute).ToArray()));
+        if (withBand.Count > 0)
+            series.Add(new PlotSeries("ours: 90% bootstrap band of C_crit (fit budgets)", withBand.Select(i => i.UniqueTokens).ToArray(),
+                withBand.Select(i => i.CriticalCompute ?? double.NaN).ToArray(),
+                Band: new PlotBand(withBand.Select(i => i.Interval.Low).ToArray(), withBand.Select(i => i.Interval.High).ToArray())));
         if (found.Count > 0) // last, so the points are drawn over the lines
             series.Add(new PlotSeries("C_crit of the fitted laws", found.Select(p => p.U).ToArray(), found.Select(p => p.C).ToArray(), Markers: true, Line: false));
         LinePlot.Save(path, new LinePlotSpec("Critical compute: diffusion beats AR above the line", "unique tokens U", "C_crit (FLOPs)")

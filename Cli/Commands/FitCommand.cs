@@ -20,7 +20,7 @@ public sealed class FitCommand : ICommand
     [Option("loss", Default = "final", HelpText = "Which validation loss to fit: final (final_val_loss) or best (best_val_loss).")]
     public string Loss { get; set; } = "final";
 
-    [Option("plots", HelpText = "Also write the study's figures into this directory: loss against epochs per budget, loss against compute with the fitted laws.")]
+    [Option("plots", HelpText = "Also write the study's figures into this directory: loss against epochs per budget, loss against compute with the fitted laws and their bootstrap bands.")]
     public string? Plots { get; set; }
 
     [Option("coarse", HelpText = "Start L-BFGS from 162 grid points instead of Chinchilla's 4500 (quicker, less thorough).")]
@@ -91,7 +91,7 @@ public sealed class FitCommand : ICommand
         {
             Directory.CreateDirectory(Plots);
             foreach (string path in StudyPlots.WriteEpochPlots(Plots, runs)) Console.WriteLine($"wrote {path}");
-            Console.WriteLine($"wrote {StudyPlots.WriteComputePlot(Path.Combine(Plots, "loss_vs_compute.png"), runs, fitFile)}");
+            Console.WriteLine($"wrote {StudyPlots.WriteComputePlot(Path.Combine(Plots, "loss_vs_compute.png"), runs, fitFile, resamples)}");
         }
         return ExitCodes.Success;
     }

@@ -24,7 +24,7 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
             .Concat(SyntheticRuns.Generate(Mdm, 0, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
 
         var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
-            "--method", "two-stage");
+            "--method", "two-stage", "--bootstrap", "0");
         output.WriteLine(standardOutput + standardError);
         Assert.Equal(ExitCodes.Success, exitCode);
         Assert.Contains("Muennighoff AR", standardOutput);
@@ -46,6 +46,38 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(1.0, printed / expected, 0.005);
         Assert.Contains("k = ", standardOutput);
         Assert.Contains("4.72E+19", standardOutput); // the paper's closed form at 100M
+    }
+
+    [Fact]
+    public void Two_stage_fit_prints_and_stores_bootstrap_intervals_too()
+    {
+        string results = Path.Combine(directory, "results.csv"), fit = Path.Combine(directory, "fit.json");
+        ResultsTable.Write(results, SyntheticRuns.Sweep(Ar, 0.01, 1).Select(p => SyntheticRuns.ToRun(p, "ar"))
+            .Concat(SyntheticRuns.Sweep(Mdm, 0.01, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
+        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
+            "--method", "two-stage", "--bootstrap", "20", "--seed", "3");
+        output.WriteLine(standardOutput + standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("90% interval (20 resamples)", standardOutput);
+        var file = FitFile.Read(fit);
+        foreach (string objective in new[] { "ar", "mdm" })
+        {
+            var objectiveFit = file.Objectives[objective];
+            Assert.Equal(FitMethod.TwoStage, objectiveFit.Method);
+            Assert.Equal(3, objectiveFit.Intervals!.Seed);
+            Assert.Equal(20, objectiveFit.Intervals.Resamples);
+            Assert.Equal(FixedConstants.Names.Order(), objectiveFit.Intervals.Constants.Keys.Order());
+        }
+        Assert.Equal([25e6, 50e6, 100e6], file.Crossover!.Select(c => c.UniqueTokens));
+
+        // The crossover plot draws those intervals as a band beside the paper's line.
+        string plot = Path.Combine(directory, "ccrit.png");
+        (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "25M,100M",
+            "--plot", plot, "--paper");
+        output.WriteLine(standardOutput + standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        using var image = SkiaSharp.SKBitmap.Decode(plot);
+        Assert.Equal((900, 560), (image.Width, image.Height));
     }
 
     [Fact]
