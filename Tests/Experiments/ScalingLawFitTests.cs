@@ -127,7 +127,7 @@ public sealed class ScalingLawFitTests
     /// <summary>
     /// The two-stage fit gets the same bootstrap as the joint one. SyntheticRuns.Generate puts every single-epoch run
     /// at N = N_opt(U), where stage 1's Chinchilla form is the truth, so the two-stage fit is unbiased there and its
-    /// 90 % intervals should cover the true R_D* and R_N* in most seeds (observed: 5 of 5 for both).
+    /// 90 % intervals should cover the true R_D* and R_N* in at least 4 of 5 seeds.
     /// </summary>
     [Fact]
     public void Two_stage_bootstrap_intervals_cover_the_truth_where_stage_one_is_unbiased()
@@ -142,12 +142,7 @@ public sealed class ScalingLawFitTests
             Assert.Equal(100, laws.Count);
             Assert.Equal(0, intervals.FailedResamples);
             Assert.Equal(FixedConstants.Names.Order(), intervals.Constants.Keys.Order());
-            foreach (var (name, trueValue) in new[] { ("RDstar", PaperArLike.RDStar), ("RNstar", PaperArLike.RNStar) })
-            {
-                var interval = intervals.Constants[name];
-                Assert.True(interval.Identified, $"seed {seed} {name}: {interval}");
-                if (interval.Low <= trueValue && trueValue <= interval.High) covered[name]++;
-            }
+            SyntheticRuns.TallyCoverage(covered, intervals, PaperArLike, $"seed {seed}");
         }
         Assert.True(covered["RDstar"] >= 4 && covered["RNstar"] >= 4, $"covered in 5 seeds: R_D* {covered["RDstar"]}, R_N* {covered["RNstar"]}");
     }
