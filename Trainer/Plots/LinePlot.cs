@@ -76,7 +76,7 @@ public static class LinePlot
         }
         if (spec.LogX && xRange.Count > 0) plot.Axes.Bottom.TickGenerator = LogTicks(xRange.Min(), xRange.Max());
         if (spec.LogY && yRange.Count > 0) plot.Axes.Left.TickGenerator = LogTicks(yRange.Min(), yRange.Max());
-        if (anyNamed) plot.ShowLegend();
+        if (anyNamed) plot.ShowLegend(Edge.Right); // beside the data area, so it never hides a point
 
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
