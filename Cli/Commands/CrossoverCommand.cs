@@ -13,6 +13,9 @@ public sealed class CrossoverCommand : ICommand
     [Option("fit", HelpText = "fit.json written by `vkdiff fit --out` with both the ar and mdm objectives.")]
     public string? Fit { get; set; }
 
+    [Option("results", HelpText = "A sweep's results.csv: print what the runs observed (MDM's gap to AR's early-stopped best per budget and size, its trend, any crossover) and fit C_crit(U) = k·U^gamma when crossovers were seen at 3 or more budgets.")]
+    public string? Results { get; set; }
+
     [Option("unique-tokens", Separator = ',', HelpText = "Unique-token budgets U, comma-separated; suffixes k, M, B allowed (25M,50M,100M). Default: 25M,50M,100M.")]
     public IEnumerable<string> UniqueTokens { get; set; } = [];
 
@@ -30,15 +33,24 @@ public sealed class CrossoverCommand : ICommand
 
     public int Run()
     {
-        if (Fit is null && !Paper) throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --paper, or both.");
+        if (Fit is null && !Paper && Results is null)
+            throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --results FILE (a sweep's results.csv), --paper, or several.");
         if (!(MinCompute > 0 && MaxCompute > MinCompute)) throw new InvalidInputException("Need 0 < --min-compute < --max-compute.");
         if (Plot is not null) OutputPath.RequireFile(Plot, "--plot");
         var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
 
-        var found = new List<(double U, double C)>();
-        if (Fit is not null)
+        if (Results is not null)
         {
-            var file = FitFile.Read(Fit);
+            var runs = ResultsTable.Read(Results);
+            FitInput.Check(runs, Results);
+            PrintObservation(CrossoverObservation.From(runs));
+            if (Fit is null && !Paper) return ExitCodes.Success;
+        }
+
+        var found = new List<(double U, double C)>();
+        FitFile? file = Fit is null ? null : FitFile.Read(Fit);
+        if (file is not null)
+        {
             ScalingLaw ar = file.Law("ar"), mdm = file.Law("mdm");
             Console.WriteLine($"{"U (tokens)",12} {"C_crit (FLOPs)",15} {"N_AR",10} {"N_MDM",10} {"loss",8}{(Paper ? $" {"paper C_crit",13} {"ours/paper",10}" : "")}");
             foreach (double budget in budgets)
@@ -79,15 +91,37 @@ public sealed class CrossoverCommand : ICommand
 
         if (Plot is not null)
         {
-            WritePlot(Plot, budgets, found);
+            WritePlot(Plot, budgets, found, file?.Crossover);
             Console.WriteLine($"wrote {Plot}");
         }
         return ExitCodes.Success;
     }
 
-    private void WritePlot(string path, IReadOnlyList<double> budgets, IReadOnlyList<(double U, double C)> found)
+    private static void PrintObservation(CrossoverObservation observation)
     {
-        double low = budgets.Min() / 2, high = budgets.Max() * 2;
+        Console.WriteLine("Observed: MDM's best loss at its longest run against AR's early-stopped best with no more epochs (gap > 0: AR ahead);");
+        Console.WriteLine("slope: the gap's least-squares change per doubling of epochs over MDM's last three epoch counts.");
+        Console.WriteLine($"{"U (tokens)",12} {"preset",8} {"MDM epochs",10} {"MDM best",9} {"AR best",8} {"at epoch",8} {"AR runs to",10} {"gap",8} {"slope",8}  crossover");
+        foreach (var gap in observation.Gaps)
+        {
+            string slope = gap.GapSlopePerDoubling is double value ? Signed(value) : "-";
+            string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs)" : "none";
+            Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {Loss(gap.MdmLoss),9} {Loss(gap.ArBestLoss),8} " +
+                              $"{gap.ArBestEpoch.ToString("F1", CultureInfo.InvariantCulture),8} {Format(gap.ArLongestEpochs),10} {Signed(gap.Gap),8} {slope,8}  {crossover}");
+        }
+        Console.WriteLine(observation.Summary());
+
+        static string Loss(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
+        static string Signed(double value) => value.ToString("+0.000;-0.000", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>C_crit against U: ours (the point laws' C_crit, the power law through them, and the bootstrap band that
+    /// fit.json holds at the results' budgets) and the paper's closed form.</summary>
+    private void WritePlot(string path, IReadOnlyList<double> budgets, IReadOnlyList<(double U, double C)> found,
+        IReadOnlyList<CriticalComputeInterval>? intervals)
+    {
+        var withBand = intervals?.Where(i => double.IsFinite(i.Interval.Low) && double.IsFinite(i.Interval.High)).OrderBy(i => i.UniqueTokens).ToList() ?? [];
+        double low = budgets.Concat(withBand.Select(i => i.UniqueTokens)).Min() / 2, high = budgets.Concat(withBand.Select(i => i.UniqueTokens)).Max() * 2;
         var grid = Enumerable.Range(0, 50).Select(i => low * Math.Pow(high / low, i / 49.0)).ToArray();
         var series = new List<PlotSeries>();
         if (found.Select(p => p.U).Distinct().Count() >= 2)
@@ -97,6 +131,10 @@ public sealed class CrossoverCommand : ICommand
         }
         if (Paper || Fit is null)
             series.Add(new PlotSeries("paper: 2.12e15·(U/1e6)^2.174", grid, grid.Select(PaperReference.CriticalCompute).ToArray()));
+        if (withBand.Count > 0)
+            series.Add(new PlotSeries("ours: 90% bootstrap band of C_crit (fit budgets)", withBand.Select(i => i.UniqueTokens).ToArray(),
+                withBand.Select(i => i.CriticalCompute ?? double.NaN).ToArray(),
+                Band: new PlotBand(withBand.Select(i => i.Interval.Low).ToArray(), withBand.Select(i => i.Interval.High).ToArray())));
         if (found.Count > 0) // last, so the points are drawn over the lines
             series.Add(new PlotSeries("C_crit of the fitted laws", found.Select(p => p.U).ToArray(), found.Select(p => p.C).ToArray(), Markers: true, Line: false));
         LinePlot.Save(path, new LinePlotSpec("Critical compute: diffusion beats AR above the line", "unique tokens U", "C_crit (FLOPs)")

@@ -20,7 +20,7 @@ public sealed class FitCommand : ICommand
     [Option("loss", Default = "final", HelpText = "Which validation loss to fit: final (final_val_loss) or best (best_val_loss).")]
     public string Loss { get; set; } = "final";
 
-    [Option("plots", HelpText = "Also write the study's figures into this directory: loss against epochs per budget, loss against compute with the fitted laws.")]
+    [Option("plots", HelpText = "Also write the study's figures into this directory: loss against epochs per budget, loss against compute with the fitted laws and their bootstrap bands.")]
     public string? Plots { get; set; }
 
     [Option("coarse", HelpText = "Start L-BFGS from 162 grid points instead of Chinchilla's 4500 (quicker, less thorough).")]
@@ -29,7 +29,7 @@ public sealed class FitCommand : ICommand
     [Option("method", HelpText = "joint (all seven constants at once, from the two-stage fit) or two-stage. Default: joint where the data identify it, else two-stage.")]
     public string? Method { get; set; }
 
-    [Option("bootstrap", Default = 200, HelpText = "Bootstrap resamples of runs for the joint fit's 90% intervals (0: none).")]
+    [Option("bootstrap", Default = 200, HelpText = "Bootstrap resamples of runs for the 90% intervals, refitted by the same method (0: none).")]
     public int Bootstrap { get; set; } = 200;
 
     [Option("seed", Default = 1, HelpText = "Seed of the bootstrap resampling.")]
@@ -71,7 +71,7 @@ public sealed class FitCommand : ICommand
             FitMethod method = requested ?? (shortfall is null ? FitMethod.Joint : FitMethod.TwoStage);
             if (shortfall is not null && requested is null) Console.WriteLine($"{shortfall}: fitting two-stage.");
             var fit = ScalingLawFit.Fit(objective, points, fixedConstants, options, method);
-            if (method == FitMethod.Joint && Bootstrap > 0)
+            if (Bootstrap > 0)
             {
                 var (intervals, laws) = FitBootstrap.Run(points, fit, fixedConstants, options, Bootstrap, Seed);
                 fit = fit with { Intervals = intervals };
@@ -91,7 +91,7 @@ public sealed class FitCommand : ICommand
         {
             Directory.CreateDirectory(Plots);
             foreach (string path in StudyPlots.WriteEpochPlots(Plots, runs)) Console.WriteLine($"wrote {path}");
-            Console.WriteLine($"wrote {StudyPlots.WriteComputePlot(Path.Combine(Plots, "loss_vs_compute.png"), runs, fitFile)}");
+            Console.WriteLine($"wrote {StudyPlots.WriteComputePlot(Path.Combine(Plots, "loss_vs_compute.png"), runs, fitFile, resamples)}");
         }
         return ExitCodes.Success;
     }
@@ -136,6 +136,8 @@ public sealed class FitCommand : ICommand
             Console.WriteLine("  repeated data half-life: not identified (RDstar is not)");
         else
             Console.WriteLine($"  repeated data half-life ln2·RDstar = {Math.Log(2) * fit.Law.RDStar:G4} epochs");
+        if (fit.Intervals is { FailedResamples: > 0 } failures)
+            Console.WriteLine($"  {failures.FailedResamples} of {failures.Resamples} resamples could not be refitted (too few single-epoch runs drawn); the intervals are over the rest");
         if (fit.Fixed.Count > 0) Console.WriteLine($"  fixed from file: {string.Join(", ", fit.Fixed)}");
         foreach (string warning in fit.Warnings) Console.WriteLine($"  warning: {warning}");
 

@@ -24,7 +24,7 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
             .Concat(SyntheticRuns.Generate(Mdm, 0, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
 
         var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
-            "--method", "two-stage");
+            "--method", "two-stage", "--bootstrap", "0");
         output.WriteLine(standardOutput + standardError);
         Assert.Equal(ExitCodes.Success, exitCode);
         Assert.Contains("Muennighoff AR", standardOutput);
@@ -48,16 +48,49 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("4.72E+19", standardOutput); // the paper's closed form at 100M
     }
 
-    [Fact]
-    public void Joint_fit_prints_and_stores_intervals_and_the_crossover_interval()
+    /// <summary>`fit --coarse --bootstrap 20 --seed 3` and the given flags on sweeps of both laws with 1 % noise: fit.json's path and the output.</summary>
+    private (string Fit, string Output) FitNoisySweep(params string[] flags)
     {
         string results = Path.Combine(directory, "results.csv"), fit = Path.Combine(directory, "fit.json");
         ResultsTable.Write(results, SyntheticRuns.Sweep(Ar, 0.01, 1).Select(p => SyntheticRuns.ToRun(p, "ar"))
             .Concat(SyntheticRuns.Sweep(Mdm, 0.01, 2).Select(p => SyntheticRuns.ToRun(p, "mdm"))));
-        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null, "fit", "--results", results, "--out", fit, "--coarse",
-            "--bootstrap", "20", "--seed", "3");
+        var (exitCode, standardOutput, standardError) = CliErrorTests.RunVkdiff(null,
+            ["fit", "--results", results, "--out", fit, "--coarse", "--bootstrap", "20", "--seed", "3", .. flags]);
         output.WriteLine(standardOutput + standardError);
         Assert.Equal(ExitCodes.Success, exitCode);
+        return (fit, standardOutput);
+    }
+
+    [Fact]
+    public void Two_stage_fit_prints_and_stores_bootstrap_intervals_too()
+    {
+        var (fit, standardOutput) = FitNoisySweep("--method", "two-stage");
+        Assert.Contains("90% interval (20 resamples)", standardOutput);
+        var file = FitFile.Read(fit);
+        foreach (string objective in new[] { "ar", "mdm" })
+        {
+            var objectiveFit = file.Objectives[objective];
+            Assert.Equal(FitMethod.TwoStage, objectiveFit.Method);
+            Assert.Equal(3, objectiveFit.Intervals!.Seed);
+            Assert.Equal(20, objectiveFit.Intervals.Resamples);
+            Assert.Equal(FixedConstants.Names.Order(), objectiveFit.Intervals.Constants.Keys.Order());
+        }
+        Assert.Equal([25e6, 50e6, 100e6], file.Crossover!.Select(c => c.UniqueTokens));
+
+        // The crossover plot draws those intervals as a band beside the paper's line.
+        string plot = Path.Combine(directory, "ccrit.png");
+        var (exitCode, _, standardError) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "25M,100M",
+            "--plot", plot, "--paper");
+        output.WriteLine(standardError);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        using var image = SkiaSharp.SKBitmap.Decode(plot);
+        Assert.Equal((900, 560), (image.Width, image.Height));
+    }
+
+    [Fact]
+    public void Joint_fit_prints_and_stores_intervals_and_the_crossover_interval()
+    {
+        var (fit, standardOutput) = FitNoisySweep();
         Assert.Contains("joint (all constants on all runs", standardOutput);
         Assert.Contains("90% interval (20 resamples)", standardOutput);
         var file = FitFile.Read(fit);
@@ -75,9 +108,9 @@ public sealed class FitCliTests(ITestOutputHelper output) : IDisposable
         // `crossover` passes on the bootstrap's verdict where the point laws cross but the resamples disagree.
         var unidentified = file with { Crossover = [at100M with { Interval = at100M.Interval with { Identified = false, Note = "no crossover in range in 9 of 20 resamples" } }] };
         unidentified.Write(fit);
-        (exitCode, standardOutput, _) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "100M");
+        var (exitCode, crossoverOutput, _) = CliErrorTests.RunVkdiff(null, "crossover", "--fit", fit, "--unique-tokens", "100M");
         Assert.Equal(ExitCodes.Success, exitCode);
-        Assert.Contains("C_crit at U = 1E+08 is not identified (no crossover in range in 9 of 20 resamples)", standardOutput);
+        Assert.Contains("C_crit at U = 1E+08 is not identified (no crossover in range in 9 of 20 resamples)", crossoverOutput);
     }
 
     [Fact]

@@ -118,13 +118,9 @@ public sealed class JointFitTests(Xunit.Abstractions.ITestOutputHelper output)
             var (intervals, laws) = FitBootstrap.Run(points, fit, FixedConstants.None, FewStarts, resamples: 200, seed);
             Assert.Equal(200, laws.Count);
             Assert.Equal(FixedConstants.Names.Order(), intervals.Constants.Keys.Order());
-            foreach (var (name, trueValue) in new[] { ("RDstar", truth.RDStar), ("RNstar", truth.RNStar) })
-            {
-                var interval = intervals.Constants[name];
-                Assert.True(interval.Identified, $"seed {seed} {name}: {interval}");
-                if (interval.Low <= trueValue && trueValue <= interval.High) covered[name]++;
-                output.WriteLine($"seed {seed} {name}: point {(name == "RDstar" ? fit.Law.RDStar : fit.Law.RNStar):G4}, interval {interval.Low:G4} - {interval.High:G4}");
-            }
+            SyntheticRuns.TallyCoverage(covered, intervals, truth, $"seed {seed}");
+            output.WriteLine($"seed {seed}: R_D* {fit.Law.RDStar:G4} in {intervals.Constants["RDstar"].Low:G4} - {intervals.Constants["RDstar"].High:G4}, " +
+                             $"R_N* {fit.Law.RNStar:G4} in {intervals.Constants["RNstar"].Low:G4} - {intervals.Constants["RNstar"].High:G4}");
         }
         Assert.True(covered["RDstar"] >= 8 && covered["RNstar"] >= 8, $"covered in 10 seeds: R_D* {covered["RDstar"]}, R_N* {covered["RNstar"]}");
     }

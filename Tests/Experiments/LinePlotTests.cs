@@ -49,5 +49,36 @@ public sealed class LinePlotTests : IDisposable
     {
         Assert.Throws<ArgumentException>(() => LinePlot.Save(Path.Combine(directory, "x.png"), new LinePlotSpec("t", "x", "y"),
             [new PlotSeries("bad", [1, 2], [1])]));
+        Assert.Throws<ArgumentException>(() => LinePlot.Save(Path.Combine(directory, "x.png"), new LinePlotSpec("t", "x", "y"),
+            [new PlotSeries("bad band", [1, 2], [1, 2], Band: new PlotBand([0.5], [1.5, 2.5]))]));
+    }
+
+    [Fact]
+    public void A_band_is_filled_in_its_series_colour_between_its_edges()
+    {
+        // A flat line at y = 2 with a band from 1 to 3; a second series of two markers at y = 0 and 4 fixes the y axis.
+        double[] xs = [1, 2, 3, 4, 5];
+        var spec = new LinePlotSpec("band", "x", "y") { Width = 400, Height = 300 };
+        PlotSeries Frame() => new("frame", [1, 5], [0, 4], Markers: true, Line: false);
+        string banded = Path.Combine(directory, "banded.png"), plain = Path.Combine(directory, "plain.png");
+        LinePlot.Save(banded, spec, [new PlotSeries("law", xs, [2, 2, 2, 2, 2], Band: new PlotBand([1, 1, 1, 1, 1], [3, 3, 3, 3, 3])), Frame()]);
+        LinePlot.Save(plain, spec, [new PlotSeries("law", xs, [2, 2, 2, 2, 2]), Frame()]);
+        using var withBand = SkiaSharp.SKBitmap.Decode(banded);
+        using var without = SkiaSharp.SKBitmap.Decode(plain);
+        Assert.Equal((400, 300), (withBand.Width, withBand.Height));
+        Assert.Equal((400, 300), (without.Width, without.Height));
+        // The band covers about half the data area: many pixels differ, and they are coloured (the series' colour at 20 %
+        // alpha over white), not the grey of text and frame.
+        int differing = 0, tinted = 0;
+        for (int column = 0; column < 400; column++)
+            for (int row = 0; row < 300; row++)
+            {
+                var pixel = withBand.GetPixel(column, row);
+                if (pixel == without.GetPixel(column, row)) continue;
+                differing++;
+                if (pixel.Red != pixel.Green || pixel.Green != pixel.Blue) tinted++;
+            }
+        Assert.True(differing > 400 * 300 / 20, $"only {differing} pixels differ");
+        Assert.True(tinted > differing / 2, $"{tinted} of {differing} differing pixels are coloured");
     }
 }

@@ -124,6 +124,54 @@ public sealed class ScalingLawFitTests
         Assert.Contains("RDstar", error.Message);
     }
 
+    /// <summary>
+    /// The two-stage fit gets the same bootstrap as the joint one. SyntheticRuns.Generate puts every single-epoch run
+    /// at N = N_opt(U), where stage 1's Chinchilla form is the truth, so the two-stage fit is unbiased there and its
+    /// 90 % intervals should cover the true R_D* and R_N* in at least 4 of 5 seeds.
+    /// </summary>
+    [Fact]
+    public void Two_stage_bootstrap_intervals_cover_the_truth_where_stage_one_is_unbiased()
+    {
+        var covered = new Dictionary<string, int> { ["RDstar"] = 0, ["RNstar"] = 0 };
+        for (int seed = 1; seed <= 5; seed++)
+        {
+            var points = SyntheticRuns.Generate(PaperArLike, noiseStd: 0.01, seed);
+            var fit = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse);
+            Assert.Equal(FitMethod.TwoStage, fit.Method);
+            var (intervals, laws) = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples: 100, seed);
+            Assert.Equal(100, laws.Count);
+            Assert.Equal(0, intervals.FailedResamples);
+            Assert.Equal(FixedConstants.Names.Order(), intervals.Constants.Keys.Order());
+            SyntheticRuns.TallyCoverage(covered, intervals, PaperArLike, $"seed {seed}");
+        }
+        Assert.True(covered["RDstar"] >= 4 && covered["RNstar"] >= 4, $"covered in 5 seeds: R_D* {covered["RDstar"]}, R_N* {covered["RNstar"]}");
+    }
+
+    [Fact]
+    public void Two_stage_resamples_that_draw_too_few_single_epoch_runs_are_counted_and_leave_every_constant_not_identified()
+    {
+        // Five single-epoch runs among 45: stage 1 (five constants) cannot run on a resample that draws fewer than five.
+        var all = SyntheticRuns.Generate(PaperArLike, 0, 1);
+        var points = all.Where(p => p.IsSingleEpoch).Take(5).Concat(all.Where(p => !p.IsSingleEpoch).Take(40)).ToList();
+        var fit = ScalingLawFit.Fit("x", points, options: FitOptions.Coarse);
+        const int resamples = 40, seed = 3;
+        // The resamples replayed: each draws points.Count runs in turn from one generator seeded with the seed.
+        var random = new Random(seed);
+        int expectedFailures = 0;
+        for (int r = 0; r < resamples; r++)
+            if (Enumerable.Range(0, points.Count).Count(_ => random.Next(points.Count) < 5) < 5) expectedFailures++;
+        Assert.InRange(expectedFailures, 3, resamples - 3); // the seed gives both kinds of resample
+
+        var (intervals, laws) = FitBootstrap.Run(points, fit, FixedConstants.None, FitOptions.Coarse, resamples, seed);
+        Assert.Equal(expectedFailures, intervals.FailedResamples);
+        Assert.Equal(resamples - expectedFailures, laws.Count);
+        Assert.All(intervals.Constants.Values, interval =>
+        {
+            Assert.False(interval.Identified);
+            Assert.Equal($"{expectedFailures} of {resamples} resamples could not be fitted (too few single-epoch runs drawn)", interval.Note);
+        });
+    }
+
     [Fact]
     public void Fit_file_round_trips()
     {

@@ -59,6 +59,20 @@ internal static class SyntheticRuns
         return new FitPoint(parameters, tokens, unique, law.Loss(parameters, tokens, unique) * Math.Exp(noise));
     }
 
+    /// <summary>
+    /// Asserts that the bootstrap identified R_D* and R_N*, and counts in <paramref name="covered"/> (keyed RDstar,
+    /// RNstar) those whose interval covers the truth.
+    /// </summary>
+    public static void TallyCoverage(Dictionary<string, int> covered, BootstrapIntervals intervals, ScalingLaw truth, string context)
+    {
+        foreach (var (name, trueValue) in new[] { ("RDstar", truth.RDStar), ("RNstar", truth.RNStar) })
+        {
+            var interval = intervals.Constants[name];
+            Assert.True(interval.Identified, $"{context} {name}: {interval}");
+            if (interval.Low <= trueValue && trueValue <= interval.High) covered[name]++;
+        }
+    }
+
     public static RunResult ToRun(FitPoint point, string objective) => new(
         objective, "synthetic", (long)point.Params, (long)point.UniqueTokens, point.Tokens / point.UniqueTokens,
         (long)point.Tokens, 6 * point.Params * point.Tokens, point.Loss, point.Loss, point.Tokens / point.UniqueTokens, 1.0, "none");

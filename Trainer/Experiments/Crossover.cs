@@ -120,11 +120,16 @@ public static class Crossover
     {
         if (points.Select(p => p.X).Distinct().Count() < 2)
             throw new ArgumentException("A power-law fit needs at least two distinct x values.", nameof(points));
-        double meanX = points.Average(p => Math.Log(p.X)), meanY = points.Average(p => Math.Log(p.Y));
-        double covariance = points.Sum(p => (Math.Log(p.X) - meanX) * (Math.Log(p.Y) - meanY));
-        double variance = points.Sum(p => Math.Pow(Math.Log(p.X) - meanX, 2));
-        double exponent = covariance / variance;
-        return new PowerLawFit(Math.Exp(meanY - exponent * meanX), exponent);
+        var logs = points.Select(p => (X: Math.Log(p.X), Y: Math.Log(p.Y))).ToList();
+        double exponent = LeastSquaresSlope(logs);
+        return new PowerLawFit(Math.Exp(logs.Average(p => p.Y) - exponent * logs.Average(p => p.X)), exponent);
+    }
+
+    /// <summary>The slope of the least-squares line through the points (two or more distinct x).</summary>
+    public static double LeastSquaresSlope(IReadOnlyList<(double X, double Y)> points)
+    {
+        double meanX = points.Average(p => p.X), meanY = points.Average(p => p.Y);
+        return points.Sum(p => (p.X - meanX) * (p.Y - meanY)) / points.Sum(p => (p.X - meanX) * (p.X - meanX));
     }
 
     private static double GoldenSectionMinimum(Func<double, double> function, double low, double high, double tolerance)

@@ -34,9 +34,11 @@ public static class StudyPlots
 
     /// <summary>
     /// Observed best validation loss against compute (6ND) for every run, and for each family and budget
-    /// the fitted law's loss at the best model size for each compute (D = C / 6N), when a fit is given.
+    /// the fitted law's loss at the best model size for each compute (D = C / 6N), when a fit is given, with the
+    /// 90 % band of the bootstrap resamples' laws where <paramref name="resamples"/> has that family's.
     /// </summary>
-    public static string WriteComputePlot(string path, IReadOnlyList<RunResult> results, FitFile? fit)
+    public static string WriteComputePlot(string path, IReadOnlyList<RunResult> results, FitFile? fit,
+        IReadOnlyDictionary<string, IReadOnlyList<ScalingLaw>>? resamples = null)
     {
         var series = new List<PlotSeries>();
         foreach (var family in results.GroupBy(r => r.Objective).OrderBy(g => g.Key))
@@ -46,15 +48,33 @@ public static class StudyPlots
                 Markers: true, Line: false));
             if (fit is null || !fit.Objectives.ContainsKey(family.Key)) continue;
             ScalingLaw law = fit.Law(family.Key);
+            var familyResamples = resamples?.GetValueOrDefault(family.Key);
             double low = runs.Min(r => r.Flops), high = runs.Max(r => r.Flops);
             foreach (long unique in runs.Select(r => r.UniqueTokens).Distinct().OrderBy(u => u))
             {
                 var computes = Enumerable.Range(0, 40).Select(i => low * Math.Pow(high / low, i / 39.0)).ToList();
-                series.Add(new PlotSeries($"{family.Key.ToUpperInvariant()} law, U = {unique:N0}", computes,
-                    computes.Select(c => Crossover.MinimumLoss(law, c, unique).Loss).ToList()));
+                series.Add(new PlotSeries($"{family.Key.ToUpperInvariant()} law, U = {unique:N0}{(familyResamples is null ? "" : " (90% band)")}", computes,
+                    computes.Select(c => Crossover.MinimumLoss(law, c, unique).Loss).ToList(),
+                    Band: familyResamples is null ? null : PredictionBand(familyResamples, computes, unique)));
             }
         }
         LinePlot.Save(path, new LinePlotSpec("Validation loss vs compute", "compute C = 6ND (FLOPs)", "validation loss (nats/token)") { LogX = true }, series);
         return path;
+    }
+
+    /// <summary>
+    /// At each compute, the central 90 % (5-95 % percentiles) of the laws' compute-optimal losses: the envelope of
+    /// the bootstrap resamples' predictions. A law whose prediction is not finite there is left out.
+    /// </summary>
+    public static PlotBand PredictionBand(IReadOnlyList<ScalingLaw> laws, IReadOnlyList<double> computes, double uniqueTokens)
+    {
+        var low = new double[computes.Count];
+        var high = new double[computes.Count];
+        Parallel.For(0, computes.Count, i =>
+        {
+            var losses = laws.Select(law => Crossover.MinimumLoss(law, computes[i], uniqueTokens).Loss).Where(double.IsFinite).ToList();
+            (low[i], high[i]) = losses.Count > 0 ? FitBootstrap.Percentiles(losses) : (double.NaN, double.NaN);
+        });
+        return new PlotBand(low, high);
     }
 }

@@ -4,8 +4,15 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Plots;
 
-/// <summary>One named curve. Markers only (no line) suits measured points; a line suits fitted laws and loss curves.</summary>
-public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Markers = false, bool Line = true);
+/// <summary>
+/// One named curve. Markers only (no line) suits measured points; a line suits fitted laws and loss curves. A band
+/// (e.g. a bootstrap interval) is filled between its low and high values at the curve's x, in the curve's colour.
+/// </summary>
+public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Markers = false, bool Line = true,
+    PlotBand? Band = null);
+
+/// <summary>The lower and upper edge of a filled band, one value per x of its series.</summary>
+public sealed record PlotBand(IReadOnlyList<double> Low, IReadOnlyList<double> High);
 
 /// <summary>What the figure shows around its series.</summary>
 public sealed record LinePlotSpec(string Title, string XLabel, string YLabel)
@@ -36,17 +43,28 @@ public static class LinePlot
         var yRange = new List<double>();
         foreach (var curve in series)
         {
-            if (curve.X.Count != curve.Y.Count)
-                throw new ArgumentException($"Series '{curve.Name}' has {curve.X.Count} x values and {curve.Y.Count} y values.");
-            var (xs, ys) = Transform(curve, spec);
+            if (curve.X.Count != curve.Y.Count || (curve.Band is { } band && (band.Low.Count != curve.X.Count || band.High.Count != curve.X.Count)))
+                throw new ArgumentException($"Series '{curve.Name}' has {curve.X.Count} x values and {curve.Y.Count} y values" +
+                                            (curve.Band is null ? "." : $", {curve.Band.Low.Count} band lows and {curve.Band.High.Count} band highs."));
+            var (xs, ys) = Transform(curve.X, [curve.Y], spec);
             if (xs.Length == 0) continue;
             xRange.AddRange(xs);
-            yRange.AddRange(ys);
-            var scatter = plot.Add.Scatter(xs, ys);
+            yRange.AddRange(ys[0]);
+            var scatter = plot.Add.Scatter(xs, ys[0]);
             scatter.LegendText = curve.Name;
             scatter.MarkerSize = curve.Markers ? 7 : 0;
             scatter.LineWidth = curve.Line ? 2 : 0;
             anyNamed |= curve.Name.Length > 0;
+            if (curve.Band is not null)
+            {
+                var (bandXs, edges) = Transform(curve.X, [curve.Band.Low, curve.Band.High], spec);
+                if (bandXs.Length == 0) continue;
+                yRange.AddRange(edges.SelectMany(edge => edge));
+                var fill = plot.Add.FillY(bandXs, edges[0], edges[1]);
+                fill.FillColor = scatter.Color.WithAlpha(0.2);
+                fill.LineWidth = 0;
+                plot.MoveToBack(fill); // under every line and marker
+            }
         }
         foreach (double x in spec.VerticalLines)
         {
@@ -58,7 +76,7 @@ public static class LinePlot
         }
         if (spec.LogX && xRange.Count > 0) plot.Axes.Bottom.TickGenerator = LogTicks(xRange.Min(), xRange.Max());
         if (spec.LogY && yRange.Count > 0) plot.Axes.Left.TickGenerator = LogTicks(yRange.Min(), yRange.Max());
-        if (anyNamed) plot.ShowLegend();
+        if (anyNamed) plot.ShowLegend(Edge.Right); // beside the data area, so it never hides a point
 
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
@@ -73,19 +91,14 @@ public static class LinePlot
         }
     }
 
-    private static (double[] X, double[] Y) Transform(PlotSeries curve, LinePlotSpec spec)
+    /// <summary>The points where x and every y column can be shown (finite; positive on a log axis), log10 taken on log axes.</summary>
+    private static (double[] X, double[][] Columns) Transform(IReadOnlyList<double> x, IReadOnlyList<double>[] columns, LinePlotSpec spec)
     {
-        var xs = new List<double>(curve.X.Count);
-        var ys = new List<double>(curve.Y.Count);
-        for (int i = 0; i < curve.X.Count; i++)
-        {
-            double x = curve.X[i], y = curve.Y[i];
-            if (!double.IsFinite(x) || !double.IsFinite(y)) continue;
-            if ((spec.LogX && x <= 0) || (spec.LogY && y <= 0)) continue;
-            xs.Add(spec.LogX ? Math.Log10(x) : x);
-            ys.Add(spec.LogY ? Math.Log10(y) : y);
-        }
-        return (xs.ToArray(), ys.ToArray());
+        bool Shown(double value, bool log) => double.IsFinite(value) && (!log || value > 0);
+        double Axis(double value, bool log) => log ? Math.Log10(value) : value;
+        var kept = Enumerable.Range(0, x.Count).Where(i => Shown(x[i], spec.LogX) && columns.All(column => Shown(column[i], spec.LogY))).ToList();
+        return (kept.Select(i => Axis(x[i], spec.LogX)).ToArray(),
+            columns.Select(column => kept.Select(i => Axis(column[i], spec.LogY)).ToArray()).ToArray());
     }
 
     /// <summary>

@@ -1,0 +1,96 @@
+using System.Globalization;
+
+namespace VkDiffusion.Trainer.Experiments;
+
+/// <summary>
+/// MDM against AR at one budget and model size, as the runs measured it. AR's reference is its early-stopped best:
+/// the lowest best_val_loss of its runs of at most as many epochs as the MDM run, i.e. the best AR reached with no
+/// more compute. Gap = MDM's best loss minus that reference (positive: AR ahead), at MDM's longest run.
+/// </summary>
+/// <param name="GapSlopePerDoubling">Least-squares slope of the gap against log2(epochs) over MDM's last three epoch
+/// counts (two where it has two): nats per doubling of epochs, negative while MDM closes in; null with one MDM run.</param>
+/// <param name="CrossoverEpochs">The fewest MDM epochs whose gap is negative (MDM ahead), null when none is.</param>
+/// <param name="CrossoverCompute">That MDM run's compute 6ND: the crossover happened at or below it.</param>
+public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double ArLongestEpochs,
+    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute);
+
+/// <summary>
+/// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
+/// crossover compute over its sizes), and C_crit(U) = k·U^gamma with a bootstrap interval for gamma when crossovers
+/// were observed at <see cref="MinBudgetsForLaw"/> or more budgets (else null).
+/// </summary>
+public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IReadOnlyList<(double UniqueTokens, double Compute)> CriticalComputes,
+    PowerLawFit? Law, BootstrapInterval? GammaInterval)
+{
+    public const int MinBudgetsForLaw = 3;
+
+    /// <summary>
+    /// Pairs MDM and AR runs of the same preset and budget (cells without both families are left out) and fits the
+    /// law when it may; its gamma interval comes from <paramref name="resamples"/> draws of the budgets with
+    /// replacement (seeded), each refitted where it holds two distinct budgets.
+    /// </summary>
+    public static CrossoverObservation From(IReadOnlyList<RunResult> runs, int resamples = 200, int seed = 1)
+    {
+        var gaps = new List<ObservedGap>();
+        foreach (var cell in runs.GroupBy(run => (run.UniqueTokens, run.Preset)).OrderBy(g => g.Key.UniqueTokens).ThenBy(g => g.First().Params))
+        {
+            var mdm = cell.Where(run => IsObjective(run, "mdm")).OrderBy(run => run.Epochs).ToList();
+            var ar = cell.Where(run => IsObjective(run, "ar")).OrderBy(run => run.Epochs).ToList();
+            if (mdm.Count > 0 && ar.Count > 0 && Observe(mdm, ar) is { } gap) gaps.Add(gap);
+        }
+        var critical = gaps.Where(gap => gap.CrossoverCompute is not null).GroupBy(gap => gap.UniqueTokens)
+            .Select(budget => ((double)budget.Key, budget.Min(gap => gap.CrossoverCompute!.Value))).OrderBy(point => point.Item1).ToList();
+        if (critical.Count < MinBudgetsForLaw) return new CrossoverObservation(gaps, critical, null, null);
+
+        var random = new Random(seed);
+        var gammas = new List<double>();
+        for (int r = 0; r < resamples; r++)
+        {
+            var drawn = Enumerable.Range(0, critical.Count).Select(_ => critical[random.Next(critical.Count)]).ToList();
+            if (drawn.Select(point => point.Item1).Distinct().Count() >= 2) gammas.Add(Crossover.FitPowerLaw(drawn).Exponent);
+        }
+        var (low, high) = FitBootstrap.Percentiles(gammas);
+        return new CrossoverObservation(gaps, critical, Crossover.FitPowerLaw(critical), new BootstrapInterval(low, high, true, ""));
+    }
+
+    private static bool IsObjective(RunResult run, string objective) => string.Equals(run.Objective, objective, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The gap of each MDM run against AR's best with no more epochs; null when AR has no run that short.</summary>
+    private static ObservedGap? Observe(IReadOnlyList<RunResult> mdm, IReadOnlyList<RunResult> ar)
+    {
+        RunResult? ArReference(double epochs) => ar.Where(run => run.Epochs <= epochs).MinBy(run => run.BestValLoss);
+        var paired = mdm.Select(run => (Mdm: run, Ar: ArReference(run.Epochs))).Where(pair => pair.Ar is not null).ToList();
+        if (paired.Count == 0) return null;
+        var (longest, reference) = paired[^1];
+        var last = paired.TakeLast(3).Select(pair => (X: Math.Log2(pair.Mdm.Epochs), Y: pair.Mdm.BestValLoss - pair.Ar!.BestValLoss)).ToList();
+        double? slope = last.Count < 2 ? null : Crossover.LeastSquaresSlope(last);
+        var crossover = paired.FirstOrDefault(pair => pair.Mdm.BestValLoss < pair.Ar!.BestValLoss).Mdm;
+        return new ObservedGap(longest.UniqueTokens, longest.Preset, longest.Params, longest.Epochs, longest.BestValLoss, ar[^1].Epochs,
+            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops);
+    }
+
+    /// <summary>
+    /// One paragraph a reader can check against the table: whether any crossover was observed, where, and C_crit(U)
+    /// when the budgets allow the law.
+    /// </summary>
+    public string Summary()
+    {
+        if (Gaps.Count == 0) return "No budget and size has runs of both families: nothing to compare.";
+        var crossed = Gaps.Where(gap => gap.CrossoverEpochs is not null).ToList();
+        int closing = Gaps.Count(gap => gap.GapSlopePerDoubling < 0);
+        int withSlope = Gaps.Count(gap => gap.GapSlopePerDoubling is not null);
+        string trend = $"over MDM's last epoch counts the gap is closing in {closing} of {withSlope} cell(s) with two or more MDM runs";
+        if (crossed.Count == 0)
+            return $"No crossover observed: in all {Gaps.Count} (budget, size) cell(s) AR's early-stopped best is ahead of MDM's longest run " +
+                   $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}. C_crit(U) is not fitted.";
+        string where = string.Join("; ", crossed.Select(gap => string.Create(CultureInfo.InvariantCulture,
+            $"U = {gap.UniqueTokens:N0} {gap.Preset} by {gap.CrossoverEpochs:G4} epochs ({gap.CrossoverCompute:G3} FLOPs)")));
+        string law = Law is null
+            ? $"C_crit(U) is fitted only with crossovers at {MinBudgetsForLaw} or more budgets; they were observed at {CriticalComputes.Count}."
+            : string.Create(CultureInfo.InvariantCulture, $"C_crit(U) = {Law.Coefficient:G3}·U^gamma, gamma = {Law.Exponent:F3} (90% bootstrap " +
+              $"interval over budgets {GammaInterval!.Low:F3}-{GammaInterval.High:F3}; the paper's {PaperReference.CriticalComputeExponent}).");
+        return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}. {law}";
+    }
+
+    private static string Nats(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
+}
