@@ -52,9 +52,15 @@ public static class PrecisionFormat
             return !device.IsCpu && MissingFeature(Precision.Fp16, device) is null && MatmulKernels.CooperativeMatrixTile(context, out _) is not null
                 ? Precision.Fp16
                 : Precision.Fp32;
-        if (MissingFeature(requested.Value, device) is string missing)
-            throw new InvalidInputException($"--precision {requested.Value.Name()}: {device.Name} lacks {missing}; use --precision fp32.");
+        RequireSupported(requested.Value, device);
         return requested.Value;
+    }
+
+    /// <summary>Refuses (exit 7) a precision the device cannot run, naming the feature it lacks.</summary>
+    public static void RequireSupported(Precision precision, DeviceInfo device)
+    {
+        if (MissingFeature(precision, device) is string missing)
+            throw new InvalidInputException($"--precision {precision.Name()}: {device.Name} lacks {missing}; use --precision fp32.");
     }
 
     /// <summary>The device feature a precision needs and this device lacks, or null.</summary>

@@ -64,7 +64,7 @@ public sealed class TrainingRun
         using RunData data = ranks.Agree(() =>
         {
             options.Validate();
-            PrecisionFormat.Resolve(options.Precision, context);
+            PrecisionFormat.RequireSupported(options.Precision, context.Info);
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             return RunData.Open(options);
         });
@@ -104,7 +104,7 @@ public sealed class TrainingRun
             TrainingOptions recorded = TrainingOptions.FromJson(File.ReadAllText(configPath), configPath);
             TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
             options.Validate();
-            PrecisionFormat.Resolve(options.Precision, context);
+            PrecisionFormat.RequireSupported(options.Precision, context.Info);
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             RunData data = RunData.Open(options);
             try
@@ -218,7 +218,6 @@ public sealed class TrainingRun
         long step = progress.Step, intervalStart = progress.IntervalStart ?? step;
         double intervalLoss = progress.IntervalLossSum;
         (double lastLoss, double lastValidation) = LastLoggedLosses(metrics);
-        double lastGradNorm = 0;
         RunProgress Snapshot() => progress with
         {
             ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
@@ -298,7 +297,6 @@ public sealed class TrainingRun
             }
             step++;
             lastLoss = loss;
-            lastGradNorm = gradNorm;
             intervalLoss += loss;
             long tokens = step * tokensPerStep;
             double epoch = plan.EpochAt(tokens);
