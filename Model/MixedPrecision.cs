@@ -7,7 +7,8 @@ namespace VkDiffusion.Model;
 /// The 16-bit side of a graph in fp16 or bf16 (PyTorch AMP's sense): matmuls read 16-bit copies of their weights,
 /// activations and activation gradients and accumulate in fp32 into fp32 outputs; everything else (master weights,
 /// AdamW state, residual stream, norms, softmax, attention, the loss and every gradient sum) stays fp32. A weight's
-/// copy is cast at its first use in each step, i.e. after the previous step's optimizer update.
+/// copy is persistent: AdamW writes it with each update (TransformerGraph) and the session casts it whenever the host
+/// loads weights (TransformerSession), so no step casts a weight.
 /// </summary>
 public sealed class MixedPrecision(ComputeGraph graph, Precision precision)
 {
@@ -20,16 +21,21 @@ public sealed class MixedPrecision(ComputeGraph graph, Precision precision)
 
     private ElementType Storage => Precision == Precision.Fp16 ? ElementType.Float16 : ElementType.BFloat16;
 
-    /// <summary>The 16-bit copy of a weight that this step's matmuls read (the weight itself in fp32).</summary>
+    /// <summary>The weights that have a 16-bit copy, each with its copy (empty in fp32).</summary>
+    public IReadOnlyDictionary<Tensor, Tensor> WeightCopies => weightCopies;
+
+    /// <summary>The 16-bit copy of a weight that the matmuls read (the weight itself in fp32).</summary>
     public Tensor Weight(Tensor weight)
     {
         if (!IsActive) return weight;
         if (weightCopies.TryGetValue(weight, out Tensor? copy)) return copy;
-        Tensor cast = graph.NewTensor($"{Precision.Name()}.{weight.Name}", TensorRole.Transient, Storage, [.. weight.Shape]);
-        graph.Add($"cast {weight.Name}", [weight], [cast], c => CastKernels.To16Bit(c, weight.Slice, cast.Slice, Precision));
-        weightCopies[weight] = cast;
-        return cast;
+        copy = graph.NewTensor(CopyName(weight.Name), TensorRole.WeightCopy, Storage, [.. weight.Shape]);
+        weightCopies[weight] = copy;
+        return copy;
     }
+
+    /// <summary>The name of a weight's 16-bit copy: sessions sharing weights share copies by it.</summary>
+    public string CopyName(string weightName) => $"{Precision.Name()}.{weightName}";
 
     /// <summary>An activation or activation gradient as the matmuls that read it want it (itself in fp32).</summary>
     public Tensor Operand(string name, Tensor x)

@@ -66,6 +66,9 @@ public sealed class TransformerGraph
     /// <summary>The number format of the matmul operands (fp32, or fp16/bf16 mixed precision).</summary>
     public Precision Precision => mixed.Precision;
 
+    /// <summary>Under mixed precision, the weights the matmuls read as 16-bit copies, each with its copy.</summary>
+    public IReadOnlyDictionary<Tensor, Tensor> WeightCopies => mixed.WeightCopies;
+
     private readonly MaskSource maskSource;
     private readonly MixedPrecision mixed;
     /// <summary>Data-parallel ranks whose gradients are summed: each rank's loss is scaled by 1/(rows over all of them).</summary>
@@ -315,10 +318,11 @@ public sealed class TransformerGraph
         {
             ParameterTensors parameter = p;
             int count = checked((int)parameter.Spec.ElementCount);
+            Tensor? copy = WeightCopies.GetValueOrDefault(parameter.Value);
             Graph.Add("adamw " + parameter.Spec.Name, [parameter.Value, parameter.Gradient!, parameter.FirstMoment!, parameter.SecondMoment!, scalars, norm],
-                [parameter.Value, parameter.FirstMoment!, parameter.SecondMoment!],
+                copy is null ? [parameter.Value, parameter.FirstMoment!, parameter.SecondMoment!] : [parameter.Value, parameter.FirstMoment!, parameter.SecondMoment!, copy],
                 c => AdamWKernels.Step(c, parameter.Value.Slice, parameter.Gradient!.Slice, parameter.FirstMoment!.Slice, parameter.SecondMoment!.Slice,
-                    scalars.Slice, norm.Slice, count, parameter.Spec.WeightDecay));
+                    scalars.Slice, norm.Slice, count, parameter.Spec.WeightDecay, copy is null ? null : (copy.Slice, Precision)));
         }
     }
 }

@@ -30,17 +30,55 @@ public sealed class TransformerSession : IDisposable
         Func<Tensor, BufferSlice?>? shared = null;
         if (shareWeightsWith is not null)
         {
-            var byName = shareWeightsWith.Model.Parameters.ToDictionary(p => p.Spec.Name, p => p.Value);
-            shared = tensor => tensor.Role == TensorRole.Parameter && byName.TryGetValue(tensor.Name, out Tensor? other) ? other.Slice : null;
+            // The weights and their 16-bit copies (the same precision's, kept current by the other session's AdamW).
+            var byName = shareWeightsWith.Model.Parameters.Select(p => p.Value).Concat(shareWeightsWith.Model.WeightCopies.Values)
+                .ToDictionary(tensor => (tensor.Name, tensor.Role));
+            shared = tensor => tensor.Role is TensorRole.Parameter or TensorRole.WeightCopy && byName.TryGetValue((tensor.Name, tensor.Role), out Tensor? other)
+                ? other.Slice : null;
+            // A copy of its own would go stale as soon as the other session's optimizer stepped.
+            if (model.WeightCopies.Values.FirstOrDefault(copy => !byName.ContainsKey((copy.Name, copy.Role))) is Tensor unshared)
+                throw new ArgumentException($"{unshared.Name} has no counterpart in the session whose weights this one shares (another precision?)",
+                    nameof(shareWeightsWith));
         }
         Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds, stageStarts);
     }
 
     public GpuContext Context => context;
 
-    public void LoadParameters(IReadOnlyDictionary<string, float[]> values) => Load(values, p => p.Value);
+    /// <summary>
+    /// Uploads the weights, then casts the 16-bit copies the matmuls of a mixed-precision graph read. A graph that does
+    /// not train reads some weights only through their copies and holds no fp32 tensor for them: those are cast from a
+    /// buffer that lives only for the upload.
+    /// </summary>
+    public void LoadParameters(IReadOnlyDictionary<string, float[]> values)
+    {
+        foreach (ParameterTensors parameter in Model.Parameters)
+        {
+            float[] data = RequireValues(parameter.Value, values.GetValueOrDefault(parameter.Spec.Name));
+            if (parameter.Value.HasStorage) context.Upload<float>(parameter.Value.Slice, data);
+        }
+        if (Model.WeightCopies.Count == 0) return;
+        var uploads = new Dictionary<Tensor, GpuBuffer>();
+        try
+        {
+            foreach (Tensor weight in Model.WeightCopies.Keys.Where(weight => !weight.HasStorage))
+                uploads[weight] = context.Upload<float>(values[weight.Name], weight.Name);
+            context.Execute(c =>
+            {
+                foreach (var (weight, copy) in Model.WeightCopies)
+                    CastKernels.To16Bit(c, weight.HasStorage ? weight.Slice : uploads[weight].Whole, copy.Slice, Model.Precision);
+            });
+        }
+        finally
+        {
+            foreach (GpuBuffer upload in uploads.Values) upload.Dispose();
+        }
+    }
 
-    public Dictionary<string, float[]> ReadParameters() => Read(p => p.Value);
+    /// <summary>The fp32 weights (of a training graph, or any graph that holds them: see <see cref="LoadParameters"/>).</summary>
+    public Dictionary<string, float[]> ReadParameters() => Model.Parameters.ToDictionary(p => p.Spec.Name, p => p.Value.HasStorage
+        ? context.Download<float>(p.Value.Slice)
+        : throw new InvalidOperationException($"this {Model.Precision.Name()} graph holds only the 16-bit copy of {p.Spec.Name}"));
 
     /// <summary>AdamW moments under their checkpoint names (optimizer.exp_avg.NAME, optimizer.exp_avg_sq.NAME).</summary>
     public Dictionary<string, float[]> ReadOptimizerState()
@@ -140,25 +178,15 @@ public sealed class TransformerSession : IDisposable
     private TransformerGraph RequireTraining() =>
         Model.Mode == GraphMode.Train ? Model : throw new InvalidOperationException("this session is not a training graph");
 
-    private void Load(IReadOnlyDictionary<string, float[]> values, Func<ParameterTensors, Tensor> select)
-    {
-        foreach (ParameterTensors parameter in Model.Parameters)
-        {
-            if (!values.TryGetValue(parameter.Spec.Name, out float[]? data))
-                throw new InvalidInputException($"weight {parameter.Spec.Name} is missing");
-            UploadChecked(select(parameter), data);
-        }
-    }
+    private void UploadChecked(Tensor tensor, float[] data) => context.Upload<float>(tensor.Slice, RequireValues(tensor, data));
 
-    private void UploadChecked(Tensor tensor, float[] data)
+    private static float[] RequireValues(Tensor tensor, float[]? data)
     {
+        if (data is null) throw new InvalidInputException($"weight {tensor.Name} is missing");
         if (data.Length != tensor.ElementCount)
             throw new InvalidInputException($"{tensor.Name} has {data.Length} values; the model expects {tensor.ElementCount} ([{string.Join(", ", tensor.Shape)}])");
-        context.Upload<float>(tensor.Slice, data);
+        return data;
     }
-
-    private Dictionary<string, float[]> Read(Func<ParameterTensors, Tensor> select) =>
-        Model.Parameters.ToDictionary(p => p.Spec.Name, p => context.Download<float>(select(p).Slice));
 
     private unsafe void WriteHost<T>(Tensor tensor, ReadOnlySpan<T> values) where T : unmanaged
     {

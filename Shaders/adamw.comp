@@ -9,10 +9,16 @@
 //   p     = p - (lr / (1 - beta1^t)) * m / denom
 // A non-finite gradient norm (norm_and_scale[0]: an fp16 gradient overflowed under the loss scale) skips the step:
 // parameters and moments stay as they are, as torch.cuda.amp.GradScaler skips optimizer.step().
-// Shapes: parameters, gradients, first and second moments: fp32 [count].
+// Mixed precision (adamw_f16_copy, adamw_bf16_copy) also writes the updated parameter rounded to nearest even into
+// its 16-bit copy, the one the next step's matmuls read: cast once per update, fused, instead of once per use.
+// A skipped step leaves the copy as it is, still the rounding of the unchanged parameter.
+// Shapes: parameters, gradients, first and second moments: fp32 [count]; copy: fp16 or bf16 [count].
 // Bindings: 0 parameters (read+write), 1 gradients (read), 2 first moment (read+write),
-//   3 second moment (read+write), 4 step scalars (read), 5 norm_and_scale (read, 2 floats).
+//   3 second moment (read+write), 4 step scalars (read), 5 norm_and_scale (read, 2 floats), 6 copy (written).
 // Push: uint count, uint applyWeightDecay. Spec: 0 = workgroup size.
+//! variant adamw
+//! variant adamw_f16_copy -DCOPY_F16=1
+//! variant adamw_bf16_copy -DCOPY_BF16=1
 #include "grid_stride.glsl"
 #define STEP_SCALARS_BINDING 4
 #include "step_scalars.glsl"
@@ -21,6 +27,14 @@ layout(std430, set = 0, binding = 1) readonly buffer Gradients { float gradients
 layout(std430, set = 0, binding = 2) buffer FirstMoment { float first_moment[]; };
 layout(std430, set = 0, binding = 3) buffer SecondMoment { float second_moment[]; };
 layout(std430, set = 0, binding = 5) readonly buffer NormAndScale { float norm_and_scale[2]; };
+#if defined(COPY_F16)
+#extension GL_EXT_shader_16bit_storage : require
+layout(std430, set = 0, binding = 6) writeonly buffer Copy { float16_t parameter_copy[]; };
+#elif defined(COPY_BF16)
+#extension GL_EXT_shader_16bit_storage : require
+#include "bf16_round.glsl"
+layout(std430, set = 0, binding = 6) writeonly buffer Copy { uint16_t parameter_copy[]; };
+#endif
 layout(push_constant) uniform Push { uint count; uint applyWeightDecay; } pc;
 
 // base^exponent by repeated squaring: about log2(t) roundings, where pow() (exp2(t * log2(base)))
@@ -54,6 +68,12 @@ void main() {
         first_moment[i] = m;
         second_moment[i] = v;
         float denom = sqrt(v) / bias_correction2_sqrt + step_scalars.adam_epsilon;
-        parameters[i] = parameters[i] * decay_factor - step_size * m / denom;
+        float updated = parameters[i] * decay_factor - step_size * m / denom;
+        parameters[i] = updated;
+#if defined(COPY_F16)
+        parameter_copy[i] = float16_t(updated);
+#elif defined(COPY_BF16)
+        parameter_copy[i] = to_bf16(updated);
+#endif
     }
 }

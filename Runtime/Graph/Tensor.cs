@@ -24,6 +24,8 @@ public enum TensorRole
     ParameterGradient,
     /// <summary>AdamW moments (persistent).</summary>
     OptimizerState,
+    /// <summary>16-bit copies of weights that mixed-precision matmuls read (persistent: rewritten with each update).</summary>
+    WeightCopy,
     /// <summary>Written by the host before each step (persistent; copied in from host-visible staging at the step's start).</summary>
     HostInput,
     /// <summary>Read by the host after each submission (host-visible, persistent).</summary>

@@ -1,5 +1,6 @@
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Reference;
 using VkDiffusion.Tests.Infrastructure;
 
 namespace VkDiffusion.Tests.Model;
@@ -7,7 +8,8 @@ namespace VkDiffusion.Tests.Model;
 // One training step of the tiny model in fp16 and bf16 against the same step in fp32 (same weights, batch and masks):
 // the loss and every gradient agree to within what 16-bit matmul operands allow (bf16 keeps 8 significant bits, fp16
 // 11); fp16's loss scale multiplies the raw gradients by exactly 2^e while the reported norm stays the unscaled one;
-// and a step whose fp16 gradients overflow leaves weights and AdamW state as they were.
+// a step whose fp16 gradients overflow leaves weights and AdamW state as they were; and the 16-bit weight copies the
+// matmuls read are the current weights rounded, kept so by AdamW, and shared with an evaluation session.
 public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixture)
 {
     private const int Length = 16, Batch = 2;
@@ -75,6 +77,57 @@ public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixtu
 
         StepResult applied = Step(Objective.Ar, Precision.Fp16, 0);
         Assert.False(initial[ModelParameters.FinalNorm].AsSpan().SequenceEqual(applied.Weights[ModelParameters.FinalNorm]));
+    }
+
+    [Theory]
+    [InlineData(Precision.Bf16)]
+    [InlineData(Precision.Fp16)]
+    public void AdamW_keeps_the_weight_copies_current_and_an_evaluation_session_reads_them(Precision precision)
+    {
+        ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
+        using var train = new TransformerSession(Context,
+            TransformerGraph.Build(config, Objective.Ar, GraphMode.Train, Batch, Length, Context.Info, precision: precision));
+        Assert.NotEmpty(train.Model.WeightCopies);
+        // No step casts a weight: the copies are written by AdamW and by LoadParameters only.
+        Assert.DoesNotContain(train.Model.Graph.Ops, op => train.Model.WeightCopies.Keys.Any(weight => op.Name == "cast " + weight.Name));
+        using var shared = new TransformerSession(Context,
+            TransformerGraph.Build(config, Objective.Ar, GraphMode.RowLosses, Batch, Length, Context.Info, precision: precision), shareWeightsWith: train);
+        train.LoadParameters(ModelParameters.Initialize(config, seed: 4));
+        train.ResetOptimizerState();
+
+        var random = new Random(6);
+        uint[] positions = Trainer.Evaluation.LossEvaluator.Positions(Batch, Length);
+        uint[] Tokens() => Enumerable.Range(0, Batch * Length + 1).Select(_ => (uint)random.Next(97, 123)).ToArray();
+        for (uint step = 1; step <= 2; step++)
+        {
+            uint[] window = Tokens();
+            train.WriteInputs(0, window[..^1], window[1..], positions);
+            train.WriteScalars(0, StepScalars.ForStep(step, step, seed: 9, learningRate: 1e-2f));
+            train.Run();
+        }
+        Dictionary<string, float[]> weights = train.ReadParameters();
+        foreach (var (weight, copy) in train.Model.WeightCopies)
+            Assert.True(SixteenBitReference.Encode(weights[weight.Name], precision).AsSpan().SequenceEqual(Context.Download<ushort>(copy.Slice)),
+                $"{copy.Name} is not {weight.Name} rounded to {precision.Name()} after two steps");
+
+        // The shared session's losses equal those of a session of its own that was handed the same weights.
+        using var own = new TransformerSession(Context,
+            TransformerGraph.Build(config, Objective.Ar, GraphMode.RowLosses, Batch, Length, Context.Info, precision: precision));
+        own.LoadParameters(weights);
+        uint[] evaluated = Tokens();
+        float[] RowLosses(TransformerSession session)
+        {
+            session.WriteInputs(0, evaluated[..^1], evaluated[1..], positions);
+            session.Run();
+            return session.ReadRowLosses();
+        }
+        Assert.Equal(RowLosses(own), RowLosses(shared));
+
+        // Sharing the weights of a session in another precision would leave this one's copies stale: refused.
+        using var fp32 = new TransformerSession(Context,
+            TransformerGraph.Build(config, Objective.Ar, GraphMode.Train, Batch, Length, Context.Info));
+        Assert.Throws<ArgumentException>(() => new TransformerSession(Context,
+            TransformerGraph.Build(config, Objective.Ar, GraphMode.RowLosses, Batch, Length, Context.Info, precision: precision), shareWeightsWith: fp32));
     }
 
     private static double RelativeError(float[] actual, float[] expected)

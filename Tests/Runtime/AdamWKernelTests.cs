@@ -98,7 +98,8 @@ public sealed class AdamWKernelTests(GpuFixture fixture) : GpuTest(fixture)
     [Fact]
     public void Chunks_change_no_bit_and_respect_the_binding_limit()
     {
-        // 1031 elements in chunks of 256 (5 dispatches) against one dispatch: elementwise, so bit-identical.
+        // 1031 elements in chunks of 256 (5 dispatches) against one dispatch: elementwise, so bit-identical, the bf16
+        // copy included (its chunks start 512 bytes apart).
         const int count = 1031;
         float[] initial = TestData.Normal(count, seed: 8), gradient = TestData.Normal(count, seed: 9);
         int[] Run(int elementsPerChunk, int expectedDispatches)
@@ -107,17 +108,52 @@ public sealed class AdamWKernelTests(GpuFixture fixture) : GpuTest(fixture)
             using GpuBuffer firstMoment = Context.Upload<float>(new float[count], "m"), secondMoment = Context.Upload<float>(new float[count], "v");
             using GpuBuffer scalars = Context.Upload<StepScalars>([Scalars(1)], "step-scalars");
             using GpuBuffer normAndScale = Context.Upload<float>([1f, 0.5f], "norm-and-scale");
+            using GpuBuffer copy = Context.Allocate<ushort>(count + 1, "bf16 copy");
             using CommandList commands = Context.CreateCommandList();
             AdamWKernels.Step(commands, parameters.Whole, gradients.Whole, firstMoment.Whole, secondMoment.Whole, scalars.Whole, normAndScale.Whole,
-                count, true, elementsPerChunk);
+                count, true, (copy.Slice(0, 2 * count), Precision.Bf16), elementsPerChunk);
             Assert.Equal(expectedDispatches, commands.DispatchCount);
             Context.Run(commands);
-            return [.. Context.Download<int>(parameters), .. Context.Download<int>(firstMoment), .. Context.Download<int>(secondMoment)];
+            return [.. Context.Download<int>(parameters), .. Context.Download<int>(firstMoment), .. Context.Download<int>(secondMoment),
+                .. Context.Download<ushort>(copy).Take(count).Select(bits => (int)bits)];
         }
         Assert.Equal(Run(1 << 20, 1), Run(256, 5));
         // lavapipe's 128 MiB binding holds 33554432 floats: a 50304 x 768 embedding (38633472) takes two chunks.
         Assert.Equal(33554432, AdamWKernels.MaxElementsPerChunk(Context.Info with { MaxStorageBufferRange = 128UL << 20 }));
-        Assert.Equal(1073741760, AdamWKernels.MaxElementsPerChunk(Context.Info with { MaxStorageBufferRange = uint.MaxValue }));
+        // Rounded down to 128 floats, so that the 16-bit copy's chunks start 256-byte aligned too.
+        Assert.Equal(1073741696, AdamWKernels.MaxElementsPerChunk(Context.Info with { MaxStorageBufferRange = uint.MaxValue }));
+    }
+
+    [Theory]
+    [InlineData(Precision.Fp16)]
+    [InlineData(Precision.Bf16)]
+    public void The_16_bit_copy_is_the_updated_parameter_rounded_and_a_skipped_step_keeps_both(Precision format)
+    {
+        // Parameters spread over fp16's range edges (tiny and large values) so that rounding, subnormals and ties all occur.
+        const int count = 3001;
+        float[] initial = TestData.Normal(count, seed: 21, std: 2f).Select((v, i) => v * MathF.Pow(2, i % 7 - 3)).ToArray();
+        float[] gradient = TestData.Normal(count, seed: 22, std: 0.1f);
+        using GpuBuffer parameters = Context.Upload<float>(initial, "parameters"), gradients = Context.Upload<float>(gradient, "gradients");
+        using GpuBuffer firstMoment = Context.Upload<float>(new float[count], "m"), secondMoment = Context.Upload<float>(new float[count], "v");
+        using GpuBuffer scalars = Context.Upload<StepScalars>([Scalars(1, learningRate: 1e-2f)], "step-scalars");
+        using GpuBuffer normAndScale = Context.Upload<float>([1f, 1f], "norm-and-scale");
+        using var copy = new GuardedBuffer(Context, (count + 1) / 2, "copy");
+        using CommandList commands = Context.CreateCommandList();
+        AdamWKernels.Step(commands, parameters.Whole, gradients.Whole, firstMoment.Whole, secondMoment.Whole, scalars.Whole, normAndScale.Whole,
+            count, true, (copy.Data.Slice(0, 2 * count), format));
+
+        Context.Run(commands);
+        float[] updated = Context.Download<float>(parameters);
+        Assert.NotEqual(initial, updated);
+        ushort[] expected = SixteenBitReference.Encode(updated, format);
+        Assert.Equal(expected, Context.Download<ushort>(copy.Data).Take(count));
+
+        // A non-finite norm (fp16 overflow under the loss scale) skips the step: weights and copy stay as they were.
+        Context.Upload<float>(normAndScale.Whole, [float.PositiveInfinity, 1f]);
+        Context.Run(commands);
+        Assert.Equal(updated, Context.Download<float>(parameters));
+        Assert.Equal(expected, Context.Download<ushort>(copy.Data).Take(count));
+        copy.AssertGuardsIntact();
     }
 
     [Fact]
