@@ -21,6 +21,9 @@ internal static class SubmitAhead
     public static bool Applies(bool requested, bool overlapHostWork, Precision precision, int ranks) =>
         requested && overlapHostWork && precision != Precision.Fp16 && ranks == 1 && EnabledByEnvironment();
 
+    /// <summary>Refuses (exit 7) a <see cref="Variable"/> that is neither 0 nor 1, before a run writes anything.</summary>
+    public static void RequireValidSetting() => EnabledByEnvironment();
+
     private static bool EnabledByEnvironment() => Environment.GetEnvironmentVariable(Variable)?.Trim() switch
     {
         null or "" or "1" => true,

@@ -67,6 +67,7 @@ public sealed class TrainingRun
         {
             options.Validate();
             PrecisionFormat.RequireSupported(options.Precision, context.Info);
+            SubmitAhead.RequireValidSetting();
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             return RunData.Open(options);
         });
@@ -107,6 +108,7 @@ public sealed class TrainingRun
             TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
             options.Validate();
             PrecisionFormat.RequireSupported(options.Precision, context.Info);
+            SubmitAhead.RequireValidSetting();
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             RunData data = RunData.Open(options);
             try
