@@ -178,6 +178,39 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     }
 
     [Fact]
+    public void A_divergence_found_one_step_late_names_its_step_and_leaves_the_last_checkpoint_intact()
+    {
+        string data = PrepareCorpus();
+        // No evaluation or save before the end: every step is followed by the next one submitted ahead.
+        TrainingOptions options = Options(data, Objective.Ar) with { Epochs = 1, EvalEvery = 1000 };
+        string ahead = Path.Combine(root, "ahead"), serial = Path.Combine(root, "serial");
+        using var cancellation = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => TrainingRun.Start(Context, options, ahead, new StopAfterStep(2, cancellation), cancellation.Token));
+        // The same checkpoint, continued by a run that reads every loss before it submits the next step.
+        CopyDirectory(ahead, serial);
+        string serialConfig = Path.Combine(serial, TrainingRun.ConfigFile);
+        File.WriteAllText(serialConfig, (TrainingOptions.FromJson(File.ReadAllText(serialConfig), serialConfig) with { SubmitAhead = false }).ToJson());
+        byte[] checkpoint = File.ReadAllBytes(TrainingRun.LastCheckpoint(ahead));
+
+        var explosive = new ScheduleOverrides { LearningRate = 1e38 };
+        var serialError = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, serial, TextWriter.Null, CancellationToken.None, explosive));
+        var error = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, ahead, TextWriter.Null, CancellationToken.None, explosive));
+        Assert.Equal(ExitCodes.Diverged, error.ExitCode);
+        Assert.Contains("(step 3)", error.Message);
+        Assert.Equal(serialError.Message.Replace(serial, ahead), error.Message);
+        Assert.Equal(checkpoint, File.ReadAllBytes(TrainingRun.LastCheckpoint(ahead)));
+    }
+
+    private static void CopyDirectory(string source, string destination)
+    {
+        foreach (string directory in Directory.GetDirectories(source, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(directory.Replace(source, destination));
+        Directory.CreateDirectory(destination);
+        foreach (string file in Directory.GetFiles(source, "*", SearchOption.AllDirectories).Where(file => Path.GetFileName(file) != TrainingRun.LockFile))
+            File.Copy(file, file.Replace(source, destination));
+    }
+
+    [Fact]
     public void A_checkpoint_with_a_flipped_byte_or_non_finite_weights_is_refused_on_load()
     {
         string data = PrepareCorpus();
