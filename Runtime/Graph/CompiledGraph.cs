@@ -18,9 +18,9 @@ namespace VkDiffusion.Runtime.Graph;
 /// </summary>
 public sealed class CompiledGraph : IDisposable
 {
-    /// <summary>Host-visible copies of the host inputs and the recorded copies that bring them to the device; with
+    /// <summary>A staging slot: host-visible copies of the host inputs and the recorded copies that bring them to the device; with
     /// submit-ahead also the host-visible copies of the host outputs that the slot's recording writes at its end.</summary>
-    private sealed record HostInputSlot(Dictionary<Tensor, BufferSlice> Staging, CommandList Upload, Dictionary<Tensor, BufferSlice>? Readback);
+    private sealed record HostSlot(Dictionary<Tensor, BufferSlice> Staging, CommandList Upload, Dictionary<Tensor, BufferSlice>? Readback);
 
     /// <summary>Steps profiled before a bound cuts the recording: a CPU driver such as lavapipe compiles a
     /// pipeline at its first dispatch, so the first step alone overstates the times.</summary>
@@ -29,7 +29,7 @@ public sealed class CompiledGraph : IDisposable
     private readonly GpuContext context;
     private readonly List<GpuBuffer> buffers = [];
     private readonly bool profile;
-    private readonly HostInputSlot[] inputSlots;
+    private readonly HostSlot[] hostSlots;
     /// <summary>Op indices that open each stage, the first being 0.</summary>
     private readonly int[] stageStarts;
     /// <summary>The bound still to apply: set until the profiled steps have cut the recording.</summary>
@@ -104,7 +104,7 @@ public sealed class CompiledGraph : IDisposable
             }
             persistentBytes[tensor.Role] = persistentBytes.GetValueOrDefault(tensor.Role) + bytes;
         }
-        inputSlots = Enumerable.Range(0, hostInputSlots).Select(slot => CreateInputSlot(hostInputs, hostOutputs, slot)).ToArray();
+        hostSlots = Enumerable.Range(0, hostInputSlots).Select(slot => CreateHostSlot(hostInputs, hostOutputs, slot)).ToArray();
 
         MemoryPlanner.Plan plan = MemoryPlanner.PlaceTransients(graph, alignment);
         if (plan.ArenaBytes > 0)
@@ -127,7 +127,7 @@ public sealed class CompiledGraph : IDisposable
     }
 
     private CommandList[][] Record(int recordingCount, bool profiled, SubmissionPlan[] plans) =>
-        Enumerable.Range(0, recordingCount).Select(slot => Record(profiled, plans, inputSlots[slot].Readback)).ToArray();
+        Enumerable.Range(0, recordingCount).Select(slot => Record(profiled, plans, hostSlots[slot].Readback)).ToArray();
 
     /// <param name="readback">Where the last stage copies the host outputs at its end, or null.</param>
     private CommandList[] Record(bool profiled, SubmissionPlan[] plans, Dictionary<Tensor, BufferSlice>? readback)
@@ -145,7 +145,7 @@ public sealed class CompiledGraph : IDisposable
         return recorded;
     }
 
-    private HostInputSlot CreateInputSlot(IReadOnlyList<Tensor> hostInputs, IReadOnlyList<Tensor> hostOutputs, int slot)
+    private HostSlot CreateHostSlot(IReadOnlyList<Tensor> hostInputs, IReadOnlyList<Tensor> hostOutputs, int slot)
     {
         var staging = new Dictionary<Tensor, BufferSlice>();
         CommandList upload = context.CreateCommandList();
@@ -156,7 +156,7 @@ public sealed class CompiledGraph : IDisposable
             staging[tensor] = buffer.Whole;
             upload.Copy(buffer.Whole, tensor.Slice);
         }
-        if (hostOutputs.Count == 0) return new HostInputSlot(staging, upload.End(), Readback: null);
+        if (hostOutputs.Count == 0) return new HostSlot(staging, upload.End(), Readback: null);
         var readback = new Dictionary<Tensor, BufferSlice>();
         foreach (Tensor tensor in hostOutputs)
         {
@@ -164,7 +164,7 @@ public sealed class CompiledGraph : IDisposable
             buffers.Add(buffer);
             readback[tensor] = buffer.Whole;
         }
-        return new HostInputSlot(staging, upload.End(), readback);
+        return new HostSlot(staging, upload.End(), readback);
     }
 
     /// <summary>
@@ -174,7 +174,7 @@ public sealed class CompiledGraph : IDisposable
     public BufferSlice HostInputStaging(Tensor input)
     {
         Wait(writeSlot);
-        return inputSlots[writeSlot].Staging[input.Storage];
+        return hostSlots[writeSlot].Staging[input.Storage];
     }
 
     /// <summary>
@@ -185,7 +185,7 @@ public sealed class CompiledGraph : IDisposable
     public BufferSlice HostOutput(Tensor output, int slot)
     {
         if (slot < 0) throw new InvalidOperationException($"no step was submitted, so there is no {output.Name} to read");
-        if (inputSlots[slot].Readback is { } readback) return readback[output.Storage];
+        if (hostSlots[slot].Readback is { } readback) return readback[output.Storage];
         if (slot != runningSlot) throw new InvalidOperationException($"only the last submitted step's {output.Name} is kept (submit-ahead is off)");
         return output.Slice;
     }
@@ -226,10 +226,10 @@ public sealed class CompiledGraph : IDisposable
             context.Submit(RecordingOf(runningSlot)[stage]);
             return;
         }
-        context.Submit(RecordingOf(writeSlot)[0], prelude: inputSlots[writeSlot].Upload);
+        context.Submit(RecordingOf(writeSlot)[0], prelude: hostSlots[writeSlot].Upload);
         if (uncalibratedMaxSubmitMilliseconds is not null) profiledStepsSubmitted++;
         runningSlot = writeSlot;
-        writeSlot = (writeSlot + 1) % inputSlots.Length;
+        writeSlot = (writeSlot + 1) % hostSlots.Length;
     }
 
     /// <summary>Records the ops again, cut into submissions where <paramref name="plan"/> says; replaces any bound still to calibrate.</summary>
@@ -276,7 +276,7 @@ public sealed class CompiledGraph : IDisposable
     public void Dispose()
     {
         foreach (CommandList commands in recordings.SelectMany(recording => recording)) commands.Dispose();
-        foreach (HostInputSlot slot in inputSlots) slot.Upload.Dispose();
+        foreach (HostSlot slot in hostSlots) slot.Upload.Dispose();
         foreach (GpuBuffer buffer in buffers) buffer.Dispose();
     }
 }
