@@ -8,7 +8,9 @@ namespace VkDiffusion.Model;
 /// <summary>
 /// A compiled <see cref="TransformerGraph"/> on a device and the host's side of it: weights and optimizer
 /// state in and out, per-step inputs and scalars written into host-visible staging buffers, losses read
-/// back. Each <see cref="Run"/> replays the recorded step (one queue submission, or a few under a bound).
+/// back. Each <see cref="Run"/> replays the recorded step (one queue submission, or a few under a bound). With
+/// submit-ahead a step's losses and gradient norm are read by the slot <see cref="Submit"/> returned, after the next
+/// step may already have been submitted.
 /// </summary>
 public sealed class TransformerSession : IDisposable
 {
@@ -22,8 +24,9 @@ public sealed class TransformerSession : IDisposable
     /// <param name="hostInputSlots">2 lets the host write the next step's inputs while a step runs (see <see cref="CompiledGraph"/>).</param>
     /// <param name="maxSubmitMilliseconds">Bound on the device time of one submission (null: one submission per step).</param>
     /// <param name="stageStarts">Op indices where the recording is cut into separately submitted stages (see <see cref="CompiledGraph"/>).</param>
+    /// <param name="submitAhead">Let a step be submitted before the previous one's outputs are read (two slots; see <see cref="CompiledGraph"/>).</param>
     public TransformerSession(GpuContext context, TransformerGraph model, bool profile = false, TransformerSession? shareWeightsWith = null,
-        int hostInputSlots = 1, double? maxSubmitMilliseconds = null, IReadOnlyList<int>? stageStarts = null)
+        int hostInputSlots = 1, double? maxSubmitMilliseconds = null, IReadOnlyList<int>? stageStarts = null, bool submitAhead = false)
     {
         this.context = context;
         Model = model;
@@ -40,7 +43,7 @@ public sealed class TransformerSession : IDisposable
                 throw new ArgumentException($"{unshared.Name} has no counterpart in the session whose weights this one shares (another precision?)",
                     nameof(shareWeightsWith));
         }
-        Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds, stageStarts);
+        Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds, stageStarts, submitAhead);
     }
 
     public GpuContext Context => context;
@@ -137,40 +140,43 @@ public sealed class TransformerSession : IDisposable
         WriteHost(tensor, MemoryMarshal.CreateReadOnlySpan(ref scalars, 1));
     }
 
-    public void Submit() => Compiled.Submit();
+    /// <summary>Submits one step; returns its slot, by which its outputs are read.</summary>
+    public int Submit() => Compiled.Submit();
 
     public void Wait() => Compiled.Wait();
 
     public void Run() => Compiled.Run();
 
-    /// <summary>True while the last submitted step has not finished.</summary>
+    /// <summary>True while a submitted step has not finished.</summary>
     public bool IsRunning => Compiled.IsRunning;
 
+    /// <summary>Losses read after the step that followed theirs had been submitted (one step late: submit-ahead at work).</summary>
+    public int LossesReadLate { get; private set; }
+
     /// <summary>The training loss of the last step: the sum of the micro-batch losses (each already scaled by 1/micro-batches).</summary>
-    public float ReadLoss()
+    public float ReadLoss() => ReadLoss(Compiled.LastSubmittedSlot);
+
+    /// <summary>The training loss of the step last submitted from <paramref name="slot"/>.</summary>
+    public float ReadLoss(int slot)
     {
-        Compiled.Wait();
-        return Model.MicroBatches.Sum(m => ReadHost<float>(m.Loss!)[0]);
+        if (slot != Compiled.LastSubmittedSlot) LossesReadLate++;
+        return Model.MicroBatches.Sum(m => ReadOutput<float>(m.Loss!, slot)[0]);
     }
 
-    public (float Norm, float ClipScale) ReadGradientNorm()
+    public (float Norm, float ClipScale) ReadGradientNorm() => ReadGradientNorm(Compiled.LastSubmittedSlot);
+
+    /// <summary>The gradient norm and clip scale of the step last submitted from <paramref name="slot"/>.</summary>
+    public (float Norm, float ClipScale) ReadGradientNorm(int slot)
     {
-        Compiled.Wait();
-        float[] values = ReadHost<float>(Model.GradientNorm ?? throw new InvalidOperationException("not a training graph"));
+        float[] values = ReadOutput<float>(Model.GradientNorm ?? throw new InvalidOperationException("not a training graph"), slot);
         return (values[0], values[1]);
     }
 
-    public float[] ReadRowLosses()
-    {
-        Compiled.Wait();
-        return ReadHost<float>(Model.MicroBatches[0].RowLosses ?? throw new InvalidOperationException("not a row-loss graph"));
-    }
+    public float[] ReadRowLosses() =>
+        ReadOutput<float>(Model.MicroBatches[0].RowLosses ?? throw new InvalidOperationException("not a row-loss graph"), Compiled.LastSubmittedSlot);
 
-    public float[] ReadLogits()
-    {
-        Compiled.Wait();
-        return ReadHost<float>(Model.MicroBatches[0].Logits ?? throw new InvalidOperationException("not a logits graph"));
-    }
+    public float[] ReadLogits() =>
+        ReadOutput<float>(Model.MicroBatches[0].Logits ?? throw new InvalidOperationException("not a logits graph"), Compiled.LastSubmittedSlot);
 
     public Dictionary<string, float[]> ReadGradients() =>
         RequireTraining().Parameters.ToDictionary(p => p.Spec.Name, p => context.Download<float>(p.Gradient!.Slice));
@@ -195,8 +201,12 @@ public sealed class TransformerSession : IDisposable
         bytes.CopyTo(new Span<byte>((void*)GpuContext.HostPointer(Compiled.HostInputStaging(tensor)), bytes.Length));
     }
 
-    private static unsafe T[] ReadHost<T>(Tensor tensor) where T : unmanaged =>
-        new ReadOnlySpan<T>((void*)GpuContext.HostPointer(tensor.Slice), (int)(tensor.ByteLength / sizeof(T))).ToArray();
+    /// <summary>A host output of the step last submitted from <paramref name="slot"/>, once that step has finished.</summary>
+    private unsafe T[] ReadOutput<T>(Tensor tensor, int slot) where T : unmanaged
+    {
+        Compiled.Wait(slot);
+        return new ReadOnlySpan<T>((void*)GpuContext.HostPointer(Compiled.HostOutput(tensor, slot)), (int)(tensor.ByteLength / sizeof(T))).ToArray();
+    }
 
     public void Dispose() => Compiled.Dispose();
 }

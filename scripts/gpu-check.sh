@@ -9,7 +9,7 @@
 # MDM and AR, byte and GPT-2 vocabularies; host time and the part hidden behind the GPU) in --precision fp32, fp16 (on
 # cooperative matrices where the device lists a shape) and bf16 (16-bit loads on the shared-tile path), fp16 once more
 # with VKDIFF_ATTENTION=coopmat (attention's products on fp16 too) for MDM with bytes, once more as JSON with the step
-# cut into submissions of at most 8 ms,
+# cut into submissions of at most 8 ms, 7M MDM fp32 once more with submit-ahead off (VKDIFF_SUBMIT_AHEAD=0),
 # and, where PyTorch with CUDA is installed, the same training step in PyTorch (tools/torch_bench/step_bench.py,
 # eager fp32 and bf16 autocast) for the tokens/s ratios, writing everything to $OUT/ (default:
 # ./device-check-output). .device-bundle/ is git-ignored; carry it to the machine.
@@ -99,6 +99,13 @@ timeout 60 "$vkdiff" bench step --model 7M --objective mdm --vocab gpt2 --seq 25
   > "$OUT/step-7M-mdm-gpt2-bounded.json" 2> "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt" || status=$?
 head -c 1500 "$OUT/step-7M-mdm-gpt2-bounded.json"; echo
 cat "$OUT/step-7M-mdm-gpt2-bounded.stderr.txt"
+# Submit-ahead off, beside the default runs above (on): the host share and the part hidden with and without it.
+for vocab in bytes gpt2; do
+  name="step-7M-mdm-$vocab-fp32-submit-ahead-off"
+  VKDIFF_SUBMIT_AHEAD=0 timeout 60 "$vkdiff" bench step --model 7M --objective mdm --vocab "$vocab" --seq 256 --batch 8 --steps 20 \
+    > "$OUT/$name.txt" 2>&1 || status=$?
+  cat "$OUT/$name.txt"
+done
 echo "device check finished with status $status; results in $OUT"
 exit $status
 RUN

@@ -46,7 +46,8 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
         static string MiB(long bytes) => $"{bytes / (1024.0 * 1024):F1} MiB";
         Console.WriteLine($"{result.Model} {result.Objective} {result.Vocabulary} vocab, seq {result.SequenceLength}, batch {result.BatchSize}, " +
             $"{result.Precision} (matmul path {result.MatmulPath}):");
-        Console.WriteLine($"  {result.TokensPerSecond:F0} tokens/s, {result.StepMilliseconds:F1} ms/step (host {result.HostMilliseconds:F2} ms = " +
+        Console.WriteLine($"  {result.TokensPerSecond:F0} tokens/s, {result.StepMilliseconds:F1} ms/step, submit-ahead {(result.SubmitAhead ? "on" : "off")} " +
+            $"(host {result.HostMilliseconds:F2} ms = " +
             $"{100 * result.HostMilliseconds / result.StepMilliseconds:F1}%, of which {result.HiddenHostMilliseconds:F2} ms hidden behind the GPU; " +
             $"GPU busy {result.GpuMilliseconds:F1} ms), {result.SubmissionsPerStep:F1} submissions/step" +
             (result.MaxSubmitMilliseconds is double bound ? $" (bound {bound:G} ms)" : "") +

@@ -145,12 +145,15 @@ public sealed unsafe class CommandList : IDisposable
     public CommandList End()
     {
         EnsureRecording();
-        // Make every write visible to the host (downloads from mapped memory) and to later submissions.
+        // Make every write visible to the host (downloads from mapped memory) and to later submissions, which may be
+        // queued before this one finishes (the next training step, submitted ahead): they read what this list wrote
+        // and write what it read or wrote, so the barrier orders both, writes included.
         var barrier = new MemoryBarrier
         {
             SType = StructureType.MemoryBarrier,
             SrcAccessMask = AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit,
-            DstAccessMask = AccessFlags.HostReadBit | AccessFlags.ShaderReadBit | AccessFlags.TransferReadBit,
+            DstAccessMask = AccessFlags.HostReadBit | AccessFlags.ShaderReadBit | AccessFlags.TransferReadBit |
+                AccessFlags.ShaderWriteBit | AccessFlags.TransferWriteBit,
         };
         context.Api.CmdPipelineBarrier(CurrentBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
             PipelineStageFlags.HostBit | PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, 0, 1, &barrier, 0, null, 0, null);

@@ -38,6 +38,11 @@ public sealed class CliErrorPathTests : IDisposable
         AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--data", data, "--unique-tokens", "100000000", "--out", Path.Combine(root, "r")),
             "exceeds");
         AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--resume", root), "config.json");
+        // A submit-ahead switch that is neither 0 nor 1 is refused before the run directory is made.
+        var badSwitch = new Dictionary<string, string>(Lavapipe) { ["VKDIFF_SUBMIT_AHEAD"] = "yes" };
+        AssertInvalidInput(CliErrorTests.RunVkdiff(badSwitch, "train", "--data", data, "--unique-tokens", "1000", "--out", Path.Combine(root, "switch")),
+            "VKDIFF_SUBMIT_AHEAD=yes is not a setting");
+        Assert.False(Directory.Exists(Path.Combine(root, "switch")));
         AssertInvalidInput(CliErrorTests.RunVkdiff(Lavapipe, "train", "--data", data, "--unique-tokens", "1000", "--model", "huge",
             "--out", Path.Combine(root, "r")), "unknown model preset");
     }

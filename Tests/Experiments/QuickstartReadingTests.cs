@@ -7,7 +7,7 @@ namespace VkDiffusion.Tests.Experiments;
 public sealed class QuickstartReadingTests
 {
     private static TrainingSummary Run(Objective objective, double best, double bestEpoch, double final) =>
-        new("run", objective, 100, 1000, 1.0, final, best, bestEpoch, 1.0, "cpu");
+        new("run", objective, 100, 1000, 1.0, final, best, bestEpoch, 1.0, "cpu", LossesReadLate: 0);
 
     [Fact]
     public void The_summary_says_ar_turned_up_while_mdm_kept_falling_when_the_runs_show_it()

@@ -10,16 +10,18 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
 {
     private const int Length = 16, Batch = 2, Steps = 3;
 
-    /// <summary>Three AdamW steps of the tiny MDM model; the losses and the final weights.</summary>
+    /// <summary>Three AdamW steps of the tiny MDM model; the losses, the final weights, and the losses read late.</summary>
     /// <param name="bucketBytes">Cut the step into gradient buckets of this size, each copied out to the host and back
     /// (reduced over a group of one) as data-parallel training does; null: no buckets.</param>
-    private (float[] Losses, Dictionary<string, float[]> Weights, int SubmissionsPerStep) Train(int hostInputSlots, SubmissionPlan? plan,
-        long? bucketBytes = null)
+    /// <param name="submitAhead">Submit each step before reading the previous step's loss, as the training loop does.</param>
+    private (float[] Losses, Dictionary<string, float[]> Weights, int SubmissionsPerStep, int LossesReadLate) Train(int hostInputSlots,
+        SubmissionPlan? plan, long? bucketBytes = null, bool submitAhead = false)
     {
         ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
         var graph = TransformerGraph.Build(config, Objective.Mdm, GraphMode.Train, Batch, Length, Context.Info);
         GradientBuckets? buckets = bucketBytes is long bytes ? GradientBuckets.Insert(graph.Graph, graph.Parameters.Select(p => p.Gradient!).ToList(), bytes) : null;
-        using var session = new TransformerSession(Context, graph, hostInputSlots: hostInputSlots, stageStarts: buckets?.StageStarts);
+        using var session = new TransformerSession(Context, graph, hostInputSlots: hostInputSlots, stageStarts: buckets?.StageStarts,
+            submitAhead: submitAhead);
         if (plan is not null) session.Compiled.CutSubmissions(plan);
         DataParallelStep? bucketed = buckets is null ? null : new DataParallelStep(session.Compiled, buckets, new SingleProcessGroup());
         session.LoadParameters(ModelParameters.Initialize(config, seed: 4));
@@ -35,19 +37,28 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
         var losses = new float[Steps];
         int submissionsBefore = Context.SubmissionCount;
         Write(0);
+        int previousSlot = -1;
         for (int step = 0; step < Steps; step++)
         {
             if (bucketed is null) session.Submit();
             else bucketed.Submit();
+            if (submitAhead && step > 0)
+            {
+                // The step after has run too, rewriting the loss: the previous step's must come from its slot's readback.
+                session.Wait();
+                losses[step - 1] = session.ReadLoss(previousSlot);
+            }
             // With two slots the next step's inputs are written while this one runs, as the training loop does.
             if (step + 1 < Steps) Write(step + 1);
-            losses[step] = session.ReadLoss();
+            if (!submitAhead) losses[step] = session.ReadLoss();
+            previousSlot = session.Compiled.LastSubmittedSlot;
         }
-        return (losses, session.ReadParameters(), (Context.SubmissionCount - submissionsBefore) / Steps);
+        if (submitAhead) losses[^1] = session.ReadLoss(previousSlot);
+        return (losses, session.ReadParameters(), (Context.SubmissionCount - submissionsBefore) / Steps, session.LossesReadLate);
     }
 
     [Fact]
-    public void Inputs_written_during_a_step_and_a_step_cut_into_bounded_submissions_train_bit_for_bit_alike()
+    public void Inputs_written_during_a_step_steps_submitted_ahead_and_a_step_cut_into_bounded_submissions_train_bit_for_bit_alike()
     {
         var baseline = Train(hostInputSlots: 1, plan: null);
         Assert.Equal(1, baseline.SubmissionsPerStep);
@@ -55,11 +66,21 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
         var overlapped = Train(hostInputSlots: 2, plan: null);
         Assert.Equal(baseline.Losses, overlapped.Losses);
         AssertSameWeights(baseline.Weights, overlapped.Weights);
+        Assert.Equal(0, overlapped.LossesReadLate);
+        // Every step's loss differs, so a loss read from the wrong step could not pass.
+        Assert.Equal(Steps, baseline.Losses.Distinct().Count());
 
-        // A bound of 25 "ms" over commands of 1 "ms" each: one submission per 25 commands.
-        var (losses, weights, submissionsPerStep) = Train(hostInputSlots: 2,
-            SubmissionPlan.Bounded(Enumerable.Repeat(("command", 1.0), 10_000).ToArray(), maxMilliseconds: 25));
+        // Each step submitted before the previous one's loss was read: all but the last loss were read late.
+        var ahead = Train(hostInputSlots: 2, plan: null, submitAhead: true);
+        Assert.Equal(Steps - 1, ahead.LossesReadLate);
+        Assert.Equal(baseline.Losses, ahead.Losses);
+        AssertSameWeights(baseline.Weights, ahead.Weights);
+
+        // A bound of 25 "ms" over commands of 1 "ms" each: one submission per 25 commands, in both slots' recordings.
+        var (losses, weights, submissionsPerStep, lossesReadLate) = Train(hostInputSlots: 2,
+            SubmissionPlan.Bounded(Enumerable.Repeat(("command", 1.0), 10_000).ToArray(), maxMilliseconds: 25), submitAhead: true);
         Assert.True(submissionsPerStep >= 4, $"expected several submissions per step, got {submissionsPerStep}");
+        Assert.Equal(Steps - 1, lossesReadLate);
         Assert.Equal(baseline.Losses, losses);
         AssertSameWeights(baseline.Weights, weights);
         // The weights moved: the comparison is not between untouched initial values.
@@ -72,7 +93,7 @@ public sealed class StepSubmissionTests(GpuFixture fixture) : GpuTest(fixture)
     {
         var baseline = Train(hostInputSlots: 1, plan: null);
         // 64 KiB buckets split the tiny model's 400 KiB of gradients into several, each its own stage.
-        var (losses, weights, submissionsPerStep) = Train(hostInputSlots: 2, plan: null, bucketBytes: 64 << 10);
+        var (losses, weights, submissionsPerStep, _) = Train(hostInputSlots: 2, plan: null, bucketBytes: 64 << 10);
         Assert.True(submissionsPerStep >= 5, $"expected a stage per bucket and one for the update, got {submissionsPerStep} submissions per step");
         Assert.Equal(baseline.Losses, losses);
         AssertSameWeights(baseline.Weights, weights);

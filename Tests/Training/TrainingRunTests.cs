@@ -49,6 +49,24 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     private static double[] TrainLosses(string runDirectory) =>
         MetricsLog.Read(Path.Combine(runDirectory, TrainingRun.MetricsFile)).Select(r => r.TrainLoss).ToArray();
 
+    /// <summary>Asserts two runs logged the same metrics but for their time fields and hold bit-identical last checkpoints.</summary>
+    private static void AssertSameRun(string expected, string actual)
+    {
+        static MetricsRecord[] Untimed(string run) =>
+            MetricsLog.Read(Path.Combine(run, TrainingRun.MetricsFile)).Select(r => r with { TokensPerS = 0, ElapsedS = 0 }).ToArray();
+        Assert.Equal(Untimed(expected), Untimed(actual));
+        using SafeTensorsFile expectedWeights = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(expected));
+        using SafeTensorsFile actualWeights = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(actual));
+        Assert.Equal(expectedWeights.Tensors.Keys.Order(), actualWeights.Tensors.Keys.Order());
+        foreach (string name in expectedWeights.Tensors.Keys)
+            Assert.True(expectedWeights.Read<float>(name).AsSpan().SequenceEqual(actualWeights.Read<float>(name)), $"{name} differs in {actual}");
+    }
+
+    /// <summary>The losses a submit-ahead run reads after the next step was submitted: those of the steps after which the
+    /// host needs nothing (no evaluation, no save, not the last).</summary>
+    private static int LossesReadLateWithSubmitAhead(TrainingOptions options, long steps) =>
+        Enumerable.Range(1, (int)steps - 1).Count(step => step % options.EvalEvery != 0 && (options.SaveEvery == 0 || step % options.SaveEvery != 0));
+
     [Theory]
     [InlineData(Objective.Mdm)]
     [InlineData(Objective.Ar)]
@@ -58,18 +76,24 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         TrainingOptions options = Options(data, objective) with { Epochs = 1 };
         string first = Path.Combine(root, "first"), second = Path.Combine(root, "second"), resumed = Path.Combine(root, "resumed");
         TrainingSummary summary = TrainingRun.Start(Context, options, first, TextWriter.Null, CancellationToken.None);
-        TrainingRun.Start(Context, options, second, TextWriter.Null, CancellationToken.None);
+        // The second run reads every loss before it submits the next step; the first submits ahead.
+        TrainingSummary serial = TrainingRun.Start(Context, options with { SubmitAhead = false }, second, TextWriter.Null, CancellationToken.None);
         double[] losses = TrainLosses(first);
         Assert.True(losses.Length >= 10, $"the run should have at least 10 steps, had {losses.Length}");
-        Assert.Equal(losses, TrainLosses(second));
+        AssertSameRun(second, first);
+        Assert.Equal(0, serial.LossesReadLate);
+        Assert.Equal(LossesReadLateWithSubmitAhead(options, summary.Steps), summary.LossesReadLate);
 
-        // Stop after step 6 as Ctrl-C would, then resume: every loss equals the uninterrupted run's.
+        // Stop after step 6 is logged, as Ctrl-C would, then resume: every loss equals the uninterrupted run's. Step 7 was
+        // already submitted then (submit-ahead: step 6 neither evaluates nor saves), so the stop counts it and saves step 7.
         using var cancellation = new CancellationTokenSource();
         var stopper = new StopAfterStep(6, cancellation);
         Assert.Throws<OperationCanceledException>(() => TrainingRun.Start(Context, options, resumed, stopper, cancellation.Token));
-        Assert.Equal(6, TrainLosses(resumed).Length);
+        Assert.Equal(7, TrainLosses(resumed).Length);
+        using (RunCheckpoint.Loaded stopped = RunCheckpoint.Open(TrainingRun.LastCheckpoint(resumed)))
+            Assert.Equal(7, stopped.Progress!.Step);
         TrainingSummary resumedSummary = TrainingRun.Resume(Context, resumed, TextWriter.Null, CancellationToken.None);
-        Assert.Equal(losses, TrainLosses(resumed));
+        AssertSameRun(first, resumed);
         Assert.Equal(summary.FinalValidationLoss, resumedSummary.FinalValidationLoss);
         Assert.True(File.Exists(Path.Combine(resumed, TrainingRun.PlotFile)));
     }
@@ -138,6 +162,12 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         Assert.Equal(ExitCodes.Diverged, error.ExitCode);
         Assert.Contains("--resume", error.Message);
         Assert.False(File.Exists(TrainingRun.LastCheckpoint(run)));
+        // Found one step late under submit-ahead, the divergence still names the step a run without it names.
+        string serial = Path.Combine(root, "lr1e38-serial");
+        var serialError = Assert.Throws<VkDiffusionException>(() =>
+            TrainingRun.Start(Context, options with { SubmitAhead = false }, serial, TextWriter.Null, CancellationToken.None));
+        Assert.Contains(" at step ", serialError.Message);
+        Assert.Equal(serialError.Message.Replace(serial, run), error.Message);
 
         // The advice works: the run restarts (it has no checkpoint) with the lower rate, recorded in its history.
         TrainingSummary summary = TrainingRun.Resume(Context, run, TextWriter.Null, CancellationToken.None, new ScheduleOverrides { LearningRate = 1e-3 });
@@ -145,6 +175,39 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         Assert.Equal(1e-3, TrainingOptions.FromJson(File.ReadAllText(Path.Combine(run, TrainingRun.ConfigFile)), "config").LearningRate);
         string history = File.ReadAllText(Path.Combine(run, ScheduleOverrides.HistoryFile));
         Assert.Contains("\"lr\":[1E+38,0.001]", history);
+    }
+
+    [Fact]
+    public void A_divergence_found_one_step_late_names_its_step_and_leaves_the_last_checkpoint_intact()
+    {
+        string data = PrepareCorpus();
+        // No evaluation or save before the end: every step is followed by the next one submitted ahead.
+        TrainingOptions options = Options(data, Objective.Ar) with { Epochs = 1, EvalEvery = 1000 };
+        string ahead = Path.Combine(root, "ahead"), serial = Path.Combine(root, "serial");
+        using var cancellation = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => TrainingRun.Start(Context, options, ahead, new StopAfterStep(2, cancellation), cancellation.Token));
+        // The same checkpoint, continued by a run that reads every loss before it submits the next step.
+        CopyDirectory(ahead, serial);
+        string serialConfig = Path.Combine(serial, TrainingRun.ConfigFile);
+        File.WriteAllText(serialConfig, (TrainingOptions.FromJson(File.ReadAllText(serialConfig), serialConfig) with { SubmitAhead = false }).ToJson());
+        byte[] checkpoint = File.ReadAllBytes(TrainingRun.LastCheckpoint(ahead));
+
+        var explosive = new ScheduleOverrides { LearningRate = 1e38 };
+        var serialError = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, serial, TextWriter.Null, CancellationToken.None, explosive));
+        var error = Assert.Throws<VkDiffusionException>(() => TrainingRun.Resume(Context, ahead, TextWriter.Null, CancellationToken.None, explosive));
+        Assert.Equal(ExitCodes.Diverged, error.ExitCode);
+        Assert.Contains("(step 3)", error.Message);
+        Assert.Equal(serialError.Message.Replace(serial, ahead), error.Message);
+        Assert.Equal(checkpoint, File.ReadAllBytes(TrainingRun.LastCheckpoint(ahead)));
+    }
+
+    private static void CopyDirectory(string source, string destination)
+    {
+        foreach (string directory in Directory.GetDirectories(source, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(directory.Replace(source, destination));
+        Directory.CreateDirectory(destination);
+        foreach (string file in Directory.GetFiles(source, "*", SearchOption.AllDirectories).Where(file => Path.GetFileName(file) != TrainingRun.LockFile))
+            File.Copy(file, file.Replace(source, destination));
     }
 
     [Fact]
@@ -198,25 +261,24 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
     }
 
     [Fact]
-    public void Overlapped_and_bounded_runs_train_bit_for_bit_like_a_plain_one_and_a_bound_below_a_dispatch_is_refused()
+    public void Overlapped_submitted_ahead_and_bounded_runs_train_bit_for_bit_like_a_plain_one_and_a_bound_below_a_dispatch_is_refused()
     {
         string data = PrepareCorpus();
-        TrainingOptions options = Options(data, Objective.Mdm) with { Epochs = 1 };
-        string plain = Path.Combine(root, "plain"), overlapped = Path.Combine(root, "overlapped"), bounded = Path.Combine(root, "bounded");
-        TrainingRun.Start(Context, options with { OverlapHostWork = false }, plain, TextWriter.Null, CancellationToken.None);
-        TrainingRun.Start(Context, options, overlapped, TextWriter.Null, CancellationToken.None);
+        // Saves every 3 steps and evaluations every 5: submit-ahead drains before each.
+        TrainingOptions options = Options(data, Objective.Mdm) with { Epochs = 1, SaveEvery = 3 };
+        string plain = Path.Combine(root, "plain"), overlapped = Path.Combine(root, "overlapped"), ahead = Path.Combine(root, "ahead"),
+            bounded = Path.Combine(root, "bounded");
+        TrainingSummary plainRun = TrainingRun.Start(Context, options with { OverlapHostWork = false }, plain, TextWriter.Null, CancellationToken.None);
+        TrainingSummary overlappedRun = TrainingRun.Start(Context, options with { SubmitAhead = false }, overlapped, TextWriter.Null, CancellationToken.None);
+        TrainingSummary aheadRun = TrainingRun.Start(Context, options, ahead, TextWriter.Null, CancellationToken.None);
         // A bound far above every dispatch: the first two steps run one submission per command to profile them, the rest one each.
-        TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e9 }, bounded, TextWriter.Null, CancellationToken.None);
-        double[] losses = TrainLosses(plain);
-        Assert.True(losses.Length >= 10, $"the run should have at least 10 steps, had {losses.Length}");
-        foreach (string run in new[] { overlapped, bounded })
-        {
-            Assert.Equal(losses, TrainLosses(run));
-            using SafeTensorsFile expected = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(plain));
-            using SafeTensorsFile actual = SafeTensorsFile.Open(TrainingRun.LastCheckpoint(run));
-            foreach (string name in expected.Tensors.Keys)
-                Assert.True(expected.Read<float>(name).AsSpan().SequenceEqual(actual.Read<float>(name)), $"{name} differs in {run}");
-        }
+        TrainingSummary boundedRun = TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e9 }, bounded, TextWriter.Null, CancellationToken.None);
+        Assert.True(plainRun.Steps >= 10, $"the run should have at least 10 steps, had {plainRun.Steps}");
+        foreach (string run in new[] { overlapped, ahead, bounded }) AssertSameRun(plain, run);
+        Assert.Equal((0, 0), (plainRun.LossesReadLate, overlappedRun.LossesReadLate));
+        int readLate = LossesReadLateWithSubmitAhead(options, plainRun.Steps);
+        Assert.True(readLate > 0);
+        Assert.Equal((readLate, readLate), (aheadRun.LossesReadLate, boundedRun.LossesReadLate));
 
         // Every dispatch takes longer than a femtosecond.
         var error = Assert.Throws<InvalidInputException>(() => TrainingRun.Start(Context, options with { MaxSubmitMilliseconds = 1e-12 },

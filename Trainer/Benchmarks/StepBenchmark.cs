@@ -21,6 +21,7 @@ public sealed record StepBenchmarkResult(
     int Steps,
     double TokensPerSecond,
     double StepMilliseconds,
+    bool SubmitAhead,
     double HostMilliseconds,
     double HiddenHostMilliseconds,
     double GpuMilliseconds,
@@ -54,8 +55,8 @@ public sealed record KernelTime(string Kernel, int Calls, double Milliseconds);
 
 /// <summary>
 /// Times whole training steps of a model as the training loop runs them: wall time per step, the host's
-/// time (writing inputs and submitting) and the part of it spent while the device was still running the
-/// previous step, GPU time from timestamp queries, submissions per step, and the memory plan.
+/// time (writing inputs, submitting, reading the loss and norm) and the part of it spent while the device was
+/// still running an earlier step, GPU time from timestamp queries, submissions per step, and the memory plan.
 /// </summary>
 public static class StepBenchmark
 {
@@ -68,7 +69,8 @@ public static class StepBenchmark
         var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info, precision: precision, ranks: ranks.Size);
         // fp16 runs at the loss scale training starts with.
         int lossScaleExponent = precision == Precision.Fp16 ? 16 : 0;
-        using var session = ranks.CreateTrainingSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds);
+        bool submitAhead = SubmitAhead.Applies(requested: true, overlapHostWork: true, precision, ranks.Size);
+        using var session = ranks.CreateTrainingSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds, submitAhead);
         session.LoadParameters(ModelParameters.Initialize(config, seed: 1));
         session.ResetOptimizerState();
         var random = new Random(2);
@@ -108,21 +110,35 @@ public static class StepBenchmark
 
         int submissionsBefore = context.SubmissionCount;
         var wall = Stopwatch.StartNew();
-        double hostSeconds = Seconds(() => WriteStep(warmupSteps)), hiddenSeconds = 0;
-        // As in training: submit a step, write the next one's inputs while it runs, then wait for it. Writing
-        // counts as hidden when the step was still running once it was done.
+        double hostSeconds = 0, hiddenSeconds = 0;
+        // A piece of host work is hidden when the device still runs an earlier step once it is done.
+        void Host(Action work, int? runningSlot)
+        {
+            double seconds = Seconds(work);
+            hostSeconds += seconds;
+            if (runningSlot is int slot && session.Compiled.IsSlotRunning(slot)) hiddenSeconds += seconds;
+        }
+        // Waiting for a step is the host's idle time; reading its loss and norm is its work.
+        void ReadStep(int slot, int? runningSlot)
+        {
+            session.Compiled.Wait(slot);
+            Host(() => _ = (session.ReadLoss(slot), session.ReadGradientNorm(slot)), runningSlot);
+        }
+        // As in training: submit a step (with submit-ahead while the previous one runs, whose loss and norm are read
+        // next), write the next step's inputs while it runs, then (without submit-ahead) wait for it and read its loss.
+        Host(() => WriteStep(warmupSteps), runningSlot: null);
+        int? previousSlot = null;
         for (int step = 1; step <= steps; step++)
         {
-            hostSeconds += Seconds(() => ranks.Submit(session));
-            if (step < steps)
-            {
-                double writeSeconds = Seconds(() => WriteStep(warmupSteps + step));
-                hostSeconds += writeSeconds;
-                if (session.IsRunning) hiddenSeconds += writeSeconds;
-            }
-            session.Wait();
+            int slot = 0;
+            Host(() => slot = ranks.Submit(session), previousSlot);
+            if (previousSlot is int previous) ReadStep(previous, slot);
+            if (step < steps) Host(() => WriteStep(warmupSteps + step), slot);
+            if (submitAhead) previousSlot = slot;
+            else ReadStep(slot, runningSlot: null);
             progress?.Invoke($"step {step}/{steps}: {wall.Elapsed.TotalMilliseconds / step:F1} ms/step");
         }
+        if (previousSlot is int last) ReadStep(last, runningSlot: null);
         double stepSeconds = wall.Elapsed.TotalSeconds / steps;
         DataParallelFigures? dataParallel = DataParallelFiguresSince(ranks, communicationBefore, stepSeconds * 1000);
         double submissions = (double)(context.SubmissionCount - submissionsBefore) / steps;
@@ -147,7 +163,7 @@ public static class StepBenchmark
         return new StepBenchmarkResult(
             context.Info.Name, preset, objective.ToString().ToLowerInvariant(), config.Vocabulary.Name, sequenceLength, batchSize,
             precision.Name(), MatmulKernels.PathName(MatmulKernels.ChoosePath(context, precision)), steps,
-            rows / stepSeconds, stepSeconds * 1000, hostSeconds / steps * 1000, hiddenSeconds / steps * 1000, gpuMilliseconds,
+            rows / stepSeconds, stepSeconds * 1000, submitAhead, hostSeconds / steps * 1000, hiddenSeconds / steps * 1000, gpuMilliseconds,
             maxSubmitMilliseconds, submissions,
             session.Compiled.Stages.Sum(stage => stage.DispatchCount), session.Compiled.Stages.Sum(stage => stage.BarrierCount),
             memory.Bytes(TensorRole.Parameter), memory.Bytes(TensorRole.ParameterGradient), memory.Bytes(TensorRole.OptimizerState),

@@ -48,9 +48,13 @@ internal sealed class DataParallelRanks(IProcessGroup group)
     }
 
     /// <summary>The training session; with several ranks its graph is cut into gradient buckets reduced across them.</summary>
-    public TransformerSession CreateTrainingSession(GpuContext context, TransformerGraph graph, int hostInputSlots, double? maxSubmitMilliseconds)
+    /// <param name="submitAhead">One process only: let a step be submitted before the previous one's loss is read (<see cref="SubmitAhead"/>).</param>
+    public TransformerSession CreateTrainingSession(GpuContext context, TransformerGraph graph, int hostInputSlots, double? maxSubmitMilliseconds,
+        bool submitAhead)
     {
-        if (group.Size == 1) return new TransformerSession(context, graph, hostInputSlots: hostInputSlots, maxSubmitMilliseconds: maxSubmitMilliseconds);
+        if (group.Size == 1)
+            return new TransformerSession(context, graph, hostInputSlots: hostInputSlots, maxSubmitMilliseconds: maxSubmitMilliseconds, submitAhead: submitAhead);
+        if (submitAhead) throw new ArgumentException("submit-ahead needs one process: the all-reduce runs on the host inside the step", nameof(submitAhead));
         GradientBuckets buckets = GradientBuckets.Insert(graph.Graph, graph.Parameters.Select(p => p.Gradient!).ToList(), BucketBytes());
         var session = new TransformerSession(context, graph, hostInputSlots: hostInputSlots, maxSubmitMilliseconds: maxSubmitMilliseconds,
             stageStarts: buckets.StageStarts);
@@ -73,11 +77,13 @@ internal sealed class DataParallelRanks(IProcessGroup group)
 
     public CommunicationTotals? Communication => step?.Totals;
 
-    /// <summary>Submits a training step (with several ranks, returns once the gradients are summed and the update submitted).</summary>
-    public void Submit(TransformerSession train)
+    /// <summary>Submits a training step (with several ranks, returns once the gradients are summed and the update submitted);
+    /// returns its slot, by which its loss and norm are read.</summary>
+    public int Submit(TransformerSession train)
     {
-        if (step is null) train.Submit();
-        else step.Submit();
+        if (step is null) return train.Submit();
+        step.Submit();
+        return train.Compiled.LastSubmittedSlot;
     }
 
     /// <summary>The step's loss over the global batch: each rank's loss is already scaled by 1/(global rows).</summary>

@@ -48,6 +48,9 @@ public sealed record TrainingOptions
     public double? MaxSubmitMilliseconds { get; init; }
     /// <summary>Write the next step's inputs while the device runs the current step; off only to compare against (results are identical).</summary>
     public bool OverlapHostWork { get; init; } = true;
+    /// <summary>Submit step N+1 before reading step N's loss where nothing on the host needs step N first (docs/architecture.md, "Submissions");
+    /// off only to compare against (results are identical).</summary>
+    public bool SubmitAhead { get; init; } = true;
     /// <summary>The matmuls' number format (--precision; auto is resolved for the device before the run starts and recorded).</summary>
     public Precision Precision { get; init; } = Precision.Fp32;
     /// <summary>fp16: the first loss scale, a power of two (torch's GradScaler starts at 2^16).</summary>

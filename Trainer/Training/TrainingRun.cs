@@ -20,13 +20,15 @@ public sealed record TrainingSummary(
     double BestValidationLoss,
     double BestEpoch,
     double WallSeconds,
-    string Device);
+    string Device,
+    int LossesReadLate);
 
 /// <summary>
 /// One training run in a run directory: config.json, metrics.jsonl, checkpoints/last.safetensors and
 /// best.safetensors, loss.png. Each optimizer step is one replay of the recorded graph (one submission, or
 /// a few under --max-submit-ms); the host writes the next step's batch while the device runs the current
-/// one. Every batch and every random number derive from (seed, step), so a resumed run continues bit for bit.
+/// one, and with submit-ahead submits the next step before it reads this one's loss. Every batch and every
+/// random number derive from (seed, step), so a resumed run continues bit for bit.
 /// </summary>
 public sealed class TrainingRun
 {
@@ -65,6 +67,7 @@ public sealed class TrainingRun
         {
             options.Validate();
             PrecisionFormat.RequireSupported(options.Precision, context.Info);
+            SubmitAhead.RequireValidSetting();
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             return RunData.Open(options);
         });
@@ -105,6 +108,7 @@ public sealed class TrainingRun
             TrainingOptions options = overrides?.ApplyTo(recorded) ?? recorded;
             options.Validate();
             PrecisionFormat.RequireSupported(options.Precision, context.Info);
+            SubmitAhead.RequireValidSetting();
             DataParallelRanks.MicroBatchesPerRank(options, ranks.Size);
             RunData data = RunData.Open(options);
             try
@@ -176,7 +180,8 @@ public sealed class TrainingRun
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro,
             precision: options.Precision, ranks: ranks.Size);
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
-        using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds);
+        using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds,
+            submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, options.Precision, ranks.Size));
         if (ranks.Size > 1)
             log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
         using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
@@ -264,25 +269,45 @@ public sealed class TrainingRun
                 train.WriteScalars(m, Scalars(appliedSteps, BatchIndex(stepIndex, m), stepLearningRate, scaler?.State.Exponent ?? 0));
         }
 
+        bool Evaluates(long completedSteps) => completedSteps % evalEvery == 0 || completedSteps == totalSteps;
+        bool Saves(long completedSteps) => Evaluates(completedSteps) || (options.SaveEvery > 0 && completedSteps % options.SaveEvery == 0);
+
+        // The slots of the steps submitted and not yet accounted, oldest first: at most two.
+        var slotsInFlight = new Queue<int>();
         bool batchWritten = false;
+        void SubmitStep(long stepIndex)
+        {
+            if (!batchWritten) WriteBatch(stepIndex);
+            WriteScalars(stepIndex);
+            slotsInFlight.Enqueue(ranks.Submit(train));
+            // The next step's batch is written now, while the device runs this step.
+            batchWritten = options.OverlapHostWork && stepIndex + 1 < totalSteps;
+            if (batchWritten) WriteBatch(stepIndex + 1);
+        }
+
         while (step < totalSteps)
         {
             if (ranks.StopRequested(cancel))
             {
+                // A step already submitted changes the weights: account it, so the checkpoint's step is the weights' step.
+                while (slotsInFlight.Count > 0) AccountStep(slotsInFlight.Dequeue());
                 SaveLast();
                 log.WriteLine($"interrupted at step {step}; saved {LastCheckpoint(runDirectory)}. Continue with: vkdiff train --resume {runDirectory}");
                 throw new OperationCanceledException(cancel);
             }
+            if (slotsInFlight.Count == 0) SubmitStep(step);
+            // Submit-ahead: the next step is queued before this one's loss is read, unless the host needs the weights
+            // this step leaves (evaluation, save, the end), which the next step would change.
+            if (train.Compiled.SubmitsAhead && !Saves(step + 1)) SubmitStep(step + 1);
+            AccountStep(slotsInFlight.Dequeue());
+        }
+
+        // Reads a finished step's loss and norm, stops a diverged run, logs, evaluates and saves.
+        void AccountStep(int slot)
+        {
             double learningRate = schedule.At(step);
-            if (!batchWritten) WriteBatch(step);
-            WriteScalars(step);
-            ranks.Submit(train);
-            // The next step is submitted only after this one is logged, evaluated and saved (a stop then
-            // leaves nothing half done), but its batch is written now, while the device runs this step.
-            batchWritten = options.OverlapHostWork && step + 1 < totalSteps;
-            if (batchWritten) WriteBatch(step + 1);
-            float loss = ranks.SumLoss(train.ReadLoss());
-            (float gradNorm, _) = train.ReadGradientNorm();
+            float loss = ranks.SumLoss(train.ReadLoss(slot));
+            (float gradNorm, _) = train.ReadGradientNorm(slot);
             if (!float.IsFinite(loss))
                 throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
                     (options.Precision == Precision.Fp16 ? "; fp16 activations may have overflowed: --precision bf16 has fp32's range" : ""),
@@ -302,7 +327,7 @@ public sealed class TrainingRun
             double epoch = plan.EpochAt(tokens);
             progress = progress with { Step = step, TokensSeen = tokens, LossScale = scaler?.State };
 
-            bool evaluate = step % evalEvery == 0 || step == totalSteps;
+            bool evaluate = Evaluates(step);
             double? validationLoss = null;
             if (evaluate) ranks.RequireIdenticalParameters(train, step);
             if (evaluate && ranks.IsWriter)
@@ -334,15 +359,14 @@ public sealed class TrainingRun
                 intervalLoss = 0;
                 intervalClock.Restart();
             }
-            bool save = evaluate || (options.SaveEvery > 0 && step % options.SaveEvery == 0);
-            if (save) SaveLast();
+            if (Saves(step)) SaveLast();
         }
 
         double wall = elapsedBefore + clock.Elapsed.TotalSeconds;
         if (ranks.Size > 1) log.WriteLine($"parameters bit-identical on all {ranks.Size} ranks (SHA-256 compared at every evaluation, the last at step {step})");
         if (ranks.IsWriter) TrainingPlots.WriteLossPlot(runDirectory, plan.UniqueTokens, options);
         return new TrainingSummary(runDirectory, options.Objective, step, step * tokensPerStep, lastLoss, lastValidation,
-            progress.BestValidationLoss, progress.BestEpoch, wall, context.Info.Name);
+            progress.BestValidationLoss, progress.BestEpoch, wall, context.Info.Name, train.LossesReadLate);
     }
 
     private void ArrangeRow(ReadOnlySpan<uint> window, long windowIndex, TokenOrders? orders, Span<uint> inputs, Span<uint> targets, Span<uint> positions)
