@@ -58,6 +58,13 @@ internal sealed class VkdiffWorker : IDisposable
         return worker.WaitForExit();
     }
 
+    /// <summary>Runs vkdiff as <paramref name="ranks"/> MPICH ranks, launched by MPICH's mpiexec (named explicitly: mpirun stays Open MPI's).</summary>
+    public static (int ExitCode, string Output, string Error) RunUnderMpich(int ranks, params string[] arguments)
+    {
+        using var worker = new VkdiffWorker(null, [MpichFactAttribute.Mpiexec, "-n", ranks.ToString()], arguments);
+        return worker.WaitForExit();
+    }
+
     /// <summary>Runs one vkdiff rank per command line of <paramref name="argumentsByRank"/>, as one MPI job (mpirun's colon syntax).</summary>
     public static (int ExitCode, string Output, string Error) RunRanksUnderMpirun(params string[][] argumentsByRank)
     {
