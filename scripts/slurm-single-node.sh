@@ -7,9 +7,11 @@
 #                                    what it started and exits 1 (2 when slurm-wlm or munge is not installed)
 #   slurm-single-node.sh stop DIR    stops the daemons started in DIR and removes DIR
 #
-# Clients find it through SLURM_CONF=DIR/slurm.conf (sbatch, srun, squeue, sinfo).
-# The node declares the machine's CPU count and memory and 2 GPUs by count only (no device files): enough for
-# scripts that ask for --gpus to be scheduled; the jobs use whichever Vulkan devices the machine has.
+# Clients find it through SLURM_CONF=DIR/slurm.conf (sbatch, srun, squeue, sinfo). VKDIFF_SLURM_STARTUP_SECONDS
+# changes the 60 s the node has to become idle.
+# The node declares the machine's CPU count and memory and 2 GPUs whose device files are /dev/null and /dev/zero
+# (Slurm wants a file per GPU): enough for scripts that ask for --gpus to be scheduled; the jobs use whichever
+# Vulkan devices the machine has.
 set -uo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -21,9 +23,11 @@ startup_seconds=${VKDIFF_SLURM_STARTUP_SECONDS:-60}
 stop() {
   # Jobs first, while slurmctld and slurmd are there to end them.
   [ -s "$dir/slurmctld.pid" ] && SLURM_CONF=$dir/slurm.conf scancel --user="$(id -un)" 2>/dev/null && sleep 1
-  for pid_file in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munged.pid"; do
-    [ -s "$pid_file" ] || continue
-    pid=$(cat "$pid_file")
+  for daemon in slurmd slurmctld munged; do
+    [ -s "$dir/$daemon.pid" ] || continue
+    pid=$(cat "$dir/$daemon.pid")
+    # A pid file outlives its daemon: signal the pid only while it is still that daemon.
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$daemon" ] || continue
     kill "$pid" 2>/dev/null || continue
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
