@@ -5,8 +5,8 @@ namespace VkDiffusion.Cli;
 /// <summary>
 /// Turns the first Ctrl-C (SIGINT), SIGTERM or (on Linux) SIGUSR1 into a cancellation the work honours (training saves and
 /// exits 9); a second signal takes its default action and kills the process. SIGTERM counts because it is what Slurm,
-/// Kubernetes and systemd send before they kill a job. SIGUSR1 because Open MPI's mpirun forwards it to the ranks and
-/// then exits with their exit code, where a SIGTERM to mpirun makes it exit 1 whatever the ranks return.
+/// Kubernetes and systemd send before they kill a job. SIGUSR1 counts because Open MPI's mpirun forwards it to the ranks
+/// and then exits with their exit code, where after a SIGTERM of its own mpirun exits 1 whatever the ranks return.
 /// </summary>
 public sealed class Interruption : IDisposable
 {

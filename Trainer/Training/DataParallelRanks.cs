@@ -92,7 +92,8 @@ internal sealed class DataParallelRanks(IProcessGroup group)
     public bool StopRequested(CancellationToken cancel) => RankAgreement.Any(group, cancel.IsCancellationRequested);
 
     /// <summary>
-    /// An error every rank raises at the same step from the same values (the summed loss, the norm of the summed gradients):
+    /// An error every rank raises at the same step from the same values (the summed loss, the norm of the summed gradients,
+    /// rank 0's validation loss):
     /// with several ranks a <see cref="CollectiveFailure"/>, so rank 0 alone prints it and every rank ends with its exit code.
     /// </summary>
     public VkDiffusionException OnEveryRank(VkDiffusionException error) => group.Size > 1 ? new CollectiveFailure(error.Message, error.ExitCode) : error;
