@@ -3,7 +3,7 @@
 # Elsewhere it prints exactly what to install and stops.
 set -euo pipefail
 
-packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev)
+packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev mpich slurm-wlm munge)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

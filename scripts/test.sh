@@ -22,6 +22,19 @@ if ! command -v mpirun >/dev/null; then
   echo "test: no mpirun: the Mpi tests are left out"
   filter=(--filter "${filter[1]:+${filter[1]}&}Category!=Mpi")
 fi
+# The Slurm test submits a job array to a private single-node Slurm started here and stopped on exit; without
+# slurm-wlm and munge, or when the node is not idle within a minute, the test is skipped and this says why.
+if command -v slurmctld >/dev/null && command -v munged >/dev/null; then
+  slurm_dir=$(mktemp -d)
+  if bash scripts/slurm-single-node.sh start "$slurm_dir"; then
+    trap 'bash scripts/slurm-single-node.sh stop "$slurm_dir"' EXIT
+    export VKDIFF_TEST_SLURM_CONF=$slurm_dir/slurm.conf
+  else
+    echo "test: the single-node Slurm did not come up (its logs are in $slurm_dir): the Slurm test is skipped"
+  fi
+else
+  echo "test: no slurmctld or munged (slurm-wlm, munge): the Slurm test is skipped"
+fi
 dotnet test VkDiffusion.sln -c Release --logger "trx;LogFileName=results.trx" --results-directory "$results" "${filter[@]}" "$@"
 status=$?
 trx=$(find "$results" -name '*.trx' | head -n 1)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using VkDiffusion.Cli;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
@@ -160,10 +161,9 @@ public sealed class DataParallelTrainingTests(TinyDataParallelRuns runs) : IClas
         Assert.False(Directory.Exists(directory), "nothing may be written");
     }
 
-    [Fact]
-    public void A_global_batch_the_ranks_cannot_split_is_exit_7_in_one_line_and_writes_nothing()
+    /// <summary>A --config file of the tiny model on the shared data (2 micro-batches of 2 sequences per step), changed by <paramref name="change"/>.</summary>
+    private string WriteConfig(string name, Func<TrainingOptions, TrainingOptions> change)
     {
-        // A config of 3 micro-batches per step, launched on 2 ranks.
         var options = new TrainingOptions
         {
             Model = ModelPresets.Get("tiny", VocabularySpec.Bytes),
@@ -171,18 +171,65 @@ public sealed class DataParallelTrainingTests(TinyDataParallelRuns runs) : IClas
             UniqueTokens = 800,
             SequenceLength = 16,
             BatchSize = 2,
-            GradientAccumulation = 3,
+            GradientAccumulation = 2,
         };
-        string config = Path.Combine(runs.Root, "three-micro-batches.json");
-        File.WriteAllText(config, options.ToJson());
+        string config = Path.Combine(runs.Root, name + ".json");
+        File.WriteAllText(config, change(options).ToJson());
+        return config;
+    }
+
+    /// <summary>The lines vkdiff printed (its own start with "vkdiff:"; Open MPI's banners do not).</summary>
+    private static string[] VkdiffLines(string output, string error) =>
+        $"{output}\n{error}".Split('\n').Where(line => line.StartsWith("vkdiff:", StringComparison.Ordinal)).ToArray();
+
+    [Fact]
+    public void A_global_batch_the_ranks_cannot_split_is_exit_7_in_one_line_and_writes_nothing()
+    {
+        string config = WriteConfig("three-micro-batches", options => options with { GradientAccumulation = 3 });
         string directory = Path.Combine(runs.Root, "unsplittable");
 
         var (exitCode, output, error) = VkdiffWorker.RunUnderMpirun(2, "train", "--config", config, "--out", directory);
 
         Assert.Equal(ExitCodes.InvalidInput, exitCode);
-        string[] lines = $"{output}\n{error}".Split('\n').Where(line => line.StartsWith("vkdiff:", StringComparison.Ordinal)).ToArray();
         Assert.Equal(["vkdiff: the global batch of 3 micro-batches of 2 sequences (grad_accum x batch) cannot be split evenly over 2 ranks; " +
-            "run on a number of ranks that divides 3."], lines);
+            "run on a number of ranks that divides 3."], VkdiffLines(output, error));
         Assert.False(Directory.Exists(directory), "nothing may be written");
+    }
+
+    [Theory]
+    [InlineData(1, "validation loss")] // evaluated by rank 0 alone, after the first update
+    [InlineData(100, "loss")] // summed over the ranks, at the second step
+    public void A_diverging_two_rank_run_is_reported_once_by_rank_0_and_both_ranks_exit_10(int evalEvery, string diverged)
+    {
+        // A learning rate of 1e38 sends the weights to infinity at the first update.
+        string config = WriteConfig($"diverging-{evalEvery}", options => options with
+        {
+            Objective = Objective.Ar, LearningRate = 1e38, MinLearningRate = 0, WarmupFraction = 0, EvalEvery = evalEvery,
+        });
+
+        var (exitCode, output, error) = VkdiffWorker.RunUnderMpirun(2, "train", "--config", config, "--out", Path.Combine(runs.Root, $"diverging-{evalEvery}"));
+
+        Assert.True(exitCode == ExitCodes.Diverged, $"exit {exitCode}: {output} {error}");
+        string line = Assert.Single(VkdiffLines(output, error));
+        Assert.StartsWith($"vkdiff: the {diverged} became ", line);
+        Assert.Contains("; the run stopped and ", line);
+    }
+
+    [Fact]
+    public async Task Sigusr1_to_mpirun_stops_both_ranks_with_one_save_and_mpirun_exits_9()
+    {
+        string config = WriteConfig("long", options => options with { Epochs = 200, EvalEvery = 100_000 });
+        string directory = Path.Combine(runs.Root, "signalled");
+        using var worker = VkdiffWorker.StartUnderMpirun(2, null, "train", "--config", config, "--out", directory);
+        await worker.LineStartingWith("step ").WaitAsync(TimeSpan.FromMinutes(3));
+
+        worker.Signal("USR1"); // to mpirun, which forwards it to both ranks
+        var (exitCode, output, error) = worker.WaitForExit();
+
+        Assert.True(exitCode == ExitCodes.Interrupted, $"exit {exitCode}: {output} {error}");
+        Match interrupted = Assert.Single(Regex.Matches(output, @"^interrupted at step (\d+); saved", RegexOptions.Multiline));
+        Assert.Single(VkdiffLines(output, error), line => line == Interruption.StoppingAfterStep);
+        using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(TrainingRun.LastCheckpoint(directory));
+        Assert.Equal(long.Parse(interrupted.Groups[1].Value, CultureInfo.InvariantCulture), checkpoint.Progress!.Step);
     }
 }

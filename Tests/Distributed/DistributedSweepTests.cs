@@ -12,22 +12,26 @@ public sealed class DistributedSweepTests : IDisposable
 {
     private readonly TemporaryDirectory root = new();
 
-    /// <summary>A spec of tiny runs (a few steps each): mdm, ar and ar with 2 token orders at 1 and 2 epochs.</summary>
-    private string WriteSpec(bool withOrders)
+    /// <summary>A spec of tiny runs (a few steps each): with orders, mdm, ar and ar with 2 token orders at 1 and 2 epochs (6 runs).</summary>
+    internal static string WriteSpec(TemporaryDirectory root, bool withOrders)
     {
         SweepSpec spec = TinySweeps.Spec(root.Path, uniqueTokens: 400, sequenceLength: 16, epochs: withOrders ? [1, 2] : [1], tokenOrders: withOrders ? [2] : []);
         return root.Write("spec.json", JsonSerializer.Serialize(spec, SweepSpec.Json));
     }
 
+    private string WriteSpec(bool withOrders) => WriteSpec(root, withOrders);
+
     private string Output => root.File("sweep");
 
     /// <summary>The 1-based run numbers a worker's log says it trained ("[k/N] ID (sweep ETA ...)").</summary>
-    private static List<int> Trained(string log) =>
+    internal static List<int> Trained(string log) =>
         Regex.Matches(log, @"^\[(\d+)/\d+\] \S+ \(sweep ETA", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value)).ToList();
 
-    private void AssertEachRunOnceInResults(int runs)
+    private void AssertEachRunOnceInResults(int runs) => AssertEachRunOnceInResults(Output, runs);
+
+    internal static void AssertEachRunOnceInResults(string output, int runs)
     {
-        var rows = ResultsTable.Read(Path.Combine(Output, Sweep.ResultsFile));
+        var rows = ResultsTable.Read(Path.Combine(output, Sweep.ResultsFile));
         Assert.Equal(runs, rows.Count);
         Assert.Equal(runs, rows.Select(row => (row.Objective, row.Epochs)).Distinct().Count());
         Assert.All(rows, row => Assert.True(double.IsFinite(row.FinalValLoss) && row.Tokens > 0, $"row {row}"));

@@ -58,6 +58,13 @@ internal sealed class VkdiffWorker : IDisposable
         return worker.WaitForExit();
     }
 
+    /// <summary>Runs vkdiff as <paramref name="ranks"/> MPICH ranks, launched by MPICH's mpiexec (named explicitly: mpirun stays Open MPI's).</summary>
+    public static (int ExitCode, string Output, string Error) RunUnderMpich(int ranks, params string[] arguments)
+    {
+        using var worker = new VkdiffWorker(null, [MpichFactAttribute.Mpiexec, "-n", ranks.ToString()], arguments);
+        return worker.WaitForExit();
+    }
+
     /// <summary>Runs one vkdiff rank per command line of <paramref name="argumentsByRank"/>, as one MPI job (mpirun's colon syntax).</summary>
     public static (int ExitCode, string Output, string Error) RunRanksUnderMpirun(params string[][] argumentsByRank)
     {
@@ -77,6 +84,21 @@ internal sealed class VkdiffWorker : IDisposable
     /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
     public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
         => new(RootAllowed(environment), ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
+
+    /// <summary>
+    /// Submits vkdiff as a Slurm job array of <paramref name="tasks"/> tasks to the Slurm of <paramref name="slurmConf"/> and waits
+    /// for every task to end (sbatch --wait: its exit code is the worst task's). Task i writes its output to
+    /// <paramref name="logDirectory"/>/task-i.out. The tasks inherit this process's environment, so they run on the same devices.
+    /// </summary>
+    public static (int ExitCode, string Output, string Error) RunAsSbatchArray(int tasks, string slurmConf, string logDirectory, params string[] arguments)
+    {
+        // sbatch runs a script; this one runs the command line it is given.
+        string script = Path.Combine(logDirectory, "run-arguments.sbatch");
+        File.WriteAllText(script, "#!/bin/bash\nexec \"$@\"\n");
+        string[] sbatch = ["sbatch", "--wait", $"--array=0-{tasks - 1}", "--time=10", $"--output={Path.Combine(logDirectory, "task-%a.out")}", script];
+        using var worker = new VkdiffWorker(new Dictionary<string, string> { ["SLURM_CONF"] = slurmConf }, sbatch, arguments);
+        return worker.WaitForExit();
+    }
 
     private void OnLine(StringBuilder text, string? line)
     {
@@ -102,6 +124,9 @@ internal sealed class VkdiffWorker : IDisposable
         process.WaitForExit();
         lock (output) lock (error) return (process.ExitCode, output.ToString(), error.ToString());
     }
+
+    /// <summary>Sends the signal <paramref name="name"/> (e.g. USR1) to the process started: vkdiff, or the launcher vkdiff runs under.</summary>
+    public void Signal(string name) => Process.Start("kill", [$"-{name}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
 
     /// <summary>Ends the worker with SIGKILL, as a node failure or the OOM killer would, and waits until it is gone.</summary>
     public void KillHard()

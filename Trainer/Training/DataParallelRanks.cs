@@ -97,6 +97,22 @@ internal sealed class DataParallelRanks(IProcessGroup group)
     /// <summary>Whether to stop before the next step: true on every rank once any rank was asked to (SIGTERM reaches them at different steps).</summary>
     public bool StopRequested(CancellationToken cancel) => RankAgreement.Any(group, cancel.IsCancellationRequested);
 
+    /// <summary>
+    /// An error every rank raises at the same step from the same values (the summed loss, the norm of the summed gradients,
+    /// rank 0's validation loss):
+    /// with several ranks a <see cref="CollectiveFailure"/>, so rank 0 alone prints it and every rank ends with its exit code.
+    /// </summary>
+    public VkDiffusionException OnEveryRank(VkDiffusionException error) => group.Size > 1 ? new CollectiveFailure(error.Message, error.ExitCode) : error;
+
+    /// <summary>Rank 0's <paramref name="value"/>, on every rank.</summary>
+    public double FromWriter(double value)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(double)];
+        BitConverter.TryWriteBytes(bytes, value);
+        group.Broadcast(bytes, root: 0);
+        return BitConverter.ToDouble(bytes);
+    }
+
     /// <summary>Fails loudly on every rank when a rank's parameters are no longer bit-identical to rank 0's.</summary>
     public void RequireIdenticalParameters(TransformerSession train, long completedSteps)
     {

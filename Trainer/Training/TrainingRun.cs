@@ -184,9 +184,10 @@ public sealed class TrainingRun
             submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, options.Precision, ranks.Size));
         if (ranks.Size > 1)
             log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
-        using var evaluation = new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective, GraphMode.RowLosses,
-            batch, length, context.Info, precision: options.Precision), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds);
-        var evaluator = new LossEvaluator(evaluation);
+        // Rank 0 alone evaluates, so the other ranks allocate no evaluation session.
+        using TransformerSession? evaluation = ranks.IsWriter ? new TransformerSession(context, TransformerGraph.Build(options.Model, options.Objective,
+            GraphMode.RowLosses, batch, length, context.Info, precision: options.Precision), shareWeightsWith: train, maxSubmitMilliseconds: maxSubmitMilliseconds) : null;
+        LossEvaluator? evaluator = evaluation is null ? null : new LossEvaluator(evaluation);
         var metrics = new MetricsLog(Path.Combine(runDirectory, MetricsFile));
 
         RunProgress progress;
@@ -309,16 +310,16 @@ public sealed class TrainingRun
             float loss = ranks.SumLoss(train.ReadLoss(slot));
             (float gradNorm, _) = train.ReadGradientNorm(slot);
             if (!float.IsFinite(loss))
-                throw Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
+                throw ranks.OnEveryRank(Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
                     (options.Precision == Precision.Fp16 ? "; fp16 activations may have overflowed: --precision bf16 has fp32's range" : ""),
-                    step + 1, runDirectory, lastSavedStep);
+                    step + 1, runDirectory, lastSavedStep));
             if (scaler is null && !float.IsFinite(gradNorm))
-                throw Divergence.At($"the gradient norm became {gradNorm} (loss {loss})", step + 1, runDirectory, lastSavedStep);
+                throw ranks.OnEveryRank(Divergence.At($"the gradient norm became {gradNorm} (loss {loss})", step + 1, runDirectory, lastSavedStep));
             if (scaler is not null)
             {
                 scaler.Update(float.IsFinite(gradNorm));
                 if (scaler.HasCollapsed)
-                    throw Divergence.At($"fp16 gradients overflowed even at a loss scale of 2^{LossScaler.MinExponent}", step + 1, runDirectory, lastSavedStep);
+                    throw ranks.OnEveryRank(Divergence.At($"fp16 gradients overflowed even at a loss scale of 2^{LossScaler.MinExponent}", step + 1, runDirectory, lastSavedStep));
             }
             step++;
             lastLoss = loss;
@@ -329,13 +330,17 @@ public sealed class TrainingRun
 
             bool evaluate = Evaluates(step);
             double? validationLoss = null;
-            if (evaluate) ranks.RequireIdenticalParameters(train, step);
+            if (evaluate)
+            {
+                ranks.RequireIdenticalParameters(train, step);
+                // Rank 0 evaluates and tells the others, so a diverged validation loss stops every rank alike.
+                validationLoss = ranks.FromWriter(evaluator is null ? 0 : Evaluate(evaluator, evalWindows));
+                if (!double.IsFinite(validationLoss.Value))
+                    throw ranks.OnEveryRank(Divergence.At($"the validation loss became {validationLoss.Value}", step, runDirectory, lastSavedStep));
+            }
             if (evaluate && ranks.IsWriter)
             {
-                validationLoss = Evaluate(evaluator, evalWindows);
-                if (!double.IsFinite(validationLoss.Value))
-                    throw Divergence.At($"the validation loss became {validationLoss.Value}", step, runDirectory, lastSavedStep);
-                lastValidation = validationLoss.Value;
+                lastValidation = validationLoss!.Value;
                 if (validationLoss.Value < progress.BestValidationLoss)
                 {
                     progress = progress with { BestValidationLoss = validationLoss.Value, BestEpoch = epoch };
