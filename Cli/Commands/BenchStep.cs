@@ -53,6 +53,7 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
             (result.MaxSubmitMilliseconds is double bound ? $" (bound {bound:G} ms)" : "") +
             $", {result.DispatchesPerStep} dispatches, {result.BarriersPerStep} barriers");
         Console.WriteLine($"  memory: parameters {MiB(result.ParameterBytes)}, gradients {MiB(result.GradientBytes)}, AdamW {MiB(result.OptimizerBytes)}, " +
+            (result.WeightCopyBytes > 0 ? $"16-bit weight copies {MiB(result.WeightCopyBytes)}, " : "") +
             $"activations {MiB(result.ActivationArenaBytes)} (unplanned {MiB(result.UnplannedActivationBytes)}), total {MiB(result.TotalBytes)}");
         if (result.DataParallel is { } figures)
         {

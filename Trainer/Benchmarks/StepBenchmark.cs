@@ -32,6 +32,7 @@ public sealed record StepBenchmarkResult(
     long ParameterBytes,
     long GradientBytes,
     long OptimizerBytes,
+    long WeightCopyBytes,
     long ActivationArenaBytes,
     long UnplannedActivationBytes,
     long TotalBytes,
@@ -167,6 +168,7 @@ public static class StepBenchmark
             maxSubmitMilliseconds, submissions,
             session.Compiled.Stages.Sum(stage => stage.DispatchCount), session.Compiled.Stages.Sum(stage => stage.BarrierCount),
             memory.Bytes(TensorRole.Parameter), memory.Bytes(TensorRole.ParameterGradient), memory.Bytes(TensorRole.OptimizerState),
+            memory.Bytes(TensorRole.WeightCopy),
             memory.ArenaBytes, memory.UnplannedTransientBytes, memory.TotalBytes, topKernels, dataParallel);
     }
 
