@@ -71,6 +71,18 @@ public sealed class BenchCommandTests
         Assert.Contains(kernels, kernel => kernel.GetProperty("kernel").GetString()!.StartsWith("matmul", StringComparison.Ordinal));
     }
 
+    // fp16's loss scaler runs on the device, so the fp16 step submits ahead as training does.
+    [Fact]
+    public void Bench_step_in_fp16_submits_ahead()
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2",
+            "--steps", "2", "--precision", "fp16", "--json");
+        Assert.True(exitCode == ExitCodes.Success, error);
+        using JsonDocument report = JsonDocument.Parse(output);
+        Assert.Equal("fp16", report.RootElement.GetProperty("precision").GetString());
+        Assert.True(report.RootElement.GetProperty("submitAhead").GetBoolean());
+    }
+
     [Theory]
     [InlineData("0", ExitCodes.Usage, "must be a positive number")]
     [InlineData("-5", ExitCodes.Usage, "must be a positive number")]

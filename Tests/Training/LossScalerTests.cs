@@ -1,13 +1,14 @@
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Reference;
-using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Runtime.SelfTest;
+using VkDiffusion.Runtime.SelfTest.Checks;
 using VkDiffusion.Tests.Infrastructure;
 
 namespace VkDiffusion.Tests.Training;
 
 // GradScaler's rule worked by hand on the plain C# reference: halve and count a skip on overflow (resetting the clean
 // run), double after growth-interval clean steps, collapse below 2^-16. Then the device's loss scaler
-// (Shaders/loss_scale.comp) against that reference, step by step, and its start-of-step write into the step scalars.
+// (Shaders/loss_scale.comp) against that reference through its self-test check.
 public sealed class LossScalerTests(GpuFixture fixture) : GpuTest(fixture)
 {
     [Fact]
@@ -35,31 +36,12 @@ public sealed class LossScalerTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     [Fact]
-    public void The_device_scaler_follows_the_rule_through_overflows_clean_runs_and_negative_exponents()
+    public void The_device_scaler_follows_the_rule_and_opens_a_step_with_the_scale_and_the_applied_step()
     {
-        const int growthInterval = 3;
-        // From 2^1, overflows (infinite and NaN norms) drive the exponent below zero; clean runs bring it back.
-        float[] norms = [0.5f, float.PositiveInfinity, float.NaN, float.NegativeInfinity, 2f, 1e30f, 3f, 4f, float.NaN, 1f, 1f, 1f, 0f];
-        var expected = new LossScaleState(1, 0, 0);
-        using GpuBuffer state = Context.Upload<uint>(LossScaleKernels.Encode(expected, growthInterval), "loss-scale-state");
-        using GpuBuffer normAndScale = Context.Allocate<float>(2, "norm-and-scale");
-        foreach (float norm in norms)
-        {
-            Context.Upload<float>(normAndScale.Whole, [norm, 1f]);
-            Context.Execute(c => LossScaleKernels.Update(c, normAndScale.Whole, state.Whole));
-            expected = LossScaleReference.Next(expected, float.IsFinite(norm), growthInterval);
-            Assert.Equal(expected, LossScaleKernels.Decode(Context.Download<uint>(state)));
-        }
-        Assert.True(expected.Exponent < 0 && expected.SkippedSteps == 4, $"the sequence ended at {expected}");
-    }
-
-    [Fact]
-    public void Opening_a_step_writes_the_scale_and_subtracts_the_skipped_steps_from_the_optimizer_step()
-    {
-        using GpuBuffer state = Context.Upload<uint>(LossScaleKernels.Encode(new LossScaleState(-3, 5, 7), growthInterval: 10), "loss-scale-state");
-        StepScalars written = StepScalars.ForStep(optimizerStep: 20, randomStep: 11, seed: 0x1234_5678_9abc, learningRate: 0.25f);
-        using GpuBuffer scalars = Context.Upload<StepScalars>([written], "step-scalars");
-        Context.Execute(c => LossScaleKernels.Apply(c, state.Whole, scalars.Whole));
-        Assert.Equal(written with { OptimizerStep = 13, LossScaleExponent = -3 }, Context.Download<StepScalars>(scalars)[0]);
+        // The self-test check runs both kernels against the reference (an overflow run below 2^0 and back; the write
+        // of step 20 after 7 skips at 2^-3 into a step-scalar block): every case must match exactly.
+        SelfTestResult[] results = new LossScaleCheck().Run(Context).ToArray();
+        Assert.Equal(2, results.Length);
+        Assert.All(results, result => Assert.True(result.Passed, $"{result.Case}: {result.Failure}"));
     }
 }

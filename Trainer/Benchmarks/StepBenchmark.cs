@@ -72,9 +72,8 @@ public static class StepBenchmark
         session.LoadParameters(ModelParameters.Initialize(config, seed: 1));
         session.ResetOptimizerState();
         // fp16's loss scaler starts where training's does.
-        var defaults = new TrainingOptions { Model = config, DataDirectory = "" };
-        void StartLossScale(TransformerSession fp16Session) =>
-            fp16Session.LoadLossScale(LossScaleState.Initial(defaults.InitialLossScale), defaults.LossScaleGrowthInterval);
+        static void StartLossScale(TransformerSession fp16Session) => fp16Session.LoadLossScale(
+            LossScaleState.Initial(TrainingOptions.DefaultInitialLossScale), TrainingOptions.DefaultLossScaleGrowthInterval);
         if (precision == Precision.Fp16) StartLossScale(session);
         var random = new Random(2);
         int rows = batchSize * sequenceLength;
