@@ -43,10 +43,7 @@ public sealed class BenchCommandTests
     [Fact]
     public void Bench_step_json_reports_the_step_the_host_time_and_each_top_kernel()
     {
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2",
-            "--steps", "2", "--max-submit-ms", "100000", "--json");
-        Assert.True(exitCode == ExitCodes.Success, error);
-        using JsonDocument report = JsonDocument.Parse(output);
+        using JsonDocument report = BenchTinyStep("--max-submit-ms", "100000");
         JsonElement root = report.RootElement;
         Assert.Equal("tiny", root.GetProperty("model").GetString());
         Assert.Equal(16, root.GetProperty("sequenceLength").GetInt32());
@@ -75,12 +72,18 @@ public sealed class BenchCommandTests
     [Fact]
     public void Bench_step_in_fp16_submits_ahead()
     {
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2",
-            "--steps", "2", "--precision", "fp16", "--json");
-        Assert.True(exitCode == ExitCodes.Success, error);
-        using JsonDocument report = JsonDocument.Parse(output);
+        using JsonDocument report = BenchTinyStep("--precision", "fp16");
         Assert.Equal("fp16", report.RootElement.GetProperty("precision").GetString());
         Assert.True(report.RootElement.GetProperty("submitAhead").GetBoolean());
+    }
+
+    /// <summary>`bench step --json` of two tiny steps (sequence 16, batch 2) with <paramref name="options"/>; it must succeed.</summary>
+    private static JsonDocument BenchTinyStep(params string[] options)
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe,
+            ["bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2", "--steps", "2", .. options, "--json"]);
+        Assert.True(exitCode == ExitCodes.Success, error);
+        return JsonDocument.Parse(output);
     }
 
     [Theory]
