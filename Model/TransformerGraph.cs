@@ -60,6 +60,8 @@ public sealed class TransformerGraph
     public IReadOnlyList<MicroBatchTensors> MicroBatches { get; }
     /// <summary>[global gradient norm, clip scale] after the step (training graphs).</summary>
     public Tensor? GradientNorm { get; }
+    /// <summary>fp16 training: the loss scaler's state, kept on the device across steps (<see cref="LossScaleKernels"/>).</summary>
+    public Tensor? LossScale { get; }
 
     public int RowCount => BatchSize * SequenceLength;
 
@@ -119,6 +121,7 @@ public sealed class TransformerGraph
         {
             GradientNorm = Graph.NewTensor("grad_norm", TensorRole.HostOutput, 2);
             AppendOptimizer(micro[0].StepScalars, device);
+            if (precision == Precision.Fp16) LossScale = AppendLossScaling();
         }
     }
 
@@ -296,6 +299,22 @@ public sealed class TransformerGraph
     {
         long rowBytes = operand.ByteLength / operand.Shape[0];
         return operand.Slice.Slice(start * rowBytes, count * rowBytes);
+    }
+
+    /// <summary>
+    /// The loss scaler on the device: the step opens by writing the scale and the applied-step count into every
+    /// step-scalar block an op reads, and ends, after AdamW, by applying the rule to the state from the gradient norm.
+    /// The state is a host output, so the host reads it per step (one step late under submit-ahead).
+    /// </summary>
+    private Tensor AppendLossScaling()
+    {
+        Tensor state = Graph.NewTensor("loss_scale", TensorRole.HostOutput, ElementType.UInt32, LossScaleKernels.StateBytes / 4);
+        Tensor norm = GradientNorm!;
+        var read = Graph.Ops.SelectMany(op => op.Reads).Select(tensor => tensor.Storage).ToHashSet();
+        foreach (Tensor scalars in MicroBatches.Select(m => m.StepScalars).Where(read.Contains).Reverse())
+            Graph.Insert(0, "loss_scale_apply " + scalars.Name, [state, scalars], [scalars], c => LossScaleKernels.Apply(c, state.Slice, scalars.Slice));
+        Graph.Add("loss_scale_update", [norm, state], [state], c => LossScaleKernels.Update(c, norm.Slice, state.Slice));
+        return state;
     }
 
     private void AppendOptimizer(Tensor scalars, DeviceInfo device)

@@ -44,6 +44,8 @@ public sealed class TransformerSession : IDisposable
                     nameof(shareWeightsWith));
         }
         Compiled = new CompiledGraph(context, model.Graph, profile, shared, hostInputSlots, maxSubmitMilliseconds, stageStarts, submitAhead);
+        // fp16's loss scaler starts as a fresh run's does, until a run loads the state it resumes from.
+        if (model.LossScale is not null) LoadLossScale(LossScaleState.Initial(LossScaleState.DefaultInitialScale), LossScaleState.DefaultGrowthInterval);
     }
 
     public GpuContext Context => context;
@@ -115,6 +117,15 @@ public sealed class TransformerSession : IDisposable
             context.Upload<float>(parameter.SecondMoment!.Slice, new float[parameter.Spec.ElementCount]);
         }
     }
+
+    /// <summary>Sets the fp16 loss scaler's device state (a fresh run's initial scale, or a resumed run's saved state).</summary>
+    public void LoadLossScale(LossScaleState state, int growthInterval) =>
+        context.Upload<uint>(RequireLossScale().Slice, LossScaleKernels.Encode(state, growthInterval));
+
+    /// <summary>The loss scaler's state after the step last submitted from <paramref name="slot"/>.</summary>
+    public LossScaleState ReadLossScale(int slot) => LossScaleKernels.Decode(ReadOutput<uint>(RequireLossScale(), slot));
+
+    private Tensor RequireLossScale() => Model.LossScale ?? throw new InvalidOperationException("only fp16 training graphs scale the loss");
 
     /// <summary>Writes one micro-batch's tokens, targets (AR and evaluation) and RoPE positions.</summary>
     public void WriteInputs(int microBatch, ReadOnlySpan<uint> tokens, ReadOnlySpan<uint> targets, ReadOnlySpan<uint> positions)

@@ -12,12 +12,13 @@ namespace VkDiffusion.Tests.Model;
 // matmuls read are the current weights rounded, kept so by AdamW, and shared with an evaluation session.
 public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixture)
 {
-    private const int Length = 16, Batch = 2;
+    private const int Length = 16, Batch = 2, GrowthInterval = 2000;
 
     private sealed record StepResult(float Loss, float Norm, Dictionary<string, float[]> Gradients, Dictionary<string, float[]> Weights,
-        Dictionary<string, float[]> OptimizerState);
+        Dictionary<string, float[]> OptimizerState, LossScaleState? LossScale);
 
-    private StepResult Step(Objective objective, Precision precision, int lossScaleExponent)
+    /// <param name="optimizerStep">The step the host writes; under fp16 the device subtracts <paramref name="skippedSteps"/>.</param>
+    private StepResult Step(Objective objective, Precision precision, int lossScaleExponent, uint optimizerStep = 1, long skippedSteps = 0)
     {
         ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
         using var session = new TransformerSession(Context,
@@ -28,10 +29,11 @@ public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixtu
         uint[] tokens = Enumerable.Range(0, Batch * Length).Select(_ => (uint)random.Next(97, 123)).ToArray();
         uint[] targets = tokens.Skip(1).Append(32u).ToArray();
         session.WriteInputs(0, tokens, objective == Objective.Ar ? targets : tokens, Trainer.Evaluation.LossEvaluator.Positions(Batch, Length));
-        session.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 9, learningRate: 1e-3f) with { LossScaleExponent = lossScaleExponent });
+        if (precision == Precision.Fp16) session.LoadLossScale(new LossScaleState(lossScaleExponent, 0, skippedSteps), GrowthInterval);
+        session.WriteScalars(0, StepScalars.ForStep(optimizerStep, 0, seed: 9, learningRate: 1e-3f));
         session.Run();
         return new StepResult(session.ReadLoss(), session.ReadGradientNorm().Norm, session.ReadGradients(), session.ReadParameters(),
-            session.ReadOptimizerState());
+            session.ReadOptimizerState(), precision == Precision.Fp16 ? session.ReadLossScale(session.Compiled.LastSubmittedSlot) : null);
     }
 
     [Theory]
@@ -74,9 +76,24 @@ public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixtu
         Assert.False(float.IsFinite(overflowed.Norm));
         foreach (var (name, values) in initial) Assert.True(values.AsSpan().SequenceEqual(overflowed.Weights[name]), $"{name} changed");
         Assert.All(overflowed.OptimizerState.Values, moment => Assert.All(moment, value => Assert.Equal(0f, value)));
+        // The device's scaler ended the step: halved, one skip counted.
+        Assert.Equal(new LossScaleState(99, 0, 1), overflowed.LossScale);
 
         StepResult applied = Step(Objective.Ar, Precision.Fp16, 0);
         Assert.False(initial[ModelParameters.FinalNorm].AsSpan().SequenceEqual(applied.Weights[ModelParameters.FinalNorm]));
+        Assert.Equal(new LossScaleState(0, 1, 0), applied.LossScale);
+    }
+
+    [Fact]
+    public void AdamW_counts_only_applied_steps_when_the_device_subtracts_the_skipped_ones()
+    {
+        // The host's step 4 after 3 skipped steps is AdamW's first applied step: the same update, bit for bit, as step 1.
+        StepResult first = Step(Objective.Ar, Precision.Fp16, 0);
+        StepResult afterSkips = Step(Objective.Ar, Precision.Fp16, 0, optimizerStep: 4, skippedSteps: 3);
+        foreach (var (name, values) in first.Weights) Assert.True(values.AsSpan().SequenceEqual(afterSkips.Weights[name]), $"{name} differs");
+        // Without the subtraction the bias correction would be step 4's.
+        StepResult fourth = Step(Objective.Ar, Precision.Fp16, 0, optimizerStep: 4);
+        Assert.False(first.Weights[ModelParameters.FinalNorm].AsSpan().SequenceEqual(fourth.Weights[ModelParameters.FinalNorm]));
     }
 
     [Theory]
@@ -94,6 +111,7 @@ public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixtu
             TransformerGraph.Build(config, Objective.Ar, GraphMode.RowLosses, Batch, Length, Context.Info, precision: precision), shareWeightsWith: train);
         train.LoadParameters(ModelParameters.Initialize(config, seed: 4));
         train.ResetOptimizerState();
+        if (precision == Precision.Fp16) train.LoadLossScale(new LossScaleState(0, 0, 0), GrowthInterval);
 
         var random = new Random(6);
         uint[] positions = Trainer.Evaluation.LossEvaluator.Positions(Batch, Length);

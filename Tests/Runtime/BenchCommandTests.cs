@@ -43,10 +43,7 @@ public sealed class BenchCommandTests
     [Fact]
     public void Bench_step_json_reports_the_step_the_host_time_and_each_top_kernel()
     {
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2",
-            "--steps", "2", "--max-submit-ms", "100000", "--json");
-        Assert.True(exitCode == ExitCodes.Success, error);
-        using JsonDocument report = JsonDocument.Parse(output);
+        using JsonDocument report = BenchTinyStep("--max-submit-ms", "100000");
         JsonElement root = report.RootElement;
         Assert.Equal("tiny", root.GetProperty("model").GetString());
         Assert.Equal(16, root.GetProperty("sequenceLength").GetInt32());
@@ -69,6 +66,24 @@ public sealed class BenchCommandTests
             Assert.True(kernel.GetProperty("milliseconds").GetDouble() >= 0);
         }
         Assert.Contains(kernels, kernel => kernel.GetProperty("kernel").GetString()!.StartsWith("matmul", StringComparison.Ordinal));
+    }
+
+    // fp16's loss scaler runs on the device, so the fp16 step submits ahead as training does.
+    [Fact]
+    public void Bench_step_in_fp16_submits_ahead()
+    {
+        using JsonDocument report = BenchTinyStep("--precision", "fp16");
+        Assert.Equal("fp16", report.RootElement.GetProperty("precision").GetString());
+        Assert.True(report.RootElement.GetProperty("submitAhead").GetBoolean());
+    }
+
+    /// <summary>`bench step --json` of two tiny steps (sequence 16, batch 2) with <paramref name="options"/>; it must succeed.</summary>
+    private static JsonDocument BenchTinyStep(params string[] options)
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe,
+            ["bench", "step", "--model", "tiny", "--seq", "16", "--batch", "2", "--steps", "2", .. options, "--json"]);
+        Assert.True(exitCode == ExitCodes.Success, error);
+        return JsonDocument.Parse(output);
     }
 
     [Theory]

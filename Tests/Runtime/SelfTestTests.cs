@@ -14,7 +14,7 @@ public sealed class SelfTestTests(GpuFixture fixture) : GpuTest(fixture)
     // One check per kernel family: every family with a kernel wrapper in Runtime/Kernels must be here.
     private static readonly string[] RegisteredInThisBranch =
     [
-        "adamw", "add", "attention", "copy", "cross_entropy", "dropout", "embedding", "fill", "grad_norm", "matmul", "mdm_corrupt", "mul",
+        "adamw", "add", "attention", "copy", "cross_entropy", "dropout", "embedding", "fill", "grad_norm", "loss_scale", "matmul", "mdm_corrupt", "mul",
         "reduce_sum", "rmsnorm", "rope", "scale", "swiglu",
     ];
 

@@ -8,8 +8,9 @@ namespace VkDiffusion.Tests.Training;
 // Mixed-precision training against fp32 from the same seed (same batches, masks and initial weights; the runs differ
 // only by the 16-bit rounding of matmul operands): ~310 steps of the tiny preset (10 epochs of 4000 tokens), then the
 // mean training loss of the last 30 steps must agree within 2 % and have fallen well below the first steps'. fp16 runs
-// on the cooperative-matrix path (the emulation layer on lavapipe), bf16 on the 16-bit storage path. The loss scaler
-// is checked against its rule, step by step, from a scale so large that the first steps must overflow.
+// on the cooperative-matrix path (the emulation layer on lavapipe), bf16 on the 16-bit storage path, both with
+// submit-ahead. The loss scaler, which runs on the device, is checked against its rule, step by step, from a scale so
+// large that the first steps must overflow, with submit-ahead and in a stopped and resumed run without it.
 public sealed class MixedPrecisionTrainingTests(GpuFixture fixture) : GpuTest(fixture), IDisposable
 {
     private readonly string root = Directory.CreateTempSubdirectory("vkdiff-mixed-precision-").FullName;
@@ -60,7 +61,10 @@ public sealed class MixedPrecisionTrainingTests(GpuFixture fixture) : GpuTest(fi
         {
             Epochs = 3, EvalEvery = 100_000, Precision = Precision.Fp16, InitialLossScale = Math.ScaleB(1.0, 40), LossScaleGrowthInterval = 10,
         };
-        MetricsRecord[] records = Train(options, "scaler", path: null);
+        string run = Path.Combine(root, "scaler");
+        TrainingSummary summary = TrainingRun.Start(Context, options, run, TextWriter.Null, CancellationToken.None);
+        Assert.True(summary.LossesReadLate > 0, "fp16 training did not submit ahead");
+        MetricsRecord[] records = MetricsLog.Read(Path.Combine(run, TrainingRun.MetricsFile)).ToArray();
         Assert.True(records.Length >= 60, $"{records.Length} steps");
 
         // Replay the rule on what each step reported: a step with a non-finite gradient norm was skipped and halved
@@ -89,14 +93,26 @@ public sealed class MixedPrecisionTrainingTests(GpuFixture fixture) : GpuTest(fi
         Assert.True(doublings >= 1, "the scale never grew back");
         Assert.True(records[^1].TrainLoss < 0.8 * records.First(r => double.IsFinite(r.GradNorm)).TrainLoss, "the run did not learn once the scale settled");
 
-        // Stopped at step 30 and resumed: the scaler state travels in the checkpoint, so every step matches.
+        // Without submit-ahead, stopped at step 30 and resumed: the scaler state travels in the checkpoint, and reading
+        // each step's state before the next is submitted changes nothing, so every step and the weights match.
         string resumed = Path.Combine(root, "scaler-resumed");
         using var cancellation = new CancellationTokenSource();
-        Assert.Throws<OperationCanceledException>(() =>
-            TrainingRun.Start(Context, options, resumed, new TrainingRunTests.StopAfterStep(30, cancellation), cancellation.Token));
-        TrainingRun.Resume(Context, resumed, TextWriter.Null, CancellationToken.None);
+        Assert.Throws<OperationCanceledException>(() => TrainingRun.Start(Context, options with { SubmitAhead = false }, resumed,
+            new TrainingRunTests.StopAfterStep(30, cancellation), cancellation.Token));
+        TrainingSummary resumedSummary = TrainingRun.Resume(Context, resumed, TextWriter.Null, CancellationToken.None);
+        Assert.Equal(0, resumedSummary.LossesReadLate);
         MetricsRecord[] resumedRecords = MetricsLog.Read(Path.Combine(resumed, TrainingRun.MetricsFile)).ToArray();
-        Assert.Equal(records.Select(r => (r.TrainLoss, r.LossScale, r.SkippedSteps)), resumedRecords.Select(r => (r.TrainLoss, r.LossScale, r.SkippedSteps)));
+        Assert.Equal(records.Select(r => (r.TrainLoss, r.GradNorm, r.LossScale, r.SkippedSteps)),
+            resumedRecords.Select(r => (r.TrainLoss, r.GradNorm, r.LossScale, r.SkippedSteps)));
+        Dictionary<string, float[]> weights = FinalWeights(run), resumedWeights = FinalWeights(resumed);
+        Assert.Equal(weights.Keys.Order(), resumedWeights.Keys.Order());
+        foreach (var (name, values) in weights) Assert.True(values.AsSpan().SequenceEqual(resumedWeights[name]), $"{name} differs");
+    }
+
+    private static Dictionary<string, float[]> FinalWeights(string run)
+    {
+        using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(TrainingRun.LastCheckpoint(run));
+        return checkpoint.ReadParameters();
     }
 
     private MetricsRecord[] Train(TrainingOptions options, string name, MatmulPath? path)

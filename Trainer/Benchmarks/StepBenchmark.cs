@@ -68,9 +68,7 @@ public static class StepBenchmark
     {
         var ranks = new DataParallelRanks(group ?? new SingleProcessGroup());
         var graph = TransformerGraph.Build(config, objective, GraphMode.Train, batchSize, sequenceLength, context.Info, precision: precision, ranks: ranks.Size);
-        // fp16 runs at the loss scale training starts with.
-        int lossScaleExponent = precision == Precision.Fp16 ? 16 : 0;
-        bool submitAhead = SubmitAhead.Applies(requested: true, overlapHostWork: true, precision, ranks.Size);
+        bool submitAhead = SubmitAhead.Applies(requested: true, overlapHostWork: true, ranks.Size);
         using var session = ranks.CreateTrainingSession(context, graph, hostInputSlots: 2, maxSubmitMilliseconds, submitAhead);
         session.LoadParameters(ModelParameters.Initialize(config, seed: 1));
         session.ResetOptimizerState();
@@ -88,7 +86,7 @@ public static class StepBenchmark
                 targets[i] = (uint)random.Next(config.Vocabulary.MaskId);
             }
             session.WriteInputs(0, tokens, targets, positions);
-            session.WriteScalars(0, StepScalars.ForStep((uint)step + 1, (uint)step, seed: 3, learningRate: 1e-4f) with { LossScaleExponent = lossScaleExponent });
+            session.WriteScalars(0, StepScalars.ForStep((uint)step + 1, (uint)step, seed: 3, learningRate: 1e-4f));
         }
 
         // Warm-up: the first step compiles the pipelines; under a bound the first steps are the profiled ones,
@@ -149,7 +147,7 @@ public static class StepBenchmark
             precision: precision), profile: true, shareWeightsWith: session);
         profiled.ResetOptimizerState();
         profiled.WriteInputs(0, tokens, targets, positions);
-        profiled.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 3, learningRate: 1e-4f) with { LossScaleExponent = lossScaleExponent });
+        profiled.WriteScalars(0, StepScalars.ForStep(1, 0, seed: 3, learningRate: 1e-4f));
         profiled.Run();
         var timings = profiled.Compiled.Commands.ReadTimings();
         double gpuMilliseconds = timings.Sum(t => t.Milliseconds);

@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Checkpoints;
 

@@ -1,4 +1,3 @@
-using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Trainer.Training;
@@ -14,12 +13,11 @@ internal static class SubmitAhead
 
     /// <summary>
     /// Whether a run trains with submit-ahead: asked for (config key submit_ahead and <see cref="Variable"/>), with two
-    /// staging slots, and where the host needs nothing of step N to submit step N+1. Not under fp16, whose loss scaler
-    /// decides step N+1's loss scale and whether step N was applied from step N's gradient norm; not with several
-    /// data-parallel ranks, whose all-reduce runs on the host inside the step.
+    /// staging slots, and where the host needs nothing of step N to submit step N+1 (fp16's loss scaler runs on the
+    /// device for that reason); not with several data-parallel ranks, whose all-reduce runs on the host inside the step.
     /// </summary>
-    public static bool Applies(bool requested, bool overlapHostWork, Precision precision, int ranks) =>
-        requested && overlapHostWork && precision != Precision.Fp16 && ranks == 1 && EnabledByEnvironment();
+    public static bool Applies(bool requested, bool overlapHostWork, int ranks) =>
+        requested && overlapHostWork && ranks == 1 && EnabledByEnvironment();
 
     /// <summary>Refuses (exit 7) a <see cref="Variable"/> that is neither 0 nor 1, before a run writes anything.</summary>
     public static void RequireValidSetting() => EnabledByEnvironment();

@@ -54,9 +54,11 @@ public sealed record TrainingOptions
     /// <summary>The matmuls' number format (--precision; auto is resolved for the device before the run starts and recorded).</summary>
     public Precision Precision { get; init; } = Precision.Fp32;
     /// <summary>fp16: the first loss scale, a power of two (torch's GradScaler starts at 2^16).</summary>
-    public double InitialLossScale { get; init; } = 65536;
+    public double InitialLossScale { get; init; } = DefaultInitialLossScale;
     /// <summary>fp16: clean steps in a row after which the loss scale doubles.</summary>
-    public int LossScaleGrowthInterval { get; init; } = 2000;
+    public int LossScaleGrowthInterval { get; init; } = DefaultLossScaleGrowthInterval;
+    public const double DefaultInitialLossScale = LossScaleState.DefaultInitialScale;
+    public const int DefaultLossScaleGrowthInterval = LossScaleState.DefaultGrowthInterval;
 
     public static readonly JsonSerializerOptions Json = new()
     {

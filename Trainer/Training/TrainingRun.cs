@@ -181,7 +181,7 @@ public sealed class TrainingRun
             precision: options.Precision, ranks: ranks.Size);
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
         using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds,
-            submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, options.Precision, ranks.Size));
+            submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, ranks.Size));
         if (ranks.Size > 1)
             log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
         // Rank 0 alone evaluates, so the other ranks allocate no evaluation session.
@@ -209,9 +209,13 @@ public sealed class TrainingRun
             progress = new RunProgress(0, 0, 0, double.PositiveInfinity, 0);
         }
 
-        LossScaler? scaler = options.Precision == Precision.Fp16
-            ? new LossScaler(progress.LossScale ?? LossScaler.Initial(options.InitialLossScale), options.LossScaleGrowthInterval)
-            : null;
+        // fp16's loss scaler runs on the device; this is the host's copy of its state, read after each step.
+        LossScaleState? lossScale = null;
+        if (options.Precision == Precision.Fp16)
+        {
+            lossScale = progress.LossScale ?? LossScaleState.Initial(options.InitialLossScale);
+            train.LoadLossScale(lossScale, options.LossScaleGrowthInterval);
+        }
         var schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate,
             (long)Math.Round(options.WarmupFraction * totalSteps), totalSteps);
         var orders = options.TokenOrders > 1 ? new TokenOrders(options.TokenOrders, length + 1, options.Seed) : null;
@@ -261,13 +265,12 @@ public sealed class TrainingRun
             }
         }
 
-        // Written just before the step is submitted: fp16's loss scale and optimizer step depend on the step before.
+        // Under fp16 the device sets the step's loss scale and subtracts the skipped steps from the optimizer step.
         void WriteScalars(long stepIndex)
         {
             double stepLearningRate = schedule.At(stepIndex);
-            long appliedSteps = stepIndex - (scaler?.State.SkippedSteps ?? 0);
             for (int m = 0; m < micro; m++)
-                train.WriteScalars(m, Scalars(appliedSteps, BatchIndex(stepIndex, m), stepLearningRate, scaler?.State.Exponent ?? 0));
+                train.WriteScalars(m, Scalars(stepIndex, BatchIndex(stepIndex, m), stepLearningRate));
         }
 
         bool Evaluates(long completedSteps) => completedSteps % evalEvery == 0 || completedSteps == totalSteps;
@@ -313,20 +316,21 @@ public sealed class TrainingRun
                 throw ranks.OnEveryRank(Divergence.At($"the loss became {loss} (gradient norm {gradNorm})" +
                     (options.Precision == Precision.Fp16 ? "; fp16 activations may have overflowed: --precision bf16 has fp32's range" : ""),
                     step + 1, runDirectory, lastSavedStep));
-            if (scaler is null && !float.IsFinite(gradNorm))
+            if (lossScale is null && !float.IsFinite(gradNorm))
                 throw ranks.OnEveryRank(Divergence.At($"the gradient norm became {gradNorm} (loss {loss})", step + 1, runDirectory, lastSavedStep));
-            if (scaler is not null)
+            if (lossScale is not null)
             {
-                scaler.Update(float.IsFinite(gradNorm));
-                if (scaler.HasCollapsed)
-                    throw ranks.OnEveryRank(Divergence.At($"fp16 gradients overflowed even at a loss scale of 2^{LossScaler.MinExponent}", step + 1, runDirectory, lastSavedStep));
+                lossScale = train.ReadLossScale(slot);
+                if (lossScale.HasCollapsed)
+                    throw ranks.OnEveryRank(Divergence.At($"fp16 gradients overflowed even at a loss scale of 2^{LossScaleState.MinExponent}", step + 1,
+                        runDirectory, lastSavedStep));
             }
             step++;
             lastLoss = loss;
             intervalLoss += loss;
             long tokens = step * tokensPerStep;
             double epoch = plan.EpochAt(tokens);
-            progress = progress with { Step = step, TokensSeen = tokens, LossScale = scaler?.State };
+            progress = progress with { Step = step, TokensSeen = tokens, LossScale = lossScale };
 
             bool evaluate = Evaluates(step);
             double? validationLoss = null;
@@ -353,12 +357,12 @@ public sealed class TrainingRun
                 double tokensPerSecond = (step - intervalStart) * tokensPerStep / Math.Max(seconds, 1e-9);
                 double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
                 metrics.Append(new MetricsRecord(step, epoch, tokens, intervalLoss / (step - intervalStart), validationLoss, learningRate, gradNorm, tokensPerSecond, elapsed,
-                    scaler?.Scale, scaler?.State.SkippedSteps));
+                    lossScale?.Scale, lossScale?.SkippedSteps));
                 double eta = (totalSteps - step) * tokensPerStep / Math.Max(tokensPerSecond, 1e-9);
                 log.WriteLine($"step {step,7}/{totalSteps} | epoch {epoch,7:F2} | loss {intervalLoss / (step - intervalStart):F4}" +
                     (validationLoss is double v ? $" | val {v:F4}" : "") +
                     $" | lr {learningRate:E2} | grad {gradNorm:F3}" +
-                    (scaler is null ? "" : $" | scale 2^{scaler.State.Exponent}, {scaler.State.SkippedSteps} skipped") +
+                    (lossScale is null ? "" : $" | scale 2^{lossScale.Exponent}, {lossScale.SkippedSteps} skipped") +
                     $" | {tokensPerSecond / 1000:F1}k tok/s | ETA {FormatDuration(eta)}");
                 intervalStart = step;
                 intervalLoss = 0;
@@ -395,11 +399,10 @@ public sealed class TrainingRun
         for (int i = 0; i < length; i++) positions[i] = (uint)i;
     }
 
-    /// <param name="appliedSteps">Optimizer steps applied before this one (steps minus fp16's skipped ones).</param>
-    private StepScalars Scalars(long appliedSteps, long batchIndex, double learningRate, int lossScaleExponent) => StepScalars.ForStep(
-        (uint)(appliedSteps + 1), (uint)batchIndex, (ulong)options.Seed, (float)learningRate,
-        (float)options.Beta1, (float)options.Beta2, (float)options.AdamEpsilon, (float)options.WeightDecay, (float)options.ClipNorm) with
-    { LossScaleExponent = lossScaleExponent };
+    /// <param name="stepsBefore">Steps taken before this one (under fp16 the device subtracts those it skipped).</param>
+    private StepScalars Scalars(long stepsBefore, long batchIndex, double learningRate) => StepScalars.ForStep(
+        (uint)(stepsBefore + 1), (uint)batchIndex, (ulong)options.Seed, (float)learningRate,
+        (float)options.Beta1, (float)options.Beta2, (float)options.AdamEpsilon, (float)options.WeightDecay, (float)options.ClipNorm);
 
     private double Evaluate(LossEvaluator evaluator, IReadOnlyList<uint[]> windows) =>
         options.Objective == Objective.Ar
