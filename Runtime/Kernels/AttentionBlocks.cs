@@ -111,6 +111,6 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     {
         string name = CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
             : RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
-        return inputs == Precision.Fp32 ? name : $"{name}_{inputs.Name()}";
+        return name + inputs.VariantSuffix();
     }
 }

@@ -54,7 +54,7 @@ public static class RopeKernels
         if (output16 is not { } output)
             c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1, push, Binding.Write(qkvWindow), Binding.Read(positionWindow));
         else
-            c.Dispatch(c.Context.Kernels.Get($"rope_to_{output.Format.Name()}", WorkgroupSize), groupsX, groupsY, 1, push,
+            c.Dispatch(c.Context.Kernels.Get("rope_to" + output.Format.VariantSuffix(), WorkgroupSize), groupsX, groupsY, 1, push,
                 Binding.Read(qkvWindow), Binding.Read(positionWindow), Binding.Write(output.Slice));
     }
 }
