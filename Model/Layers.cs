@@ -71,27 +71,50 @@ public static class Layers
         return y;
     }
 
-    /// <summary>Rotates Q and K of the fused QKV activations in place; the backward rotates their gradient back.</summary>
-    public static void Rope(Tape tape, string name, Tensor qkv, Tensor positions, int tokenCount, int headCount, int headDim, float theta)
+    /// <summary>
+    /// Rotates Q and K of the fused QKV activations and returns what attention reads: qkv itself, rotated in place, or
+    /// with <paramref name="sixteenBitInput"/> a new 16-bit tensor of its precision holding the rotated Q and K and V, written
+    /// in the same pass (qkv stays as the projection wrote it). The backward rotates the gradient back in place.
+    /// </summary>
+    public static Tensor Rope(Tape tape, string name, Tensor qkv, Tensor positions, int tokenCount, int headCount, int headDim, float theta,
+        MixedPrecision? sixteenBitInput = null)
     {
         ComputeGraph graph = tape.Graph;
-        graph.Add(name, [qkv, positions], [qkv], c => RopeKernels.Forward(c, qkv.Slice, positions.Slice, tokenCount, headCount, headDim, theta));
+        Tensor rotated = qkv;
+        if (sixteenBitInput is null)
+            graph.Add(name, [qkv, positions], [qkv], c => RopeKernels.Forward(c, qkv.Slice, positions.Slice, tokenCount, headCount, headDim, theta));
+        else
+        {
+            rotated = sixteenBitInput.NewOperand(name, [.. qkv.Shape]);
+            graph.Add(name, [qkv, positions], [rotated], c => RopeKernels.ForwardTo16Bit(c, qkv.Slice, positions.Slice, rotated.Slice,
+                sixteenBitInput.Precision, tokenCount, headCount, headDim, theta));
+        }
         tape.OnBackward(() =>
         {
+            // The rounding to 16 bits passes the gradient through unchanged (as PyTorch's casts do).
+            if (rotated != qkv) tape.PassThrough(qkv, tape.GradientOf(rotated));
             Tensor dQkv = tape.GradientOf(qkv);
             graph.Add(name + ".backward", [dQkv, positions], [dQkv],
                 c => RopeKernels.Backward(c, dQkv.Slice, positions.Slice, tokenCount, headCount, headDim, theta));
         });
+        return rotated;
     }
 
+    /// <summary>Fused attention on qkv as it is stored: fp32, or fp16 / bf16 under mixed precision; output and gradients fp32.</summary>
     public static Tensor Attention(Tape tape, string name, Tensor qkv, int batchCount, int sequenceLength, int headCount, int headDim, bool causal)
     {
         ComputeGraph graph = tape.Graph;
         int tokenCount = batchCount * sequenceLength;
+        Precision inputs = qkv.Type switch
+        {
+            ElementType.Float16 => Precision.Fp16,
+            ElementType.BFloat16 => Precision.Bf16,
+            _ => Precision.Fp32,
+        };
         Tensor output = graph.NewTensor(name, TensorRole.Transient, tokenCount, headCount * headDim);
         Tensor logSumExp = graph.NewTensor(name + ".lse", TensorRole.Transient, batchCount * headCount * sequenceLength);
         graph.Add(name, [qkv], [output, logSumExp],
-            c => AttentionKernels.Forward(c, qkv.Slice, output.Slice, logSumExp.Slice, batchCount, sequenceLength, headCount, headDim, causal));
+            c => AttentionKernels.Forward(c, qkv.Slice, output.Slice, logSumExp.Slice, batchCount, sequenceLength, headCount, headDim, causal, inputs));
         tape.OnBackward(() =>
         {
             Tensor dOutput = tape.GradientOf(output);
@@ -100,7 +123,7 @@ public static class Layers
             Tensor scratch = graph.NewScratch(name + ".scratch", AttentionKernels.ScratchBytes(batchCount, sequenceLength, headCount));
             graph.Add(name + ".backward", [qkv, output, logSumExp, dOutput], [dQkv, scratch],
                 c => AttentionKernels.Backward(c, qkv.Slice, output.Slice, logSumExp.Slice, dOutput.Slice, dQkv.Slice, scratch.Slice,
-                    batchCount, sequenceLength, headCount, headDim, causal));
+                    batchCount, sequenceLength, headCount, headDim, causal, inputs));
         });
         return output;
     }

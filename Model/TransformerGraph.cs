@@ -183,13 +183,16 @@ public sealed class TransformerGraph
         Tensor table = Parameter(ModelParameters.Embedding).Value;
         Tensor x = Layers.Embedding(tape, prefix + "embedding", inputTokens, table, rows, vocabRows, d);
         bool causal = Objective == Objective.Ar;
+        // Attention reads 16-bit Q, K and V where the path it takes on this device does (RoPE writes them in that case).
+        bool attentionReads16Bit = AttentionKernels.InputPrecision(device, config.HeadDim, Precision) != Precision.Fp32;
         for (int layer = 0; layer < config.Layers; layer++)
         {
             string name = $"{prefix}layer{layer}.";
             Tensor h = Layers.RmsNorm(tape, name + "input_norm", x, Parameter(ModelParameters.InputNorm(layer)).Value, rows, d);
             Tensor qkv = Layers.Linear(tape, name + "qkv", h, Parameter(ModelParameters.QkvProjection(layer)).Value, rows, d, 3 * d, mixed);
-            Layers.Rope(tape, name + "rope", qkv, positions, rows, config.Heads, config.HeadDim, config.RopeTheta);
-            Tensor attention = Layers.Attention(tape, name + "attention", qkv, BatchSize, SequenceLength, config.Heads, config.HeadDim, causal);
+            Tensor attentionInput = Layers.Rope(tape, name + "rope", qkv, positions, rows, config.Heads, config.HeadDim, config.RopeTheta,
+                attentionReads16Bit ? mixed : null);
+            Tensor attention = Layers.Attention(tape, name + "attention", attentionInput, BatchSize, SequenceLength, config.Heads, config.HeadDim, causal);
             Tensor projected = Layers.Linear(tape, name + "o_proj", attention, Parameter(ModelParameters.OutputProjection(layer)).Value, rows, d, d, mixed);
             if (training) projected = Layers.Dropout(tape, name + "attention_dropout", projected, scalars, config.Dropout, Philox4x32.Streams.FirstDropout + (uint)(2 * layer));
             x = Layers.Residual(tape, name + "attention_residual", x, projected);

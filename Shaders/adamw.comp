@@ -32,7 +32,7 @@ layout(std430, set = 0, binding = 5) readonly buffer NormAndScale { float norm_a
 layout(std430, set = 0, binding = 6) writeonly buffer Copy { float16_t parameter_copy[]; };
 #elif defined(COPY_BF16)
 #extension GL_EXT_shader_16bit_storage : require
-#include "bf16_round.glsl"
+#include "bf16.glsl"
 layout(std430, set = 0, binding = 6) writeonly buffer Copy { uint16_t parameter_copy[]; };
 #endif
 layout(push_constant) uniform Push { uint count; uint applyWeightDecay; } pc;

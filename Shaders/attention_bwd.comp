@@ -12,7 +12,7 @@
 // V parts of dQkv.
 // Bindings: attention_bwd_bindings.glsl (writes the K and V parts of dQkv).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (query rows per step), 2 =
-// STAGE_IN_SHARED, 3 = TEXEL_MODE (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
+// STAGE_IN_SHARED, 3 = TEXEL_MODE (see attention_fwd). The _f16 / _bf16 variants read 16-bit qkv (see attention_fwd). Shared memory: (2 * HEAD_DIM + 2) * STAGE_BLOCK floats.
 //! variant attention_bwd_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
@@ -21,6 +21,22 @@
 //! variant attention_bwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_bwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
 //! variant attention_bwd_rows4_d128 -DHEAD_DIM=128 -DROWS=4
+//! variant attention_bwd_d16_f16 -DHEAD_DIM=16 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_rows4_d128_f16 -DHEAD_DIM=128 -DROWS=4 -DACT_F16=1
+//! variant attention_bwd_d16_bf16 -DHEAD_DIM=16 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_rows4_d128_bf16 -DHEAD_DIM=128 -DROWS=4 -DACT_BF16=1
 #include "attention_common.glsl"
 // Query row i of the current block: Q element d, dO element d, its LSE and delta (staged, or read in
 // place: STAGE_IN_SHARED).

@@ -28,6 +28,22 @@
 //! variant attention_bwd_coopmat_d128_16x8x16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=8 -DCM_K=16
 //! variant attention_bwd_coopmat_d128_8x16x16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=16 -DCM_K=16
 //! variant attention_bwd_coopmat_d128_8x8x8 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=8 -DCM_K=8
+//! variant attention_bwd_coopmat_d16_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d16_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d16_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d16_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_coopmat_d32_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d32_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d32_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d32_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_coopmat_d64_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d64_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d64_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d64_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_coopmat_d128_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d128_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d128_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_coopmat_d128_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
 #include "attention_coopmat.glsl"
 #include "attention_bwd_bindings.glsl"
 
@@ -47,8 +63,8 @@ void main() {
     uint firstKey = gl_WorkGroupID.x * ROWS_PER_GROUP;
     uint firstRow = gl_SubgroupID * CM_M;
 
-    STAGE_ROWS(keys, ROWS_PER_GROUP, firstKey, T, qkv_at(qkv_index(b, token, 1u, h) + d))
-    STAGE_ROWS(values, ROWS_PER_GROUP, firstKey, T, qkv_at(qkv_index(b, token, 2u, h) + d))
+    STAGE_ROWS(keys, ROWS_PER_GROUP, firstKey, T, QKV_STAGED(1u), QKV_ZERO)
+    STAGE_ROWS(values, ROWS_PER_GROUP, firstKey, T, QKV_STAGED(2u), QKV_ZERO)
     CM_C keyGrad[HEAD_DIM / CM_N], valueGrad[HEAD_DIM / CM_N];
     [[unroll]] for (uint n = 0u; n < HEAD_DIM / CM_N; n++) {
         keyGrad[n] = CM_C(0.0);
@@ -58,8 +74,8 @@ void main() {
     // Causal: only queries at or after the group's first key see any of its keys.
     for (uint queryStart = pc.causal != 0u ? firstKey : 0u; queryStart < T; queryStart += BLOCK) {
         barrier();  // every subgroup is done with the previous block (and the keys and values are staged)
-        STAGE_ROWS(queries, BLOCK, queryStart, T, qkv_at(qkv_index(b, token, 0u, h) + d))
-        STAGE_ROWS(outGrads, BLOCK, queryStart, T, out_grad_at(row_index(pc.outBase, b, token, h) + d))
+        STAGE_ROWS(queries, BLOCK, queryStart, T, QKV_STAGED(0u), QKV_ZERO)
+        STAGE_ROWS(outGrads, BLOCK, queryStart, T, out_grad_at(row_index(pc.outBase, b, token, h) + d), 0.0)
         for (uint i = gl_LocalInvocationIndex; i < BLOCK; i += ROW_BLOCK) {
             bool present = queryStart + i < T;
             blockLse[i] = present ? lse[lse_index(pc.lseBase, b, h, queryStart + i)] : 0.0;

@@ -9,7 +9,7 @@
 // entirely. Layouts, grid and push constants: attention_common.glsl. Writes only the Q part of dQkv.
 // Bindings: attention_bwd_bindings.glsl (writes the Q part of dQkv).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED,
-// 3 = TEXEL_MODE (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
+// 3 = TEXEL_MODE (see attention_fwd). The _f16 / _bf16 variants read 16-bit qkv (see attention_fwd). Shared memory: 2 * STAGE_BLOCK * HEAD_DIM floats.
 //! variant attention_bwd_dq_d16 -DHEAD_DIM=16 -DROWS=1
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64 -DROWS=1
@@ -18,6 +18,22 @@
 //! variant attention_bwd_dq_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_bwd_dq_rows8_d64 -DHEAD_DIM=64 -DROWS=8
 //! variant attention_bwd_dq_rows4_d128 -DHEAD_DIM=128 -DROWS=4
+//! variant attention_bwd_dq_d16_f16 -DHEAD_DIM=16 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_dq_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_dq_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_dq_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_dq_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_dq_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_dq_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
+//! variant attention_bwd_dq_rows4_d128_f16 -DHEAD_DIM=128 -DROWS=4 -DACT_F16=1
+//! variant attention_bwd_dq_d16_bf16 -DHEAD_DIM=16 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_dq_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_dq_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_dq_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_dq_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_dq_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_dq_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
+//! variant attention_bwd_dq_rows4_d128_bf16 -DHEAD_DIM=128 -DROWS=4 -DACT_BF16=1
 #include "attention_common.glsl"
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
 #define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))

@@ -27,6 +27,22 @@
 //! variant attention_bwd_dq_coopmat_d128_16x8x16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=8 -DCM_K=16
 //! variant attention_bwd_dq_coopmat_d128_8x16x16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=16 -DCM_K=16
 //! variant attention_bwd_dq_coopmat_d128_8x8x8 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=8 -DCM_K=8
+//! variant attention_bwd_dq_coopmat_d16_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d16_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d16_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d16_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=16 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d32_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d32_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d32_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d32_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=32 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d64_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d64_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d64_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d64_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=64 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d128_16x16x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d128_16x8x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=16 -DCM_N=8 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d128_8x16x16_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=16 -DCM_K=16 -DACT_F16=1
+//! variant attention_bwd_dq_coopmat_d128_8x8x8_f16 target=vulkan1.3 -DHEAD_DIM=128 -DCM_M=8 -DCM_N=8 -DCM_K=8 -DACT_F16=1
 #include "attention_coopmat.glsl"
 #include "attention_bwd_bindings.glsl"
 
@@ -46,8 +62,8 @@ void main() {
     uint keyEnd = pc.causal != 0u ? min(T, firstQuery + ROWS_PER_GROUP) : T;
     uint firstRow = gl_SubgroupID * CM_M;
 
-    STAGE_ROWS(queries, ROWS_PER_GROUP, firstQuery, T, qkv_at(qkv_index(b, token, 0u, h) + d))
-    STAGE_ROWS(outGrads, ROWS_PER_GROUP, firstQuery, T, out_grad_at(row_index(pc.outBase, b, token, h) + d))
+    STAGE_ROWS(queries, ROWS_PER_GROUP, firstQuery, T, QKV_STAGED(0u), QKV_ZERO)
+    STAGE_ROWS(outGrads, ROWS_PER_GROUP, firstQuery, T, out_grad_at(row_index(pc.outBase, b, token, h) + d), 0.0)
     for (uint r = gl_LocalInvocationIndex; r < ROWS_PER_GROUP; r += ROW_BLOCK) {
         bool present = firstQuery + r < T;
         rowLse[r] = present ? lse[lse_index(pc.lseBase, b, h, firstQuery + r)] : 0.0;
@@ -58,8 +74,8 @@ void main() {
 
     for (uint keyStart = 0u; keyStart < keyEnd; keyStart += BLOCK) {
         barrier();  // every subgroup is done with the previous block (and the query rows are staged)
-        STAGE_ROWS(keys, BLOCK, keyStart, keyEnd, qkv_at(qkv_index(b, token, 1u, h) + d))
-        STAGE_ROWS(values, BLOCK, keyStart, keyEnd, qkv_at(qkv_index(b, token, 2u, h) + d))
+        STAGE_ROWS(keys, BLOCK, keyStart, keyEnd, QKV_STAGED(1u), QKV_ZERO)
+        STAGE_ROWS(values, BLOCK, keyStart, keyEnd, QKV_STAGED(2u), QKV_ZERO)
         barrier();
 
         for (uint n = 0u; n < BLOCK / CM_N; n++) {

@@ -1,11 +1,13 @@
 // Shared by the fused attention kernels (attention_fwd, attention_bwd, attention_bwd_dq): the qkv / O /
 // LSE layouts, the two block sizes and the push constants.
 //
-// Layouts (row-major, fp32; "local" batch b counts from the first batch of this dispatch's chunk):
-//   qkv  [B, T, 3, H, HEAD_DIM]  per token: Q of all heads | K of all heads | V of all heads
+// Layouts (row-major, fp32 unless said otherwise; "local" batch b counts from the first batch of this dispatch's chunk):
+//   qkv  [B, T, 3, H, HEAD_DIM]  per token: Q of all heads | K of all heads | V of all heads; act_t (act_storage.glsl):
+//                                fp32, or fp16 / bf16 in the variants with an _f16 / _bf16 suffix (ACT_F16, ACT_BF16),
+//                                converted to fp32 as read (the cooperative-matrix kernels stage fp16 as stored)
 //   O    [B, T, H, HEAD_DIM]     (and dO, and dQkv has the qkv layout)
 //   LSE  [B, H, T]               log-sum-exp of the scaled scores of each query row (and delta)
-// Each *Base push constant is the element offset of element 0 of the chunk inside its binding: the host
+// Each *Base push constant is the element offset (in its binding's elements) of element 0 of the chunk inside its binding: the host
 // binds from an offset rounded down to minStorageBufferOffsetAlignment and passes the remainder here.
 //
 // Grid: x = blocks of ROW_BLOCK * ROWS rows (query rows in the forward and dQ passes, key rows in the
@@ -13,6 +15,7 @@
 // registers; the other operand is walked STAGE_BLOCK rows at a time, staged in shared memory by the whole workgroup
 // (STAGE_IN_SHARED) or read in place at addresses uniform over the workgroup.
 #include "common.glsl"
+#include "act_storage.glsl"
 
 #ifndef HEAD_DIM
 #error HEAD_DIM must be defined by the variant (16, 32, 64 or 128)
@@ -35,30 +38,35 @@ layout(constant_id = 2) const bool STAGE_IN_SHARED = true;
 // runtime's texel bindings (views of slots 0 and 2 at bindings 8 and 10) with fp32 texels; 2: the same
 // with fp32x4 texels (the host proved every row starts at a multiple of 4 elements). A CPU device fetches
 // a texel for all SIMD lanes with one vector gather, where a storage load inside a loop is a loop over
-// the lanes.
+// the lanes. The 16-bit variants read storage buffers only (the texel views are fp32, and bf16 has no texel format):
+// TEXEL_MODE is then the constant 0, and the host's value for it is ignored.
+#if ACT_16BIT
+const uint TEXEL_MODE = 0u;
+#else
 layout(constant_id = 3) const uint TEXEL_MODE = 0;
+#endif
 const uint TEXELS_FLOAT = 1u, TEXELS_FLOAT4 = 2u;
 layout(local_size_x_id = 0) in;
 
 // Every fused kernel reads qkv from slot 0.
-layout(std430, set = 0, binding = 0) readonly buffer Qkv { float qkv[]; };
+layout(std430, set = 0, binding = 0) readonly buffer Qkv { act_t qkv[]; };
 layout(set = 0, binding = 8) uniform samplerBuffer qkvTexels;
 
-// READERS(NAME, BUFFER, TEXELS) defines NAME_at(index), one element, and NAME4_at(index), elements
-// index..index+3 (index a multiple of 4 in TEXELS_FLOAT4 mode), read from the storage array BUFFER or
-// its texel view TEXELS as TEXEL_MODE says.
-#define READERS(NAME, BUFFER, TEXELS) \
+// READERS(NAME, BUFFER, TEXELS, TO_FLOAT) defines NAME_at(index), one element, and NAME4_at(index), elements
+// index..index+3 (index a multiple of 4 in TEXELS_FLOAT4 mode), read from the storage array BUFFER (its element
+// converted by TO_FLOAT) or its texel view TEXELS as TEXEL_MODE says.
+#define READERS(NAME, BUFFER, TEXELS, TO_FLOAT) \
     float NAME##_at(uint index) { \
         if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(TEXELS, int(index >> 2))[index & 3u]; \
         if (TEXEL_MODE == TEXELS_FLOAT) return texelFetch(TEXELS, int(index)).x; \
-        return BUFFER[index]; \
+        return TO_FLOAT(BUFFER[index]); \
     } \
     vec4 NAME##4_at(uint index) { \
         if (TEXEL_MODE == TEXELS_FLOAT4) return texelFetch(TEXELS, int(index >> 2)); \
         return vec4(NAME##_at(index), NAME##_at(index + 1u), NAME##_at(index + 2u), NAME##_at(index + 3u)); \
     }
 
-READERS(qkv, qkv, qkvTexels)
+READERS(qkv, qkv, qkvTexels, LOAD_ACT)
 
 layout(push_constant) uniform Push {
     uint T;          // sequence length

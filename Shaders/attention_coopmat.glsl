@@ -2,8 +2,8 @@
 // attention_bwd_dq_coopmat), after attention_common.glsl, whose layouts, push constants and grid y they keep.
 // Every product runs on fp16 tiles of CM_M x CM_K (use A) and CM_K x CM_N (use B) with fp32 accumulators of
 // CM_M x CM_N (the shape the device lists, a build-time variant). Operands are converted to fp16 while
-// staged in shared memory, so the fp32 qkv / dO buffers work unchanged; scores, softmax statistics, delta
-// and every accumulator stay fp32.
+// staged in shared memory, so the fp32 qkv / dO buffers work unchanged; the _f16 variants (ACT_F16) read fp16 qkv
+// and stage it as stored, with no conversion. Scores, softmax statistics, delta and every accumulator stay fp32.
 //
 // Work split: a workgroup owns ROWS_PER_GROUP rows (query rows in the forward and dQ passes, key rows in
 // the dK/dV pass), SUBGROUPS subgroups of CM_M rows each; it walks the other operand BLOCK rows at a time.
@@ -50,12 +50,23 @@ void subgroup_sync() {
 }
 
 // Stages rows FIRST .. FIRST + COUNT - 1 into the fp16 tile TILE (row stride HEAD_STRIDE), the whole workgroup
-// sharing the copy; ELEMENT is element d of row `token` (an fp32 read), rows from END on are zero.
-#define STAGE_ROWS(TILE, COUNT, FIRST, END, ELEMENT) \
+// sharing the copy; ELEMENT is element d of row `token` and ZERO the zero of its type (rows from END on are zero):
+// an fp32 read and 0.0, converted to fp16 here, or an fp16 read and float16_t(0.0), staged as they are.
+#define STAGE_ROWS(TILE, COUNT, FIRST, END, ELEMENT, ZERO) \
     for (uint e = gl_LocalInvocationIndex; e < (COUNT) * HEAD_DIM; e += ROW_BLOCK) { \
         uint row = e / HEAD_DIM, d = e % HEAD_DIM, token = (FIRST) + row; \
-        TILE[row * HEAD_STRIDE + d] = float16_t(token < (END) ? (ELEMENT) : 0.0); \
+        TILE[row * HEAD_STRIDE + d] = float16_t(token < (END) ? (ELEMENT) : ZERO); \
     }
+
+// For STAGE_ROWS: element d of row `token` of qkv part PART (0 Q, 1 K, 2 V) of head h of batch b, and the zero of its
+// type: fp16 qkv as stored, fp32 qkv as read.
+#if defined(ACT_F16)
+#define QKV_STAGED(PART) qkv[qkv_index(b, token, PART, h) + d]
+#define QKV_ZERO float16_t(0.0)
+#else
+#define QKV_STAGED(PART) qkv_at(qkv_index(b, token, PART, h) + d)
+#define QKV_ZERO 0.0
+#endif
 
 // ACC (CM_M x CM_N) = rows FIRST_ROW.. of X (row stride HEAD_STRIDE) times rows FIRST_COLUMN.. of Y transposed:
 // a block of X Y^T, reducing over the head dim. Both tiles hold their rows along the head dim, so Y^T is read

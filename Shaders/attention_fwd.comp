@@ -8,7 +8,8 @@
 // memory by the workgroup on GPUs). Each key and value element is loaded once per invocation and used
 // for all ROWS rows (register blocking, see attention_common.glsl). Causal: key blocks past the
 // workgroup's last query are never loaded or computed; inside the diagonal block the keys after a row's
-// own position get probability exactly 0. fp32 throughout; deterministic (fixed order).
+// own position get probability exactly 0. fp32 arithmetic throughout; deterministic (fixed order). The _f16 / _bf16
+// variants read 16-bit qkv (mixed precision), converted to fp32 as read, from storage buffers only.
 // Layouts, grid and push constants: attention_common.glsl.
 // Bindings: 0 qkv (read; texels at binding 8 when TEXEL_MODE != 0), 1 O (written), 2 LSE (written).
 // Spec: 0 = ROW_BLOCK (invocations per workgroup), 1 = STAGE_BLOCK (keys per step), 2 = STAGE_IN_SHARED
@@ -22,6 +23,22 @@
 //! variant attention_fwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_fwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
 //! variant attention_fwd_rows4_d128 -DHEAD_DIM=128 -DROWS=4
+//! variant attention_fwd_d16_f16 -DHEAD_DIM=16 -DROWS=1 -DACT_F16=1
+//! variant attention_fwd_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
+//! variant attention_fwd_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
+//! variant attention_fwd_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_fwd_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
+//! variant attention_fwd_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
+//! variant attention_fwd_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
+//! variant attention_fwd_rows4_d128_f16 -DHEAD_DIM=128 -DROWS=4 -DACT_F16=1
+//! variant attention_fwd_d16_bf16 -DHEAD_DIM=16 -DROWS=1 -DACT_BF16=1
+//! variant attention_fwd_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
+//! variant attention_fwd_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
+//! variant attention_fwd_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_fwd_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
+//! variant attention_fwd_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
+//! variant attention_fwd_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
+//! variant attention_fwd_rows4_d128_bf16 -DHEAD_DIM=128 -DROWS=4 -DACT_BF16=1
 #include "attention_common.glsl"
 // Element d of key / value j of the current block (staged, or read in place: STAGE_IN_SHARED).
 #define KEY(j, d) (STAGE_IN_SHARED ? keys[(j) * HEAD_DIM + (d)] : qkv_at(keyAt + (j) * stride + (d)))

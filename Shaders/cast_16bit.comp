@@ -4,7 +4,7 @@
 //   cast_f16, cast_bf16        e = 0 (weight copies, activations)
 //   cast_f16_loss_scaled       e = loss_scale_exponent from the step-scalar block: fp16's dynamic loss scale,
 //                              applied where the loss gradient first becomes fp16 (a power of two, so exact)
-// bf16 rounding: bf16_round.glsl.
+// bf16 is the top half of the fp32 bit pattern, rounded in integer arithmetic (bf16.glsl); NaN stays a (quiet) NaN.
 // Bindings: 0 x fp32 (read), 1 y fp16 or bf16 (written), 2 step scalars (loss-scaled variant). Push: uint count.
 // Spec: 0 = workgroup size.
 //! variant cast_f16 -DTO_F16=1
@@ -25,7 +25,7 @@ layout(std430, set = 0, binding = 1) writeonly buffer Y { uint16_t y[]; };
 layout(push_constant) uniform Push { uint count; } pc;
 
 #if !TO_F16
-#include "bf16_round.glsl"
+#include "bf16.glsl"
 #endif
 
 void main() {

@@ -9,14 +9,26 @@
 // direction +1 is the forward rotation; -1 rotates by -angle, the transpose, which is the backward of the
 // forward applied to dQKV. Sine and cosine come from accurate_sincos below, not the GLSL built-ins
 // (Vulkan only bounds those to 2^-11 absolute inside [-pi, pi], and angles reach thousands of radians).
-// Bindings: 0 qkv (act_t[T, 3HD], read and written), 1 positions (uint[T], read).
+// Bindings: 0 qkv (float[T, 3HD], read and written), 1 positions (uint[T], read).
+// Variants rope_to_f16, rope_to_bf16 (ACT_F16, ACT_BF16: mixed precision's 16-bit attention input in one pass): qkv is
+// only read, and binding 2, rotated (act_t[T, 3HD], written), receives the rotated Q and K and V unchanged, each rounded
+// to 16 bits once (act_storage.glsl); each lane also copies V element k of its tokens.
 // Layout: lane x of the grid takes column k = gl_GlobalInvocationID.x < H * D, the pair (Q or K head k / (D/2),
 // i = k % (D/2)); workgroup row y takes tokens y, y + gl_NumWorkGroups.y, ... The division and inv_freq are
 // per lane, not per element (lavapipe runs vector integer division lane by lane).
 // Push: uint T, uint H, uint D, float exponent_step, float direction. Spec: 0 = workgroup size.
 #include "grid_stride.glsl"
+//! variant rope
+//! variant rope_to_f16 -DACT_F16=1
+//! variant rope_to_bf16 -DACT_BF16=1
 #include "act_storage.glsl"
-layout(std430, set = 0, binding = 0) buffer QKV { act_t qkv[]; };
+#if ACT_16BIT
+layout(std430, set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Rotated { act_t rotated[]; };
+#else
+layout(std430, set = 0, binding = 0) buffer QKV { float qkv[]; };
+#define rotated qkv
+#endif
 layout(std430, set = 0, binding = 1) readonly buffer Positions { uint positions[]; };
 layout(push_constant) uniform Push { uint T; uint H; uint D; float exponent_step; float direction; } pc;
 
@@ -54,8 +66,12 @@ void main() {
         float s, c;
         accurate_sincos(angle, s, c);
         s *= pc.direction;
-        float a = LOAD_ACT(qkv[a_at]), b = LOAD_ACT(qkv[b_at]);
-        qkv[a_at] = STORE_ACT(a * c - b * s);
-        qkv[b_at] = STORE_ACT(b * c + a * s);
+        float a = float(qkv[a_at]), b = float(qkv[b_at]);
+        rotated[a_at] = STORE_ACT(a * c - b * s);
+        rotated[b_at] = STORE_ACT(b * c + a * s);
+#if ACT_16BIT
+        uint v_at = t * token_stride + 2u * pc.H * pc.D + column;
+        rotated[v_at] = STORE_ACT(qkv[v_at]);
+#endif
     }
 }

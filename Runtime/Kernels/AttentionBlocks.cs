@@ -102,11 +102,15 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     /// <summary>The specialization constants of the fused kernels: ROW_BLOCK, STAGE_BLOCK, STAGE_IN_SHARED, TEXEL_MODE.</summary>
     public uint[] Specialization(TexelFormat texelMode) => [RowBlock, StageBlock, StageInShared ? 1u : 0u, (uint)texelMode];
 
-    /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks:
-    /// family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim}; variants exist for
-    /// RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.
-    /// The cooperative-matrix kernels are family_coopmat_d{headDim}_{M}x{N}x{K}, for the tiles MatmulKernels offers.</summary>
-    public string KernelName(string family, int headDim) =>
-        CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
-        : RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
+    /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks and qkv
+    /// stored as <paramref name="inputs"/>: family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim};
+    /// variants exist for RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.
+    /// The cooperative-matrix kernels are family_coopmat_d{headDim}_{M}x{N}x{K}, for the tiles MatmulKernels offers.
+    /// 16-bit qkv adds _f16 or _bf16 (storage-buffer loads only; the cooperative-matrix kernels have _f16 alone).</summary>
+    public string KernelName(string family, int headDim, Precision inputs = Precision.Fp32)
+    {
+        string name = CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
+            : RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
+        return name + inputs.VariantSuffix();
+    }
 }

@@ -5,11 +5,16 @@ namespace VkDiffusion.Runtime.Kernels;
 /// <summary>Which fused attention kernels run: the fp32 ones everywhere unless VKDIFF_ATTENTION forces another.</summary>
 public enum AttentionPath
 {
-    /// <summary>fp32 throughout (attention_fwd, attention_bwd, attention_bwd_dq): the default on every device.</summary>
+    /// <summary>
+    /// fp32 arithmetic throughout (attention_fwd, attention_bwd, attention_bwd_dq): the default on every device. Reads fp32
+    /// qkv, or under mixed precision 16-bit qkv on the storage-buffer variants (<see cref="AttentionKernels.InputPrecision"/>).
+    /// </summary>
     Fp32,
     /// <summary>
     /// The products on cooperative matrices (tensor cores, WMMA, XMX) with fp16 operands and fp32 accumulators and
     /// statistics (attention_*_coopmat); the tile shape is the cooperative-matrix matmul's. Opt-in until measured on GPUs.
+    /// Reads fp32 or fp16 qkv; bf16 runs the fp32 path's storage-buffer variants instead (the device's fp16 shapes
+    /// cannot hold bf16's range), as the bf16 matmul does.
     /// </summary>
     CooperativeMatrix,
 }
@@ -17,9 +22,11 @@ public enum AttentionPath
 /// <summary>
 /// Fused scaled-dot-product attention (softmax(Q Kᵀ / √headDim) V), causal or bidirectional, forward and
 /// backward, in O(T) memory: the T×T scores are recomputed block by block and never stored.
-/// Layouts (fp32, row-major): qkv [batch, seq, 3, heads, headDim] (the fused QKV projection output:
-/// Q of all heads | K of all heads | V of all heads per token); output and dOutput [batch, seq, heads,
-/// headDim]; logSumExp [batch, heads, seq]; dQkv has the qkv layout. Kernels: attention_fwd,
+/// Layouts (row-major): qkv [batch, seq, 3, heads, headDim] (the fused QKV projection output:
+/// Q of all heads | K of all heads | V of all heads per token), fp32 or, under mixed precision, fp16 or bf16 (the
+/// inputs argument; <see cref="InputPrecision"/> says which the graph should feed); output and dOutput [batch, seq,
+/// heads, headDim], logSumExp [batch, heads, seq] and dQkv (the qkv layout) are fp32 whatever qkv is: statistics,
+/// accumulation and the gradient sums stay fp32, as in PyTorch AMP. Kernels: attention_fwd,
 /// attention_bwd_delta, attention_bwd (dK, dV), attention_bwd_dq. Deterministic: every output element
 /// is written by one invocation in a fixed order. The kernels are the fp32 ones or, with VKDIFF_ATTENTION=coopmat, their
 /// cooperative-matrix twins (<see cref="AttentionPath"/>).
@@ -75,12 +82,36 @@ public static class AttentionKernels
         return AttentionBlocks.ForCooperativeMatrix(context.Info, headDim, tile, context.Info.SubgroupSize, out whyNot);
     }
 
-    // The blocks of the path this thread's attention takes.
-    private static AttentionBlocks BlocksFor(GpuContext context, int headDim)
+    /// <summary>
+    /// The number format in which the path this thread's attention takes reads qkv when the run's matmul operands are
+    /// <paramref name="precision"/>: fp32 in fp32; under fp16 and bf16 that format on the storage-buffer variants and
+    /// the cooperative-matrix kernels (bf16 on the storage-buffer variants of the fp32 path: the cooperative-matrix
+    /// kernels take fp16 only), but fp32 on the texel-buffer variants (the CPU default), which have no 16-bit texels.
+    /// </summary>
+    public static Precision InputPrecision(DeviceInfo device, int headDim, Precision precision)
     {
-        if (ChoosePath() == AttentionPath.Fp32) return AttentionBlocks.For(context.Info, headDim);
+        if (precision == Precision.Fp32) return Precision.Fp32;
+        if (ChoosePath() == AttentionPath.CooperativeMatrix) return precision;
+        return AttentionBlocks.For(device, headDim).TexelLoads ? Precision.Fp32 : precision;
+    }
+
+    // The blocks of the path this thread's attention takes on qkv stored as inputs.
+    private static AttentionBlocks BlocksFor(GpuContext context, int headDim, Precision inputs)
+    {
+        if (ChoosePath() == AttentionPath.Fp32 || inputs == Precision.Bf16)
+        {
+            AttentionBlocks blocks = AttentionBlocks.For(context.Info, headDim);
+            return inputs == Precision.Fp32 ? blocks : blocks with { TexelLoads = false };
+        }
         return CooperativeMatrixBlocks(context, headDim, out string whyNot)
             ?? throw new InvalidInputException($"{PathVariable}=coopmat: {whyNot}; unset {PathVariable}.");
+    }
+
+    // 16-bit qkv is read from storage buffers only: the runtime's texel views are fp32, and bf16 has no texel format.
+    private static void RequireStorageLoads(AttentionBlocks blocks, Precision inputs)
+    {
+        if (inputs != Precision.Fp32 && blocks.TexelLoads)
+            throw new ArgumentException($"attention: {inputs.Name()} qkv is read from storage buffers, not texel buffers", nameof(blocks));
     }
 
     private const uint DeltaWorkgroupSize = 256;
@@ -92,27 +123,32 @@ public static class AttentionKernels
     private readonly record struct DeltaPush(uint RowCount, uint SequenceLength, uint HeadCount, uint HeadDim, uint OutBase,
         uint OutGradBase, uint DeltaBase);
 
-    /// <summary>output = attention(qkv); logSumExp = per-row log-sum-exp of the scaled scores (the backward needs it).</summary>
+    /// <summary>
+    /// output = attention(qkv); logSumExp = per-row log-sum-exp of the scaled scores (the backward needs it). qkv is
+    /// stored as <paramref name="inputs"/> (fp32, fp16 or bf16).
+    /// </summary>
     public static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
-        int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
-        Forward(c, qkv, output, logSumExp, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue, null);
+        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, Precision inputs = Precision.Fp32) =>
+        Forward(c, qkv, output, logSumExp, batchCount, sequenceLength, headCount, headDim, causal, inputs, int.MaxValue, null);
 
-    /// <summary><see cref="Forward(CommandList, BufferSlice, BufferSlice, BufferSlice, int, int, int, int, bool)"/> with at most
+    /// <summary><see cref="Forward(CommandList, BufferSlice, BufferSlice, BufferSlice, int, int, int, int, bool, Precision)"/> with at most
     /// <paramref name="maxBatchesPerDispatch"/> batches per dispatch and the given blocks instead of the device's (tests
     /// use them to reach the chunked path cheaply and to run the GPU staging path on a CPU device).</summary>
     internal static void Forward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp,
-        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch, AttentionBlocks? blocksOverride)
+        int batchCount, int sequenceLength, int headCount, int headDim, bool causal, Precision inputs, int maxBatchesPerDispatch,
+        AttentionBlocks? blocksOverride)
     {
-        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
+        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim, inputs.ElementBytes());
         shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
-        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim);
+        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim, inputs);
+        RequireStorageLoads(blocks, inputs);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
-            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
+            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch, shape.QkvElementBytes);
             TexelFormat texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length));
-            Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim), blocks.Specialization(texelMode));
+            Kernel kernel = c.Context.Kernels.Get(blocks.KernelName("attention_fwd", headDim, inputs), blocks.Specialization(texelMode));
             var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
             var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outBase, lseBase, 0, 0);
@@ -126,35 +162,38 @@ public static class AttentionKernels
         (long)batchCount * headCount * sequenceLength * sizeof(float);
 
     /// <summary>
-    /// dQkv = gradient of the attention output with respect to qkv, given dOutput and the forward's output
-    /// and logSumExp. dQkv is overwritten (not accumulated). scratch receives delta = rowsum(dOutput ∘ output).
+    /// dQkv = gradient of the attention output with respect to qkv (stored as <paramref name="inputs"/>), given dOutput
+    /// and the forward's output and logSumExp; dQkv is fp32 and overwritten (not accumulated). scratch receives
+    /// delta = rowsum(dOutput ∘ output).
     /// </summary>
     public static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
-        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal) =>
-        Backward(c, qkv, output, logSumExp, dOutput, dQkv, scratch, batchCount, sequenceLength, headCount, headDim, causal, int.MaxValue, null);
+        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal,
+        Precision inputs = Precision.Fp32) =>
+        Backward(c, qkv, output, logSumExp, dOutput, dQkv, scratch, batchCount, sequenceLength, headCount, headDim, causal, inputs, int.MaxValue, null);
 
     internal static void Backward(CommandList c, BufferSlice qkv, BufferSlice output, BufferSlice logSumExp, BufferSlice dOutput,
-        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal, int maxBatchesPerDispatch,
-        AttentionBlocks? blocksOverride)
+        BufferSlice dQkv, BufferSlice scratch, int batchCount, int sequenceLength, int headCount, int headDim, bool causal, Precision inputs,
+        int maxBatchesPerDispatch, AttentionBlocks? blocksOverride)
     {
-        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim);
+        var shape = new AttentionShape(batchCount, sequenceLength, headCount, headDim, inputs.ElementBytes());
         shape.Require(qkv, shape.QkvBytesPerBatch, "qkv");
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
         shape.Require(dOutput, shape.RowBytesPerBatch, "dOutput");
-        shape.Require(dQkv, shape.QkvBytesPerBatch, "dQkv");
+        shape.Require(dQkv, shape.QkvGradBytesPerBatch, "dQkv");
         shape.Require(scratch, shape.LseBytesPerBatch, "scratch");
-        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim);
+        AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim, inputs);
+        RequireStorageLoads(blocks, inputs);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
-            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch);
+            var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch, shape.QkvElementBytes);
             var (outWindow, outBase) = chunk.Window(output, shape.RowBytesPerBatch);
             var (outGradWindow, outGradBase) = chunk.Window(dOutput, shape.RowBytesPerBatch);
             var (lseWindow, lseBase) = chunk.Window(logSumExp, shape.LseBytesPerBatch);
             var (deltaWindow, deltaBase) = chunk.Window(scratch, shape.LseBytesPerBatch);
-            var (qkvGradWindow, qkvGradBase) = chunk.Window(dQkv, shape.QkvBytesPerBatch);
+            var (qkvGradWindow, qkvGradBase) = chunk.Window(dQkv, shape.QkvGradBytesPerBatch);
 
             uint rowCount = (uint)(chunk.Count * headCount * sequenceLength);
             uint deltaGroups = Math.Clamp((rowCount + DeltaWorkgroupSize - 1) / DeltaWorkgroupSize, 1, MaxDeltaGroups);
@@ -163,8 +202,8 @@ public static class AttentionKernels
                 Binding.Read(outWindow), Binding.Read(outGradWindow), Binding.Write(deltaWindow));
 
             TexelFormat texelMode = blocks.TexelMode((qkvBase, qkvWindow.Length), (outGradBase, outGradWindow.Length));
-            Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim), blocks.Specialization(texelMode));
-            Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim), blocks.Specialization(texelMode));
+            Kernel keyValue = kernels.Get(blocks.KernelName("attention_bwd", headDim, inputs), blocks.Specialization(texelMode));
+            Kernel query = kernels.Get(blocks.KernelName("attention_bwd_dq", headDim, inputs), blocks.Specialization(texelMode));
             Binding qkvBinding = new(qkvWindow, Writes: false, texelMode), outGradBinding = new(outGradWindow, Writes: false, texelMode);
             var push = new FusedPush((uint)sequenceLength, (uint)headCount, causal ? 1u : 0u, qkvBase, outGradBase, lseBase, deltaBase, qkvGradBase);
             uint groupsY = (uint)(chunk.Count * headCount);

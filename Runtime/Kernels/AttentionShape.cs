@@ -6,13 +6,15 @@ namespace VkDiffusion.Runtime.Kernels;
 /// Shape checks and batch chunking shared by the attention kernels. A dispatch covers a run of whole
 /// batches so that no binding exceeds maxStorageBufferRange and the grid's y (batches × heads) stays
 /// within 65535; each binding starts at an offset rounded down to minStorageBufferOffsetAlignment and
-/// the kernel gets the remainder as an element offset.
+/// the kernel gets the remainder as an element offset. QkvElementBytes: 4 for fp32 qkv, 2 for 16-bit; every other
+/// operand is fp32.
 /// </summary>
-internal readonly record struct AttentionShape(int BatchCount, int SequenceLength, int HeadCount, int HeadDim)
+internal readonly record struct AttentionShape(int BatchCount, int SequenceLength, int HeadCount, int HeadDim, int QkvElementBytes = sizeof(float))
 {
     private const int MaxGridY = 65535;
 
-    public long QkvBytesPerBatch => 3L * SequenceLength * HeadCount * HeadDim * sizeof(float);
+    public long QkvBytesPerBatch => 3L * SequenceLength * HeadCount * HeadDim * QkvElementBytes;
+    public long QkvGradBytesPerBatch => 3L * SequenceLength * HeadCount * HeadDim * sizeof(float);
     public long RowBytesPerBatch => (long)SequenceLength * HeadCount * HeadDim * sizeof(float);
     public long LseBytesPerBatch => (long)HeadCount * SequenceLength * sizeof(float);
 
@@ -42,7 +44,7 @@ internal readonly record struct AttentionShape(int BatchCount, int SequenceLengt
         ulong range = Math.Min(device.MaxStorageBufferRange, (ulong)uint.MaxValue * sizeof(float));
         if (texelLoads) range = Math.Min(range, (ulong)device.MaxTexelBufferElements * sizeof(float));
         long usableRange = (long)range - alignment;
-        long largestPerBatch = QkvBytesPerBatch;
+        long largestPerBatch = QkvGradBytesPerBatch;
         if (largestPerBatch > usableRange)
             throw new ArgumentException($"attention: one sequence's qkv ({largestPerBatch} bytes) exceeds this device's binding range ({range} bytes)" +
                 (texelLoads ? "; VKDIFF_ATTENTION_TEXELS=0 reads it as a storage buffer" : ""));
@@ -55,14 +57,17 @@ internal readonly record struct AttentionShape(int BatchCount, int SequenceLengt
 /// <summary>Batches [First, First + Count) of one dispatch.</summary>
 internal readonly record struct BatchChunk(int First, int Count, long Alignment)
 {
-    /// <summary>The part of <paramref name="whole"/> this chunk touches, bound from an aligned offset, and the element offset of its start.</summary>
-    public (BufferSlice Slice, uint BaseElement) Window(BufferSlice whole, long bytesPerBatch)
+    /// <summary>
+    /// The part of <paramref name="whole"/> this chunk touches, bound from an aligned offset, and the element offset of its
+    /// start in elements of <paramref name="elementBytes"/>.
+    /// </summary>
+    public (BufferSlice Slice, uint BaseElement) Window(BufferSlice whole, long bytesPerBatch, int elementBytes = sizeof(float))
     {
         long start = First * bytesPerBatch;
         long slack = (whole.AbsoluteOffset + start) % Alignment;
         // The rounded-down start may lie before the operand's own slice (an operand at a misaligned offset), never
         // before its buffer: buffers start aligned.
         var slice = new BufferSlice(whole.Buffer, whole.Offset + start - slack, slack + Count * bytesPerBatch);
-        return (slice, (uint)(slack / sizeof(float)));
+        return (slice, (uint)(slack / elementBytes));
     }
 }

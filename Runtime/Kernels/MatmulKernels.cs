@@ -244,7 +244,7 @@ public static class MatmulKernels
         if (operands != Precision.Fp32)
         {
             Variant variant = ChooseVariant(context, path, m, n, batchCount, Precision.Fp32);
-            return variant with { Name = $"{variant.Name}_{(operands == Precision.Fp16 ? "f16" : "bf16")}" };
+            return variant with { Name = variant.Name + operands.VariantSuffix() };
         }
         long outputs = (long)m * n;
         return path switch

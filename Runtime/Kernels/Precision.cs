@@ -24,6 +24,14 @@ public static class PrecisionFormat
         _ => "fp32",
     };
 
+    /// <summary>The suffix of a kernel's build-time variant for 16-bit storage: "_f16", "_bf16", or "" for fp32.</summary>
+    public static string VariantSuffix(this Precision precision) => precision switch
+    {
+        Precision.Fp16 => "_f16",
+        Precision.Bf16 => "_bf16",
+        _ => "",
+    };
+
     /// <summary>Bytes per stored element.</summary>
     public static int ElementBytes(this Precision precision) => precision == Precision.Fp32 ? 4 : 2;
 

@@ -7,7 +7,8 @@ namespace VkDiffusion.Runtime.Kernels;
 /// Rotary position embedding, rotate-half (GPT-NeoX) convention, in place on fused QKV activations
 /// [tokenCount, 3 * headCount * headDim] laid out per token as [Q all heads | K all heads | V all heads]
 /// (Shaders/rope.comp). angle_i = position * theta^(-2i/headDim) for i &lt; headDim/2, used by both halves:
-/// q' = q * cos + rotate_half(q) * sin with rotate_half(q) = [-q2, q1]. V is untouched.
+/// q' = q * cos + rotate_half(q) * sin with rotate_half(q) = [-q2, q1]. V is untouched. Under mixed precision
+/// <see cref="ForwardTo16Bit"/> writes the 16-bit attention input in the same pass instead.
 /// </summary>
 public static class RopeKernels
 {
@@ -20,11 +21,26 @@ public static class RopeKernels
     public static void Forward(CommandList c, BufferSlice qkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta = 10000f) =>
         Rotate(c, qkv, positions, tokenCount, headCount, headDim, theta, direction: 1f);
 
+    /// <summary>
+    /// rotated = qkv with Q and K rotated and V as it is, each element rounded to <paramref name="precision"/> (fp16 or bf16,
+    /// to nearest even as <see cref="CastKernels"/> rounds): the 16-bit attention input in one pass. qkv is not written.
+    /// </summary>
+    public static void ForwardTo16Bit(CommandList c, BufferSlice qkv, BufferSlice positions, BufferSlice rotated, Precision precision,
+        int tokenCount, int headCount, int headDim, float theta = 10000f)
+    {
+        if (precision == Precision.Fp32) throw new ArgumentException("rope: a 16-bit output needs fp16 or bf16", nameof(precision));
+        long elements = 3L * tokenCount * headCount * headDim;
+        if (rotated.Length != elements * 2) throw new ArgumentException($"rope: {rotated} must hold {elements} 16-bit elements", nameof(rotated));
+        Rotate(c, qkv, positions, tokenCount, headCount, headDim, theta, direction: 1f, (rotated, precision));
+    }
+
     /// <summary>The backward, in place on dQKV: the rotation by -angle (the transpose of the forward).</summary>
     public static void Backward(CommandList c, BufferSlice dQkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta = 10000f) =>
         Rotate(c, dQkv, positions, tokenCount, headCount, headDim, theta, direction: -1f);
 
-    private static void Rotate(CommandList c, BufferSlice qkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta, float direction)
+    // Rotates qkv in place, or into output16 (rotated Q and K, V copied) in its 16-bit format.
+    private static void Rotate(CommandList c, BufferSlice qkv, BufferSlice positions, int tokenCount, int headCount, int headDim, float theta,
+        float direction, (BufferSlice Slice, Precision Format)? output16 = null)
     {
         uint tokens = Positive(tokenCount, nameof(tokenCount)), heads = Positive(headCount, nameof(headCount)), dim = Positive(headDim, nameof(headDim));
         if (dim % 2 != 0) throw new ArgumentException($"rope: headDim {headDim} must be even");
@@ -33,9 +49,12 @@ public static class RopeKernels
         float exponentStep = (float)(-2.0 * Math.Log2(theta) / dim);
         uint rotatedColumns = Positive((long)heads * dim, "headCount * headDim");
         var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, tokens, rotatedColumns, WorkgroupSize);
-        c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1,
-            new Push(tokens, heads, dim, exponentStep, direction),
-            Binding.Write(Exactly(qkv, 3L * tokens * heads * dim, op, nameof(qkv))),
-            Binding.Read(Exactly(positions, tokens, op, nameof(positions))));
+        var push = new Push(tokens, heads, dim, exponentStep, direction);
+        BufferSlice qkvWindow = Exactly(qkv, 3L * tokens * heads * dim, op, nameof(qkv)), positionWindow = Exactly(positions, tokens, op, nameof(positions));
+        if (output16 is not { } output)
+            c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1, push, Binding.Write(qkvWindow), Binding.Read(positionWindow));
+        else
+            c.Dispatch(c.Context.Kernels.Get("rope_to" + output.Format.VariantSuffix(), WorkgroupSize), groupsX, groupsY, 1, push,
+                Binding.Read(qkvWindow), Binding.Read(positionWindow), Binding.Write(output.Slice));
     }
 }

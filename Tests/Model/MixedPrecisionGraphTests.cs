@@ -1,4 +1,5 @@
 using VkDiffusion.Model;
+using VkDiffusion.Runtime.Graph;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Reference;
 using VkDiffusion.Tests.Infrastructure;
@@ -52,6 +53,42 @@ public sealed class MixedPrecisionGraphTests(GpuFixture fixture) : GpuTest(fixtu
             // Normwise: 16-bit rounding of both operands of every product on the gradient's path, a few dozen in a row.
             Assert.True(error <= 4 * tolerance, $"{name}: relative error {error:E2} against fp32 ({precision})");
         }
+    }
+
+    // Where attention's path reads 16-bit qkv (the storage-buffer kernels: VKDIFF_ATTENTION_TEXELS=0 on lavapipe), RoPE writes
+    // it and attention reads it, and the step still follows fp32 as closely; on lavapipe's default texel path attention
+    // reads the fp32 qkv. GPU tests run one at a time (one collection), so a process-wide variable is safe to flip here.
+    [Theory]
+    [InlineData(Objective.Ar, Precision.Bf16, 0.03)]
+    [InlineData(Objective.Mdm, Precision.Fp16, 0.005)]
+    public void With_16_bit_attention_inputs_a_step_follows_the_fp32_step(Objective objective, Precision precision, double tolerance)
+    {
+        ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.Bytes);
+        Assert.Null(AttentionInput(TransformerGraph.Build(config, objective, GraphMode.Train, Batch, Length, Context.Info, precision: precision)));
+        string? previous = Environment.GetEnvironmentVariable(TexelSwitch);
+        Environment.SetEnvironmentVariable(TexelSwitch, "0");
+        try
+        {
+            Tensor? input = AttentionInput(TransformerGraph.Build(config, objective, GraphMode.Train, Batch, Length, Context.Info, precision: precision));
+            Assert.Equal(precision == Precision.Fp16 ? ElementType.Float16 : ElementType.BFloat16, input?.Type);
+            A_mixed_precision_step_follows_the_fp32_step(objective, precision, tolerance);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(TexelSwitch, previous);
+        }
+    }
+
+    private const string TexelSwitch = "VKDIFF_ATTENTION_TEXELS";
+
+    // The 16-bit tensor the first layer's RoPE writes for attention to read, or null where attention reads the fp32 qkv.
+    private static Tensor? AttentionInput(TransformerGraph graph)
+    {
+        GraphOp rope = graph.Graph.Ops.Single(op => op.Name == "layer0.rope");
+        GraphOp attention = graph.Graph.Ops.Single(op => op.Name == "layer0.attention");
+        Tensor read = Assert.Single(attention.Reads);
+        Assert.Contains(read, rope.Writes);
+        return read.Type == ElementType.Float32 ? null : read;
     }
 
     [Fact]

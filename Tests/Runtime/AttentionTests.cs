@@ -200,6 +200,65 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
             GradAtol, GradRtol, "dQkv");
     }
 
+    // Under mixed precision the storage-buffer variants read fp16 or bf16 qkv and compute in fp32: the result is the
+    // reference on the inputs as rounded to 16 bits, within the fp32 bounds. The rounding itself moves the output
+    // beyond those bounds (asserted), so a kernel that read the values wrong, or the reference on unrounded inputs,
+    // fails. In place with the device's row blocking (null blocks; texel loads go off for 16-bit inputs) and staged in
+    // shared memory one row per invocation (the GPU blocking); both masks, ragged T, every head dim.
+    [Theory]
+    [InlineData(Precision.Fp16, 77, 32, true, false)]
+    [InlineData(Precision.Bf16, 77, 32, false, false)]
+    [InlineData(Precision.Fp16, 33, 64, false, true)]
+    [InlineData(Precision.Bf16, 33, 16, true, true)]
+    [InlineData(Precision.Bf16, 5, 128, true, false)]
+    [InlineData(Precision.Fp16, 19, 128, false, true)]
+    public void Sixteen_bit_inputs_match_the_reference_on_the_rounded_inputs(Precision inputs, int T, int headDim, bool causal, bool gpuBlocking)
+    {
+        const int batchCount = 1, headCount = 2;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 5 + headDim, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: T + 2);
+        float[] rounded = SixteenBitReference.Round(qkv, inputs);
+        AttentionBlocks? blocks = gpuBlocking ? new AttentionBlocks(32, 16, StageInShared: true) : null;
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: blocks, inputs: inputs);
+
+        var (output, logSumExp) = AttentionReference.Forward(rounded, batchCount, T, headCount, headDim, causal);
+        float[] dQkv = AttentionReference.Backward(rounded, dOutput, batchCount, T, headCount, headDim, causal);
+        float[] unroundedOutput = AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal).Output;
+        Assert.Contains(Enumerable.Range(0, output.Length), i => Math.Abs(output[i] - unroundedOutput[i]) > OutputAtol + OutputRtol * Math.Abs(output[i]));
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, dQkv, GradAtol, GradRtol, "dQkv");
+    }
+
+    // 16-bit qkv at an odd element offset (a 2-byte misalignment within its binding) and in chunks of 2 of 7 batches: the
+    // element offsets count 16-bit elements, and the chunks give the bits of the single dispatch.
+    [Theory, InlineData(Precision.Fp16), InlineData(Precision.Bf16)]
+    public void Sixteen_bit_inputs_at_an_odd_offset_and_in_chunks_give_the_same_bits(Precision inputs)
+    {
+        const int batchCount = 7, T = 5, headCount = 3, headDim = 16;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 81, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 82);
+        var whole = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, inputs: inputs);
+        var chunked = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, maxBatchesPerDispatch: 2, inputOffset: 1, inputs: inputs);
+        Assert.Equal(whole.Output.Select(Bits), chunked.Output.Select(Bits));
+        Assert.Equal(whole.LogSumExp.Select(Bits), chunked.LogSumExp.Select(Bits));
+        Assert.Equal(whole.QkvGrad.Select(Bits), chunked.QkvGrad.Select(Bits));
+        float[] rounded = SixteenBitReference.Round(qkv, inputs);
+        TestData.AssertClose(chunked.Output, AttentionReference.Forward(rounded, batchCount, T, headCount, headDim, causal: true).Output,
+            OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(chunked.QkvGrad, AttentionReference.Backward(rounded, dOutput, batchCount, T, headCount, headDim, causal: true),
+            GradAtol, GradRtol, "dQkv");
+    }
+
+    // The texel-buffer variants have no 16-bit form: asked for one, the kernel layer refuses rather than misread.
+    [Fact]
+    public void Sixteen_bit_inputs_refuse_texel_loads()
+    {
+        var error = Assert.Throws<ArgumentException>(() => RunFused(new float[3 * 16], new float[16], 1, 1, 1, 16, causal: true,
+            blocks: new AttentionBlocks(8, 8, StageInShared: false, RowsPerInvocation: 8, TexelLoads: true), inputs: Precision.Bf16));
+        Assert.StartsWith("attention: bf16 qkv is read from storage buffers, not texel buffers", error.Message);
+    }
+
     // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
     [Theory, InlineData(true), InlineData(false)]
     public void Unfused_baseline_matches_the_double_reference(bool causal)
@@ -226,20 +285,24 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
 
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
         int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue,
-        AttentionBlocks? blocks = null, int inputOffset = 0)
+        AttentionBlocks? blocks = null, int inputOffset = 0, Precision inputs = Precision.Fp32)
     {
-        // inputOffset: qkv and dOutput start that many elements into their buffers.
-        using GpuBuffer qkvBuffer = Context.Upload<float>([.. new float[inputOffset], .. qkv], "qkv");
+        // inputOffset: qkv and dOutput start that many elements into their buffers. inputs: qkv's storage (16-bit: qkv
+        // rounded to nearest even, as the graph's RoPE writes it).
+        using GpuBuffer qkvBuffer = inputs == Precision.Fp32
+            ? Context.Upload<float>([.. new float[inputOffset], .. qkv], "qkv")
+            : Context.Upload<ushort>([.. new ushort[inputOffset], .. SixteenBitReference.Encode(qkv, inputs)], "qkv");
         using GpuBuffer outGrad = Context.Upload<float>([.. new float[inputOffset], .. dOutput], "dOutput");
-        BufferSlice qkvSlice = qkvBuffer.Elements<float>(inputOffset, qkv.Length), outGradSlice = outGrad.Elements<float>(inputOffset, dOutput.Length);
+        BufferSlice qkvSlice = inputs == Precision.Fp32 ? qkvBuffer.Elements<float>(inputOffset, qkv.Length) : qkvBuffer.Elements<ushort>(inputOffset, qkv.Length);
+        BufferSlice outGradSlice = outGrad.Elements<float>(inputOffset, dOutput.Length);
         using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
         using GpuBuffer logSumExp = Context.Allocate<float>(batchCount * headCount * T, "logSumExp");
         using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
         using CommandList commands = Context.CreateCommandList();
         AttentionKernels.Forward(commands, qkvSlice, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
-            maxBatchesPerDispatch, blocks);
+            inputs, maxBatchesPerDispatch, blocks);
         AttentionKernels.Backward(commands, qkvSlice, output.Whole, logSumExp.Whole, outGradSlice, qkvGrad.Whole, scratch.Whole,
-            batchCount, T, headCount, headDim, causal, maxBatchesPerDispatch, blocks);
+            batchCount, T, headCount, headDim, causal, inputs, maxBatchesPerDispatch, blocks);
         commands.End();
         for (int run = 0; run < repeats; run++) Context.Run(commands);
         return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));

@@ -40,6 +40,52 @@ public sealed class CooperativeMatrixAttentionTests(GpuFixture fixture) : GpuTes
         Assert.True(MaxRelativeError(gpu.QkvGrad, qkvGrad) > Fp32RelativeError, "dQkv matches the reference to fp32 precision: the fp16 path did not run");
     }
 
+    // fp16 qkv is staged as stored: on inputs that are already fp16 values, the kernels give the bits they give on the
+    // same values in fp32 (whose staging rounds to nearest even, a no-op there), and lie within the fp16 bound of the
+    // reference on those values. Ragged T, both masks.
+    [Theory]
+    [InlineData(77, 16, 2, 1, true)]
+    [InlineData(40, 32, 1, 3, false)]
+    public void Fp16_inputs_give_the_bits_of_their_fp32_values_within_the_fp16_bound(int T, int headDim, int batchCount, int headCount, bool causal)
+    {
+        float[] qkv = SixteenBitReference.Round(TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 3 + headDim, std: InputStd),
+            Precision.Fp16);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: T + 3);
+        var fromFp16 = Run(qkv, dOutput, batchCount, T, headCount, headDim, causal, Precision.Fp16);
+        var fromFp32 = Run(qkv, dOutput, batchCount, T, headCount, headDim, causal, Precision.Fp32);
+        Assert.Equal(fromFp32.Output, fromFp16.Output);
+        Assert.Equal(fromFp32.LogSumExp, fromFp16.LogSumExp);
+        Assert.Equal(fromFp32.QkvGrad, fromFp16.QkvGrad);
+
+        double[] qkvd = Array.ConvertAll(qkv, v => (double)v), dOutputd = Array.ConvertAll(dOutput, v => (double)v);
+        var (output, logSumExp) = AttentionReference.Forward(qkvd, batchCount, T, headCount, headDim, causal);
+        var bounds = AttentionHalfPrecisionBound.Compute(qkvd, dOutputd, batchCount, T, headCount, headDim, causal);
+        AssertWithin(fromFp16.Output, output, bounds.Output, "output");
+        AssertWithin(fromFp16.LogSumExp, logSumExp, bounds.LogSumExp, "logsumexp");
+        AssertWithin(fromFp16.QkvGrad, AttentionReference.Backward(qkvd, dOutputd, batchCount, T, headCount, headDim, causal), bounds.QkvGrad, "dQkv");
+    }
+
+    // The cooperative-matrix kernels take fp16 alone: under VKDIFF_ATTENTION=coopmat, bf16 qkv runs the fp32 path's
+    // storage-buffer kernels (fp32 arithmetic: the reference on the rounded inputs within the fp32 bounds), which is the
+    // format the graph is told to feed.
+    [Fact]
+    public void Bf16_inputs_on_the_cooperative_matrix_switch_run_the_storage_buffer_kernels()
+    {
+        const int T = 33, headDim = 32, batchCount = 1, headCount = 2;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 91, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 92);
+        var gpu = Run(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, Precision.Bf16);
+        float[] rounded = SixteenBitReference.Round(qkv, Precision.Bf16);
+        TestData.AssertClose(gpu.Output, AttentionReference.Forward(rounded, batchCount, T, headCount, headDim, causal: true).Output, 2e-4, 1e-4, "output");
+        TestData.AssertClose(gpu.QkvGrad, AttentionReference.Backward(rounded, dOutput, batchCount, T, headCount, headDim, causal: true), 2e-3, 1e-3, "dQkv");
+        using (AttentionKernels.Override(AttentionPath.CooperativeMatrix))
+        {
+            Assert.Equal(Precision.Bf16, AttentionKernels.InputPrecision(Context.Info, headDim, Precision.Bf16));
+            Assert.Equal(Precision.Fp16, AttentionKernels.InputPrecision(Context.Info, headDim, Precision.Fp16));
+            Assert.Equal(Precision.Fp32, AttentionKernels.InputPrecision(Context.Info, headDim, Precision.Fp32));
+        }
+    }
+
     [Fact]
     public void The_switch_selects_the_path_and_rejects_unknown_values()
     {
@@ -93,19 +139,22 @@ public sealed class CooperativeMatrixAttentionTests(GpuFixture fixture) : GpuTes
         return worst;
     }
 
+    // inputs: qkv's storage (16-bit: qkv rounded to nearest even).
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) Run(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
-        int headDim, bool causal)
+        int headDim, bool causal, Precision inputs = Precision.Fp32)
     {
-        using GpuBuffer qkvBuffer = Context.Upload<float>(qkv, "qkv"), outGrad = Context.Upload<float>(dOutput, "dOutput");
+        using GpuBuffer qkvBuffer = inputs == Precision.Fp32 ? Context.Upload<float>(qkv, "qkv")
+            : Context.Upload<ushort>(SixteenBitReference.Encode(qkv, inputs), "qkv");
+        using GpuBuffer outGrad = Context.Upload<float>(dOutput, "dOutput");
         using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
         using GpuBuffer logSumExp = Context.Allocate<float>(batchCount * headCount * T, "logSumExp");
         using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
         using (AttentionKernels.Override(AttentionPath.CooperativeMatrix))
             Context.Execute(c =>
             {
-                AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal);
+                AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal, inputs);
                 AttentionKernels.Backward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
-                    batchCount, T, headCount, headDim, causal);
+                    batchCount, T, headCount, headDim, causal, inputs);
             });
         return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));
     }

@@ -67,6 +67,30 @@ public sealed class RopeTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal(qkv[..width], rotated[..width]);
     }
 
+    // Under mixed precision RoPE writes attention's 16-bit input in one pass: every element is the fp32 rotation (V: the
+    // value itself) rounded once to nearest even, bit for bit as SixteenBitReference rounds; values beyond fp16's range
+    // become infinity, as the casts make them. qkv itself is left as it was.
+    [Theory, InlineData(Precision.Fp16), InlineData(Precision.Bf16)]
+    public void The_16_bit_output_is_the_fp32_rotation_rounded_once(Precision precision)
+    {
+        const int tokenCount = 9, headCount = 3, headDim = 32;
+        float[] qkv = TestData.Normal(tokenCount * 3 * headCount * headDim, seed: 51);
+        qkv[5] = 1e5f;                               // a Q element past fp16's largest value
+        qkv[2 * headCount * headDim + 7] = -7e4f;    // and a V element
+        uint[] positions = Positions(tokenCount, seed: 52);
+        using GpuBuffer positionBuffer = Context.Upload<uint>(positions, "positions");
+        using var rotatedFp32 = GuardedBuffer.WithFloats(Context, qkv);
+        using var input = GuardedBuffer.WithFloats(Context, qkv);
+        using GpuBuffer rotated16 = Context.Allocate<ushort>(qkv.Length, "rotated");
+        Context.Execute(c =>
+        {
+            RopeKernels.Forward(c, rotatedFp32.Data, positionBuffer.Whole, tokenCount, headCount, headDim);
+            RopeKernels.ForwardTo16Bit(c, input.Data, positionBuffer.Whole, rotated16.Whole, precision, tokenCount, headCount, headDim);
+        });
+        Assert.Equal(SixteenBitReference.Encode(rotatedFp32.ReadFloats(), precision), Context.Download<ushort>(rotated16));
+        Assert.Equal(qkv, input.ReadFloats());
+    }
+
     // The backward is the transpose of the forward (a rotation's inverse): applying both gives the input back
     // up to twice the forward's error bound.
     [Fact]

@@ -19,6 +19,10 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 /// extra pass leaves out head dim 128 on CPU devices, where it only runs emulated and compiles for minutes). Their tolerance is
 /// <see cref="AttentionHalfPrecisionBound"/>'s element-wise bound (fp16 rounding of every product operand and
 /// product), as a normwise relative error.
+/// Mixed precision's 16-bit qkv, where the device has 16-bit storage: on each path, fp16 and bf16 qkv (the
+/// cooperative-matrix path: fp16 alone, bf16 runs the fp32 path's kernels there) at every head dim with T = 33, causal and
+/// bidirectional in turn (on CPU devices head dim 128 is left out: minutes of compilation), against the reference on the
+/// inputs as rounded to 16 bits, with the same tolerances: the 16-bit kernels compute exactly what the fp32 ones do.
 /// </summary>
 internal sealed class AttentionCheck : ISelfTestCheck
 {
@@ -50,25 +54,42 @@ internal sealed class AttentionCheck : ISelfTestCheck
                     // On a CPU device (cooperative matrices only through an emulation layer) the head-dim-128 kernels take
                     // minutes to compile; the extra pass leaves them out, VKDIFF_ATTENTION=coopmat runs them.
                     if (path != devicePath && context.Info.IsCpu && headDim > 64) continue;
-                    foreach (SelfTestResult result in RunCase(context, path, T, headDim, batchCount, headCount, causal)) yield return result;
+                    foreach (SelfTestResult result in RunCase(context, path, Precision.Fp32, T, headDim, batchCount, headCount, causal)) yield return result;
                 }
+            foreach (Precision inputs in (Precision[])[Precision.Fp16, Precision.Bf16])
+            {
+                if (PrecisionFormat.MissingFeature(inputs, context.Info) is not null) continue;
+                if (path == AttentionPath.CooperativeMatrix && inputs == Precision.Bf16) continue;
+                foreach (int headDim in AttentionKernels.SupportedHeadDims)
+                {
+                    if (path == AttentionPath.CooperativeMatrix && AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _) is null) continue;
+                    if (context.Info.IsCpu && headDim > 64) continue;
+                    bool causal = headDim % 32 == 0;
+                    foreach (SelfTestResult result in RunCase(context, path, inputs, 33, headDim, 1, 2, causal)) yield return result;
+                }
+            }
         }
     }
 
-    private IEnumerable<SelfTestResult> RunCase(GpuContext context, AttentionPath path, int T, int headDim, int batchCount, int headCount, bool causal)
+    // inputs: how qkv is stored (16-bit: rounded to nearest even, and the reference takes it as rounded).
+    private IEnumerable<SelfTestResult> RunCase(GpuContext context, AttentionPath path, Precision inputs, int T, int headDim, int batchCount,
+        int headCount, bool causal)
     {
-        float[] qkv = SelfTestMeasure.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 7 + headDim, std: InputStd);
+        float[] qkv = SixteenBitReference.Round(SelfTestMeasure.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 7 + headDim, std: InputStd),
+            inputs);
         float[] dOutput = SelfTestMeasure.Normal(batchCount * T * headCount * headDim, seed: T + 1);
-        using GpuBuffer qkvBuffer = context.Upload<float>(qkv, "selftest-qkv"), outGrad = context.Upload<float>(dOutput, "selftest-doutput");
+        using GpuBuffer qkvBuffer = inputs == Precision.Fp32 ? context.Upload<float>(qkv, "selftest-qkv")
+            : context.Upload<ushort>(SixteenBitReference.Encode(qkv, inputs), "selftest-qkv");
+        using GpuBuffer outGrad = context.Upload<float>(dOutput, "selftest-doutput");
         using GpuBuffer output = context.Allocate<float>(dOutput.Length, "selftest-output"), qkvGrad = context.Allocate<float>(qkv.Length, "selftest-dqkv");
         using GpuBuffer logSumExp = context.Allocate<float>(batchCount * headCount * T, "selftest-lse");
         using GpuBuffer scratch = context.Memory.Allocate(AttentionKernels.ScratchBytes(batchCount, T, headCount), "selftest-attention-scratch");
         using (AttentionKernels.Override(path))
             context.Execute(c =>
             {
-                AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal);
+                AttentionKernels.Forward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal, inputs);
                 AttentionKernels.Backward(c, qkvBuffer.Whole, output.Whole, logSumExp.Whole, outGrad.Whole, qkvGrad.Whole, scratch.Whole,
-                    batchCount, T, headCount, headDim, causal);
+                    batchCount, T, headCount, headDim, causal, inputs);
             });
 
         double[] qkvd = SelfTestMeasure.ToDouble(qkv), dOutputd = SelfTestMeasure.ToDouble(dOutput);
@@ -78,7 +99,8 @@ internal sealed class AttentionCheck : ISelfTestCheck
             ? (SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedOutput), SelfTestMeasure.NormwiseTolerance(OutputAtol, OutputRtol, expectedLse),
                 SelfTestMeasure.NormwiseTolerance(GradAtol, GradRtol, expectedGrad))
             : HalfPrecisionTolerances(qkvd, dOutputd, batchCount, T, headCount, headDim, causal, expectedOutput, expectedLse, expectedGrad);
-        string shape = $"T={T} head_dim={headDim} batch={batchCount} heads={headCount} {(causal ? "causal" : "bidirectional")} ({PathLabel(context, path, headDim)})";
+        string storage = inputs == Precision.Fp32 ? "" : $", {inputs.Name()} qkv";
+        string shape = $"T={T} head_dim={headDim} batch={batchCount} heads={headCount} {(causal ? "causal" : "bidirectional")} ({PathLabel(context, path, headDim)}{storage})";
         yield return new SelfTestResult(Name, $"output {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(output), expectedOutput),
             outputTolerance);
         yield return new SelfTestResult(Name, $"logsumexp {shape}", SelfTestMeasure.NormwiseRelativeError(context.Download<float>(logSumExp), expectedLse),
