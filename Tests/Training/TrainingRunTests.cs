@@ -75,9 +75,13 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         string data = PrepareCorpus();
         TrainingOptions options = Options(data, objective) with { Epochs = 1 };
         string first = Path.Combine(root, "first"), second = Path.Combine(root, "second"), resumed = Path.Combine(root, "resumed");
-        TrainingSummary summary = TrainingRun.Start(Context, options, first, TextWriter.Null, CancellationToken.None);
-        // The second run reads every loss before it submits the next step; the first submits ahead.
-        TrainingSummary serial = TrainingRun.Start(Context, options with { SubmitAhead = false }, second, TextWriter.Null, CancellationToken.None);
+        var firstLog = new StringWriter();
+        TrainingSummary summary = TrainingRun.Start(Context, options, first, firstLog, CancellationToken.None);
+        // The second run reads every loss before it submits the next step; the first submits ahead. Each log says which.
+        var serialLog = new StringWriter();
+        TrainingSummary serial = TrainingRun.Start(Context, options with { SubmitAhead = false }, second, serialLog, CancellationToken.None);
+        Assert.Contains("submit-ahead: on", firstLog.ToString());
+        Assert.Contains("submit-ahead: off", serialLog.ToString());
         double[] losses = TrainLosses(first);
         Assert.True(losses.Length >= 10, $"the run should have at least 10 steps, had {losses.Length}");
         AssertSameRun(second, first);

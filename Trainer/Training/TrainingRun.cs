@@ -182,6 +182,7 @@ public sealed class TrainingRun
         double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
         using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds,
             submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, ranks.Size));
+        log.WriteLine($"submit-ahead: {(train.Compiled.SubmitsAhead ? "on" : "off")} (docs/architecture.md, \"Submissions\")");
         if (ranks.Size > 1)
             log.WriteLine($"data parallel: {ranks.Size} ranks x {micro} micro-batches of {batch} sequences, gradients summed in {ranks.BucketCount} buckets");
         // Rank 0 alone evaluates, so the other ranks allocate no evaluation session.
