@@ -38,28 +38,18 @@ public static class AttentionKernels
     /// <summary>fp32 (default) | coopmat: the attention kernels on any device.</summary>
     public const string PathVariable = "VKDIFF_ATTENTION";
 
-    [ThreadStatic] private static AttentionPath? overriddenPath;
+    private static readonly ThreadOverride<AttentionPath> forcedPath = new();
 
     /// <summary>
     /// Forces a path for attention recorded on this thread until the result is disposed, over the environment: the
     /// self-test and the benchmarks compare paths in one process.
     /// </summary>
-    public static IDisposable Override(AttentionPath path)
-    {
-        var restore = new OverrideScope(overriddenPath);
-        overriddenPath = path;
-        return restore;
-    }
-
-    private sealed class OverrideScope(AttentionPath? previousPath) : IDisposable
-    {
-        public void Dispose() => overriddenPath = previousPath;
-    }
+    public static IDisposable Override(AttentionPath path) => forcedPath.Force(path);
 
     /// <summary>The path attention takes: fp32 unless VKDIFF_ATTENTION (or <see cref="Override"/>) forces one.</summary>
     public static AttentionPath ChoosePath()
     {
-        if (overriddenPath is { } path) return path;
+        if (forcedPath.Value is { } path) return path;
         string? forced = Environment.GetEnvironmentVariable(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {

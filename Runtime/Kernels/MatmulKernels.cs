@@ -107,8 +107,8 @@ public static class MatmulKernels
     public static double Flops(int rowCount, int inFeatures, int outFeatures, int batchCount = 1) =>
         2.0 * rowCount * inFeatures * outFeatures * batchCount;
 
-    [ThreadStatic] private static MatmulPath? overriddenPath;
-    [ThreadStatic] private static int? overriddenSplitCount;
+    private static readonly ThreadOverride<MatmulPath> forcedPath = new();
+    private static readonly ThreadOverride<int> forcedSplitCount = new();
 
     /// <summary>
     /// Forces a path and/or a split count for products recorded on this thread until the result is disposed, over the
@@ -116,18 +116,16 @@ public static class MatmulKernels
     /// </summary>
     public static IDisposable Override(MatmulPath? path = null, int? splitCount = null)
     {
-        var restore = new OverrideScope(overriddenPath, overriddenSplitCount);
-        overriddenPath = path ?? overriddenPath;
-        overriddenSplitCount = splitCount ?? overriddenSplitCount;
-        return restore;
+        IDisposable pathScope = forcedPath.Force(path), splitScope = forcedSplitCount.Force(splitCount);
+        return new OverrideScope(pathScope, splitScope);
     }
 
-    private sealed class OverrideScope(MatmulPath? previousPath, int? previousSplitCount) : IDisposable
+    private sealed class OverrideScope(IDisposable pathScope, IDisposable splitScope) : IDisposable
     {
         public void Dispose()
         {
-            overriddenPath = previousPath;
-            overriddenSplitCount = previousSplitCount;
+            splitScope.Dispose();
+            pathScope.Dispose();
         }
     }
 
@@ -159,7 +157,7 @@ public static class MatmulKernels
 
     private static MatmulPath? ForcedPath()
     {
-        if (overriddenPath is { } path) return path;
+        if (forcedPath.Value is { } path) return path;
         string? forced = Environment.GetEnvironmentVariable(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {
@@ -181,7 +179,7 @@ public static class MatmulKernels
     public static int SplitCount(DeviceInfo device, long outputTiles, int reductionLength)
     {
         int maxSplits = Math.Max(1, reductionLength / MinSplitLength);
-        if (overriddenSplitCount is { } overridden) return Math.Clamp(overridden, 1, maxSplits);
+        if (forcedSplitCount.Value is { } overridden) return Math.Clamp(overridden, 1, maxSplits);
         string? forced = Environment.GetEnvironmentVariable(SplitVariable)?.Trim().ToLowerInvariant();
         switch (forced)
         {
