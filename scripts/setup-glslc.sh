@@ -7,6 +7,7 @@
 # that wrapper when it exists. Idempotent; prints which glslc the build will use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/private-apt.sh
 root=$PWD/.tools/glslc
 wrapper=$root/glslc
 
@@ -48,35 +49,10 @@ TXT
 fi
 
 echo "setup: Debian 12's glslc is too old for cooperative-matrix shaders; fetching Debian 13's into .tools/glslc"
-apt_dir=$root/apt
 rm -rf "$root"
-mkdir -p "$apt_dir/etc" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$root/debs" "$root/root"
-# The same mirror the system already uses for Debian, so no new host is contacted.
-mirror=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-  | grep -v security | head -n 1 | awk '{print $NF}' || true)
-[ -n "$mirror" ] || { echo "setup: cannot find the system's Debian mirror in /etc/apt" >&2; exit 3; }
-cat > "$apt_dir/etc/trixie.sources" <<SOURCES
-Types: deb
-URIs: $mirror
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-cat > "$apt_dir/apt.conf" <<CONF
-Dir::Etc::SourceList "/dev/null";
-Dir::Etc::SourceParts "$apt_dir/etc";
-Dir::Etc::Preferences "/dev/null";
-Dir::Etc::PreferencesParts "/dev/null";
-Dir::State::Lists "$apt_dir/lists";
-Dir::Cache "$apt_dir/cache";
-Dir::State::status "/dev/null";
-APT::Architecture "amd64";
-CONF
-export APT_CONFIG=$apt_dir/apt.conf
-apt-get update -qq -o APT::Sandbox::User=root >/dev/null
-(cd "$root/debs" && apt-get download -qq -o APT::Sandbox::User=root glslc libshaderc1 libc6 libstdc++6 libgcc-s1 >/dev/null)
-for deb in "$root"/debs/*.deb; do dpkg -x "$deb" "$root/root"; done
-rm -rf "$apt_dir" "$root/debs"
+private_apt_download trixie "$root/debs" glslc libshaderc1 libc6 libstdc++6 libgcc-s1
+unpack_debs "$root/debs" "$root/root"
+rm -rf "$root/debs"
 
 libs=$root/root/usr/lib/x86_64-linux-gnu
 cat > "$wrapper" <<WRAP

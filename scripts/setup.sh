@@ -38,3 +38,7 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 bash "$(dirname "$0")/setup-glslc.sh"
+
+# More Vulkan implementations for the conformance runs (SwiftShader, Mesa 25's lavapipe and RADV), fetched into
+# .tools/drivers without touching the system; one that cannot be fetched is left out and named.
+bash "$(dirname "$0")/setup-drivers.sh"
