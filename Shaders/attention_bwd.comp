@@ -17,6 +17,7 @@
 //! variant attention_bwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_d64 -DHEAD_DIM=64 -DROWS=1
 //! variant attention_bwd_d128 -DHEAD_DIM=128 -DROWS=1
+//! variant attention_bwd_d128_rolled -DHEAD_DIM=128 -DROWS=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_rows8_d16 -DHEAD_DIM=16 -DROWS=8
 //! variant attention_bwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_bwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
@@ -25,6 +26,7 @@
 //! variant attention_bwd_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
 //! variant attention_bwd_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
 //! variant attention_bwd_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_d128_rolled_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
 //! variant attention_bwd_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
 //! variant attention_bwd_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
@@ -33,6 +35,7 @@
 //! variant attention_bwd_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
 //! variant attention_bwd_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
 //! variant attention_bwd_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_d128_rolled_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
 //! variant attention_bwd_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
 //! variant attention_bwd_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
@@ -72,7 +75,7 @@ void main() {
         rowQueryStart[t] = key >= T ? T : (pc.causal != 0u ? key : 0u);
         uint row = min(key, T - 1u);
         uint kAt = qkv_index(b, row, 1u, h), vAt = qkv_index(b, row, 2u, h);
-        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) {
             k[t][d] = qkv_at(kAt + d) * SCALE;
             v[t][d] = qkv_at(vAt + d);
             kGrad[t][d] = 0.0;
@@ -104,7 +107,7 @@ void main() {
         // Uniform loop, arithmetic masking (see attention_fwd).
         for (uint i = 0; i < end; i++) {
             float query[HEAD_DIM], outGrad[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                 vec4 query4 = QUERY4(i, d), outGrad4 = OUT_GRAD4(i, d);
                 query[d] = query4.x; query[d + 1u] = query4.y; query[d + 2u] = query4.z; query[d + 3u] = query4.w;
                 outGrad[d] = outGrad4.x; outGrad[d + 1u] = outGrad4.y; outGrad[d + 2u] = outGrad4.z; outGrad[d + 3u] = outGrad4.w;
@@ -113,7 +116,7 @@ void main() {
             [[unroll]] for (uint t = 0; t < ROWS; t++) {
                 // Four partial sums per dot product: independent chains, not one latency-bound chain.
                 vec4 scores = vec4(0.0), grads = vec4(0.0);
-                [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                     scores += vec4(query[d], query[d + 1u], query[d + 2u], query[d + 3u])
                             * vec4(k[t][d], k[t][d + 1u], k[t][d + 2u], k[t][d + 3u]);
                     grads += vec4(outGrad[d], outGrad[d + 1u], outGrad[d + 2u], outGrad[d + 3u])
@@ -123,7 +126,7 @@ void main() {
                 float dp = (grads.x + grads.y) + (grads.z + grads.w);
                 float p = blockStart + i >= rowQueryStart[t] ? exp(s - queryLse) : 0.0;
                 float ds = p * (dp - queryDelta);
-                [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+                HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) {
                     vGrad[t][d] += p * outGrad[d];
                     kGrad[t][d] += ds * query[d];
                 }
@@ -135,7 +138,7 @@ void main() {
         uint key = owned_row(firstKey, t);
         if (key < T) {
             uint kGradAt = qkv_index(b, key, 1u, h) - pc.qkvBase + pc.dQkvBase, vGradAt = kGradAt + pc.H * HEAD_DIM;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) {
                 dQkv[kGradAt + d] = kGrad[t][d] * SCALE;
                 dQkv[vGradAt + d] = vGrad[t][d];
             }

@@ -14,6 +14,7 @@
 //! variant attention_bwd_dq_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_bwd_dq_d64 -DHEAD_DIM=64 -DROWS=1
 //! variant attention_bwd_dq_d128 -DHEAD_DIM=128 -DROWS=1
+//! variant attention_bwd_dq_d128_rolled -DHEAD_DIM=128 -DROWS=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_dq_rows8_d16 -DHEAD_DIM=16 -DROWS=8
 //! variant attention_bwd_dq_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_bwd_dq_rows8_d64 -DHEAD_DIM=64 -DROWS=8
@@ -22,6 +23,7 @@
 //! variant attention_bwd_dq_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
 //! variant attention_bwd_dq_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
 //! variant attention_bwd_dq_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_bwd_dq_d128_rolled_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_dq_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
 //! variant attention_bwd_dq_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
 //! variant attention_bwd_dq_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
@@ -30,6 +32,7 @@
 //! variant attention_bwd_dq_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
 //! variant attention_bwd_dq_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
 //! variant attention_bwd_dq_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_bwd_dq_d128_rolled_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_bwd_dq_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
 //! variant attention_bwd_dq_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
 //! variant attention_bwd_dq_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
@@ -64,7 +67,7 @@ void main() {
         rowKeyEnd[t] = query >= T ? 0u : (pc.causal != 0u ? query + 1u : T);
         uint row = min(query, T - 1u);
         uint qAt = qkv_index(b, row, 0u, h), outGradAt = row_index(pc.outBase, b, row, h);
-        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) {
             q[t][d] = qkv_at(qAt + d) * SCALE;
             outGrad[t][d] = out_grad_at(outGradAt + d);
             qGrad[t][d] = 0.0;
@@ -89,7 +92,7 @@ void main() {
         uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
         for (uint j = 0; j < blockKeys; j++) {
             float k[HEAD_DIM], v[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                 vec4 k4 = KEY4(j, d), v4 = VALUE4(j, d);
                 k[d] = k4.x; k[d + 1u] = k4.y; k[d + 2u] = k4.z; k[d + 3u] = k4.w;
                 v[d] = v4.x; v[d + 1u] = v4.y; v[d + 2u] = v4.z; v[d + 3u] = v4.w;
@@ -97,7 +100,7 @@ void main() {
             [[unroll]] for (uint t = 0; t < ROWS; t++) {
                 // Four partial sums per dot product: independent chains, not one latency-bound chain.
                 vec4 scores = vec4(0.0), grads = vec4(0.0);
-                [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+                HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                     scores += vec4(q[t][d], q[t][d + 1u], q[t][d + 2u], q[t][d + 3u]) * vec4(k[d], k[d + 1u], k[d + 2u], k[d + 3u]);
                     grads += vec4(outGrad[t][d], outGrad[t][d + 1u], outGrad[t][d + 2u], outGrad[t][d + 3u])
                            * vec4(v[d], v[d + 1u], v[d + 2u], v[d + 3u]);
@@ -105,7 +108,7 @@ void main() {
                 float s = (scores.x + scores.y) + (scores.z + scores.w);
                 float dp = (grads.x + grads.y) + (grads.z + grads.w);
                 float ds = keyStart + j < rowKeyEnd[t] ? exp(s - rowLse[t]) * (dp - rowDelta[t]) : 0.0;
-                [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) qGrad[t][d] += ds * k[d];
+                HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) qGrad[t][d] += ds * k[d];
             }
         }
     }
@@ -114,7 +117,7 @@ void main() {
         uint query = owned_row(firstQuery, t);
         if (query < T) {
             uint at = qkv_index(b, query, 0u, h) - pc.qkvBase + pc.dQkvBase;
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) dQkv[at + d] = qGrad[t][d] * SCALE;
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) dQkv[at + d] = qGrad[t][d] * SCALE;
         }
     }
 }

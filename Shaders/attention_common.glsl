@@ -26,6 +26,14 @@
 #ifndef ROWS
 #error ROWS must be defined by the variant (rows per invocation)
 #endif
+// Loops over the head dim unroll fully, so the per-row vectors live in registers (constant indices). The _rolled
+// variants (ROLLED_HEAD_DIM) keep them as loops: SwiftShader's JIT aborts on the unrolled head-dim-128 kernels ("Local
+// variable exceeds stack size limit"), and compiles the rolled ones (KernelProfile.UnrolledHeadDims).
+#ifdef ROLLED_HEAD_DIM
+#define HEAD_DIM_UNROLL
+#else
+#define HEAD_DIM_UNROLL [[unroll]]
+#endif
 
 // Spec 0: invocations per workgroup (each owns ROWS rows). Spec 1: rows of the other operand staged per step.
 layout(constant_id = 0) const uint ROW_BLOCK = 64;

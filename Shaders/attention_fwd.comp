@@ -19,6 +19,7 @@
 //! variant attention_fwd_d32 -DHEAD_DIM=32 -DROWS=1
 //! variant attention_fwd_d64 -DHEAD_DIM=64 -DROWS=1
 //! variant attention_fwd_d128 -DHEAD_DIM=128 -DROWS=1
+//! variant attention_fwd_d128_rolled -DHEAD_DIM=128 -DROWS=1 -DROLLED_HEAD_DIM=1
 //! variant attention_fwd_rows8_d16 -DHEAD_DIM=16 -DROWS=8
 //! variant attention_fwd_rows8_d32 -DHEAD_DIM=32 -DROWS=8
 //! variant attention_fwd_rows8_d64 -DHEAD_DIM=64 -DROWS=8
@@ -27,6 +28,7 @@
 //! variant attention_fwd_d32_f16 -DHEAD_DIM=32 -DROWS=1 -DACT_F16=1
 //! variant attention_fwd_d64_f16 -DHEAD_DIM=64 -DROWS=1 -DACT_F16=1
 //! variant attention_fwd_d128_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1
+//! variant attention_fwd_d128_rolled_f16 -DHEAD_DIM=128 -DROWS=1 -DACT_F16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_fwd_rows8_d16_f16 -DHEAD_DIM=16 -DROWS=8 -DACT_F16=1
 //! variant attention_fwd_rows8_d32_f16 -DHEAD_DIM=32 -DROWS=8 -DACT_F16=1
 //! variant attention_fwd_rows8_d64_f16 -DHEAD_DIM=64 -DROWS=8 -DACT_F16=1
@@ -35,6 +37,7 @@
 //! variant attention_fwd_d32_bf16 -DHEAD_DIM=32 -DROWS=1 -DACT_BF16=1
 //! variant attention_fwd_d64_bf16 -DHEAD_DIM=64 -DROWS=1 -DACT_BF16=1
 //! variant attention_fwd_d128_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1
+//! variant attention_fwd_d128_rolled_bf16 -DHEAD_DIM=128 -DROWS=1 -DACT_BF16=1 -DROLLED_HEAD_DIM=1
 //! variant attention_fwd_rows8_d16_bf16 -DHEAD_DIM=16 -DROWS=8 -DACT_BF16=1
 //! variant attention_fwd_rows8_d32_bf16 -DHEAD_DIM=32 -DROWS=8 -DACT_BF16=1
 //! variant attention_fwd_rows8_d64_bf16 -DHEAD_DIM=64 -DROWS=8 -DACT_BF16=1
@@ -69,7 +72,7 @@ void main() {
         uint query = owned_row(firstQuery, t);
         rowKeyEnd[t] = query >= T ? 0u : (pc.causal != 0u ? query + 1u : T);
         uint qAt = qkv_index(b, min(query, T - 1u), 0u, h);
-        [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) {
+        HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) {
             q[t][d] = qkv_at(qAt + d) * SCALE;
             acc[t][d] = 0.0;
         }
@@ -94,7 +97,7 @@ void main() {
         uint blockKeys = min(STAGE_BLOCK, keyEnd - keyStart);
         for (uint j = 0; j < blockKeys; j++) {
             float k[HEAD_DIM];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                 vec4 k4 = KEY4(j, d);
                 k[d] = k4.x; k[d + 1u] = k4.y; k[d + 2u] = k4.z; k[d + 3u] = k4.w;
             }
@@ -103,7 +106,7 @@ void main() {
                 // Four independent partial sums: one dependent chain of HEAD_DIM fused multiply-adds would be
                 // bound by FMA latency, not throughput.
                 vec4 partial = vec4(0.0);
-                [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u)
+                HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u)
                     partial += vec4(q[t][d], q[t][d + 1u], q[t][d + 2u], q[t][d + 3u]) * vec4(k[d], k[d + 1u], k[d + 2u], k[d + 3u]);
                 bool seen = keyStart + j < rowKeyEnd[t];
                 float s = seen ? (partial.x + partial.y) + (partial.z + partial.w) : NO_MAXIMUM;
@@ -111,13 +114,13 @@ void main() {
                 if (s > m[t]) {
                     float correction = exp(m[t] - s);
                     l[t] *= correction;
-                    [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) acc[t][d] *= correction;
+                    HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) acc[t][d] *= correction;
                     m[t] = s;
                 }
                 p[t] = seen ? exp(s - m[t]) : 0.0;
                 l[t] += p[t];
             }
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d += 4u) {
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d += 4u) {
                 vec4 v4 = VALUE4(j, d);
                 [[unroll]] for (uint e = 0; e < 4u; e++)
                     [[unroll]] for (uint t = 0; t < ROWS; t++) acc[t][d + e] += p[t] * v4[e];
@@ -130,7 +133,7 @@ void main() {
         if (query < T) {
             uint outAt = row_index(pc.outBase, b, query, h);
             float inverse = 1.0 / l[t];
-            [[unroll]] for (uint d = 0; d < HEAD_DIM; d++) o[outAt + d] = acc[t][d] * inverse;
+            HEAD_DIM_UNROLL for (uint d = 0; d < HEAD_DIM; d++) o[outAt + d] = acc[t][d] * inverse;
             lse[lse_index(pc.lseBase, b, h, query)] = m[t] + log(l[t]);
         }
     }

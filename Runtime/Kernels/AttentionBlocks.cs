@@ -4,29 +4,32 @@ namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>
 /// Block sizes of the fused attention kernels for one device and head dim. Each invocation owns
-/// RowsPerInvocation rows (register blocking; a build-time variant: 1, or on CPU devices 8 for head dims
-/// up to 64 and 4 for 128), RowBlock invocations form a workgroup, and StageBlock rows of the other operand
-/// are walked per step.
-/// CPU devices (lavapipe): a workgroup runs as one thread looping over SIMD subgroups, and every buffer
-/// or shared-memory load inside a loop is a per-lane loop there (lavapipe broadcasts a uniform load only
-/// outside all control flow), so the loads, not the arithmetic, set the speed; owning 8 rows makes each
-/// loaded element of the other operand feed 8 rows' multiply-adds. Workgroups are one subgroup wide
-/// (8 invocations on lavapipe, at least 8), so a 64-row workgroup lets short and causal sequences spread
-/// over the cores. The other operand is read in place (StageInShared false): lavapipe's shared memory is
-/// ordinary memory and barriers make the subgroups coroutines.
-/// GPUs: one row per invocation, 64-invocation workgroups (two 32-wide or one 64-wide wave), and the
-/// other operand staged in shared memory; the staging block is the largest power of two up to 64 whose
-/// buffers fit in min(shared memory, 32 KiB), leaving room for a second resident workgroup on 48-64 KiB GPUs.
-/// VKDIFF_ATTENTION_SHARED=1 or 0 forces staging on or off (the row blocking stays the device's).
-/// TexelLoads: qkv (and dO in the dK/dV pass) are read through texel buffers, which a CPU device fetches
-/// for all SIMD lanes with one vector gather instead of a loop over the lanes; on by default on CPU
-/// devices whose texel limit covers a storage binding, VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
+/// RowsPerInvocation rows (register blocking; a build-time variant: 1, 8 for head dims up to 64, 4 for 128), RowBlock
+/// invocations form a workgroup, and StageBlock rows of the other operand are walked per step. What the device's
+/// <see cref="KernelProfile"/> prefers, within what the device allows:
+/// - Rows: as many as the profile's private-array budget holds (each row keeps four head-dim vectors: k, v and their
+///   gradients), else one. lavapipe's budget takes 8 (4 at head dim 128): each loaded element of the other operand
+///   then feeds 8 rows' multiply-adds, and there loads, not arithmetic, set the speed (a storage or shared load inside
+///   a loop is a per-lane loop; a uniform load is broadcast only outside all control flow). Other devices take one:
+///   on a GPU more would spill registers, and SwiftShader's JIT aborts on 8-row arrays. VKDIFF_ATTENTION_ROWS=1 or the
+///   variant's count forces it.
+/// - Workgroups: one subgroup wide (at least 8) on host processors, so a 64-row workgroup lets short and causal
+///   sequences spread over the cores; 64 invocations (two 32-wide or one 64-wide wave) on GPUs.
+/// - Staging: GPUs stage the other operand in shared memory, in the largest power-of-two block up to 64 whose buffers
+///   fit in min(shared memory, 32 KiB) (room for a second resident workgroup on 48-64 KiB GPUs; VKDIFF_SHARED_MEMORY_LIMIT
+///   lowers the device's figure to test 16 KiB devices); host processors read it in place (their shared memory is
+///   ordinary memory and barriers make the subgroups coroutines). VKDIFF_ATTENTION_SHARED=1 or 0 forces it.
+/// - Rolled head-dim loops at head dim 128 where the profile unrolls only smaller ones (SwiftShader);
+///   VKDIFF_ATTENTION_UNROLL=1 or 0 forces it.
+/// - TexelLoads: qkv (and dO in the dK/dV pass) are read through texel buffers, which lavapipe fetches for all SIMD
+///   lanes with one vector gather instead of a loop over the lanes; only where the profile asks for it and the texel
+///   limit covers a storage binding. VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
 /// Nothing depends on the subgroup size for correctness.
 /// CooperativeMatrixTile set: the cooperative-matrix kernels (attention_coopmat.glsl), with CooperativeSubgroups
 /// subgroups of Tile.M rows per workgroup (RowBlock is then the workgroup size) and build-time staging blocks.
 /// </summary>
 public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1, bool TexelLoads = false,
-    (uint M, uint N, uint K)? CooperativeMatrixTile = null)
+    (uint M, uint N, uint K)? CooperativeMatrixTile = null, bool RolledHeadDim = false)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
 
@@ -35,29 +38,47 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     private const uint CooperativeSubgroups = 2;
     private static uint CooperativeBlock(int headDim) => headDim <= 64 ? 32u : 16u;
 
+    public const string RowsVariable = "VKDIFF_ATTENTION_ROWS";
+    public const string UnrollVariable = "VKDIFF_ATTENTION_UNROLL";
+
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
-        uint rowBlock = Math.Min(device.IsCpu ? Math.Max(8u, device.SubgroupSize) : 64u, device.MaxComputeWorkGroupInvocations);
+        KernelProfile profile = KernelProfile.For(device);
+        uint rowBlock = Math.Min(profile.RowPerInvocation ? Math.Max(8u, device.SubgroupSize) : 64u, device.MaxComputeWorkGroupInvocations);
         uint budget = Math.Min(device.SharedMemoryBytes, SharedBudgetBytes);
         // The dK/dV pass stages the most: Q and dO rows plus one LSE and one delta per row.
         uint bytesPerStagedRow = (uint)(2 * headDim + 2) * sizeof(float);
         uint stageBlock = 64;
         while (stageBlock > 1 && stageBlock * bytesPerStagedRow > budget) stageBlock /= 2;
-        bool stageInShared = Environment.GetEnvironmentVariable("VKDIFF_ATTENTION_SHARED") switch
-        {
-            "1" => true,
-            "0" => false,
-            _ => !device.IsCpu,
-        };
-        uint rowsPerInvocation = !device.IsCpu ? 1u : headDim <= 64 ? 8u : 4u;
-        bool texelLoads = Environment.GetEnvironmentVariable("VKDIFF_ATTENTION_TEXELS") switch
-        {
-            "1" => true,
-            "0" => false,
-            _ => device.IsCpu && (ulong)device.MaxTexelBufferElements * sizeof(float) >= device.MaxStorageBufferRange,
-        };
-        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rowsPerInvocation, texelLoads);
+        bool stageInShared = ForcedSwitch("VKDIFF_ATTENTION_SHARED") ?? profile.AttentionStaging;
+        bool texelLoads = ForcedSwitch("VKDIFF_ATTENTION_TEXELS")
+            ?? (profile.AttentionTexelLoads && (ulong)device.MaxTexelBufferElements * sizeof(float) >= device.MaxStorageBufferRange);
+        uint rows = PreferredRows(profile, headDim);
+        // Rolled loops exist for one row per invocation at head dim 128 (the only kernels SwiftShader cannot take unrolled).
+        bool rolled = rows == 1 && headDim == RolledHeadDims && !(ForcedSwitch(UnrollVariable) ?? headDim <= profile.MaxUnrolledHeadDim);
+        return new AttentionBlocks(rowBlock, stageBlock, stageInShared, rows, texelLoads, RolledHeadDim: rolled);
     }
+
+    private const int RolledHeadDims = 128;
+
+    // The register-blocked variant's row count at this head dim (attention_*.comp build 8 for 16-64 and 4 for 128).
+    private static uint BlockedRows(int headDim) => headDim <= 64 ? 8u : 4u;
+
+    private static uint PreferredRows(KernelProfile profile, int headDim)
+    {
+        uint blocked = BlockedRows(headDim);
+        string? forced = Environment.GetEnvironmentVariable(RowsVariable)?.Trim();
+        if (string.IsNullOrEmpty(forced)) return blocked * 4 * headDim <= profile.AttentionPrivateFloats ? blocked : 1u;
+        if (uint.TryParse(forced, out uint rows) && (rows == 1 || rows == blocked)) return rows;
+        throw new InvalidInputException($"{RowsVariable}={forced} is not a row count the head-dim-{headDim} kernels are built for; use 1 or {blocked}.");
+    }
+
+    private static bool? ForcedSwitch(string variable) => Environment.GetEnvironmentVariable(variable) switch
+    {
+        "1" => true,
+        "0" => false,
+        _ => null,
+    };
 
     /// <summary>
     /// The blocks of the cooperative-matrix kernels on <paramref name="tile"/> (a shape the device lists) with this
@@ -104,13 +125,14 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
 
     /// <summary>The build-time variant of a fused attention kernel family ("attention_fwd", ...) for these blocks and qkv
     /// stored as <paramref name="inputs"/>: family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim};
-    /// variants exist for RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128.
+    /// variants exist for RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128 (<see cref="BlockedRows"/>),
+    /// and with rolled head-dim loops (family_d128_rolled) for one row at head dim 128.
     /// The cooperative-matrix kernels are family_coopmat_d{headDim}_{M}x{N}x{K}, for the tiles MatmulKernels offers.
     /// 16-bit qkv adds _f16 or _bf16 (storage-buffer loads only; the cooperative-matrix kernels have _f16 alone).</summary>
     public string KernelName(string family, int headDim, Precision inputs = Precision.Fp32)
     {
         string name = CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
-            : RowsPerInvocation == 1 ? $"{family}_d{headDim}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
+            : RowsPerInvocation == 1 ? $"{family}_d{headDim}{(RolledHeadDim ? "_rolled" : "")}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
         return name + inputs.VariantSuffix();
     }
 }

@@ -90,7 +90,7 @@ public static class CrossEntropyKernels
     /// <summary>The plan this device uses: the largest aligned chunk that fits one binding and one dispatch's groups.</summary>
     internal static Plan PlanFor(DeviceInfo info, int vocabSize)
     {
-        uint lanes = LanesPerRow(vocabSize, info.IsCpu ? CpuLogitsPerLane : GpuLogitsPerLane);
+        uint lanes = LanesPerRow(vocabSize, KernelProfile.For(info).RowPerInvocation ? CpuLogitsPerLane : GpuLogitsPerLane);
         long rowsPerGroup = WorkgroupSize / lanes;
         long groupLimitRows = Math.Min(info.MaxComputeWorkGroupCountX * rowsPerGroup, int.MaxValue) / RowAlignment * RowAlignment;
         return new Plan((int)Math.Min(MaxRowsPerChunk(info, vocabSize), groupLimitRows), lanes);

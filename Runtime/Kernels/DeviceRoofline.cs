@@ -17,7 +17,7 @@ public sealed record DeviceRoofline(double Gflops, double GigabytesPerSecond, do
     /// </summary>
     public static DeviceRoofline Measure(GpuContext context, bool quick = false)
     {
-        bool cpu = context.Info.IsCpu;
+        bool cpu = context.Info.DeviceType == DeviceInfo.CpuDeviceType;
         int repetitions = quick ? 3 : 5;
 
         uint groups = cpu ? 64u : 4096u;
@@ -47,7 +47,7 @@ public sealed record DeviceRoofline(double Gflops, double GigabytesPerSecond, do
         if (MatmulKernels.CooperativeMatrixTile(context, out _) is not { } tile) return null;
         var (m, n, k) = tile;
         const uint subgroupsPerGroup = 4, accumulators = 4;
-        bool cpu = context.Info.IsCpu;
+        bool cpu = context.Info.DeviceType == DeviceInfo.CpuDeviceType;
         // An emulated device (lavapipe) runs ~1 GFLOP/s: a token amount of work there.
         uint groups = cpu ? 8u : 4096u;
         uint iterations = cpu ? (quick ? 8u : 32u) : 2048u;

@@ -56,7 +56,7 @@ public static class GradientNormKernels
     /// <summary>Workgroups (= partial sums written) for a tensor of <paramref name="count"/> floats on this device.</summary>
     internal static uint Groups(uint count, DeviceInfo info)
     {
-        long perGroup = (long)WorkgroupSize * (info.IsCpu ? CpuMinSquaresPerLane : GpuMinSquaresPerLane);
+        long perGroup = (long)WorkgroupSize * (KernelProfile.For(info).RowPerInvocation ? CpuMinSquaresPerLane : GpuMinSquaresPerLane);
         return (uint)Math.Clamp((count + perGroup - 1) / perGroup, 1, PartialsPerTensor);
     }
 }

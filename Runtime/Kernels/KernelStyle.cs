@@ -4,8 +4,8 @@ using VkDiffusion.Runtime.Vulkan;
 namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>
-/// How memory-bound kernels lay work on lanes. A CPU device (lavapipe) runs a workgroup as a loop over SIMD
-/// lanes, so shared memory, barriers and many small workgroups are expensive there: each invocation takes
+/// How memory-bound kernels lay work on lanes (<see cref="KernelProfile.RowPerInvocation"/>). A CPU implementation
+/// (lavapipe, SwiftShader) runs a workgroup as a loop over SIMD lanes, so shared memory, barriers and many small workgroups are expensive there: each invocation takes
 /// whole rows with plain loops. A GPU wants many lanes per row and a shared-memory reduction.
 /// <see cref="Variable"/> forces either style on any device (for diagnosis and for testing the GPU path on lavapipe).
 /// </summary>
@@ -13,13 +13,13 @@ public static class KernelStyle
 {
     public const string Variable = "VKDIFF_KERNEL_STYLE";
 
-    /// <summary>True for the CPU style (a row per invocation), the default on CPU devices unless <see cref="Variable"/> says otherwise.</summary>
+    /// <summary>True for the CPU style (a row per invocation): the device profile's choice unless <see cref="Variable"/> says otherwise.</summary>
     public static bool RowPerInvocation(DeviceInfo device)
     {
         string? forced = Environment.GetEnvironmentVariable(Variable);
         return forced?.Trim().ToLowerInvariant() switch
         {
-            null or "" or "auto" => device.IsCpu,
+            null or "" or "auto" => KernelProfile.For(device).RowPerInvocation,
             "cpu" => true,
             "gpu" => false,
             _ => throw new InvalidInputException($"{Variable}={forced} is not a kernel style; use auto, cpu or gpu."),

@@ -131,9 +131,10 @@ public static class MatmulKernels
 
     /// <summary>
     /// The implementation this device gets for fp32 operands, unless VKDIFF_MATMUL (or <see cref="Override"/>) forces
-    /// one: texel loads on CPU devices, shared tiles on GPUs.
+    /// one: the device's <see cref="KernelProfile"/> (texel loads on lavapipe, storage loads on other host processors,
+    /// shared tiles on GPUs).
     /// </summary>
-    public static MatmulPath ChoosePath(DeviceInfo device) => ForcedPath() ?? (device.IsCpu ? MatmulPath.RegisterBlockedTexels : MatmulPath.Tiled);
+    public static MatmulPath ChoosePath(DeviceInfo device) => ForcedPath() ?? KernelProfile.For(device).Fp32Matmul;
 
     /// <summary>
     /// The implementation for operands in <paramref name="operands"/>: as <see cref="ChoosePath(DeviceInfo)"/>, except that
@@ -144,7 +145,7 @@ public static class MatmulKernels
     public static MatmulPath ChoosePath(GpuContext context, Precision operands)
     {
         MatmulPath path = ForcedPath()
-            ?? (operands == Precision.Fp16 && !context.Info.IsCpu && CooperativeMatrixTile(context, out _) is not null
+            ?? (operands == Precision.Fp16 && KernelProfile.For(context.Info).PrefersMatrixUnits && CooperativeMatrixTile(context, out _) is not null
                 ? MatmulPath.CooperativeMatrix
                 : ChoosePath(context.Info));
         return (operands, path) switch
@@ -195,9 +196,7 @@ public static class MatmulKernels
         }
     }
 
-    // Workgroups that keep a device busy: a few per core on a CPU device (lavapipe runs one thread per core), and on a
-    // GPU a few per compute unit of a large part (Vulkan does not report the count; an H100 has 132 SMs).
-    private static long TargetWorkgroups(DeviceInfo device) => device.IsCpu ? 4L * Environment.ProcessorCount : 512;
+    private static long TargetWorkgroups(DeviceInfo device) => KernelProfile.For(device).TargetWorkgroups;
 
     // An operand seen as a 2-D array: element (row, r) of batch b at b*BatchStride + row*RowStride + r*ReductionStride,
     // each element ElementBytes long. For the output, ReductionStride is unused (columns are contiguous).

@@ -57,7 +57,7 @@ public static class PrecisionFormat
     {
         DeviceInfo device = context.Info;
         if (requested is null)
-            return !device.IsCpu && MissingFeature(Precision.Fp16, device) is null && MatmulKernels.CooperativeMatrixTile(context, out _) is not null
+            return KernelProfile.For(device).PrefersMatrixUnits && MissingFeature(Precision.Fp16, device) is null && MatmulKernels.CooperativeMatrixTile(context, out _) is not null
                 ? Precision.Fp16
                 : Precision.Fp32;
         RequireSupported(requested.Value, device);

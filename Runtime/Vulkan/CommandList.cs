@@ -25,6 +25,7 @@ public sealed unsafe class CommandList : IDisposable
     private readonly QueryPool queryPool;
     private readonly int queryCapacity;
     private readonly List<string> labels = [];
+    private readonly List<string> kernelNames = [];
     private readonly List<GpuBuffer> scratchBuffers = [];
     private int setsLeftInPool;
     private bool ended;
@@ -38,6 +39,8 @@ public sealed unsafe class CommandList : IDisposable
     public int BarrierCount { get; private set; }
     public bool Profiling { get; }
     public IReadOnlyList<string> Labels => labels;
+    /// <summary>The kernels this list dispatches, each once, in the order of their first dispatch: what a hang or a lost device names.</summary>
+    public IReadOnlyList<string> KernelNames => kernelNames;
 
     internal CommandList(GpuContext context, bool profile, int maxProfiledCommands, SubmissionPlan plan)
     {
@@ -109,6 +112,7 @@ public sealed unsafe class CommandList : IDisposable
         vk.CmdDispatch(CurrentBuffer, groupsX, groupsY, groupsZ);
         WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
         hazards.Record(bindings);
+        if (!kernelNames.Contains(kernel.Name)) kernelNames.Add(kernel.Name);
         DispatchCount++;
     }
 

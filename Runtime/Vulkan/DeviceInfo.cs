@@ -57,7 +57,25 @@ public sealed record DeviceInfo
     public required float TimestampPeriodNs { get; init; }
     public required ulong DeviceLocalBytes { get; init; }
     public required string DeviceUuid { get; init; }
-    public required bool IsCpu { get; init; }
+    /// <summary>The VkDriverId (VK_DRIVER_ID_*), 0 where the device does not report one.</summary>
+    public required uint DriverId { get; init; }
+    /// <summary>
+    /// Device-local memory the host can map and reads through its cache (one heap shared with the host: CPU
+    /// implementations, integrated GPUs): tensors are mapped and uploads need no staging. A discrete GPU's
+    /// host-visible device-local window (resizable BAR) is uncached for reads, so it does not count.
+    /// </summary>
+    public required bool MappableDeviceMemory { get; init; }
+    /// <summary>Why the device cannot hold vkdiff's buffers (no device-local or no host-visible memory), or null when it can.</summary>
+    public required string? MissingMemory { get; init; }
+
+    public const string CpuDeviceType = "CPU";
+
+    /// <summary>
+    /// Lowers the shared memory per workgroup that vkdiff assumes (bytes, or with a K suffix KiB) below what the device
+    /// reports, never above: kernels then size their staging as on a device with that much (Vulkan's minimum is 16 KiB),
+    /// so 16 and 32 KiB devices are tested on one that has more.
+    /// </summary>
+    public const string SharedMemoryLimitVariable = "VKDIFF_SHARED_MEMORY_LIMIT";
 
     /// <summary>One line with everything a bug report needs about the device.</summary>
     public string Banner =>
@@ -130,7 +148,7 @@ public sealed record DeviceInfo
                 PhysicalDeviceType.DiscreteGpu => "discrete GPU",
                 PhysicalDeviceType.IntegratedGpu => "integrated GPU",
                 PhysicalDeviceType.VirtualGpu => "virtual GPU",
-                PhysicalDeviceType.Cpu => "CPU",
+                PhysicalDeviceType.Cpu => CpuDeviceType,
                 _ => "other",
             },
             DriverName = SilkMarshal.PtrToString((nint)driver.DriverName) ?? "unknown",
@@ -143,7 +161,7 @@ public sealed record DeviceInfo
             MinSubgroupSize = apiHasSizeControl && sizeControl.MinSubgroupSize > 0 ? sizeControl.MinSubgroupSize : subgroup.SubgroupSize,
             MaxSubgroupSize = apiHasSizeControl && sizeControl.MaxSubgroupSize > 0 ? sizeControl.MaxSubgroupSize : subgroup.SubgroupSize,
             SubgroupOperations = FormatSubgroupOperations(subgroup.SupportedOperations),
-            SharedMemoryBytes = properties.Limits.MaxComputeSharedMemorySize,
+            SharedMemoryBytes = Math.Min(properties.Limits.MaxComputeSharedMemorySize, AssumedSharedMemoryLimit()),
             MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
             MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,
             MaxTexelBufferElements = properties.Limits.MaxTexelBufferElements,
@@ -165,8 +183,53 @@ public sealed record DeviceInfo
             TimestampPeriodNs = properties.Limits.TimestampPeriod,
             DeviceLocalBytes = deviceLocal,
             DeviceUuid = Convert.ToHexString(new ReadOnlySpan<byte>(ids.DeviceUuid, 16)).ToLowerInvariant(),
-            IsCpu = properties.DeviceType == PhysicalDeviceType.Cpu,
+            DriverId = (uint)driver.DriverID,
+            MappableDeviceMemory = HasMappableDeviceMemory(memory),
+            MissingMemory = MissingMemoryTypes(memory),
         };
+    }
+
+    private static uint AssumedSharedMemoryLimit()
+    {
+        string? limit = Environment.GetEnvironmentVariable(SharedMemoryLimitVariable)?.Trim();
+        if (string.IsNullOrEmpty(limit)) return uint.MaxValue;
+        bool kibibytes = limit.EndsWith('K') || limit.EndsWith('k');
+        if (!uint.TryParse(kibibytes ? limit[..^1] : limit, out uint value) || value == 0 || value > (kibibytes ? 4u << 20 : uint.MaxValue))
+            throw new InvalidInputException($"{SharedMemoryLimitVariable}={limit} is not a size; use bytes (16384) or KiB (16K).");
+        return kibibytes ? value * 1024 : value;
+    }
+
+    private static bool HasMappableDeviceMemory(PhysicalDeviceMemoryProperties memory)
+    {
+        const MemoryPropertyFlags mapped = MemoryPropertyFlags.DeviceLocalBit | MemoryPropertyFlags.HostVisibleBit
+            | MemoryPropertyFlags.HostCoherentBit | MemoryPropertyFlags.HostCachedBit;
+        for (int type = 0; type < memory.MemoryTypeCount; type++)
+            if ((memory.MemoryTypes[type].PropertyFlags & mapped) == mapped && memory.MemoryHeaps[(int)memory.MemoryTypes[type].HeapIndex].Size > 0)
+                return true;
+        return false;
+    }
+
+    // vkdiff keeps tensors in device-local memory and stages through host-visible coherent memory: both must exist with a
+    // heap that holds something (RADV's null hardware lists no memory at all).
+    private static string? MissingMemoryTypes(PhysicalDeviceMemoryProperties memory)
+    {
+        bool deviceLocal = false, hostVisible = false;
+        for (int type = 0; type < memory.MemoryTypeCount; type++)
+        {
+            MemoryPropertyFlags flags = memory.MemoryTypes[type].PropertyFlags;
+            if (memory.MemoryHeaps[(int)memory.MemoryTypes[type].HeapIndex].Size == 0) continue;
+            deviceLocal |= (flags & MemoryPropertyFlags.DeviceLocalBit) != 0;
+            hostVisible |= (flags & (MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit))
+                == (MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit);
+        }
+        if (deviceLocal && hostVisible) return null;
+        string lacking = (deviceLocal, hostVisible) switch
+        {
+            (false, false) => "no memory type with a non-empty heap",
+            (false, true) => "no device-local memory",
+            _ => "no host-visible, host-coherent memory",
+        };
+        return $"it has {lacking} ({memory.MemoryTypeCount} memory types, {memory.MemoryHeapCount} heaps)";
     }
 
     internal static int ChooseComputeQueueFamily(QueueFamilyProperties[] families)
@@ -182,7 +245,7 @@ public sealed record DeviceInfo
         return fallback;
     }
 
-    private static unsafe bool HasExtension(Vk vk, PhysicalDevice device, string name)
+    internal static unsafe bool HasExtension(Vk vk, PhysicalDevice device, string name)
     {
         uint count = 0;
         vk.EnumerateDeviceExtensionProperties(device, (byte*)null, &count, null);

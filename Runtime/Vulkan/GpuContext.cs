@@ -31,6 +31,10 @@ public sealed unsafe class GpuContext : IDisposable
     /// <summary>Whether VK_KHR_cooperative_matrix is enabled: listed, on a Vulkan 1.3 device with maintenance4 and the memory model.</summary>
     public bool CooperativeMatrixEnabled { get; }
     public int SubmissionCount { get; private set; }
+    /// <summary>Whether VK_EXT_device_fault is enabled, so a lost device can say why (<see cref="DeviceFaults"/>).</summary>
+    internal bool DeviceFaultEnabled { get; }
+    /// <summary>Whether VK_KHR_portability_subset is enabled: the device (MoltenVK) implements Vulkan on top of another API.</summary>
+    public bool PortabilitySubset { get; }
 
     /// <summary>
     /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
@@ -43,6 +47,9 @@ public sealed unsafe class GpuContext : IDisposable
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
+            if (info.MissingMemory is string missing)
+                throw new InvalidInputException($"{info.Name} cannot hold vkdiff's tensors: {missing}. Choose another device with --device " +
+                    $"or {DeviceSelector.EnvironmentVariable} (`vkdiff devices` lists them).");
             return new GpuContext(vulkan, ownsInstance: true, device, info);
         }
         catch
@@ -114,19 +121,43 @@ public sealed unsafe class GpuContext : IDisposable
             ComputeFullSubgroups = info.ComputeSubgroupSizeControl,
         };
         if (info.RawApiVersion >= Vk.Version13) features11.PNext = &features13;
-        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>());
+        // VK_KHR_portability_subset must be enabled where listed (MoltenVK); VK_EXT_device_fault where the device offers it.
+        var deviceFault = new PhysicalDeviceFaultFeaturesEXT { SType = StructureType.PhysicalDeviceFaultFeaturesExt };
+        bool deviceFaultListed = DeviceInfo.HasExtension(vk, physicalDevice, DeviceFaults.Extension);
+        if (deviceFaultListed)
+        {
+            var query = new PhysicalDeviceFeatures2 { SType = StructureType.PhysicalDeviceFeatures2, PNext = &deviceFault };
+            vk.GetPhysicalDeviceFeatures2(physicalDevice, &query);
+            deviceFault.PNext = null;
+        }
+        bool enableDeviceFault = deviceFaultListed && deviceFault.DeviceFault;
+        if (enableDeviceFault)
+        {
+            deviceFault.DeviceFaultVendorBinary = false;
+            deviceFault.PNext = features2.PNext;
+            features2.PNext = &deviceFault;
+        }
+        PortabilitySubset = DeviceInfo.HasExtension(vk, physicalDevice, VulkanInstance.PortabilitySubsetExtension);
+        string[] extensions =
+        [
+            .. cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>(),
+            .. enableDeviceFault ? [DeviceFaults.Extension] : Array.Empty<string>(),
+            .. PortabilitySubset ? [VulkanInstance.PortabilitySubsetExtension] : Array.Empty<string>(),
+        ];
+        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         var deviceInfo = new DeviceCreateInfo
         {
             SType = StructureType.DeviceCreateInfo,
             PNext = &features2,
             QueueCreateInfoCount = 1,
             PQueueCreateInfos = &queueInfo,
-            EnabledExtensionCount = cooperativeMatrix ? 1u : 0u,
+            EnabledExtensionCount = (uint)extensions.Length,
             PpEnabledExtensionNames = extensionNames,
         };
         Device device;
         try { VulkanResult.Check(vk.CreateDevice(physicalDevice, &deviceInfo, null, &device), "vkCreateDevice"); }
         finally { SilkMarshal.FreeString((nint)extensionNames); }
+        DeviceFaultEnabled = enableDeviceFault;
         CooperativeMatrixEnabled = cooperativeMatrix;
         Device = device;
         Queue queue;
@@ -194,7 +225,7 @@ public sealed unsafe class GpuContext : IDisposable
     {
         lock (submitGate)
         {
-            if (!commands.Pending) return false;
+            if (!commands.Pending || FailedReason is not null) return false;
             Result status = Api.GetFenceStatus(Device, commands.Fence);
             if (status == Result.NotReady) return true;
             VulkanResult.Check(status, "vkGetFenceStatus");
@@ -202,16 +233,59 @@ public sealed unsafe class GpuContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// How long a wait for a submission may take before vkdiff calls the device hung (seconds; default
+    /// <see cref="DefaultFenceTimeoutSeconds"/>). A step far slower than that (a huge model on a CPU device) needs more.
+    /// </summary>
+    public const string FenceTimeoutVariable = "VKDIFF_FENCE_TIMEOUT_S";
+    public const double DefaultFenceTimeoutSeconds = 600;
+
+    /// <summary>Why the device can no longer run anything (lost, or hung past the deadline); null while it works.</summary>
+    public string? FailedReason { get; private set; }
+
+    /// <summary>
+    /// Blocks until <paramref name="commands"/> has finished, at most the fence deadline. A device that is lost, or that
+    /// has not finished by the deadline, ends the wait with <see cref="DeviceLostException"/> naming the kernels of the
+    /// submission in flight; after that every wait returns at once (nothing more will finish), and disposal leaves the
+    /// device's objects to the process's exit rather than waiting on a device that will not answer.
+    /// </summary>
     public void Wait(CommandList commands)
     {
         lock (submitGate)
         {
             if (!commands.Pending) return;
-            Fence fence = commands.Fence;
-            VulkanResult.Check(Api.WaitForFences(Device, 1, &fence, true, ulong.MaxValue), "vkWaitForFences");
             commands.Pending = false;
             pending.Remove(commands);
+            if (FailedReason is not null) return;
+            Fence fence = commands.Fence;
+            Result result = Api.WaitForFences(Device, 1, &fence, true, FenceTimeoutNanoseconds());
+            if (result == Result.Success) return;
+            if (result != Result.Timeout && result != Result.ErrorDeviceLost) VulkanResult.Check(result, "vkWaitForFences");
+            FailedReason = result == Result.Timeout
+                ? $"{Info.Name} did not finish a submission within {FenceTimeoutNanoseconds() / 1e9:0.#} s ({FenceTimeoutVariable}): it hung"
+                : $"the Vulkan device {Info.Name} was lost (a driver reset, a kernel that ran too long, or a driver bug)";
+            throw new DeviceLostException($"{FailedReason}, running {DescribeKernels(commands.KernelNames)}.{DeviceFaults.Describe(this)} " +
+                "Checkpoints already written are kept. Re-run with VKDIFF_VALIDATION=1; if it persists, attach `vkdiff selftest --isolate` " +
+                $"to a bug report (docs/porting.md). A slow device rather than a hung one: raise {FenceTimeoutVariable}.");
         }
+    }
+
+    private static ulong FenceTimeoutNanoseconds()
+    {
+        string? text = Environment.GetEnvironmentVariable(FenceTimeoutVariable)?.Trim();
+        if (string.IsNullOrEmpty(text)) return (ulong)(DefaultFenceTimeoutSeconds * 1e9);
+        if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double seconds)
+            || !(seconds > 0) || seconds > 1e9)
+            throw new InvalidInputException($"{FenceTimeoutVariable}={text} is not a number of seconds above 0.");
+        return (ulong)(seconds * 1e9);
+    }
+
+    private static string DescribeKernels(IReadOnlyList<string> names)
+    {
+        const int shown = 8;
+        if (names.Count == 0) return "copies only";
+        string listed = string.Join(", ", names.Take(shown));
+        return names.Count > shown ? $"{listed} and {names.Count - shown} more kernels" : listed;
     }
 
     /// <summary>Submits and waits.</summary>
@@ -304,8 +378,10 @@ public sealed unsafe class GpuContext : IDisposable
     {
         if (disposed) return;
         disposed = true;
-        // A device lost while waiting must not hide the objects we still have to destroy.
-        try { Api.DeviceWaitIdle(Device); } catch (Exception) { }
+        // A lost or hung device may never go idle, and destroying what it may still be running is undefined: the
+        // process's exit reclaims it all.
+        if (FailedReason is not null) return;
+        Api.DeviceWaitIdle(Device);
         pending.Clear();
         Kernels.Dispose();
         Memory.Dispose();

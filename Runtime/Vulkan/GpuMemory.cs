@@ -5,8 +5,8 @@ namespace VkDiffusion.Runtime.Vulkan;
 
 /// <summary>
 /// Sub-allocates buffers from large memory blocks. Device-local memory holds tensors; when the device
-/// is a CPU or shares memory with the host (UMA), device-local memory is also host-visible and is
-/// mapped, so uploads and downloads are plain copies with no staging.
+/// shares memory with the host (a CPU implementation, UMA: <see cref="DeviceInfo.MappableDeviceMemory"/>),
+/// device-local memory is also host-visible and is mapped, so uploads and downloads are plain copies with no staging.
 /// </summary>
 public sealed unsafe class GpuMemory : IDisposable
 {
@@ -29,8 +29,7 @@ public sealed unsafe class GpuMemory : IDisposable
         PhysicalDeviceMemoryProperties properties;
         context.Api.GetPhysicalDeviceMemoryProperties(context.PhysicalDevice, &properties);
         const MemoryPropertyFlags hostFlags = MemoryPropertyFlags.HostVisibleBit | MemoryPropertyFlags.HostCoherentBit;
-        bool unified = context.Info.IsCpu || context.Info.DeviceType == "integrated GPU";
-        int mappedDeviceLocal = unified ? FindType(properties, MemoryPropertyFlags.DeviceLocalBit | hostFlags) : -1;
+        int mappedDeviceLocal = context.Info.MappableDeviceMemory ? FindType(properties, MemoryPropertyFlags.DeviceLocalBit | hostFlags) : -1;
         deviceLocalIsMapped = mappedDeviceLocal >= 0;
         deviceLocalType = (uint)(mappedDeviceLocal >= 0 ? mappedDeviceLocal : FindType(properties, MemoryPropertyFlags.DeviceLocalBit));
         heapBytesOfType = new ulong[properties.MemoryTypeCount];

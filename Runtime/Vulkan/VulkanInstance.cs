@@ -13,10 +13,19 @@ public sealed unsafe class VulkanInstance : IDisposable
 {
     private const string ValidationLayerName = "VK_LAYER_KHRONOS_validation";
     private const string DebugUtilsExtensionName = "VK_EXT_debug_utils";
+    /// <summary>
+    /// Since loader 1.3.216, implementations layered on another API (MoltenVK on Metal) are listed only to instances
+    /// that enable this extension with the ENUMERATE_PORTABILITY flag; without it macOS shows no device at all.
+    /// </summary>
+    public const string PortabilityEnumerationExtension = "VK_KHR_portability_enumeration";
+    /// <summary>What such an implementation lists on its devices; a device that lists it must have it enabled.</summary>
+    public const string PortabilitySubsetExtension = "VK_KHR_portability_subset";
 
     public Vk Api { get; }
     public Instance Handle { get; }
     public ValidationLog? Validation { get; }
+    /// <summary>Whether the loader listed VK_KHR_portability_enumeration, so the instance enabled it (and sees portability devices).</summary>
+    public bool PortabilityEnumeration { get; }
     private readonly DebugUtilsMessengerEXT messenger;
     private GCHandle validationHandle;
     private bool disposed;
@@ -48,7 +57,12 @@ public sealed unsafe class VulkanInstance : IDisposable
 
         byte* applicationName = (byte*)SilkMarshal.StringToPtr("VkDiffusion");
         string[] layers = [.. extraLayers, .. enableValidation ? new[] { ValidationLayerName } : []];
-        var extensions = enableValidation ? new[] { DebugUtilsExtensionName } : [];
+        PortabilityEnumeration = InstanceExtensionAvailable(Api, PortabilityEnumerationExtension);
+        string[] extensions =
+        [
+            .. enableValidation ? [DebugUtilsExtensionName] : Array.Empty<string>(),
+            .. PortabilityEnumeration ? [PortabilityEnumerationExtension] : Array.Empty<string>(),
+        ];
         byte** layerNames = (byte**)SilkMarshal.StringArrayToPtr(layers);
         byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         try
@@ -66,6 +80,7 @@ public sealed unsafe class VulkanInstance : IDisposable
             var create = new InstanceCreateInfo
             {
                 SType = StructureType.InstanceCreateInfo,
+                Flags = PortabilityEnumeration ? InstanceCreateFlags.EnumeratePortabilityBitKhr : 0,
                 PApplicationInfo = &application,
                 EnabledLayerCount = (uint)layers.Length,
                 PpEnabledLayerNames = layerNames,
@@ -127,6 +142,18 @@ public sealed unsafe class VulkanInstance : IDisposable
     private static readonly uint FirstValidationWithCooperativeMatrix = Vk.MakeVersion(1, 3, 255);
 
     private static bool LayerAvailable(Vk vk, string name) => LayerSpecVersion(vk, name) is not null;
+
+    private static bool InstanceExtensionAvailable(Vk vk, string name)
+    {
+        uint count = 0;
+        vk.EnumerateInstanceExtensionProperties((byte*)null, &count, null);
+        var extensions = new ExtensionProperties[count];
+        fixed (ExtensionProperties* pointer = extensions)
+            vk.EnumerateInstanceExtensionProperties((byte*)null, &count, pointer);
+        foreach (ExtensionProperties extension in extensions)
+            if (SilkMarshal.PtrToString((nint)extension.ExtensionName) == name) return true;
+        return false;
+    }
 
     // The Vulkan version a layer implements, or null when the loader cannot find it.
     private static uint? LayerSpecVersion(Vk vk, string name)

@@ -125,15 +125,15 @@ public sealed class CrossEntropyKernelTests(GpuFixture fixture) : GpuTest(fixtur
     [Fact]
     public void Lanes_per_row_follow_the_vocabulary_and_the_device_kind()
     {
-        Assert.Equal(256u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = false }, 50304).LanesPerRow);
-        Assert.Equal(64u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = false }, 258).LanesPerRow);
-        Assert.Equal(256u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = true }, 50304).LanesPerRow);
-        Assert.Equal(8u, CrossEntropyKernels.PlanFor(Context.Info with { IsCpu = true }, 258).LanesPerRow);
+        Assert.Equal(256u, CrossEntropyKernels.PlanFor(DeviceKinds.Gpu(Context.Info), 50304).LanesPerRow);
+        Assert.Equal(64u, CrossEntropyKernels.PlanFor(DeviceKinds.Gpu(Context.Info), 258).LanesPerRow);
+        Assert.Equal(256u, CrossEntropyKernels.PlanFor(Context.Info, 50304).LanesPerRow);
+        Assert.Equal(8u, CrossEntropyKernels.PlanFor(Context.Info, 258).LanesPerRow);
         // A 65535-group device with 4 rows per group could dispatch 262140 rows; the binding allows 130048.
-        var lavapipeLike = Context.Info with { IsCpu = false, MaxStorageBufferRange = 128UL << 20, MaxComputeWorkGroupCountX = 65535 };
+        var lavapipeLike = DeviceKinds.Gpu(Context.Info) with { MaxStorageBufferRange = 128UL << 20, MaxComputeWorkGroupCountX = 65535 };
         Assert.Equal(130048, CrossEntropyKernels.PlanFor(lavapipeLike, 258).RowsPerChunk);
         // One row per group: the group limit (65535, down to 65472) binds before the 4 GiB range.
-        var nvidiaLike = Context.Info with { IsCpu = false, MaxStorageBufferRange = uint.MaxValue, MaxComputeWorkGroupCountX = 65535 };
+        var nvidiaLike = DeviceKinds.Gpu(Context.Info) with { MaxStorageBufferRange = uint.MaxValue, MaxComputeWorkGroupCountX = 65535 };
         Assert.Equal(65472, CrossEntropyKernels.PlanFor(nvidiaLike, 1024 * 8).RowsPerChunk);
     }
 

@@ -77,7 +77,7 @@ public sealed class GradientNormKernelTests(GpuFixture fixture) : GpuTest(fixtur
     [Fact]
     public void Small_tensors_take_few_workgroups_and_big_ones_all_256()
     {
-        DeviceInfo gpu = Context.Info with { IsCpu = false }, cpu = Context.Info with { IsCpu = true };
+        DeviceInfo gpu = DeviceKinds.Gpu(Context.Info), cpu = Context.Info;
         Assert.Equal(1u, GradientNormKernels.Groups(1, gpu));
         Assert.Equal(1u, GradientNormKernels.Groups(4096, gpu));
         Assert.Equal(2u, GradientNormKernels.Groups(4097, gpu));

@@ -157,7 +157,7 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     [Fact]
     public void Split_count_follows_the_tiles_and_the_reduction()
     {
-        DeviceInfo cpu = Context.Info with { IsCpu = true }, gpu = Context.Info with { IsCpu = false };
+        DeviceInfo cpu = Context.Info, gpu = DeviceKinds.Gpu(Context.Info);
         long cpuTarget = 4L * Environment.ProcessorCount;
         Assert.Equal(1, MatmulKernels.SplitCount(cpu, outputTiles: cpuTarget, reductionLength: 50304));
         Assert.Equal((int)cpuTarget, MatmulKernels.SplitCount(cpu, outputTiles: 1, reductionLength: 50304));

@@ -53,7 +53,7 @@ internal sealed class AttentionCheck : ISelfTestCheck
                     if (path == AttentionPath.CooperativeMatrix && AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _) is null) continue;
                     // On a CPU device (cooperative matrices only through an emulation layer) the head-dim-128 kernels take
                     // minutes to compile; the extra pass leaves them out, VKDIFF_ATTENTION=coopmat runs them.
-                    if (path != devicePath && context.Info.IsCpu && headDim > 64) continue;
+                    if (path != devicePath && context.Info.DeviceType == DeviceInfo.CpuDeviceType && headDim > 64) continue;
                     foreach (SelfTestResult result in RunCase(context, path, Precision.Fp32, T, headDim, batchCount, headCount, causal)) yield return result;
                 }
             foreach (Precision inputs in (Precision[])[Precision.Fp16, Precision.Bf16])
@@ -63,7 +63,7 @@ internal sealed class AttentionCheck : ISelfTestCheck
                 foreach (int headDim in AttentionKernels.SupportedHeadDims)
                 {
                     if (path == AttentionPath.CooperativeMatrix && AttentionKernels.CooperativeMatrixBlocks(context, headDim, out _) is null) continue;
-                    if (context.Info.IsCpu && headDim > 64) continue;
+                    if (context.Info.DeviceType == DeviceInfo.CpuDeviceType && headDim > 64) continue;
                     bool causal = headDim % 32 == 0;
                     foreach (SelfTestResult result in RunCase(context, path, inputs, 33, headDim, 1, 2, causal)) yield return result;
                 }
