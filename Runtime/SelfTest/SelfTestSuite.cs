@@ -37,16 +37,27 @@ public sealed class SelfTestSuite
     }
 
     /// <summary>
-    /// Runs the checks whose name contains <paramref name="filter"/> or one of its comma-separated parts
-    /// (all when null), calling <paramref name="onResult"/> as each case finishes so output streams while
-    /// the suite runs.
+    /// The checks whose name contains <paramref name="filter"/> or one of its comma-separated parts (equals one, when
+    /// <paramref name="exact"/>), all when null; none is refused (exit 7) with the list of names.
     /// </summary>
-    public SelfTestReport Run(GpuContext context, string? filter = null, Action<SelfTestResult>? onResult = null)
+    public IReadOnlyList<ISelfTestCheck> Select(string? filter, bool exact = false)
     {
         string[] parts = filter?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
-        var selected = Checks.Where(check => filter is null || parts.Any(part => check.Name.Contains(part, StringComparison.OrdinalIgnoreCase))).ToList();
+        var selected = Checks.Where(check => filter is null || parts.Any(part => exact
+            ? check.Name.Equals(part, StringComparison.OrdinalIgnoreCase)
+            : check.Name.Contains(part, StringComparison.OrdinalIgnoreCase))).ToList();
         if (selected.Count == 0)
-            throw new InvalidInputException($"No self-test check name contains '{filter}'. Checks: {string.Join(", ", Checks.Select(c => c.Name))}.");
+            throw new InvalidInputException($"No self-test check name {(exact ? "is" : "contains")} '{filter}'. Checks: {string.Join(", ", Checks.Select(c => c.Name))}.");
+        return selected;
+    }
+
+    /// <summary>
+    /// Runs the checks <see cref="Select"/> picks, calling <paramref name="onResult"/> as each case finishes so output streams while
+    /// the suite runs.
+    /// </summary>
+    public SelfTestReport Run(GpuContext context, string? filter = null, bool exact = false, Action<SelfTestResult>? onResult = null)
+    {
+        IReadOnlyList<ISelfTestCheck> selected = Select(filter, exact);
         var results = new List<SelfTestResult>();
         void Report(SelfTestResult result)
         {
