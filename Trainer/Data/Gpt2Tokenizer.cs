@@ -32,6 +32,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public static Gpt2Tokenizer Shared => SharedInstance.Value;
 
     private readonly TiktokenTokenizer bpe;
+    private readonly Lazy<byte[][]> rankedBytes;
 
     private Gpt2Tokenizer()
     {
@@ -46,10 +47,25 @@ public sealed class Gpt2Tokenizer : ITokenizer
         }
         using Stream compressed = dataAssembly.GetManifestResourceStream(RanksResourceName)
             ?? throw new VkDiffusionException($"{DataAssemblyName} has no resource '{RanksResourceName}'; the package version differs from the one vkdiff was built against.");
-        using var ranks = new DeflateStream(compressed, CompressionMode.Decompress);
+        using var ranks = new MemoryStream();
+        using (var inflated = new DeflateStream(compressed, CompressionMode.Decompress)) inflated.CopyTo(ranks);
+        ranks.Position = 0;
         // No special tokens: the pre-tokenizer and the BPE both see "<|endoftext|>" as plain text.
         var preTokenizer = new RegexPreTokenizer(new Regex(PreTokenizerPattern, RegexOptions.Compiled), specialTokens: null);
         bpe = TiktokenTokenizer.Create(ranks, preTokenizer, normalizer: null, specialTokens: null);
+        rankedBytes = new Lazy<byte[][]>(() => ParseRanks(ranks.ToArray()));
+    }
+
+    /// <summary>The tiktoken ranks file: one line "BASE64-BYTES RANK" per token, the rank being its id.</summary>
+    private static byte[][] ParseRanks(byte[] file)
+    {
+        var tokens = new byte[50256][];
+        foreach (string line in Encoding.ASCII.GetString(file).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] fields = line.Split(' ');
+            tokens[int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture)] = Convert.FromBase64String(fields[0]);
+        }
+        return tokens;
     }
 
     public string Name => TokenizerName;
@@ -57,6 +73,9 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public int EndOfDocumentId => 50256;
     public int MaskId => 50257;
     public int PaddedVocabSize { get; } = Tokenizers.PaddedSize(50257);
+
+    /// <summary>The bytes of every text token but end-of-document (ids 0..50255): what an export writes as the vocabulary.</summary>
+    public IReadOnlyList<byte[]> TokenBytes => rankedBytes.Value;
 
     public int[] Encode(string text) => text.Length == 0 ? [] : [.. bpe.EncodeToIds(text)];
 
