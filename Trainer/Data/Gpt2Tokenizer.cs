@@ -56,14 +56,20 @@ public sealed class Gpt2Tokenizer : ITokenizer
         rankedBytes = new Lazy<byte[][]>(() => ParseRanks(ranks.ToArray()));
     }
 
-    /// <summary>The tiktoken ranks file: one line "BASE64-BYTES RANK" per token, the rank being its id.</summary>
+    /// <summary>
+    /// The ranks as this package ships them: a "Capacity: N" line, then one base64 token per line in rank order (the line
+    /// index is the rank, as when a line reads "BASE64 RANK" in tiktoken's own files).
+    /// </summary>
     private static byte[][] ParseRanks(byte[] file)
     {
         var tokens = new byte[50256][];
-        foreach (string line in Encoding.ASCII.GetString(file).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        int rank = 0;
+        foreach (string line in Encoding.ASCII.GetString(file).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
+            if (line.StartsWith("Capacity:", StringComparison.Ordinal)) continue;
             string[] fields = line.Split(' ');
-            tokens[int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture)] = Convert.FromBase64String(fields[0]);
+            if (fields.Length == 2) rank = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+            tokens[rank++] = Convert.FromBase64String(fields[0]);
         }
         return tokens;
     }

@@ -1,0 +1,55 @@
+using VkDiffusion.Model;
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Data;
+using VkDiffusion.Trainer.Training;
+
+namespace VkDiffusion.Tests.Export;
+
+/// <summary>The tiny preset trained for a few steps on a small corpus, and vkdiff's own logits for a token sequence.</summary>
+public static class TinyTrainedModel
+{
+    /// <summary>Text both tokenizers are checked on: contractions, digits, accents, emoji, runs of spaces, tabs and newlines.</summary>
+    public const string SampleText = "The fox's 1234 dogs jumped  over\tnaïve cafés 😀!\n\n   They'll've re-done it: \"x=y+1\" ... ok?\r\nend ";
+
+    /// <summary>Trains 5 steps (batch 4, sequence 32) and returns the run's last checkpoint.</summary>
+    public static string Train(GpuContext context, string directory, Objective objective, string vocabularyName)
+    {
+        string text = Path.Combine(directory, "corpus.txt");
+        var random = new Random(5);
+        string[] words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"];
+        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 60).Select(_ => string.Join(' ', Enumerable.Range(0, 40).Select(_ => words[random.Next(words.Length)])))));
+        string data = Path.Combine(directory, "data");
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = vocabularyName, OutputDirectory = data, ValidationDocuments = 5 });
+        var options = new TrainingOptions
+        {
+            Objective = objective,
+            Preset = "tiny",
+            Model = ModelPresets.Get("tiny", VocabularySpec.ByName(vocabularyName)),
+            DataDirectory = data,
+            UniqueTokens = 5 * 4 * 32,
+            Epochs = 1,
+            SequenceLength = 32,
+            BatchSize = 4,
+            LearningRate = 3e-3,
+            EvalWindows = 1,
+            EvalMonteCarlo = 1,
+            Seed = 3,
+        };
+        string run = Path.Combine(directory, "run");
+        TrainingRun.Start(context, options, run, TextWriter.Null, CancellationToken.None);
+        return TrainingRun.LastCheckpoint(run);
+    }
+
+    /// <summary>vkdiff's logits [tokens.Length, padded vocabulary] for one sequence at positions 0, 1, ...</summary>
+    public static float[] Logits(GpuContext context, ModelConfig config, Objective objective, IReadOnlyDictionary<string, float[]> parameters,
+        uint[] tokens, Precision precision)
+    {
+        var graph = TransformerGraph.Build(config, objective, GraphMode.Logits, 1, tokens.Length, context.Info, precision: precision);
+        using var session = new TransformerSession(context, graph);
+        session.LoadParameters(parameters);
+        session.WriteInputs(0, tokens, tokens, [.. Enumerable.Range(0, tokens.Length).Select(position => (uint)position)]);
+        session.Run();
+        return session.ReadLogits();
+    }
+}
