@@ -13,7 +13,7 @@ namespace VkDiffusion.Tests.Export;
 /// <summary>
 /// llama.cpp (LLamaSharp's CPU build, code no one here wrote) runs models exported by `vkdiff export --format gguf` and
 /// must compute vkdiff's logits: AR as `llama` at every position of a sequence, MDM as `llada` at the masked positions
-/// of a partly masked one, for both vocabularies, from f32 and from f16 files.
+/// of a partly masked one, for both vocabularies, from f32, f16 and bf16 files.
 /// </summary>
 public sealed class LlamaCppExportTests(GpuFixture fixture, ITestOutputHelper output) : GpuTest(fixture)
 {
@@ -48,19 +48,23 @@ public sealed class LlamaCppExportTests(GpuFixture fixture, ITestOutputHelper ou
         output.WriteLine($"{objectiveName} {vocabularyName}: f32 GGUF max |llama.cpp - vkdiff| = {f32Difference:E2} (largest logit {scale:F2}, bound {Fp32Bound * scale:E2})");
         Assert.True(f32Difference <= Fp32Bound * scale, $"f32 export: llama.cpp's logits differ from vkdiff's by {f32Difference:E3} (bound {Fp32Bound * scale:E3})");
 
-        // f16: llama.cpp rounds every matrix and the input of every matmul to fp16 and accumulates in fp32; vkdiff's fp16
-        // precision does the same to the same weights (rounded here as the export rounds them). How far that moves the
-        // logits from fp32 is the effect of fp16 rounding; the two implementations may round a few activations the other
-        // way, so llama.cpp may differ from vkdiff's fp32 logits by up to twice that effect plus the fp32 bound.
-        var rounded = ModelParameters.Specs(source.Config).ToDictionary(spec => spec.Name,
-            spec => spec.IsNormWeight ? source.Parameters[spec.Name] : SixteenBitReference.Round(source.Parameters[spec.Name], Precision.Fp16));
-        float[] fp16 = TinyTrainedModel.Logits(Context, source.Config, objective, rounded, tokens, Precision.Fp16);
-        double roundingEffect = compared.Max(position => MaxAbsDifference(fp16, fp32, position, vocabulary.PaddedSize));
-        double f16Bound = Fp32Bound * scale + 2 * roundingEffect;
-        double f16Difference = LlamaCppDifference(directory, checkpoint, "f16", objective, tokens, compared, fp32, vocabulary);
-        output.WriteLine($"{objectiveName} {vocabularyName}: f16 GGUF max |llama.cpp - vkdiff fp32| = {f16Difference:E2} (vkdiff's own fp16 rounding effect {roundingEffect:E2}, bound {f16Bound:E2})");
-        Assert.True(roundingEffect > 0, "rounding to fp16 changed no logit: the fp16 reference is not rounding");
-        Assert.True(f16Difference <= f16Bound, $"f16 export: llama.cpp's logits differ from vkdiff's by {f16Difference:E3} (bound {f16Bound:E3})");
+        // f16 and bf16: llama.cpp rounds every matrix and the input of every matmul to 16 bits and accumulates in fp32;
+        // vkdiff's fp16 and bf16 precisions do the same to the same weights (rounded here as the export rounds them). How
+        // far that moves the logits from fp32 is the effect of the rounding; the two implementations may round a few
+        // activations the other way, so llama.cpp may differ from vkdiff's fp32 logits by up to twice that effect plus
+        // the fp32 bound.
+        foreach (var (dtype, precision) in new[] { ("f16", Precision.Fp16), ("bf16", Precision.Bf16) })
+        {
+            var rounded = ModelParameters.Specs(source.Config).ToDictionary(spec => spec.Name,
+                spec => spec.IsNormWeight ? source.Parameters[spec.Name] : SixteenBitReference.Round(source.Parameters[spec.Name], precision));
+            float[] sixteenBit = TinyTrainedModel.Logits(Context, source.Config, objective, rounded, tokens, precision);
+            double roundingEffect = compared.Max(position => MaxAbsDifference(sixteenBit, fp32, position, vocabulary.PaddedSize));
+            double bound = Fp32Bound * scale + 2 * roundingEffect;
+            double difference = LlamaCppDifference(directory, checkpoint, dtype, objective, tokens, compared, fp32, vocabulary);
+            output.WriteLine($"{objectiveName} {vocabularyName}: {dtype} GGUF max |llama.cpp - vkdiff fp32| = {difference:E2} (vkdiff's own {dtype} rounding effect {roundingEffect:E2}, bound {bound:E2})");
+            Assert.True(roundingEffect > 0, $"rounding to {dtype} changed no logit: the {dtype} reference is not rounding");
+            Assert.True(difference <= bound, $"{dtype} export: llama.cpp's logits differ from vkdiff's by {difference:E3} (bound {bound:E3})");
+        }
     }
 
     [Theory]
