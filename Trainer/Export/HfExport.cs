@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using VkDiffusion.Model;
@@ -15,7 +16,8 @@ public static class HfExport
     public const string WeightsFileName = "model.safetensors";
     public const string GenerationConfigFileName = "generation_config.json";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Token strings stay readable (GPT-2's 'Ġthe', '<|mask|>') instead of \u-escaped; the files are JSON, never HTML.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Writes the files into <paramref name="directory"/>, which exists and is empty.</summary>
     public static void Write(ExportSource source, ExportDType dtype, string directory)
