@@ -45,6 +45,7 @@ public sealed class ExportCommand : ICommand
         {
             // Building encodes every tensor, so a model the format cannot hold is refused before the file is opened.
             GgufWriter file = GgufExport.Build(source, dtype!.Value, name);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(Out))!);
             AtomicFile.Write(Out, file.Write);
         }
         else AtomicFile.WriteDirectory(Out, directory => HfExport.Write(source, dtype!.Value, directory));

@@ -1,7 +1,7 @@
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
-using VkDiffusion.Trainer.Data;
+using VkDiffusion.Tests.Training;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Export;
@@ -12,29 +12,19 @@ public static class TinyTrainedModel
     /// <summary>Text both tokenizers are checked on: contractions, digits, accents, emoji, runs of spaces, tabs and newlines.</summary>
     public const string SampleText = "The fox's 1234 dogs jumped  over\tnaïve cafés 😀!\n\n   They'll've re-done it: \"x=y+1\" ... ok?\r\nend ";
 
-    /// <summary>Trains 5 steps (batch 4, sequence 32) and returns the run's last checkpoint.</summary>
+    /// <summary>Trains 5 steps (batch 4, sequence 32) of the tiny preset on the training tests' corpus and returns the run's last checkpoint.</summary>
     public static string Train(GpuContext context, string directory, Objective objective, string vocabularyName)
     {
-        string text = Path.Combine(directory, "corpus.txt");
-        var random = new Random(5);
-        string[] words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"];
-        File.WriteAllText(text, string.Join("\n\n", Enumerable.Range(0, 60).Select(_ => string.Join(' ', Enumerable.Range(0, 40).Select(_ => words[random.Next(words.Length)])))));
-        string data = Path.Combine(directory, "data");
-        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = vocabularyName, OutputDirectory = data, ValidationDocuments = 5 });
-        var options = new TrainingOptions
+        string data = TrainingRunTests.PrepareCorpus(directory, vocabularyName);
+        TrainingOptions options = TrainingRunTests.Options(data, objective) with
         {
-            Objective = objective,
-            Preset = "tiny",
             Model = ModelPresets.Get("tiny", VocabularySpec.ByName(vocabularyName)),
-            DataDirectory = data,
             UniqueTokens = 5 * 4 * 32,
             Epochs = 1,
-            SequenceLength = 32,
-            BatchSize = 4,
             LearningRate = 3e-3,
+            EvalEvery = 0,
             EvalWindows = 1,
             EvalMonteCarlo = 1,
-            Seed = 3,
         };
         string run = Path.Combine(directory, "run");
         TrainingRun.Start(context, options, run, TextWriter.Null, CancellationToken.None);
