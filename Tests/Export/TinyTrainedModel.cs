@@ -9,8 +9,11 @@ namespace VkDiffusion.Tests.Export;
 /// <summary>The tiny preset trained for a few steps on a small corpus, and vkdiff's own logits for a token sequence.</summary>
 public static class TinyTrainedModel
 {
-    /// <summary>Text both tokenizers are checked on: contractions, digits, accents, emoji, runs of spaces, tabs and newlines.</summary>
-    public const string SampleText = "The fox's 1234 dogs jumped  over\tnaïve cafés 😀!\n\n   They'll've re-done it: \"x=y+1\" ... ok?\r\nend ";
+    /// <summary>
+    /// Text both tokenizers are checked on: contractions, digits, accents, emoji, runs of spaces, tabs and newlines, and
+    /// the special tokens' strings, which plain text encodes as ordinary characters.
+    /// </summary>
+    public const string SampleText = "The fox's 1234 dogs jumped  over\tnaïve cafés 😀!\n\n   They'll've re-done it: \"x=y+1\" ... ok?\r\nend <|endoftext|><|eod|> <|mask|>";
 
     /// <summary>Trains 5 steps (batch 4, sequence 32) of the tiny preset on the training tests' corpus and returns the run's last checkpoint.</summary>
     public static string Train(GpuContext context, string directory, Objective objective, string vocabularyName)
