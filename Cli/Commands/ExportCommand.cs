@@ -43,7 +43,6 @@ public sealed class ExportCommand : ICommand
         string name = Path.GetFileNameWithoutExtension(Path.GetFullPath(Out));
         if (gguf)
         {
-            // Building encodes every tensor, so a model the format cannot hold is refused before the file is opened.
             GgufWriter file = GgufExport.Build(source, dtype!.Value, name);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(Out))!);
             AtomicFile.Write(Out, file.Write);

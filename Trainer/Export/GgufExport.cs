@@ -31,6 +31,7 @@ public static class GgufExport
 
     public static string Architecture(Objective objective) => objective == Objective.Ar ? "llama" : "llada";
 
+    /// <summary>Every tensor is checked against <paramref name="dtype"/> here, so a model the file cannot hold is refused before it is opened.</summary>
     public static GgufWriter Build(ExportSource source, ExportDType dtype, string name)
     {
         ModelConfig config = source.Config;
@@ -60,8 +61,10 @@ public static class GgufExport
         {
             float[] values = tensor.Role == LlamaTensorRole.RotaryProjection ? RotaryLayout.ToInterleaved(tensor.Values, config.Heads, config.HeadDim) : tensor.Values;
             ExportDType stored = tensor.Role == LlamaTensorRole.Norm ? ExportDType.F32 : dtype;
+            ExportDTypes.RequireRepresentable(values, stored, tensor.HfName);
             long[] dimensions = [.. tensor.Shape.Reverse().Select(dimension => (long)dimension)];
-            gguf.Add(new GgufTensor(tensor.GgufName, TensorType(stored), dimensions, ExportDTypes.Encode(values, stored, tensor.HfName)));
+            gguf.Add(new GgufTensor(tensor.GgufName, TensorType(stored), dimensions, (long)values.Length * ExportDTypes.ElementSize(stored),
+                stream => ExportDTypes.Write(stream, values, stored)));
         }
         return gguf;
     }

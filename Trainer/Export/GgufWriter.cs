@@ -10,8 +10,11 @@ public enum GgmlType : uint
     BF16 = 30,
 }
 
-/// <summary>One tensor of a GGUF file: its name, ggml dimensions (fastest-varying first) and raw little-endian bytes.</summary>
-public sealed record GgufTensor(string Name, GgmlType Type, long[] Dimensions, byte[] Data);
+/// <summary>
+/// One tensor of a GGUF file: its name, ggml dimensions (fastest-varying first), and its data: ByteLength little-endian
+/// bytes that WriteData writes when the file is written.
+/// </summary>
+public sealed record GgufTensor(string Name, GgmlType Type, long[] Dimensions, long ByteLength, Action<Stream> WriteData);
 
 /// <summary>
 /// The GGUF container, version 3, as llama.cpp reads it: magic, version, tensor and key-value counts, the key-value
@@ -71,14 +74,18 @@ public sealed class GgufWriter
             foreach (long dimension in tensor.Dimensions) writer.Write((ulong)dimension);
             writer.Write((uint)tensor.Type);
             writer.Write((ulong)offset);
-            offset = AlignUp(offset + tensor.Data.Length);
+            offset = AlignUp(offset + tensor.ByteLength);
         }
         writer.Flush();
         Pad(writer, stream.Position);
         foreach (GgufTensor tensor in tensors)
         {
-            writer.Write(tensor.Data);
-            Pad(writer, tensor.Data.Length);
+            writer.Flush();
+            long start = stream.Position;
+            tensor.WriteData(stream);
+            if (stream.Position - start != tensor.ByteLength)
+                throw new InvalidOperationException($"{tensor.Name}: wrote {stream.Position - start} bytes, its header says {tensor.ByteLength}");
+            Pad(writer, tensor.ByteLength);
         }
     }
 

@@ -26,8 +26,9 @@ public static class HfExport
         var entries = new List<SafeTensorEntry>();
         foreach (LlamaTensor tensor in LlamaLayout.Split(source.Config, source.Parameters))
         {
+            ExportDTypes.RequireRepresentable(tensor.Values, dtype, tensor.HfName);
             long[] shape = [.. tensor.Shape.Select(dimension => (long)dimension)];
-            entries.Add(SafeTensorEntry.FromBytes(tensor.HfName, SafeTensorType(dtype), ExportDTypes.Encode(tensor.Values, dtype, tensor.HfName), shape));
+            entries.Add(SafeTensorEntry.Deferred(tensor.HfName, SafeTensorType(dtype), shape, stream => ExportDTypes.Write(stream, tensor.Values, dtype)));
         }
         // transformers refuses safetensors files whose metadata does not say format "pt".
         CheckpointFile.Write(Path.Combine(directory, WeightsFileName), entries, new Dictionary<string, string> { ["format"] = "pt" });
