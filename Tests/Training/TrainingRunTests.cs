@@ -14,8 +14,8 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
 
     private string PrepareCorpus() => PrepareCorpus(root);
 
-    /// <summary>A byte-tokenized corpus of 120 ten-word-vocabulary documents under <paramref name="root"/>.</summary>
-    internal static string PrepareCorpus(string root)
+    /// <summary>A corpus of 120 ten-word-vocabulary documents under <paramref name="root"/>, byte-tokenized unless <paramref name="tokenizer"/> says otherwise.</summary>
+    internal static string PrepareCorpus(string root, string tokenizer = "bytes")
     {
         string text = Path.Combine(root, "corpus.txt");
         var random = new Random(7);
@@ -23,7 +23,7 @@ public sealed class TrainingRunTests(GpuFixture fixture) : GpuTest(fixture), IDi
         var documents = Enumerable.Range(0, 120).Select(_ => string.Join(' ', Enumerable.Range(0, 30).Select(_ => words[random.Next(words.Length)])));
         File.WriteAllText(text, string.Join("\n\n", documents));
         string data = Path.Combine(root, "data");
-        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = "bytes", OutputDirectory = data, ValidationDocuments = 20 });
+        CorpusPreparer.Prepare(new PrepareOptions { Inputs = [text], Tokenizer = tokenizer, OutputDirectory = data, ValidationDocuments = 20 });
         return data;
     }
 

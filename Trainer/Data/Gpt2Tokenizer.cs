@@ -32,6 +32,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public static Gpt2Tokenizer Shared => SharedInstance.Value;
 
     private readonly TiktokenTokenizer bpe;
+    private readonly Lazy<byte[][]> rankedBytes;
 
     private Gpt2Tokenizer()
     {
@@ -46,10 +47,31 @@ public sealed class Gpt2Tokenizer : ITokenizer
         }
         using Stream compressed = dataAssembly.GetManifestResourceStream(RanksResourceName)
             ?? throw new VkDiffusionException($"{DataAssemblyName} has no resource '{RanksResourceName}'; the package version differs from the one vkdiff was built against.");
-        using var ranks = new DeflateStream(compressed, CompressionMode.Decompress);
+        using var ranks = new MemoryStream();
+        using (var inflated = new DeflateStream(compressed, CompressionMode.Decompress)) inflated.CopyTo(ranks);
+        ranks.Position = 0;
         // No special tokens: the pre-tokenizer and the BPE both see "<|endoftext|>" as plain text.
         var preTokenizer = new RegexPreTokenizer(new Regex(PreTokenizerPattern, RegexOptions.Compiled), specialTokens: null);
         bpe = TiktokenTokenizer.Create(ranks, preTokenizer, normalizer: null, specialTokens: null);
+        rankedBytes = new Lazy<byte[][]>(() => ParseRanks(ranks.ToArray()));
+    }
+
+    /// <summary>
+    /// The ranks as this package ships them: a "Capacity: N" line, then one base64 token per line in rank order (the line
+    /// index is the rank, as when a line reads "BASE64 RANK" in tiktoken's own files).
+    /// </summary>
+    private static byte[][] ParseRanks(byte[] file)
+    {
+        var tokens = new byte[50256][];
+        int rank = 0;
+        foreach (string line in Encoding.ASCII.GetString(file).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (line.StartsWith("Capacity:", StringComparison.Ordinal)) continue;
+            string[] fields = line.Split(' ');
+            if (fields.Length == 2) rank = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+            tokens[rank++] = Convert.FromBase64String(fields[0]);
+        }
+        return tokens;
     }
 
     public string Name => TokenizerName;
@@ -57,6 +79,9 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public int EndOfDocumentId => 50256;
     public int MaskId => 50257;
     public int PaddedVocabSize { get; } = Tokenizers.PaddedSize(50257);
+
+    /// <summary>The bytes of every text token but end-of-document (ids 0..50255): what an export writes as the vocabulary.</summary>
+    public IReadOnlyList<byte[]> TokenBytes => rankedBytes.Value;
 
     public int[] Encode(string text) => text.Length == 0 ? [] : [.. bpe.EncodeToIds(text)];
 

@@ -49,24 +49,44 @@ public static class RunCheckpoint
                 checksums[name] = Checksum(values);
                 entries.Add(SafeTensorEntry.FromArray(name, values, values.LongLength));
             }
-        var metadata = new Dictionary<string, string>
-        {
-            [CheckpointMetadataKeys.FormatVersion] = "1",
-            [CheckpointMetadataKeys.ModelConfig] = JsonSerializer.Serialize(options.Model, TrainingOptions.Json),
-            [CheckpointMetadataKeys.Objective] = options.Objective.ToString().ToLowerInvariant(),
-            [CheckpointMetadataKeys.Step] = progress.Step.ToString(CultureInfo.InvariantCulture),
-            [CheckpointMetadataKeys.TokensSeen] = progress.TokensSeen.ToString(CultureInfo.InvariantCulture),
-            [CheckpointMetadataKeys.Seed] = options.Seed.ToString(CultureInfo.InvariantCulture),
-            [CheckpointMetadataKeys.TrainingConfig] = options.ToJson(),
-            [CheckpointMetadataKeys.Tokenizer] = options.Model.Vocabulary.Name,
-            [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            [ProgressKey] = JsonSerializer.Serialize(progress, TrainingOptions.Json),
-            [DatasetFingerprintKey] = datasetFingerprint,
-            [ChecksumsKey] = JsonSerializer.Serialize(checksums),
-        };
+        Dictionary<string, string> metadata = ModelMetadata(options.Model, options.Objective, checksums);
+        metadata[CheckpointMetadataKeys.Step] = progress.Step.ToString(CultureInfo.InvariantCulture);
+        metadata[CheckpointMetadataKeys.TokensSeen] = progress.TokensSeen.ToString(CultureInfo.InvariantCulture);
+        metadata[CheckpointMetadataKeys.Seed] = options.Seed.ToString(CultureInfo.InvariantCulture);
+        metadata[CheckpointMetadataKeys.TrainingConfig] = options.ToJson();
+        metadata[ProgressKey] = JsonSerializer.Serialize(progress, TrainingOptions.Json);
+        metadata[DatasetFingerprintKey] = datasetFingerprint;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         CheckpointFile.Write(path, entries, metadata);
     }
+
+    /// <summary>
+    /// A weights-only checkpoint of a model that was not trained by a vkdiff run (vkdiff import): no optimizer state,
+    /// training config or progress, which eval, score and sample do not need.
+    /// </summary>
+    public static void SaveWeights(string path, ModelConfig config, Objective objective, IReadOnlyDictionary<string, float[]> parameters)
+    {
+        var entries = new List<SafeTensorEntry>();
+        var checksums = new Dictionary<string, string>();
+        foreach (ParameterSpec spec in ModelParameters.Specs(config))
+        {
+            float[] values = parameters[spec.Name];
+            checksums[spec.Name] = Checksum(values);
+            entries.Add(SafeTensorEntry.FromArray(spec.Name, values, [.. spec.Shape.Select(d => (long)d)]));
+        }
+        CheckpointFile.Write(path, entries, ModelMetadata(config, objective, checksums));
+    }
+
+    /// <summary>The metadata every checkpoint has: what model it holds and the checksums its reader verifies.</summary>
+    private static Dictionary<string, string> ModelMetadata(ModelConfig config, Objective objective, Dictionary<string, string> checksums) => new()
+    {
+        [CheckpointMetadataKeys.FormatVersion] = "1",
+        [CheckpointMetadataKeys.ModelConfig] = JsonSerializer.Serialize(config, TrainingOptions.Json),
+        [CheckpointMetadataKeys.Objective] = objective.ToString().ToLowerInvariant(),
+        [CheckpointMetadataKeys.Tokenizer] = config.Vocabulary.Name,
+        [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+        [ChecksumsKey] = JsonSerializer.Serialize(checksums),
+    };
 
     /// <summary>A checkpoint opened for reading, with its model config and objective parsed and checked.</summary>
     public sealed class Loaded : IDisposable

@@ -1,0 +1,34 @@
+using VkDiffusion.Model;
+using VkDiffusion.Trainer.Training;
+
+namespace VkDiffusion.Tests.Export;
+
+/// <summary>Small untrained checkpoints for export tests that need weights but no training (layouts, round trips, refusals).</summary>
+public static class ExportTestModels
+{
+    /// <summary>2 layers, width 32 (2 heads of 16), MLP 64: every tensor distinct and cheap.</summary>
+    public static ModelConfig Config(string vocabularyName) => new()
+    {
+        Layers = 2,
+        ModelDim = 32,
+        Heads = 2,
+        HeadDim = 16,
+        HiddenDim = 64,
+        Vocabulary = VocabularySpec.ByName(vocabularyName),
+        RopeTheta = 5000f,
+        NormEpsilon = 1e-6f,
+    };
+
+    /// <summary>Writes a weights-only checkpoint of <see cref="Config"/> with seeded N(0, 0.02) weights and norms off 1, and returns its path.</summary>
+    public static string Write(string path, Objective objective, string vocabularyName = "bytes", Action<Dictionary<string, float[]>>? edit = null)
+    {
+        ModelConfig config = Config(vocabularyName);
+        Dictionary<string, float[]> parameters = ModelParameters.Initialize(config, seed: 9);
+        // Norm weights initialise to exactly 1; perturb them so a mix-up between two norms would show.
+        foreach (ParameterSpec spec in ModelParameters.Specs(config).Where(spec => spec.IsNormWeight))
+            for (int i = 0; i < parameters[spec.Name].Length; i++) parameters[spec.Name][i] += 0.01f * ((i * 7 + spec.Name.Length) % 5);
+        edit?.Invoke(parameters);
+        RunCheckpoint.SaveWeights(path, config, objective, parameters);
+        return path;
+    }
+}
