@@ -16,6 +16,16 @@ public static class CommandRunner
         {
             return command.Run();
         }
+        catch (DeviceLostException error) when (error.StillRunning)
+        {
+            errors.WriteLine($"vkdiff: {error.Message}");
+            errors.Flush();
+            Console.Out.Flush();
+            // The driver's threads may still be running the hung submission; an orderly exit would unload the driver
+            // under them (a crash after the message). End the process where it stands.
+            ImmediateExit.Now(error.ExitCode);
+            return error.ExitCode;
+        }
         catch (VkDiffusionException error)
         {
             errors.WriteLine($"vkdiff: {error.Message}");

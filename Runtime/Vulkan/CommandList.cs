@@ -364,6 +364,9 @@ public sealed unsafe class CommandList : IDisposable
         if (disposed) return;
         if (Pending) context.Wait(this);
         disposed = true;
+        // A hung device may still be running these commands: freeing what they use would crash its threads. The
+        // process ends soon after (CommandRunner), which reclaims it all.
+        if (context.FailedReason is not null) return;
         Vk vk = context.Api;
         foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
         foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);

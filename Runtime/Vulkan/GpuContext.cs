@@ -262,11 +262,11 @@ public sealed unsafe class GpuContext : IDisposable
             if (result == Result.Success) return;
             if (result != Result.Timeout && result != Result.ErrorDeviceLost) VulkanResult.Check(result, "vkWaitForFences");
             FailedReason = result == Result.Timeout
-                ? $"{Info.Name} did not finish a submission within {FenceTimeoutNanoseconds() / 1e9:0.#} s ({FenceTimeoutVariable}): it hung"
+                ? $"{Info.Name} did not finish a submission within {FenceTimeoutNanoseconds() / 1e9:G3} s ({FenceTimeoutVariable}): it hung"
                 : $"the Vulkan device {Info.Name} was lost (a driver reset, a kernel that ran too long, or a driver bug)";
             throw new DeviceLostException($"{FailedReason}, running {DescribeKernels(commands.KernelNames)}.{DeviceFaults.Describe(this)} " +
                 "Checkpoints already written are kept. Re-run with VKDIFF_VALIDATION=1; if it persists, attach `vkdiff selftest --isolate` " +
-                $"to a bug report (docs/porting.md). A slow device rather than a hung one: raise {FenceTimeoutVariable}.");
+                $"to a bug report (docs/porting.md). A slow device rather than a hung one: raise {FenceTimeoutVariable}.", stillRunning: true);
         }
     }
 

@@ -29,7 +29,11 @@ public sealed class NoVulkanLoaderException(string message, Exception? inner = n
 
 public sealed class NoDeviceException(string message) : VkDiffusionException(message, ExitCodes.NoDevice);
 
-public sealed class DeviceLostException(string message) : VkDiffusionException(message, ExitCodes.DeviceLost);
+/// <summary>A lost or hung device; <see cref="StillRunning"/>: it may still be executing work, so the process must end without tearing the driver down.</summary>
+public sealed class DeviceLostException(string message, bool stillRunning = false) : VkDiffusionException(message, ExitCodes.DeviceLost)
+{
+    public bool StillRunning { get; } = stillRunning;
+}
 
 public sealed class OutOfDeviceMemoryException(string message) : VkDiffusionException(message, ExitCodes.OutOfDeviceMemory);
 

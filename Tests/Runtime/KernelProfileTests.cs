@@ -1,0 +1,92 @@
+using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Infrastructure;
+
+namespace VkDiffusion.Tests.Runtime;
+
+/// <summary>Which kernel variants a device's profile picks, and that the device's limits bound them.</summary>
+public sealed class KernelProfileTests(GpuFixture fixture) : GpuTest(fixture)
+{
+    [Fact]
+    public void Lavapipe_is_recognised_by_its_driver_id_and_other_devices_by_their_type()
+    {
+        Assert.Equal(KernelProfile.LlvmpipeDriverId, Context.Info.DriverId);
+        Assert.Same(KernelProfile.Lavapipe, KernelProfile.For(Context.Info));
+        Assert.Same(KernelProfile.HostProcessor, KernelProfile.For(DeviceKinds.OtherHostProcessor(Context.Info)));
+        Assert.Same(KernelProfile.Gpu, KernelProfile.For(DeviceKinds.Gpu(Context.Info)));
+    }
+
+    [Fact]
+    public void Lavapipe_keeps_its_measured_choices_and_other_devices_take_the_ones_every_implementation_compiles()
+    {
+        DeviceInfo lavapipe = Context.Info, host = DeviceKinds.OtherHostProcessor(Context.Info), gpu = DeviceKinds.Gpu(Context.Info);
+        Assert.Equal(MatmulPath.RegisterBlockedTexels, MatmulKernels.ChoosePath(lavapipe));
+        Assert.Equal(MatmulPath.RegisterBlocked, MatmulKernels.ChoosePath(host));
+        Assert.Equal(MatmulPath.Tiled, MatmulKernels.ChoosePath(gpu));
+
+        Assert.Equal("attention_bwd_rows8_d64", AttentionBlocks.For(lavapipe, 64).KernelName("attention_bwd", 64));
+        Assert.Equal("attention_bwd_rows4_d128", AttentionBlocks.For(lavapipe, 128).KernelName("attention_bwd", 128));
+        Assert.True(AttentionBlocks.For(lavapipe, 64).TexelLoads);
+        // SwiftShader-like: one row, storage loads, and rolled loops at head dim 128 only.
+        Assert.Equal("attention_bwd_d64", AttentionBlocks.For(host, 64).KernelName("attention_bwd", 64));
+        Assert.Equal("attention_bwd_d128_rolled", AttentionBlocks.For(host, 128).KernelName("attention_bwd", 128));
+        Assert.Equal("attention_fwd_d128_rolled_f16", AttentionBlocks.For(host, 128).KernelName("attention_fwd", 128, Precision.Fp16));
+        Assert.False(AttentionBlocks.For(host, 64).TexelLoads);
+        Assert.False(AttentionBlocks.For(host, 64).StageInShared);
+        Assert.Equal("attention_bwd_d128", AttentionBlocks.For(gpu, 128).KernelName("attention_bwd", 128));
+        Assert.True(AttentionBlocks.For(gpu, 128).StageInShared);
+    }
+
+    [Theory]
+    [InlineData(16 * 1024)]
+    [InlineData(32 * 1024)]
+    [InlineData(48 * 1024)]
+    public void Attention_staging_fits_the_shared_memory_the_device_has(int sharedBytes)
+    {
+        DeviceInfo gpu = DeviceKinds.Gpu(Context.Info) with { SharedMemoryBytes = (uint)sharedBytes };
+        foreach (int headDim in AttentionKernels.SupportedHeadDims)
+        {
+            AttentionBlocks blocks = AttentionBlocks.For(gpu, headDim);
+            // attention_bwd stages the most: STAGE_BLOCK query and dO rows, an LSE and a delta per row.
+            long stagedBytes = blocks.StageBlock * (2L * headDim + 2) * sizeof(float);
+            Assert.InRange(stagedBytes, 1, Math.Min(sharedBytes, 32 * 1024));
+            Assert.True(stagedBytes * 2 > Math.Min(sharedBytes, 32 * 1024) || blocks.StageBlock == 64, $"head dim {headDim}: block {blocks.StageBlock} is not the largest that fits");
+        }
+    }
+
+    [Fact]
+    public void The_assumed_shared_memory_is_lowered_by_the_switch_and_a_bad_value_is_refused()
+    {
+        var environment = new Dictionary<string, string> { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd, [DeviceInfo.SharedMemoryLimitVariable] = "16K" };
+        var (exitCode, output, _) = CliErrorTests.RunVkdiff(environment, "devices");
+        Assert.Equal(0, exitCode);
+        Assert.Contains("shared 16 KiB", output);
+        environment[DeviceInfo.SharedMemoryLimitVariable] = "lots";
+        var (badExit, _, error) = CliErrorTests.RunVkdiff(environment, "devices");
+        Assert.Equal(ExitCodes.InvalidInput, badExit);
+        Assert.Contains("VKDIFF_SHARED_MEMORY_LIMIT=lots is not a size", error);
+    }
+
+    [Fact]
+    public void A_row_count_the_kernels_are_not_built_for_is_refused()
+    {
+        var (exitCode, output, _) = CliErrorTests.RunVkdiff(new Dictionary<string, string>
+        {
+            ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd,
+            [AttentionBlocks.RowsVariable] = "3",
+        }, "selftest", "--filter", "attention", "--exact");
+        Assert.Equal(ExitCodes.SelfTestFailed, exitCode);
+        Assert.Contains("VKDIFF_ATTENTION_ROWS=3 is not a row count", output);
+    }
+
+    [Fact]
+    public void The_loader_lists_portability_enumeration_and_the_instance_enables_it()
+    {
+        // The Linux loader implements VK_KHR_portability_enumeration itself since 1.3.216 (MoltenVK needs it on macOS).
+        using var instance = new VulkanInstance(enableValidation: false);
+        uint loaderVersion = 0;
+        unsafe { instance.Api.EnumerateInstanceVersion(&loaderVersion); }
+        Assert.Equal(loaderVersion >= Silk.NET.Vulkan.Vk.MakeVersion(1, 3, 216), instance.PortabilityEnumeration);
+        Assert.False(Context.PortabilitySubset);
+    }
+}
