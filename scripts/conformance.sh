@@ -35,7 +35,8 @@ dotnet build Cli -c Release -v q -nologo >/dev/null || { echo "conformance: the 
 vkdiff=$repo/Cli/bin/Release/net10.0/vkdiff.dll
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export MESA_SHADER_CACHE_DIR=$work/mesa-cache VKDIFF_CACHE_DIR=$work/pipelines
+# Mesa's and vkdiff's pipeline caches persist between runs: a cold lavapipe compiles every kernel with LLVM (minutes).
+export MESA_SHADER_CACHE_DIR=$repo/.tools/conformance-cache/mesa VKDIFF_CACHE_DIR=$repo/.tools/conformance-cache/pipelines
 
 # Every step of one implementation is a row: implementation, version, subgroup, step, result, seconds.
 rows=()
