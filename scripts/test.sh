@@ -17,6 +17,9 @@ else
   echo "test: no cooperative-matrix emulation layer at $layer_dir: the CooperativeMatrix tests are left out"
   filter=(--filter "Category!=CooperativeMatrix")
 fi
+# SwiftShader comes from scripts/setup-drivers.sh (run by setup.sh); the tests on it are skipped, saying why, where
+# the fetch failed.
+[ -f .tools/drivers/swiftshader/icd.json ] || echo "test: SwiftShader could not be fetched: its conformance tests are skipped"
 # The data-parallel tests launch two ranks with Open MPI's mpirun (scripts/setup.sh installs it); without it they are left out.
 if ! command -v mpirun >/dev/null; then
   echo "test: no mpirun: the Mpi tests are left out"

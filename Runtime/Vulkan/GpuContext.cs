@@ -378,8 +378,10 @@ public sealed unsafe class GpuContext : IDisposable
     {
         if (disposed) return;
         disposed = true;
-        // A lost or hung device may never go idle, and destroying what it may still be running is undefined: the
-        // process's exit reclaims it all.
+        // Every submission is waited for under the fence deadline first. A lost or hung device may never go idle, and
+        // destroying what it may still be running is undefined: the process's exit reclaims it all.
+        try { WaitForSubmittedWork(); }
+        catch (DeviceLostException) { }
         if (FailedReason is not null) return;
         Api.DeviceWaitIdle(Device);
         pending.Clear();
