@@ -32,9 +32,12 @@ for name in "${requested[@]}"; do [ "$name" = lavapipe ] || implementations+=("$
 
 bash scripts/setup-drivers.sh || true
 dotnet build Cli -c Release -v q -nologo >/dev/null || { echo "conformance: the build failed" >&2; exit 1; }
-vkdiff=$repo/Cli/bin/Release/net10.0/vkdiff.dll
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The whole run uses one build, a copy, whatever is rebuilt meanwhile.
+cp -r Cli/bin/Release/net10.0 "$work/vkdiff"
+vkdiff=$work/vkdiff/vkdiff.dll
+commit=$(git rev-parse --short HEAD)
 # Mesa's and vkdiff's pipeline caches persist between runs: a cold lavapipe compiles every kernel with LLVM (minutes).
 export MESA_SHADER_CACHE_DIR=$repo/.tools/conformance-cache/mesa VKDIFF_CACHE_DIR=$repo/.tools/conformance-cache/pipelines
 
@@ -148,7 +151,7 @@ seconds of each step on this machine, including the drivers' shader compilation 
 every pipeline on first use).
 
 HEAD
-  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), vkdiff $(git rev-parse --short HEAD)."
+  echo "Run: finished $(date -u '+%Y-%m-%d %H:%M UTC'), vkdiff $commit."
   echo
   echo "| implementation | driver | subgroup | step | result | seconds |"
   echo "|---|---|---|---|---|---|"
