@@ -63,6 +63,8 @@ public sealed record TrainingOptions
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (config.json, checkpoint metadata, reports).
+        NewLine = "\n",
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         // A run stopped before its first evaluation records its best validation loss as infinity.
