@@ -3,7 +3,9 @@
 # Elsewhere it prints exactly what to install and stops.
 set -euo pipefail
 
-packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev mpich slurm-wlm munge)
+# wine, wine64 and xvfb: the Windows smoke test runs the win-x64 build under wine on an Xvfb display (docs/windows.md).
+packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev mpich slurm-wlm munge
+  wine wine64 xvfb)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
