@@ -42,7 +42,7 @@ public sealed record TrainingOptions
     public int TokenOrders { get; init; } = 1;
     /// <summary>Log a metrics line every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
-    /// <summary>Bound on the device time of one queue submission (--max-submit-ms); null: the platform default
+    /// <summary>Bound on the device time of one queue submission (--max-submit-ms); null: the default for the OS and device
     /// (<see cref="SubmissionPlan.DefaultMaxMilliseconds"/>).</summary>
     [JsonPropertyName("max_submit_ms")]
     public double? MaxSubmitMilliseconds { get; init; }
