@@ -77,6 +77,20 @@ public sealed class WineSmokeTests
         AssertSucceeded(VkdiffWorker.Run(null, ["train", "--objective", "mdm", .. TinyRun, "--epochs", "2", "--data", Linux("default"), "--out", Linux("mdm-linux")]), "Linux train mdm");
         AssertSameMetrics(Linux("mdm-linux"), Linux("mdm-windows"));
 
+        // A sweep: its claim lock, results.csv and its lock, result.json written through a rename; the same losses as on Linux.
+        foreach (var (name, dataPath) in new[] { ("sweep-windows", Windows("default")), ("sweep-linux", Linux("default")) })
+            File.WriteAllText(Linux(name + ".json"), JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["data"] = dataPath, ["objectives"] = new[] { "ar" }, ["presets"] = new[] { "tiny" }, ["unique_tokens"] = new[] { 4096 },
+                ["epochs"] = new[] { 1 }, ["sequence_length"] = 32, ["batch_size"] = 4, ["eval_windows"] = 2, ["eval_monte_carlo"] = 2,
+            }));
+        AssertSucceeded(wine.RunVkdiff("sweep", "--spec", Windows("sweep-windows.json"), "--out", Windows("sweep-windows")), "sweep");
+        var status = wine.RunVkdiff("sweep", "--spec", Windows("sweep-windows.json"), "--out", Windows("sweep-windows"), "--status");
+        AssertSucceeded(status, "sweep --status");
+        Assert.Contains("1 done, 0 running, 0 pending", status.Output);
+        AssertSucceeded(VkdiffWorker.Run(null, "sweep", "--spec", Linux("sweep-linux.json"), "--out", Linux("sweep-linux")), "Linux sweep");
+        Assert.Equal(SweepLosses(Linux("sweep-linux")), SweepLosses(Linux("sweep-windows")));
+
         foreach (string objective in new[] { "ar", "mdm" })
         {
             string[] eval = ["eval", "--mc", "2", "--max-windows", "4"];
@@ -101,6 +115,14 @@ public sealed class WineSmokeTests
         Assert.True(expected.Count >= 5, $"{expectedRun} logged {expected.Count} steps");
         Assert.Equal(expected, Read(actualRun));
     }
+
+    /// <summary>Each run's final and best validation loss, from its result.json.</summary>
+    private static List<(double Final, double Best)> SweepLosses(string sweep) => [.. Directory.GetFiles(Path.Combine(sweep, "runs"), "result.json", SearchOption.AllDirectories)
+        .Select(path =>
+        {
+            using var result = JsonDocument.Parse(File.ReadAllText(path));
+            return (result.RootElement.GetProperty("final_val_loss").GetDouble(), result.RootElement.GetProperty("best_val_loss").GetDouble());
+        })];
 
     private static double Loss(string evalJson)
     {
