@@ -42,6 +42,13 @@ public sealed class WineSmokeTests
         Assert.Equal(DefaultCorpusTests.ByteVal.Sha256, Sha256(Path.Combine(Linux("default"), "val.bin")));
         Assert.Equal(["default"], Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName));
 
+        // --force never deletes an input inside --out, however the case of its path is written (Windows ignores case).
+        File.WriteAllText(Path.Combine(Linux("default"), "inside.txt"), "a document\n");
+        var inside = wine.RunVkdiff("prepare", "--input", Windows("DEFAULT\\inside.txt"), "--tokenizer", "bytes", "--out", Windows("default"), "--force");
+        Assert.True(inside.ExitCode == ExitCodes.InvalidInput, $"exit {inside.ExitCode}, stderr: {inside.Error}");
+        Assert.Contains("would delete the input", inside.Error);
+        File.Delete(Path.Combine(Linux("default"), "inside.txt"));
+
         // --input with a drive letter and spaces, GPT-2 tokens: the same files as the Linux build's.
         Directory.CreateDirectory(Linux("my corpus"));
         File.WriteAllText(Path.Combine(Linux("my corpus"), "notes.txt"),

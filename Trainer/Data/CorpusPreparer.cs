@@ -98,8 +98,10 @@ public static class CorpusPreparer
         if (!overwrite)
             throw new InvalidInputException($"{outputDirectory} exists and is not empty; choose another --out or pass --force to replace it.");
         string inside = outputDirectory + Path.DirectorySeparatorChar;
+        // Windows' and macOS's usual file systems ignore case: C:\Data\a.txt lies inside --out c:\data.
+        StringComparison samePath = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         string? input = sources.SelectMany(source => source.Files.Append(source.Path)).Select(Path.GetFullPath)
-            .FirstOrDefault(path => path == outputDirectory || path.StartsWith(inside, StringComparison.Ordinal));
+            .FirstOrDefault(path => path.Equals(outputDirectory, samePath) || path.StartsWith(inside, samePath));
         if (input is not null)
             throw new InvalidInputException($"--force would delete the input {input}: it lies inside --out {outputDirectory}; choose another --out.");
         string? foreign = Directory.EnumerateFileSystemEntries(outputDirectory).Select(Path.GetFileName)
