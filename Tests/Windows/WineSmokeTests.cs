@@ -10,7 +10,7 @@ namespace VkDiffusion.Tests.Windows;
 /// <summary>
 /// The Windows build, as a user gets it (the win-x64 single-file release), under wine on lavapipe: every step of the
 /// README's path works, with Windows paths (drive letters, spaces), and gives the Linux build's tokens and losses bit for
-/// bit. About 2 minutes on two cores once the win-x64 build and the wine prefix exist, 4 the first time.
+/// bit. About 2.5 minutes on two busy cores, publish and a fresh wine prefix included.
 /// </summary>
 public sealed class WineSmokeTests
 {
@@ -105,6 +105,12 @@ public sealed class WineSmokeTests
             AssertSucceeded(VkdiffWorker.Run(null, [.. eval, "--run", Linux($"{objective}-linux"), "--data", Linux("default"), "--out", Linux($"{objective}-linux.json")]), $"Linux eval {objective}");
             Assert.Equal(Loss(Linux($"{objective}-linux.json")), Loss(Linux($"{objective}-windows.json")));
         }
+
+        // The README's third line for Windows, at a tiny budget: the quickstart prepares the default corpus itself.
+        var quickstart = wine.RunVkdiff("quickstart", "--out", Windows("quickstart"), "--unique-tokens", "2048", "--epochs", "1", "--seq-len", "32", "--batch", "4");
+        AssertSucceeded(quickstart, "quickstart");
+        Assert.Contains("family | best val loss", quickstart.Output);
+        Assert.Equal(DefaultCorpusTests.ByteVal.Sha256, Sha256(Path.Combine(Linux("quickstart"), "data", "val.bin")));
     }
 
     private static void AssertSucceeded((int ExitCode, string Output, string Error) result, string what) =>
