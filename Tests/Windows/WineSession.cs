@@ -46,9 +46,10 @@ internal sealed class WineSession : IDisposable
         var (publishExit, publishOutput) = Run("dotnet", "publish", Path.Combine(repository, "Cli"), "-c", "Release", "-r", "win-x64", "-nologo", "-v", "quiet", "-o", output);
         if (publishExit != 0) throw new InvalidOperationException($"dotnet publish -r win-x64 failed:\n{publishOutput}");
         // -displayfd: Xvfb picks a free display and writes its number once it accepts connections.
-        var xvfb = Process.Start(new ProcessStartInfo("Xvfb", ["-displayfd", "1", "-nolisten", "tcp"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        // Its messages go to the test's own stderr: unread, a redirected stream could fill and stall the server.
+        var xvfb = Process.Start(new ProcessStartInfo("Xvfb", ["-displayfd", "1", "-nolisten", "tcp"]) { RedirectStandardOutput = true })!;
         string? display = xvfb.StandardOutput.ReadLine();
-        if (display is null) throw new InvalidOperationException($"Xvfb did not start: {xvfb.StandardError.ReadToEnd()}");
+        if (display is null) throw new InvalidOperationException("Xvfb did not start (its messages are in the test's output)");
         return new WineSession(Path.Combine(output, "vkdiff.exe"), xvfb, ":" + display.Trim());
     }
 
