@@ -9,6 +9,8 @@ internal static class JsonOptions
     public static readonly JsonSerializerOptions Indented = new()
     {
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (config.json, checkpoint metadata, reports).
+        NewLine = "\n",
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 

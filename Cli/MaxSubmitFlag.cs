@@ -6,7 +6,7 @@ namespace VkDiffusion.Cli;
 internal static class MaxSubmitFlag
 {
     public const string HelpText = "Bound in ms on the device time of one queue submission: the step is split into several " +
-        "(for GPUs behind a watchdog; default 1500 on Windows, none elsewhere).";
+        "(for GPUs behind a watchdog; default 1500 on Windows and for AMD GPUs on Linux, none elsewhere).";
 
     /// <summary>The flag's value, or a usage error (exit 2) when it is zero, negative or not a number.</summary>
     public static double? Check(double? milliseconds) => milliseconds is double value && !(value > 0)

@@ -3,7 +3,9 @@
 # Elsewhere it prints exactly what to install and stops.
 set -euo pipefail
 
-packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev mpich slurm-wlm munge)
+# wine, wine64 and xvfb: the Windows smoke test runs the win-x64 build under wine on an Xvfb display (docs/windows.md).
+packages=(libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools dict-gcide openmpi-bin libopenmpi-dev mpich slurm-wlm munge
+  wine wine64 xvfb)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -38,6 +40,13 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 bash "$(dirname "$0")/setup-glslc.sh"
+
+# PowerShell 7 (the NuGet tool; 7.6.10, as newer ones do not install here) for the test of scripts/quickstart.ps1,
+# into .tools-windows/pwsh, git-ignored. Without it that test is skipped and says so.
+pwsh_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools-windows/pwsh"
+if [ ! -x "$pwsh_dir/pwsh" ] && ! dotnet tool install --tool-path "$pwsh_dir" PowerShell --version 7.6.10 >/dev/null; then
+  echo "setup: PowerShell 7 could not be installed into $pwsh_dir: the quickstart.ps1 test is left out"
+fi
 
 # More Vulkan implementations for the conformance runs (SwiftShader, Mesa 25's lavapipe and RADV), fetched into
 # .tools/drivers without touching the system; one that cannot be fetched is left out and named.

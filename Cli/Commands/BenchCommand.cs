@@ -49,7 +49,7 @@ public sealed class BenchCommand : ICommand
     {
         "kernels" => new BenchKernels(Device, Json, Quick, Filter).Run(),
         "step" => new BenchStep(Device, Json, Model, Objective, Vocabulary, SequenceLength, Batch, Steps,
-            MaxSubmitFlag.Check(MaxSubmitMilliseconds) ?? SubmissionPlan.DefaultMaxMilliseconds, Precision).Run(),
+            MaxSubmitFlag.Check(MaxSubmitMilliseconds), Precision).Run(),
         _ => throw new InvalidInputException($"unknown bench mode '{Mode}'; the modes are: kernels, step."),
     };
 }

@@ -29,7 +29,7 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
         StepBenchmarkResult result;
         try
         {
-            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, precision, maxSubmitMilliseconds,
+            result = StepBenchmark.Run(context, preset, config, objective, sequenceLength, batchSize, steps, precision, maxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds(context.Info),
                 printing ? message => Console.Error.Write($"\r{message}        ") : null, group);
         }
         finally

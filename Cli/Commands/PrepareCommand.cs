@@ -8,7 +8,7 @@ namespace VkDiffusion.Cli.Commands;
 public sealed class PrepareCommand : ICommand
 {
     [Option("input", HelpText = "Input files or directories: .txt (documents separated by blank lines), .jsonl (a \"text\" field per line), " +
-        ".dict/.dict.dz (dictd). Directories are read recursively in sorted order. Default: the dict-gcide dictionary.")]
+        ".dict/.dict.dz (dictd). Directories are read recursively in sorted order. Default: the shipped GCIDE excerpt (docs/data.md), its last 500 entries the validation split.")]
     public IEnumerable<string> Inputs { get; set; } = [];
 
     [Option("tokenizer", Default = "gpt2", HelpText = "gpt2 (50257 ids, padded to 50304) or bytes (UTF-8 bytes, padded to 320).")]
@@ -32,7 +32,7 @@ public sealed class PrepareCommand : ICommand
         if (!Tokenizers.Names.Contains(Tokenizer))
             throw new VkDiffusionException($"--tokenizer {Tokenizer} is not one of: {string.Join(", ", Tokenizers.Names)}; see vkdiff prepare --help", ExitCodes.Usage);
         var inputs = Inputs.ToList();
-        if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.DictionaryPath}");
+        if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.RequirePath()}");
         DatasetMeta meta = CorpusPreparer.Prepare(new PrepareOptions
         {
             Inputs = inputs,

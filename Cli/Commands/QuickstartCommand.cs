@@ -10,7 +10,7 @@ public sealed class QuickstartCommand : ICommand
     [Option("out", Default = "runs/quickstart", HelpText = "Output directory.")]
     public string Out { get; set; } = "runs/quickstart";
 
-    [Option("data", HelpText = "A prepared dataset (default: the dict-gcide dictionary, byte tokens).")]
+    [Option("data", HelpText = "A prepared dataset (default: the shipped GCIDE excerpt, byte tokens).")]
     public string? Data { get; set; }
 
     [Option("model", HelpText = "Model preset (default tiny).")]

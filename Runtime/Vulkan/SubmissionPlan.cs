@@ -19,8 +19,20 @@ public sealed class SubmissionPlan
     /// <summary>Every command is its own submission: how a bounded graph runs the step it is profiled on.</summary>
     public static SubmissionPlan OnePerCommand { get; } = new(null);
 
-    /// <summary>The bound used when none is given: Windows' GPU watchdog fires at ~2 s, so 1500 ms there; none elsewhere.</summary>
-    public static double? DefaultMaxMilliseconds => OperatingSystem.IsWindows() ? 1500 : null;
+    /// <summary>The default bound: under the ~2 s of the watchdogs that reset a GPU whose submission runs longer.</summary>
+    public const double WatchdogSafeMilliseconds = 1500;
+
+    private const uint AmdVendorId = 0x1002;
+
+    /// <summary>
+    /// The bound used when none is given. Windows resets a GPU whose submission runs past its TDR delay (2 s unless the
+    /// registry's TdrDelay raises it), so every device there gets <see cref="WatchdogSafeMilliseconds"/>. On Linux the
+    /// amdgpu kernel driver resets a queue whose job runs past its lockup timeout (amdgpu.lockup_timeout; recent kernels
+    /// give compute queues seconds, no longer a minute), so AMD GPUs get it too. Elsewhere (NVIDIA and Intel on Linux,
+    /// CPU devices such as lavapipe, macOS) a step is one submission.
+    /// </summary>
+    public static double? DefaultMaxMilliseconds(DeviceInfo device) =>
+        OperatingSystem.IsWindows() || (OperatingSystem.IsLinux() && device.VendorId == AmdVendorId && !device.IsCpu) ? WatchdogSafeMilliseconds : null;
 
     /// <summary>True when command <paramref name="commandIndex"/> (dispatches and copies counted in recording order) opens a submission after the first.</summary>
     public bool StartsSubmission(int commandIndex) => commandIndex > 0 && (firstCommands?.Contains(commandIndex) ?? true);
@@ -39,7 +51,8 @@ public sealed class SubmissionPlan
             var (label, milliseconds) = commandTimes[index];
             if (milliseconds > maxMilliseconds)
                 throw new InvalidInputException($"--max-submit-ms {maxMilliseconds:G} is below the longest single dispatch on this device: " +
-                    $"{label} takes {milliseconds:F3} ms; raise --max-submit-ms above that.");
+                    $"{label} takes {milliseconds:F3} ms; raise --max-submit-ms above that (on Windows raise TdrDelay with it: docs/windows.md), " +
+                    "or make the dispatch smaller: a smaller --batch, keeping the effective batch with --grad-accum.");
             if (index > 0 && submissionMilliseconds + milliseconds > maxMilliseconds)
             {
                 firstCommands.Add(index);

@@ -260,21 +260,6 @@ public sealed class CorpusPreparerTests
     }
 
     [Fact]
-    public void Default_corpus_reads_gcide_entries_when_installed()
-    {
-        if (!DefaultCorpus.IsInstalled)
-        {
-            Assert.Contains(DefaultCorpus.PackageName, Assert.Throws<InvalidInputException>(DefaultCorpus.RequirePath).Message);
-            return;
-        }
-        // Only the first entries: the source is lazy, so this reads a few KB of the 40 MB dictionary.
-        string[] first = new DictdCorpusSource(DefaultCorpus.RequirePath()).ReadDocuments().Take(2).ToArray();
-        // gcide's entry for "0" also carries the epigraph that closes the licence text before it.
-        Assert.Contains("\n0 \\0\\ adj.", first[0]);
-        Assert.StartsWith("1 \\1\\ adj.", first[1]);
-    }
-
-    [Fact]
     public void Prepare_cli_reports_bad_input_with_the_invalid_input_exit_code()
     {
         using var temp = new TemporaryDirectory();

@@ -21,10 +21,13 @@ internal sealed class VkdiffWorker : IDisposable
     private readonly StringBuilder output = new(), error = new();
     private readonly List<(Func<string, bool> Matches, TaskCompletionSource Seen)> watches = [];
 
-    private VkdiffWorker(IReadOnlyDictionary<string, string>? environment, string[] launcher, string[] arguments)
+    /// <summary>The vkdiff this suite built, as the tail of a command line.</summary>
+    private static string[] BuiltVkdiff => ["dotnet", Path.Combine(AppContext.BaseDirectory, "vkdiff.dll")];
+
+    /// <summary>Runs <paramref name="command"/> (a vkdiff, after the launcher it runs under, if any) with <paramref name="arguments"/>.</summary>
+    private VkdiffWorker(IReadOnlyDictionary<string, string>? environment, string[] command, string[] arguments)
     {
         TestEnvironment.Configure();
-        string[] command = [.. launcher, "dotnet", Path.Combine(AppContext.BaseDirectory, "vkdiff.dll")];
         var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string word in command.Skip(1)) start.ArgumentList.Add(word);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
@@ -39,7 +42,11 @@ internal sealed class VkdiffWorker : IDisposable
         process.BeginErrorReadLine();
     }
 
-    public static VkdiffWorker Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments) => new(environment, [], arguments);
+    public static VkdiffWorker Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments) => new(environment, BuiltVkdiff, arguments);
+
+    /// <summary>Starts another vkdiff: <paramref name="command"/> is its command line before the arguments (e.g. wine and a Windows build).</summary>
+    public static VkdiffWorker StartCommand(IReadOnlyDictionary<string, string>? environment, string[] command, params string[] arguments) =>
+        new(environment, command, arguments);
 
     /// <summary>Runs vkdiff to its end and returns its exit code and output.</summary>
     public static (int ExitCode, string Output, string Error) Run(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
@@ -61,16 +68,15 @@ internal sealed class VkdiffWorker : IDisposable
     /// <summary>Runs vkdiff as <paramref name="ranks"/> MPICH ranks, launched by MPICH's mpiexec (named explicitly: mpirun stays Open MPI's).</summary>
     public static (int ExitCode, string Output, string Error) RunUnderMpich(int ranks, params string[] arguments)
     {
-        using var worker = new VkdiffWorker(null, [MpichFactAttribute.Mpiexec, "-n", ranks.ToString()], arguments);
+        using var worker = new VkdiffWorker(null, [MpichFactAttribute.Mpiexec, "-n", ranks.ToString(), .. BuiltVkdiff], arguments);
         return worker.WaitForExit();
     }
 
     /// <summary>Runs one vkdiff rank per command line of <paramref name="argumentsByRank"/>, as one MPI job (mpirun's colon syntax).</summary>
     public static (int ExitCode, string Output, string Error) RunRanksUnderMpirun(params string[][] argumentsByRank)
     {
-        string vkdiff = Path.Combine(AppContext.BaseDirectory, "vkdiff.dll");
-        string[] arguments = [.. argumentsByRank[0], .. argumentsByRank.Skip(1).SelectMany(rank => (string[])[":", "-np", "1", "dotnet", vkdiff, .. rank])];
-        using var worker = new VkdiffWorker(RootAllowed(null), ["mpirun", "--oversubscribe", "-np", "1"], arguments);
+        string[] arguments = [.. argumentsByRank[0], .. argumentsByRank.Skip(1).SelectMany(rank => (string[])[":", "-np", "1", .. BuiltVkdiff, .. rank])];
+        using var worker = new VkdiffWorker(RootAllowed(null), ["mpirun", "--oversubscribe", "-np", "1", .. BuiltVkdiff], arguments);
         return worker.WaitForExit();
     }
 
@@ -83,7 +89,7 @@ internal sealed class VkdiffWorker : IDisposable
 
     /// <summary>Starts vkdiff as <paramref name="ranks"/> MPI ranks; the ranks inherit <paramref name="environment"/> through mpirun.</summary>
     public static VkdiffWorker StartUnderMpirun(int ranks, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
-        => new(RootAllowed(environment), ["mpirun", "-np", ranks.ToString(), "--oversubscribe"], arguments);
+        => new(RootAllowed(environment), ["mpirun", "-np", ranks.ToString(), "--oversubscribe", .. BuiltVkdiff], arguments);
 
     /// <summary>
     /// Submits vkdiff as a Slurm job array of <paramref name="tasks"/> tasks to the Slurm of <paramref name="slurmConf"/> and waits
@@ -96,7 +102,7 @@ internal sealed class VkdiffWorker : IDisposable
         string script = Path.Combine(logDirectory, "run-arguments.sbatch");
         File.WriteAllText(script, "#!/bin/bash\nexec \"$@\"\n");
         string[] sbatch = ["sbatch", "--wait", $"--array=0-{tasks - 1}", "--time=10", $"--output={Path.Combine(logDirectory, "task-%a.out")}", script];
-        using var worker = new VkdiffWorker(new Dictionary<string, string> { ["SLURM_CONF"] = slurmConf }, sbatch, arguments);
+        using var worker = new VkdiffWorker(new Dictionary<string, string> { ["SLURM_CONF"] = slurmConf }, [.. sbatch, .. BuiltVkdiff], arguments);
         return worker.WaitForExit();
     }
 

@@ -27,6 +27,18 @@ public sealed class SubmissionPlanTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     [Fact]
+    public void The_default_bound_is_under_two_seconds_for_watchdog_guarded_gpus_only()
+    {
+        DeviceInfo amdGpu = Context.Info with { VendorId = 0x1002, IsCpu = false, DeviceType = "discrete GPU" };
+        DeviceInfo nvidiaGpu = amdGpu with { VendorId = 0x10de };
+        Assert.True(SubmissionPlan.WatchdogSafeMilliseconds < 2000);
+        // This suite runs on Linux: amdgpu's lockup timeout bounds AMD GPUs; lavapipe and NVIDIA have no short watchdog.
+        Assert.Equal(SubmissionPlan.WatchdogSafeMilliseconds, SubmissionPlan.DefaultMaxMilliseconds(amdGpu));
+        Assert.Null(SubmissionPlan.DefaultMaxMilliseconds(nvidiaGpu));
+        Assert.Null(SubmissionPlan.DefaultMaxMilliseconds(Context.Info));
+    }
+
+    [Fact]
     public void A_dependent_chain_cut_into_several_submissions_keeps_its_barriers_and_its_answer()
     {
         const int count = 4099;

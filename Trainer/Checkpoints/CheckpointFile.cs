@@ -1,3 +1,5 @@
+using VkDiffusion.Trainer.Files;
+
 namespace VkDiffusion.Trainer.Checkpoints;
 
 /// <summary>
@@ -30,7 +32,7 @@ public static class CheckpointFile
                 file.Flush(flushToDisk: true);
             }
             beforeRename?.Invoke(temporaryPath);
-            File.Move(temporaryPath, fullPath, overwrite: true);
+            AtomicFile.Replace(temporaryPath, fullPath);
         }
         catch
         {

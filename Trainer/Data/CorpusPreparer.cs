@@ -10,11 +10,14 @@ namespace VkDiffusion.Trainer.Data;
 /// <summary>What `vkdiff prepare` was asked to do.</summary>
 public sealed record PrepareOptions
 {
-    /// <summary>Files and directories in reading order; empty means the default corpus (dict-gcide).</summary>
+    /// <summary>Files and directories in reading order; empty means the default corpus (<see cref="DefaultCorpus"/>).</summary>
     public IReadOnlyList<string> Inputs { get; init; } = [];
     public string Tokenizer { get; init; } = Gpt2Tokenizer.TokenizerName;
     public required string OutputDirectory { get; init; }
-    /// <summary>The last N documents go to the validation split. At most one of ValidationDocuments and ValidationFraction.</summary>
+    /// <summary>
+    /// The last N documents go to the validation split. At most one of ValidationDocuments and ValidationFraction; with
+    /// neither, the default corpus keeps its own split (<see cref="DefaultCorpus.ValidationDocuments"/>), others a fraction.
+    /// </summary>
     public int? ValidationDocuments { get; init; }
     /// <summary>The last round(F * documents) documents (at least one when F > 0) go to the validation split.</summary>
     public double? ValidationFraction { get; init; }
@@ -42,7 +45,13 @@ public static class CorpusPreparer
     {
         ITokenizer tokenizer = Tokenizers.Create(options.Tokenizer);
         ValidateSplitOptions(options);
-        IReadOnlyList<string> inputs = options.Inputs.Count > 0 ? options.Inputs : [DefaultCorpus.RequirePath()];
+        if (options.Inputs.Count == 0)
+            options = options with
+            {
+                Inputs = [DefaultCorpus.RequirePath()],
+                ValidationDocuments = options.ValidationDocuments ?? (options.ValidationFraction is null ? DefaultCorpus.ValidationDocuments : null),
+            };
+        IReadOnlyList<string> inputs = options.Inputs;
         IReadOnlyList<CorpusSource> sources = CorpusSource.Resolve(inputs);
 
         string outputDirectory = Path.GetFullPath(options.OutputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
@@ -52,7 +61,8 @@ public static class CorpusPreparer
         string parent = Path.GetDirectoryName(outputDirectory)!;
         Directory.CreateDirectory(parent);
         string lockPath = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.lock");
-        using (ExclusiveLock.Acquire(lockPath, $"--out {outputDirectory}"))
+        // The lock guards one prepare's life only, so no stray file stays beside the dataset once it is released.
+        using (ExclusiveLock.AcquireRemovedOnRelease(lockPath, $"--out {outputDirectory}"))
         {
             RemoveStaleTemporaryDirectories(parent, Path.GetFileName(outputDirectory));
             string temporaryDirectory = Path.Combine(parent, $".{Path.GetFileName(outputDirectory)}.tmp-{Guid.NewGuid():N}");
@@ -67,11 +77,6 @@ public static class CorpusPreparer
             {
                 TryDeleteDirectory(temporaryDirectory);
                 throw;
-            }
-            finally
-            {
-                // Removed while still held so no stray file stays beside the dataset; the lock guards one prepare's life only.
-                File.Delete(lockPath);
             }
         }
     }
@@ -93,8 +98,10 @@ public static class CorpusPreparer
         if (!overwrite)
             throw new InvalidInputException($"{outputDirectory} exists and is not empty; choose another --out or pass --force to replace it.");
         string inside = outputDirectory + Path.DirectorySeparatorChar;
+        // Windows' and macOS's usual file systems ignore case: C:\Data\a.txt lies inside --out c:\data.
+        StringComparison samePath = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         string? input = sources.SelectMany(source => source.Files.Append(source.Path)).Select(Path.GetFullPath)
-            .FirstOrDefault(path => path == outputDirectory || path.StartsWith(inside, StringComparison.Ordinal));
+            .FirstOrDefault(path => path.Equals(outputDirectory, samePath) || path.StartsWith(inside, samePath));
         if (input is not null)
             throw new InvalidInputException($"--force would delete the input {input}: it lies inside --out {outputDirectory}; choose another --out.");
         string? foreign = Directory.EnumerateFileSystemEntries(outputDirectory).Select(Path.GetFileName)

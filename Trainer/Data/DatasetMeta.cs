@@ -33,6 +33,8 @@ public sealed record DatasetMeta
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (the dataset fingerprint hashes this text).
+        NewLine = "\n",
     };
 
     /// <summary>

@@ -16,6 +16,8 @@ public sealed record FitFile(
     private static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (config.json, checkpoint metadata, reports).
+        NewLine = "\n",
         // A constant missing from a hand-edited file must be an error, not a silent 0.
         RespectRequiredConstructorParameters = true,
         // For the records without explicit names (intervals, crossover): "unique_tokens"; dictionary keys keep theirs.

@@ -10,7 +10,7 @@ namespace VkDiffusion.Trainer.Experiments;
 public sealed record QuickstartOptions
 {
     public required string OutputDirectory { get; init; }
-    /// <summary>A prepared dataset; default: the dict-gcide dictionary, byte-tokenized into OUTPUT/data.</summary>
+    /// <summary>A prepared dataset; default: the default corpus (GCIDE entries), byte-tokenized into OUTPUT/data.</summary>
     public string? DataDirectory { get; init; }
     public string Preset { get; init; } = "tiny";
     /// <summary>
@@ -36,7 +36,6 @@ public sealed record QuickstartOptions
 public static class Quickstart
 {
     public const string PlotFile = "quickstart.png";
-    private const int ValidationDocuments = 500;
 
     public static IReadOnlyList<TrainingSummary> Run(GpuContext context, QuickstartOptions options, TextWriter log, CancellationToken cancel)
     {
@@ -108,15 +107,8 @@ public static class Quickstart
     {
         string data = Path.Combine(outputDirectory, "data");
         if (File.Exists(Path.Combine(data, DatasetMeta.FileName))) return data;
-        string dictionary = DefaultCorpus.RequirePath();
-        log.WriteLine($"preparing the default corpus {dictionary} (byte tokens) into {data} ...");
-        CorpusPreparer.Prepare(new PrepareOptions
-        {
-            Inputs = [dictionary],
-            Tokenizer = "bytes",
-            OutputDirectory = data,
-            ValidationDocuments = ValidationDocuments,
-        }, log, cancel);
+        log.WriteLine($"preparing the default corpus {DefaultCorpus.RequirePath()} (byte tokens) into {data} ...");
+        CorpusPreparer.Prepare(new PrepareOptions { Tokenizer = "bytes", OutputDirectory = data }, log, cancel);
         return data;
     }
 

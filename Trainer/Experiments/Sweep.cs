@@ -103,7 +103,7 @@ public static class Sweep
             log.WriteLine($"{prefix} (sweep ETA {eta})");
             RunResult result = Train(context, spec, run, vocabulary, precision, datasetFingerprint, RunDirectory(outputDirectory, run), log, cancel);
             ResultsTable.Append(resultsPath, [result]);
-            WriteResult(ResultPath(outputDirectory, run), result);
+            AtomicFile.WriteAllText(ResultPath(outputDirectory, run), JsonSerializer.Serialize(result, SweepSpec.Json));
             doneWork += Work(run);
             measuredWork += Work(run);
         }
@@ -133,14 +133,6 @@ public static class Sweep
         return new RunResult(run.ObjectiveName, run.Preset, (long)parameters, run.UniqueTokens, run.Epochs, summary.Tokens,
             6 * parameters * summary.Tokens, summary.FinalValidationLoss, summary.BestValidationLoss, summary.BestEpoch, summary.WallSeconds, context.Info.Name,
             datasetFingerprint, vocabulary);
-    }
-
-    /// <summary>Writes result.json through a temporary file, so a reader never sees half of it.</summary>
-    private static void WriteResult(string path, RunResult result)
-    {
-        string temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(result, SweepSpec.Json));
-        File.Move(temporary, path, overwrite: true);
     }
 
     internal static TrainingOptions Options(SweepSpec spec, SweepRun run, string vocabulary) => new()

@@ -39,6 +39,8 @@ public sealed record SweepSpec
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (config.json, checkpoint metadata, reports).
+        NewLine = "\n",
         AllowTrailingCommas = true,
         ReadCommentHandling = JsonCommentHandling.Skip,
         // A run that never evaluated records its best validation loss as infinity.

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Trainer.Files;
 
 namespace VkDiffusion.Trainer.Training;
 
@@ -73,8 +74,6 @@ public sealed class MetricsLog
     {
         if (!File.Exists(Path)) return;
         var kept = Read(Path).Where(r => r.Step <= step).Select(r => JsonSerializer.Serialize(r, Options) + "\n");
-        string temporary = Path + ".tmp";
-        File.WriteAllText(temporary, string.Concat(kept));
-        File.Move(temporary, Path, overwrite: true);
+        AtomicFile.WriteAllText(Path, string.Concat(kept));
     }
 }

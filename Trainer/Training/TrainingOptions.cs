@@ -42,7 +42,7 @@ public sealed record TrainingOptions
     public int TokenOrders { get; init; } = 1;
     /// <summary>Log a metrics line every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
-    /// <summary>Bound on the device time of one queue submission (--max-submit-ms); null: the platform default
+    /// <summary>Bound on the device time of one queue submission (--max-submit-ms); null: the default for the OS and device
     /// (<see cref="SubmissionPlan.DefaultMaxMilliseconds"/>).</summary>
     [JsonPropertyName("max_submit_ms")]
     public double? MaxSubmitMilliseconds { get; init; }
@@ -63,6 +63,8 @@ public sealed record TrainingOptions
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        // Not Environment.NewLine: the same bytes on Windows as on Linux (config.json, checkpoint metadata, reports).
+        NewLine = "\n",
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         // A run stopped before its first evaluation records its best validation loss as infinity.

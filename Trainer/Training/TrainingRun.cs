@@ -179,7 +179,7 @@ public sealed class TrainingRun
 
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro,
             precision: options.Precision, ranks: ranks.Size);
-        double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds;
+        double? maxSubmitMilliseconds = options.MaxSubmitMilliseconds ?? SubmissionPlan.DefaultMaxMilliseconds(context.Info);
         using var train = ranks.CreateTrainingSession(context, trainGraph, options.OverlapHostWork ? 2 : 1, maxSubmitMilliseconds,
             submitAhead: SubmitAhead.Applies(options.SubmitAhead, options.OverlapHostWork, ranks.Size));
         log.WriteLine($"submit-ahead: {(train.Compiled.SubmitsAhead ? "on" : "off")} (docs/architecture.md, \"Submissions\")");
