@@ -32,7 +32,7 @@ public sealed class SubmissionPlan
     /// CPU devices such as lavapipe, macOS) a step is one submission.
     /// </summary>
     public static double? DefaultMaxMilliseconds(DeviceInfo device) =>
-        OperatingSystem.IsWindows() || (OperatingSystem.IsLinux() && device.VendorId == AmdVendorId && !device.IsCpu) ? WatchdogSafeMilliseconds : null;
+        OperatingSystem.IsWindows() || (OperatingSystem.IsLinux() && device.VendorId == AmdVendorId && device.DeviceType != DeviceInfo.CpuDeviceType) ? WatchdogSafeMilliseconds : null;
 
     /// <summary>True when command <paramref name="commandIndex"/> (dispatches and copies counted in recording order) opens a submission after the first.</summary>
     public bool StartsSubmission(int commandIndex) => commandIndex > 0 && (firstCommands?.Contains(commandIndex) ?? true);

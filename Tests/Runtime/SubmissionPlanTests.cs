@@ -29,7 +29,7 @@ public sealed class SubmissionPlanTests(GpuFixture fixture) : GpuTest(fixture)
     [Fact]
     public void The_default_bound_is_under_two_seconds_for_watchdog_guarded_gpus_only()
     {
-        DeviceInfo amdGpu = Context.Info with { VendorId = 0x1002, IsCpu = false, DeviceType = "discrete GPU" };
+        DeviceInfo amdGpu = DeviceKinds.Gpu(Context.Info) with { VendorId = 0x1002 };
         DeviceInfo nvidiaGpu = amdGpu with { VendorId = 0x10de };
         Assert.True(SubmissionPlan.WatchdogSafeMilliseconds < 2000);
         // This suite runs on Linux: amdgpu's lockup timeout bounds AMD GPUs; lavapipe and NVIDIA have no short watchdog.
