@@ -26,6 +26,8 @@ public sealed unsafe class CommandList : IDisposable
     private readonly int queryCapacity;
     private readonly List<string> labels = [];
     private readonly List<GpuBuffer> scratchBuffers = [];
+    private readonly List<Kernel> dispatchedKernels = [];
+    private readonly bool compileOnly;
     private int setsLeftInPool;
     private bool ended;
     private bool disposed;
@@ -38,11 +40,16 @@ public sealed unsafe class CommandList : IDisposable
     public int BarrierCount { get; private set; }
     public bool Profiling { get; }
     public IReadOnlyList<string> Labels => labels;
+    /// <summary>The kernel of every dispatch, in recording order: on a compile-only context, what the recording is.</summary>
+    public IReadOnlyList<Kernel> DispatchedKernels => dispatchedKernels;
 
     internal CommandList(GpuContext context, bool profile, int maxProfiledCommands, SubmissionPlan plan)
     {
         this.context = context;
         this.plan = plan;
+        // A compile-only context has no queue work: the list checks and keeps its dispatches and creates nothing.
+        compileOnly = context.CompileOnly;
+        if (compileOnly) return;
         Vk vk = context.Api;
         var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
         Fence fence;
@@ -94,6 +101,12 @@ public sealed unsafe class CommandList : IDisposable
         if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || groupsX > maxGroups || groupsY > 65535 || groupsZ > 65535)
             throw new ArgumentOutOfRangeException(nameof(groupsX), $"{kernel.Name}: grid ({groupsX}, {groupsY}, {groupsZ}) is empty or exceeds the device limits");
         for (int slot = 0; slot < bindings.Length; slot++) CheckBindable(kernel, bindings[slot], slot);
+        dispatchedKernels.Add(kernel);
+        if (compileOnly)
+        {
+            DispatchCount++;
+            return;
+        }
 
         Vk vk = context.Api;
         StartSubmissionIfPlanned();
@@ -130,6 +143,11 @@ public sealed unsafe class CommandList : IDisposable
         EnsureRecording();
         if (source.Length != destination.Length)
             throw new ArgumentException($"copy from {source} to {destination}: lengths differ");
+        if (compileOnly)
+        {
+            CopyCount++;
+            return;
+        }
         Span<Binding> bindings = [Binding.Read(source), Binding.Write(destination)];
         StartSubmissionIfPlanned();
         InsertBarrierIfNeeded(bindings);
@@ -145,6 +163,8 @@ public sealed unsafe class CommandList : IDisposable
     public CommandList End()
     {
         EnsureRecording();
+        ended = true;
+        if (compileOnly) return this;
         // Make every write visible to the host (downloads from mapped memory) and to later submissions, which may be
         // queued before this one finishes (the next training step, submitted ahead): they read what this list wrote
         // and write what it read or wrote, so the barrier orders both, writes included.
@@ -158,7 +178,6 @@ public sealed unsafe class CommandList : IDisposable
         context.Api.CmdPipelineBarrier(CurrentBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
             PipelineStageFlags.HostBit | PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, 0, 1, &barrier, 0, null, 0, null);
         VulkanResult.Check(context.Api.EndCommandBuffer(CurrentBuffer), "vkEndCommandBuffer");
-        ended = true;
         return this;
     }
 
@@ -360,10 +379,11 @@ public sealed unsafe class CommandList : IDisposable
         if (disposed) return;
         if (Pending) context.Wait(this);
         disposed = true;
+        foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
+        if (compileOnly) return;
         Vk vk = context.Api;
         foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
         foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);
-        foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
         if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
         foreach (CommandBuffer buffer in commandBuffers)
         {

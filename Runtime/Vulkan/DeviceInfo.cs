@@ -182,7 +182,7 @@ public sealed record DeviceInfo
         return fallback;
     }
 
-    private static unsafe bool HasExtension(Vk vk, PhysicalDevice device, string name)
+    internal static unsafe bool HasExtension(Vk vk, PhysicalDevice device, string name)
     {
         uint count = 0;
         vk.EnumerateDeviceExtensionProperties(device, (byte*)null, &count, null);

@@ -31,6 +31,13 @@ public sealed unsafe class GpuContext : IDisposable
     /// <summary>Whether VK_KHR_cooperative_matrix is enabled: listed, on a Vulkan 1.3 device with maintenance4 and the memory model.</summary>
     public bool CooperativeMatrixEnabled { get; }
     public int SubmissionCount { get; private set; }
+    /// <summary>
+    /// Whether this context only builds pipelines (<see cref="CreateCompileOnly"/>): memory is address ranges with no
+    /// device memory behind them, command lists keep the kernels they would dispatch, and nothing runs.
+    /// </summary>
+    public bool CompileOnly { get; }
+    /// <summary>Whether VK_KHR_pipeline_executable_properties is enabled (compile-only contexts, where the device lists it).</summary>
+    public bool PipelineStatisticsEnabled { get; }
 
     /// <summary>
     /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
@@ -43,7 +50,7 @@ public sealed unsafe class GpuContext : IDisposable
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
-            return new GpuContext(vulkan, ownsInstance: true, device, info);
+            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: false);
         }
         catch
         {
@@ -52,8 +59,29 @@ public sealed unsafe class GpuContext : IDisposable
         }
     }
 
-    private GpuContext(VulkanInstance instance, bool ownsInstance, PhysicalDevice physicalDevice, DeviceInfo info)
+    /// <summary>
+    /// Opens a device only to build pipelines, with the driver's statistics where it offers them: nothing is allocated,
+    /// so it works on devices without memory (RADV's null hardware) as on any other. The kernels' dispatchers record on
+    /// it as usual; <see cref="KernelCache.Build"/> compiles what they asked for.
+    /// </summary>
+    public static GpuContext CreateCompileOnly(string? deviceSelector = null)
     {
+        var vulkan = new VulkanInstance(VulkanInstance.ValidationRequestedByEnvironment);
+        try
+        {
+            var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
+            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: true);
+        }
+        catch
+        {
+            vulkan.Dispose();
+            throw;
+        }
+    }
+
+    private GpuContext(VulkanInstance instance, bool ownsInstance, PhysicalDevice physicalDevice, DeviceInfo info, bool compileOnly)
+    {
+        CompileOnly = compileOnly;
         this.instance = instance;
         this.ownsInstance = ownsInstance;
         PhysicalDevice = physicalDevice;
@@ -114,14 +142,29 @@ public sealed unsafe class GpuContext : IDisposable
             ComputeFullSubgroups = info.ComputeSubgroupSizeControl,
         };
         if (info.RawApiVersion >= Vk.Version13) features11.PNext = &features13;
-        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>());
+        var extensions = new List<string>();
+        if (cooperativeMatrix) extensions.Add(DeviceInfo.CooperativeMatrixExtension);
+        // The driver's register, spill and occupancy figures (PipelineStatistics) are what a compile-only context is for.
+        var executableProperties = new PhysicalDevicePipelineExecutablePropertiesFeaturesKHR
+        {
+            SType = StructureType.PhysicalDevicePipelineExecutablePropertiesFeaturesKhr,
+            PNext = features2.PNext,
+            PipelineExecutableInfo = true,
+        };
+        PipelineStatisticsEnabled = compileOnly && PipelineStatistics.Offered(vk, physicalDevice);
+        if (PipelineStatisticsEnabled)
+        {
+            extensions.Add(PipelineStatistics.Extension);
+            features2.PNext = &executableProperties;
+        }
+        byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         var deviceInfo = new DeviceCreateInfo
         {
             SType = StructureType.DeviceCreateInfo,
             PNext = &features2,
             QueueCreateInfoCount = 1,
             PQueueCreateInfos = &queueInfo,
-            EnabledExtensionCount = cooperativeMatrix ? 1u : 0u,
+            EnabledExtensionCount = (uint)extensions.Count,
             PpEnabledExtensionNames = extensionNames,
         };
         Device device;
@@ -132,6 +175,11 @@ public sealed unsafe class GpuContext : IDisposable
         Queue queue;
         vk.GetDeviceQueue(device, QueueFamily, 0, &queue);
         Queue = queue;
+        Memory = new GpuMemory(this);
+        Kernels = new KernelCache(this);
+        // A compile-only context records nothing a queue would run, so it needs neither a command pool nor a real dummy binding.
+        DummyBuffer = Memory.Allocate(256, "unused-binding");
+        if (compileOnly) return;
 
         var poolInfo = new CommandPoolCreateInfo
         {
@@ -142,9 +190,6 @@ public sealed unsafe class GpuContext : IDisposable
         CommandPool pool;
         VulkanResult.Check(vk.CreateCommandPool(device, &poolInfo, null, &pool), "vkCreateCommandPool");
         CommandPool = pool;
-        Memory = new GpuMemory(this);
-        Kernels = new KernelCache(this);
-        DummyBuffer = Memory.Allocate(256, "unused-binding");
     }
 
     /// <summary>Starts recording a command list; <paramref name="profile"/> adds timestamp queries per command.</summary>
@@ -162,6 +207,7 @@ public sealed unsafe class GpuContext : IDisposable
         if (!commands.IsEnded) commands.End();
         if (prelude is not null && !prelude.IsEnded) prelude.End();
         if (prelude is { SubmissionCount: not 1 }) throw new ArgumentException("a prelude must be one command buffer", nameof(prelude));
+        RequireExecution();
         lock (submitGate)
         {
             if (commands.Pending) Wait(commands);
@@ -254,6 +300,7 @@ public sealed unsafe class GpuContext : IDisposable
         if (bytes.Length > destination.Length)
             throw new ArgumentException($"uploading {bytes.Length} bytes into {destination}, which holds {destination.Length}");
         if (bytes.Length == 0) return;
+        RequireExecution();
         WaitForSubmittedWork();
         if (destination.Buffer.IsHostVisible)
         {
@@ -281,6 +328,7 @@ public sealed unsafe class GpuContext : IDisposable
         Span<byte> bytes = MemoryMarshal.AsBytes(values);
         if (bytes.Length > source.Length) throw new ArgumentException($"downloading {bytes.Length} bytes from {source}, which holds {source.Length}");
         if (bytes.Length == 0) return;
+        RequireExecution();
         WaitForSubmittedWork();
         if (source.Buffer.IsHostVisible)
         {
@@ -300,12 +348,20 @@ public sealed unsafe class GpuContext : IDisposable
         return slice.Buffer.Block.MappedPointer + (nint)slice.AbsoluteOffset;
     }
 
+    // A compile-only context's buffers have no memory behind them, and its command lists no command buffers.
+    private void RequireExecution()
+    {
+        if (CompileOnly) throw new InvalidOperationException($"{Info.Name} was opened compile-only: it builds pipelines and runs nothing");
+    }
+
     public void Dispose()
     {
         if (disposed) return;
         disposed = true;
-        // A device lost while waiting must not hide the objects we still have to destroy.
-        try { Api.DeviceWaitIdle(Device); } catch (Exception) { }
+        // A device lost while waiting must not hide the objects we still have to destroy. A compile-only context submitted
+        // nothing, and RADV's null hardware crashes in vkDeviceWaitIdle.
+        if (!CompileOnly)
+            try { Api.DeviceWaitIdle(Device); } catch (Exception) { }
         pending.Clear();
         Kernels.Dispose();
         Memory.Dispose();
