@@ -18,16 +18,21 @@ public sealed class KernelsCommand : ICommand
     [Option("filter", HelpText = "Build only the pipelines whose kernel name contains this text, or one of several comma-separated texts (e.g. attention,matmul_tiled).")]
     public string? Filter { get; set; }
 
+    /// <summary>The child's side of <see cref="IsolatedPipelineBuilds"/>: build the kernels named on standard input.</summary>
+    [Option("build-stdin", Hidden = true)]
+    public bool BuildStandardInput { get; set; }
+
     public int Run()
     {
+        if (BuildStandardInput) return IsolatedPipelineBuilds.Serve(Device, Console.In, Console.Out);
         using GpuContext context = GpuContext.CreateCompileOnly(Device);
         Inventory inventory = KernelInventory.Enumerate(context);
         string[] filters = (Filter ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         List<InventoryEntry> selected = [.. inventory.Entries.Where(entry => filters.Length == 0 || filters.Any(f => entry.Kernel.Name.Contains(f, StringComparison.Ordinal)))];
         if (selected.Count == 0)
             throw new InvalidInputException($"--filter {Filter} matches none of the {inventory.Entries.Count} pipelines vkdiff uses on {context.Info.Name}.");
-        var report = new KernelReport(context.Info, context.PipelineStatisticsEnabled, inventory,
-            [.. selected.Select(entry => (entry, context.Kernels.Build(entry.Kernel)))]);
+        IReadOnlyList<PipelineBuild> builds = IsolatedPipelineBuilds.Build(Device, [.. selected.Select(entry => entry.Kernel)]);
+        var report = new KernelReport(context.Info, context.PipelineStatisticsEnabled, inventory, [.. selected.Zip(builds)]);
         if (Json) Console.WriteLine(JsonSerializer.Serialize(report.ToJson(), JsonOptions.Report));
         else report.WriteTable(Console.Out);
         return report.FailedCount == 0 ? ExitCodes.Success : ExitCodes.SelfTestFailed;

@@ -16,6 +16,8 @@ public sealed record DeviceInfo
     public required uint DeviceId { get; init; }
     public required string DeviceType { get; init; }
     public required string DriverName { get; init; }
+    /// <summary>VkDriverId: which driver this is, whoever made the GPU (3 = Mesa's RADV, 10 = lavapipe, ...); 0 where unknown.</summary>
+    public uint DriverId { get; init; }
     public required string DriverInfo { get; init; }
     public required string DriverVersion { get; init; }
     public required uint RawDriverVersion { get; init; }
@@ -134,6 +136,7 @@ public sealed record DeviceInfo
                 _ => "other",
             },
             DriverName = SilkMarshal.PtrToString((nint)driver.DriverName) ?? "unknown",
+            DriverId = (uint)driver.DriverID,
             DriverInfo = SilkMarshal.PtrToString((nint)driver.DriverInfo) ?? "",
             DriverVersion = FormatDriverVersion(properties.VendorID, properties.DriverVersion),
             RawDriverVersion = properties.DriverVersion,

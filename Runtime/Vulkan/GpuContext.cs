@@ -42,7 +42,7 @@ public sealed unsafe class GpuContext : IDisposable
     /// <summary>
     /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
     /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1. Extra layers
-    /// come from VKDIFF_LAYERS.
+    /// come from VKDIFF_LAYERS. The device's quirks (<see cref="DeviceQuirks"/>) are applied.
     /// </summary>
     public static GpuContext Create(string? deviceSelector = null, bool? validation = null)
     {
@@ -50,6 +50,7 @@ public sealed unsafe class GpuContext : IDisposable
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
+            DeviceQuirks.Apply(info, Console.Error);
             return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: false);
         }
         catch
@@ -70,6 +71,7 @@ public sealed unsafe class GpuContext : IDisposable
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
+            DeviceQuirks.Apply(info, Console.Error);
             return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: true);
         }
         catch

@@ -20,6 +20,13 @@ public sealed class KernelsCommandTests
         Assert.True(exitCode == ExitCodes.Success, output + error);
         JsonElement report = JsonDocument.Parse(output).RootElement;
         JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
+        // lavapipe binds at most 128 MiB: the GPT-2 embedding table of the larger presets is more, and the kernels that bind it
+        // whole cannot record there. That is all the inventory may miss.
+        Assert.All(report.GetProperty("notRecordable").EnumerateArray(), gap =>
+        {
+            Assert.Contains(" gpt2 ", gap.GetProperty("configuration").GetString()!);
+            Assert.Contains("maxStorageBufferRange", gap.GetProperty("reason").GetString()!);
+        });
         string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
         // lavapipe's own choices: texel matmuls, register-blocked attention (8 rows, 4 at head dim 128), CPU-style memory-bound kernels.
         Assert.Contains(kernels, k => k.StartsWith("matmul_texel", StringComparison.Ordinal));
@@ -88,6 +95,8 @@ public sealed class KernelsCommandTests
         Assert.True(exitCode == ExitCodes.Success, $"exit {exitCode}\n{error}\n{output[..Math.Min(output.Length, 4000)]}");
         JsonElement report = JsonDocument.Parse(output).RootElement;
         Assert.True(report.GetProperty("statisticsOffered").GetBoolean());
+        // A 4 GiB binding range holds every preset's tensors.
+        Assert.Empty(report.GetProperty("notRecordable").EnumerateArray());
         return report;
     }
 
@@ -97,7 +106,6 @@ public sealed class KernelsCommandTests
         Assert.True(pipelines.Length > 50, $"only {pipelines.Length} pipelines");
         Assert.Equal(0, report.GetProperty("failed").GetInt32());
         Assert.All(pipelines, p => Assert.True(p.GetProperty("compiled").GetBoolean(), p.GetProperty("pipeline") + ": " + p.GetProperty("error")));
-        Assert.Empty(report.GetProperty("notRecordable").EnumerateArray());
         return pipelines;
     }
 
