@@ -24,4 +24,19 @@ internal static class VkdiffProcess
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         return start;
     }
+
+    /// <summary>What a child that ran to its end (or to its deadline, when it was ended) wrote and returned.</summary>
+    public sealed record Outcome(int ExitCode, string Output, string Errors, bool TimedOut);
+
+    /// <summary>Runs `vkdiff ARGUMENTS` to its end, or ends it (and its children) at <paramref name="deadline"/>.</summary>
+    public static Outcome Run(IEnumerable<string> arguments, TimeSpan deadline)
+    {
+        using Process child = Process.Start(StartInfo(arguments))!;
+        child.StandardInput.Close();
+        Task<string> output = child.StandardOutput.ReadToEndAsync(), errors = child.StandardError.ReadToEndAsync();
+        bool finished = child.WaitForExit(deadline);
+        if (!finished) child.Kill(entireProcessTree: true);
+        child.WaitForExit();
+        return new Outcome(child.ExitCode, output.Result, errors.Result, TimedOut: !finished);
+    }
 }

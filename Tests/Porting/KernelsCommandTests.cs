@@ -62,7 +62,7 @@ public sealed class KernelsCommandTests
     {
         JsonElement report = RunOnDriver("radv-navi21");
         JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
-        Assert.Contains("navi21", report.GetProperty("device").GetProperty("Name").GetString()!, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("navi21", report.GetProperty("device").GetProperty("name").GetString()!, StringComparison.OrdinalIgnoreCase);
         AssertAmdStatistics(pipelines);
         string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
         // A GPU's choices: shared-memory matmul tiles and one-row-per-invocation attention at every head dim.
@@ -83,7 +83,7 @@ public sealed class KernelsCommandTests
         Assert.Contains("matmul_coopmat_f16_16x16x16", names);
         Assert.Contains(names, n => n.StartsWith("attention_fwd_coopmat_d64_16x16x16", StringComparison.Ordinal));
         // RDNA3 runs waves of 32 or 64: cooperative-matrix pipelines are created at the size its shapes are listed at.
-        uint subgroup = report.GetProperty("device").GetProperty("SubgroupSize").GetUInt32();
+        uint subgroup = report.GetProperty("device").GetProperty("subgroupSize").GetUInt32();
         Assert.All(cooperative, p => Assert.Equal(subgroup, p.GetProperty("requiredSubgroupSize").GetUInt32()));
         // fp16 on a GPU that lists a shape goes to the matrix units by default.
         Assert.Contains(cooperative, p => p.GetProperty("usedBy").GetProperty("matmulPaths").EnumerateArray().Any(path => path.GetString() == "default"));
@@ -114,7 +114,7 @@ public sealed class KernelsCommandTests
     {
         foreach (JsonElement pipeline in pipelines)
         {
-            string[] names = [.. pipeline.GetProperty("executables")[0].GetProperty("statistics").EnumerateArray().Select(s => s.GetProperty("Name").GetString()!)];
+            string[] names = [.. pipeline.GetProperty("executables")[0].GetProperty("statistics").EnumerateArray().Select(s => s.GetProperty("name").GetString()!)];
             foreach (string statistic in new[] { "VGPRs", "SGPRs", "Spilled VGPRs", "Scratch size", "Subgroups per SIMD" })
                 Assert.Contains(statistic, names);
         }
