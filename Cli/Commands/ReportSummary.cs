@@ -31,11 +31,17 @@ internal static class ReportSummary
             Line($"- quirk on device {quirk!["device"]}: {quirk["quirk"]} ({quirk["switches"]})");
         Line();
 
-        JsonObject selfTest = report["selftest"]!.AsObject();
-        Line($"## Self-test (`{selfTest["command"]}`)");
-        Line();
-        Line(Outcome(selfTest));
-        if (selfTest["result"] is JsonObject selfTestResult)
+        // A part's heading, its outcome, and its JSON result when it wrote one.
+        JsonObject? Section(string title, string name)
+        {
+            JsonObject part = report[name]!.AsObject();
+            Line($"## {title} (`{part["command"]}`)");
+            Line();
+            Line(Outcome(part));
+            return part["result"] as JsonObject;
+        }
+
+        if (Section("Self-test", "selftest") is JsonObject selfTestResult)
         {
             JsonArray results = selfTestResult["results"]?.AsArray() ?? [];
             Line($"{results.Count(r => r!["passed"]?.GetValue<bool>() == true)} of {results.Count} cases passed.");
@@ -51,11 +57,7 @@ internal static class ReportSummary
         }
         Line();
 
-        JsonObject kernels = report["kernels"]!.AsObject();
-        Line($"## Pipelines (`{kernels["command"]}`)");
-        Line();
-        Line(Outcome(kernels));
-        if (kernels["result"] is JsonObject kernelsResult)
+        if (Section("Pipelines", "kernels") is JsonObject kernelsResult)
         {
             JsonArray pipelines = kernelsResult["pipelines"]?.AsArray() ?? [];
             Line($"{kernelsResult["compiled"]} of {pipelines.Count} pipelines compiled; driver statistics: " +
@@ -69,11 +71,7 @@ internal static class ReportSummary
         }
         Line();
 
-        JsonObject bench = report["bench"]!.AsObject();
-        Line($"## Benchmark (`{bench["command"]}`)");
-        Line();
-        Line(Outcome(bench));
-        if (bench["result"] is JsonObject benchResult)
+        if (Section("Benchmark", "bench") is JsonObject benchResult)
         {
             JsonNode? roofline = benchResult["roofline"];
             Line($"Roofline: {Number(roofline?["gflops"])} GFLOP/s, {Number(roofline?["gigabytesPerSecond"])} GB/s.");
@@ -108,7 +106,8 @@ internal static class ReportSummary
     private static string Number(JsonNode? value, bool percent = false)
     {
         if (value is null) return "-";
-        double number = value.GetValue<double>();
+        // NaN and the infinities are written as strings ("NaN"): a kernel that produced NaN.
+        if (!value.AsValue().TryGetValue(out double number)) return value.ToString();
         return percent ? number.ToString("P0", CultureInfo.InvariantCulture) : number.ToString("G4", CultureInfo.InvariantCulture);
     }
 }

@@ -16,7 +16,7 @@ public sealed record DeviceInfo
     public required uint DeviceId { get; init; }
     public required string DeviceType { get; init; }
     public required string DriverName { get; init; }
-    /// <summary>VkDriverId: which driver this is, whoever made the GPU (3 = Mesa's RADV, 10 = lavapipe, ...); 0 where unknown.</summary>
+    /// <summary>VkDriverId: which driver this is, whoever made the GPU (3 = Mesa's RADV, 13 = lavapipe, 10 = SwiftShader, ...); 0 where unknown.</summary>
     public uint DriverId { get; init; }
     public required string DriverInfo { get; init; }
     public required string DriverVersion { get; init; }

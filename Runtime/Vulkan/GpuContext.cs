@@ -44,35 +44,23 @@ public sealed unsafe class GpuContext : IDisposable
     /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1. Extra layers
     /// come from VKDIFF_LAYERS. The device's quirks (<see cref="DeviceQuirks"/>) are applied.
     /// </summary>
-    public static GpuContext Create(string? deviceSelector = null, bool? validation = null)
-    {
-        var vulkan = new VulkanInstance(validation ?? VulkanInstance.ValidationRequestedByEnvironment);
-        try
-        {
-            var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
-            DeviceQuirks.Apply(info, Console.Error);
-            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: false);
-        }
-        catch
-        {
-            vulkan.Dispose();
-            throw;
-        }
-    }
+    public static GpuContext Create(string? deviceSelector = null, bool? validation = null) => Open(deviceSelector, validation, compileOnly: false);
 
     /// <summary>
     /// Opens a device only to build pipelines, with the driver's statistics where it offers them: nothing is allocated,
     /// so it works on devices without memory (RADV's null hardware) as on any other. The kernels' dispatchers record on
     /// it as usual; <see cref="KernelCache.Build"/> compiles what they asked for.
     /// </summary>
-    public static GpuContext CreateCompileOnly(string? deviceSelector = null)
+    public static GpuContext CreateCompileOnly(string? deviceSelector = null) => Open(deviceSelector, validation: null, compileOnly: true);
+
+    private static GpuContext Open(string? deviceSelector, bool? validation, bool compileOnly)
     {
-        var vulkan = new VulkanInstance(VulkanInstance.ValidationRequestedByEnvironment);
+        var vulkan = new VulkanInstance(validation ?? VulkanInstance.ValidationRequestedByEnvironment);
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
             DeviceQuirks.Apply(info, Console.Error);
-            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly: true);
+            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly);
         }
         catch
         {

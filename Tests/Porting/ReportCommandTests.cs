@@ -58,7 +58,7 @@ public sealed class ReportCommandTests : IDisposable
     public void A_part_that_fails_is_reported_with_its_exit_code_and_the_rest_still_written()
     {
         string output = Path.Combine(root, "report.json");
-        // A malformed switch makes every child refuse to start its work (exit 7), as a broken driver would fail it.
+        // A malformed switch fails every part, as a broken driver would: the self-test case by case (exit 8), the others at once (exit 7).
         var (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(new Dictionary<string, string>
         {
             ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd,
@@ -66,12 +66,16 @@ public sealed class ReportCommandTests : IDisposable
         }, "report", "--out", output, "--filter", "matmul");
         Assert.True(exitCode == ExitCodes.Success, stdout + stderr);
         JsonElement report = JsonDocument.Parse(File.ReadAllText(output)).RootElement;
-        foreach (string part in new[] { "selftest", "kernels", "bench" })
+        // The self-test reports every case it could not run as failed; the others refuse the switch.
+        Assert.Equal(ExitCodes.SelfTestFailed, report.GetProperty("selftest").GetProperty("exitCode").GetInt32());
+        foreach (string part in new[] { "kernels", "bench" })
         {
             Assert.Equal(ExitCodes.InvalidInput, report.GetProperty(part).GetProperty("exitCode").GetInt32());
             Assert.Contains("VKDIFF_MATMUL=bogus", report.GetProperty(part).GetProperty("errors").GetString());
         }
         string summary = File.ReadAllText(Path.ChangeExtension(output, ".md"));
+        Assert.Contains("Exit 8", summary);
+        Assert.Contains("- FAIL `matmul`", summary);
         Assert.Contains("Exit 7", summary);
         Assert.Contains("VKDIFF_MATMUL=bogus", summary);
     }

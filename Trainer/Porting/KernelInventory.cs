@@ -42,10 +42,8 @@ public static class KernelInventory
                     list.Add(use);
                 }
             }
-            catch (VkDiffusionException error)
-            {
-                gaps.Add(new InventoryGap(use, error.Message));
-            }
+            // A shape beyond the device's limits (a binding above maxStorageBufferRange, a grid too large). A bad switch or
+            // any other error of vkdiff's own is not a gap: it ends the command as it would end a run.
             catch (ArgumentException error)
             {
                 gaps.Add(new InventoryGap(use, error.Message));

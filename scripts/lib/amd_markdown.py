@@ -48,7 +48,7 @@ def worst(pipelines, name, pick):
 def size(value):
     if value is None:
         return "-"
-    return f"{value // 1024} KiB" if value >= 1024 and value % 1024 == 0 else str(value)
+    return f"{value / 1024:.1f} KiB" if value >= 1024 else f"{value} B"
 
 
 def family_label(family):
@@ -71,6 +71,23 @@ def judge(pipelines):
     if problems:
         return False, f"**no**: {', '.join(problems)} ({vgprs} VGPRs)"
     return True, f"yes: {vgprs} VGPRs, {waves} waves"
+
+
+def costs(w, reports, judged):
+    """ACO's latency estimate of the fp32 attention kernels at each head dim, on each judged family: the price of the spills."""
+    head_dims = [16, 32, 64, 128]
+    w("  | kernel | family | " + " | ".join(f"head dim {d}" for d in head_dims) + " |")
+    w("  | --- | --- |" + " --- |" * len(head_dims))
+    for base in ["attention_fwd", "attention_bwd", "attention_bwd_dq"]:
+        for family in judged:
+            kernels = kernels_of(reports[family])
+            cells = []
+            for d in head_dims:
+                pipelines = kernels.get(f"{base}_d{d}")
+                latency = worst(pipelines, "Latency", max) if pipelines else None
+                spilled = worst(pipelines, "Spilled VGPRs", max) if pipelines else None
+                cells.append("-" if latency is None else f"{latency:,}" + (f" ({spilled} spilled)" if spilled else ""))
+            w(f"  | `{base}` | `{family}` | " + " | ".join(cells) + " |")
 
 
 def main():
@@ -141,10 +158,12 @@ def main():
                 w("  key row and keeps its running state in private arrays (the forward: the output row; the backward: dK and dV or")
                 w("  dQ rows, plus the staged row it multiplies), a few times HEAD_DIM floats. At head dim 64 and above that passes")
                 w("  the 256 VGPRs one lane can address on RDNA, so ACO spills to scratch memory: every spilled value is a memory")
-                w("  round trip inside the innermost loop (ACO's latency estimate grows by 10-100x against the same kernel at head")
-                w("  dim 32), and the VGPRs left pin occupancy at the minimum. The cooperative-matrix variants keep these rows in")
-                w("  matrix registers and shared memory and meet the target where the device has them (RDNA3, Mesa 25). The fix is")
-                w("  in the kernels (fewer values per invocation, rows split across lanes), being reworked; rerun this script after it.")
+                w("  round trip inside the innermost loop, and the VGPRs in use hold occupancy at the minimum. The cooperative-matrix")
+                w("  variants keep these rows in matrix registers and shared memory and meet the target where the device lists a")
+                w("  shape (RDNA3 on Mesa 25). Meeting it on the fp32 path takes fewer values per invocation (a row split across")
+                w("  lanes); rerun this script after a kernel change. What the spills cost, by ACO's own estimates (cycles per wave):")
+                w("")
+                costs(w, reports, judged)
             if other:
                 w(f"- {', '.join('`' + k + '`' for k in other)}: see the rows above; the figures say which part of the target each")
                 w("  misses on which family.")
