@@ -90,6 +90,7 @@ public sealed unsafe class KernelCache : IDisposable
         lock (gate)
         {
             if (kernels.TryGetValue(key, out Kernel? existing)) return existing;
+            // A name no build compiled fails here, on a compile-only context too.
             if (context.CompileOnly) GetModule(name);
             Kernel created = new(name, (uint[])specialization.Clone(), context.CompileOnly ? default : CreatePipeline(name, specialization, 0));
             kernels[key] = created;
@@ -105,7 +106,7 @@ public sealed unsafe class KernelCache : IDisposable
     {
         lock (gate)
         {
-            bool requiredSubgroupSize = RequiresSubgroupSize(kernel.Name);
+            uint? requiredSubgroupSize = RequiresSubgroupSize(kernel.Name) ? context.Info.SubgroupSize : null;
             Pipeline pipeline;
             try
             {
@@ -114,12 +115,12 @@ public sealed unsafe class KernelCache : IDisposable
             }
             catch (VkDiffusionException error)
             {
-                return new PipelineBuild(kernel, error.Message, requiredSubgroupSize ? context.Info.SubgroupSize : null, []);
+                return new PipelineBuild(kernel, error.Message, requiredSubgroupSize, []);
             }
             try
             {
                 IReadOnlyList<PipelineExecutable> executables = context.PipelineStatisticsEnabled ? PipelineStatistics.Read(context, pipeline) : [];
-                return new PipelineBuild(kernel, null, requiredSubgroupSize ? context.Info.SubgroupSize : null, executables);
+                return new PipelineBuild(kernel, null, requiredSubgroupSize, executables);
             }
             finally
             {

@@ -73,6 +73,12 @@ def judge(pipelines):
     return True, f"yes: {vgprs} VGPRs, {waves} waves"
 
 
+def default_anywhere(reports, judged, kernel):
+    """Whether a device's own choices (no switch) build this kernel on any judged family."""
+    return any("default" in p["usedBy"]["matmulPaths"] and "default" in p["usedBy"]["attentionPaths"]
+               for f in judged for p in kernels_of(reports[f]).get(kernel, []))
+
+
 def costs(w, reports, judged):
     """ACO's latency estimate of the fp32 attention kernels at each head dim, on each judged family: the price of the spills."""
     head_dims = [16, 32, 64, 128]
@@ -164,8 +170,13 @@ def main():
                 w("  lanes); rerun this script after a kernel change. What the spills cost, by ACO's own estimates (cycles per wave):")
                 w("")
                 costs(w, reports, judged)
-            if other:
-                w(f"- {', '.join('`' + k + '`' for k in other)}: see the rows above; the figures say which part of the target each")
+            forced = [k for k in other if not default_anywhere(reports, judged, k)]
+            if forced:
+                w(f"- {', '.join('`' + k + '`' for k in forced)}: built only when a switch forces their path (`VKDIFF_MATMUL`); no")
+                w("  GPU runs them by default (they are the register-blocked paths of CPU devices), so they cost nothing unless forced.")
+            rest = [k for k in other if k not in forced]
+            if rest:
+                w(f"- {', '.join('`' + k + '`' for k in rest)}: on a default path; the rows above say which part of the target each")
                 w("  misses on which family.")
         else:
             w(f"**Met** by all {len(hot)} hot kernels on every family judged.")
