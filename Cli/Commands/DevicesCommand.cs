@@ -22,7 +22,11 @@ public sealed class DevicesCommand : ICommand
         }
         var chosen = DeviceSelector.Select(devices, null);
         foreach (var (_, info) in devices)
+        {
             Console.WriteLine((info.Index == chosen.Info.Index ? "* " : "  ") + info.Banner);
+            foreach (DeviceQuirk quirk in DeviceQuirks.For(info))
+                Console.WriteLine($"    quirk: {quirk.Description}: {quirk.SwitchText} unless set ({quirk.Reference})");
+        }
         Console.WriteLine("(* = the device vkdiff uses by default; choose another with --device or VKDIFF_DEVICE)");
         return ExitCodes.Success;
     }

@@ -25,8 +25,9 @@ public sealed unsafe class CommandList : IDisposable
     private readonly QueryPool queryPool;
     private readonly int queryCapacity;
     private readonly List<string> labels = [];
-    private readonly List<string> kernelNames = [];
     private readonly List<GpuBuffer> scratchBuffers = [];
+    private readonly List<Kernel> dispatchedKernels = [];
+    private readonly bool compileOnly;
     private int setsLeftInPool;
     private bool ended;
     private bool disposed;
@@ -39,13 +40,16 @@ public sealed unsafe class CommandList : IDisposable
     public int BarrierCount { get; private set; }
     public bool Profiling { get; }
     public IReadOnlyList<string> Labels => labels;
-    /// <summary>The kernels this list dispatches, each once, in the order of their first dispatch: what a hang or a lost device names.</summary>
-    public IReadOnlyList<string> KernelNames => kernelNames;
+    /// <summary>The kernel of every dispatch, in recording order: on a compile-only context, what the recording is; after a hang, what ran.</summary>
+    public IReadOnlyList<Kernel> DispatchedKernels => dispatchedKernels;
 
     internal CommandList(GpuContext context, bool profile, int maxProfiledCommands, SubmissionPlan plan)
     {
         this.context = context;
         this.plan = plan;
+        // A compile-only context has no queue work: the list checks and keeps its dispatches and creates nothing.
+        compileOnly = context.CompileOnly;
+        if (compileOnly) return;
         Vk vk = context.Api;
         var fenceInfo = new FenceCreateInfo { SType = StructureType.FenceCreateInfo };
         Fence fence;
@@ -97,6 +101,12 @@ public sealed unsafe class CommandList : IDisposable
         if (groupsX == 0 || groupsY == 0 || groupsZ == 0 || groupsX > maxGroups || groupsY > 65535 || groupsZ > 65535)
             throw new ArgumentOutOfRangeException(nameof(groupsX), $"{kernel.Name}: grid ({groupsX}, {groupsY}, {groupsZ}) is empty or exceeds the device limits");
         for (int slot = 0; slot < bindings.Length; slot++) CheckBindable(kernel, bindings[slot], slot);
+        dispatchedKernels.Add(kernel);
+        if (compileOnly)
+        {
+            DispatchCount++;
+            return;
+        }
 
         Vk vk = context.Api;
         StartSubmissionIfPlanned();
@@ -112,7 +122,6 @@ public sealed unsafe class CommandList : IDisposable
         vk.CmdDispatch(CurrentBuffer, groupsX, groupsY, groupsZ);
         WriteTimestamp(PipelineStageFlags.BottomOfPipeBit, null);
         hazards.Record(bindings);
-        if (!kernelNames.Contains(kernel.Name)) kernelNames.Add(kernel.Name);
         DispatchCount++;
     }
 
@@ -134,6 +143,11 @@ public sealed unsafe class CommandList : IDisposable
         EnsureRecording();
         if (source.Length != destination.Length)
             throw new ArgumentException($"copy from {source} to {destination}: lengths differ");
+        if (compileOnly)
+        {
+            CopyCount++;
+            return;
+        }
         Span<Binding> bindings = [Binding.Read(source), Binding.Write(destination)];
         StartSubmissionIfPlanned();
         InsertBarrierIfNeeded(bindings);
@@ -149,6 +163,8 @@ public sealed unsafe class CommandList : IDisposable
     public CommandList End()
     {
         EnsureRecording();
+        ended = true;
+        if (compileOnly) return this;
         // Make every write visible to the host (downloads from mapped memory) and to later submissions, which may be
         // queued before this one finishes (the next training step, submitted ahead): they read what this list wrote
         // and write what it read or wrote, so the barrier orders both, writes included.
@@ -162,7 +178,6 @@ public sealed unsafe class CommandList : IDisposable
         context.Api.CmdPipelineBarrier(CurrentBuffer, PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit,
             PipelineStageFlags.HostBit | PipelineStageFlags.ComputeShaderBit | PipelineStageFlags.TransferBit, 0, 1, &barrier, 0, null, 0, null);
         VulkanResult.Check(context.Api.EndCommandBuffer(CurrentBuffer), "vkEndCommandBuffer");
-        ended = true;
         return this;
     }
 
@@ -367,10 +382,11 @@ public sealed unsafe class CommandList : IDisposable
         // A hung device may still be running these commands: freeing what they use would crash its threads. The
         // process ends soon after (CommandRunner), which reclaims it all.
         if (context.FailedReason is not null) return;
+        foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
+        if (compileOnly) return;
         Vk vk = context.Api;
         foreach (DescriptorPool pool in descriptorPools) vk.DestroyDescriptorPool(context.Device, pool, null);
         foreach (BufferView view in texelViews.Values) vk.DestroyBufferView(context.Device, view, null);
-        foreach (GpuBuffer scratch in scratchBuffers) scratch.Dispose();
         if (Profiling) vk.DestroyQueryPool(context.Device, queryPool, null);
         foreach (CommandBuffer buffer in commandBuffers)
         {

@@ -16,6 +16,8 @@ public sealed record DeviceInfo
     public required uint DeviceId { get; init; }
     public required string DeviceType { get; init; }
     public required string DriverName { get; init; }
+    /// <summary>VkDriverId: which driver this is, whoever made the GPU (3 = Mesa's RADV, 13 = lavapipe, 10 = SwiftShader, ...); 0 where unknown.</summary>
+    public uint DriverId { get; init; }
     public required string DriverInfo { get; init; }
     public required string DriverVersion { get; init; }
     public required uint RawDriverVersion { get; init; }
@@ -57,8 +59,6 @@ public sealed record DeviceInfo
     public required float TimestampPeriodNs { get; init; }
     public required ulong DeviceLocalBytes { get; init; }
     public required string DeviceUuid { get; init; }
-    /// <summary>The VkDriverId (VK_DRIVER_ID_*), 0 where the device does not report one.</summary>
-    public required uint DriverId { get; init; }
     /// <summary>
     /// Device-local memory the host can map and reads through its cache (one heap shared with the host: CPU
     /// implementations, integrated GPUs): tensors are mapped and uploads need no staging. A discrete GPU's
@@ -152,6 +152,7 @@ public sealed record DeviceInfo
                 _ => "other",
             },
             DriverName = SilkMarshal.PtrToString((nint)driver.DriverName) ?? "unknown",
+            DriverId = (uint)driver.DriverID,
             DriverInfo = SilkMarshal.PtrToString((nint)driver.DriverInfo) ?? "",
             DriverVersion = FormatDriverVersion(properties.VendorID, properties.DriverVersion),
             RawDriverVersion = properties.DriverVersion,
@@ -183,7 +184,6 @@ public sealed record DeviceInfo
             TimestampPeriodNs = properties.Limits.TimestampPeriod,
             DeviceLocalBytes = deviceLocal,
             DeviceUuid = Convert.ToHexString(new ReadOnlySpan<byte>(ids.DeviceUuid, 16)).ToLowerInvariant(),
-            DriverId = (uint)driver.DriverID,
             MappableDeviceMemory = HasMappableDeviceMemory(memory),
             MissingMemory = MissingMemoryTypes(memory),
         };

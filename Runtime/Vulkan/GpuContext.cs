@@ -35,22 +35,39 @@ public sealed unsafe class GpuContext : IDisposable
     internal bool DeviceFaultEnabled { get; }
     /// <summary>Whether VK_KHR_portability_subset is enabled: the device (MoltenVK) implements Vulkan on top of another API.</summary>
     public bool PortabilitySubset { get; }
+    /// <summary>
+    /// Whether this context only builds pipelines (<see cref="CreateCompileOnly"/>): memory is address ranges with no
+    /// device memory behind them, command lists keep the kernels they would dispatch, and nothing runs.
+    /// </summary>
+    public bool CompileOnly { get; }
+    /// <summary>Whether VK_KHR_pipeline_executable_properties is enabled (compile-only contexts, where the device lists it).</summary>
+    public bool PipelineStatisticsEnabled { get; }
 
     /// <summary>
     /// Opens the device chosen by <paramref name="deviceSelector"/> (index or name substring; else
     /// VKDIFF_DEVICE; else the best device). Validation is on when asked or when VKDIFF_VALIDATION=1. Extra layers
-    /// come from VKDIFF_LAYERS.
+    /// come from VKDIFF_LAYERS. The device's quirks (<see cref="DeviceQuirks"/>) are applied.
     /// </summary>
-    public static GpuContext Create(string? deviceSelector = null, bool? validation = null)
+    public static GpuContext Create(string? deviceSelector = null, bool? validation = null) => Open(deviceSelector, validation, compileOnly: false);
+
+    /// <summary>
+    /// Opens a device only to build pipelines, with the driver's statistics where it offers them: nothing is allocated,
+    /// so it works on devices without memory (RADV's null hardware) as on any other. The kernels' dispatchers record on
+    /// it as usual; <see cref="KernelCache.Build"/> compiles what they asked for.
+    /// </summary>
+    public static GpuContext CreateCompileOnly(string? deviceSelector = null) => Open(deviceSelector, validation: null, compileOnly: true);
+
+    private static GpuContext Open(string? deviceSelector, bool? validation, bool compileOnly)
     {
         var vulkan = new VulkanInstance(validation ?? VulkanInstance.ValidationRequestedByEnvironment);
         try
         {
             var (device, info) = DeviceSelector.Select(DeviceSelector.Enumerate(vulkan), deviceSelector);
-            if (info.MissingMemory is string missing)
+            if (info.MissingMemory is string missing && !compileOnly)
                 throw new InvalidInputException($"{info.Name} cannot hold vkdiff's tensors: {missing}. Choose another device with --device " +
-                    $"or {DeviceSelector.EnvironmentVariable} (`vkdiff devices` lists them).");
-            return new GpuContext(vulkan, ownsInstance: true, device, info);
+                    $"or {DeviceSelector.EnvironmentVariable} (`vkdiff devices` lists them; `vkdiff kernels` builds pipelines on it).");
+            DeviceQuirks.Apply(info, Console.Error);
+            return new GpuContext(vulkan, ownsInstance: true, device, info, compileOnly);
         }
         catch
         {
@@ -59,8 +76,9 @@ public sealed unsafe class GpuContext : IDisposable
         }
     }
 
-    private GpuContext(VulkanInstance instance, bool ownsInstance, PhysicalDevice physicalDevice, DeviceInfo info)
+    private GpuContext(VulkanInstance instance, bool ownsInstance, PhysicalDevice physicalDevice, DeviceInfo info, bool compileOnly)
     {
+        CompileOnly = compileOnly;
         this.instance = instance;
         this.ownsInstance = ownsInstance;
         PhysicalDevice = physicalDevice;
@@ -130,7 +148,7 @@ public sealed unsafe class GpuContext : IDisposable
             vk.GetPhysicalDeviceFeatures2(physicalDevice, &query);
             deviceFault.PNext = null;
         }
-        bool enableDeviceFault = deviceFaultListed && deviceFault.DeviceFault;
+        bool enableDeviceFault = deviceFaultListed && deviceFault.DeviceFault && !compileOnly;
         if (enableDeviceFault)
         {
             deviceFault.DeviceFaultVendorBinary = false;
@@ -138,12 +156,23 @@ public sealed unsafe class GpuContext : IDisposable
             features2.PNext = &deviceFault;
         }
         PortabilitySubset = DeviceInfo.HasExtension(vk, physicalDevice, VulkanInstance.PortabilitySubsetExtension);
-        string[] extensions =
-        [
-            .. cooperativeMatrix ? [DeviceInfo.CooperativeMatrixExtension] : Array.Empty<string>(),
-            .. enableDeviceFault ? [DeviceFaults.Extension] : Array.Empty<string>(),
-            .. PortabilitySubset ? [VulkanInstance.PortabilitySubsetExtension] : Array.Empty<string>(),
-        ];
+        var extensions = new List<string>();
+        if (cooperativeMatrix) extensions.Add(DeviceInfo.CooperativeMatrixExtension);
+        if (enableDeviceFault) extensions.Add(DeviceFaults.Extension);
+        if (PortabilitySubset) extensions.Add(VulkanInstance.PortabilitySubsetExtension);
+        // The driver's register, spill and occupancy figures (PipelineStatistics) are what a compile-only context is for.
+        var executableProperties = new PhysicalDevicePipelineExecutablePropertiesFeaturesKHR
+        {
+            SType = StructureType.PhysicalDevicePipelineExecutablePropertiesFeaturesKhr,
+            PNext = features2.PNext,
+            PipelineExecutableInfo = true,
+        };
+        PipelineStatisticsEnabled = compileOnly && PipelineStatistics.Offered(vk, physicalDevice);
+        if (PipelineStatisticsEnabled)
+        {
+            extensions.Add(PipelineStatistics.Extension);
+            features2.PNext = &executableProperties;
+        }
         byte** extensionNames = (byte**)SilkMarshal.StringArrayToPtr(extensions);
         var deviceInfo = new DeviceCreateInfo
         {
@@ -151,7 +180,7 @@ public sealed unsafe class GpuContext : IDisposable
             PNext = &features2,
             QueueCreateInfoCount = 1,
             PQueueCreateInfos = &queueInfo,
-            EnabledExtensionCount = (uint)extensions.Length,
+            EnabledExtensionCount = (uint)extensions.Count,
             PpEnabledExtensionNames = extensionNames,
         };
         Device device;
@@ -163,6 +192,11 @@ public sealed unsafe class GpuContext : IDisposable
         Queue queue;
         vk.GetDeviceQueue(device, QueueFamily, 0, &queue);
         Queue = queue;
+        Memory = new GpuMemory(this);
+        Kernels = new KernelCache(this);
+        // A compile-only context records nothing a queue would run, so it needs neither a command pool nor a real dummy binding.
+        DummyBuffer = Memory.Allocate(256, "unused-binding");
+        if (compileOnly) return;
 
         var poolInfo = new CommandPoolCreateInfo
         {
@@ -173,9 +207,6 @@ public sealed unsafe class GpuContext : IDisposable
         CommandPool pool;
         VulkanResult.Check(vk.CreateCommandPool(device, &poolInfo, null, &pool), "vkCreateCommandPool");
         CommandPool = pool;
-        Memory = new GpuMemory(this);
-        Kernels = new KernelCache(this);
-        DummyBuffer = Memory.Allocate(256, "unused-binding");
     }
 
     /// <summary>Starts recording a command list; <paramref name="profile"/> adds timestamp queries per command.</summary>
@@ -193,6 +224,7 @@ public sealed unsafe class GpuContext : IDisposable
         if (!commands.IsEnded) commands.End();
         if (prelude is not null && !prelude.IsEnded) prelude.End();
         if (prelude is { SubmissionCount: not 1 }) throw new ArgumentException("a prelude must be one command buffer", nameof(prelude));
+        RequireExecution();
         lock (submitGate)
         {
             if (commands.Pending) Wait(commands);
@@ -264,7 +296,7 @@ public sealed unsafe class GpuContext : IDisposable
             FailedReason = result == Result.Timeout
                 ? $"{Info.Name} did not finish a submission within {FenceTimeoutNanoseconds() / 1e9:G3} s ({FenceTimeoutVariable}): it hung"
                 : $"the Vulkan device {Info.Name} was lost (a driver reset, a kernel that ran too long, or a driver bug)";
-            throw new DeviceLostException($"{FailedReason}, running {DescribeKernels(commands.KernelNames)}.{DeviceFaults.Describe(this)} " +
+            throw new DeviceLostException($"{FailedReason}, running {DescribeKernels(commands.DispatchedKernels.Select(kernel => kernel.Name).Distinct().ToList())}.{DeviceFaults.Describe(this)} " +
                 "Checkpoints already written are kept. Re-run with VKDIFF_VALIDATION=1; if it persists, attach `vkdiff selftest --isolate` " +
                 $"to a bug report (docs/porting.md). A slow device rather than a hung one: raise {FenceTimeoutVariable}.", stillRunning: true);
         }
@@ -328,6 +360,7 @@ public sealed unsafe class GpuContext : IDisposable
         if (bytes.Length > destination.Length)
             throw new ArgumentException($"uploading {bytes.Length} bytes into {destination}, which holds {destination.Length}");
         if (bytes.Length == 0) return;
+        RequireExecution();
         WaitForSubmittedWork();
         if (destination.Buffer.IsHostVisible)
         {
@@ -355,6 +388,7 @@ public sealed unsafe class GpuContext : IDisposable
         Span<byte> bytes = MemoryMarshal.AsBytes(values);
         if (bytes.Length > source.Length) throw new ArgumentException($"downloading {bytes.Length} bytes from {source}, which holds {source.Length}");
         if (bytes.Length == 0) return;
+        RequireExecution();
         WaitForSubmittedWork();
         if (source.Buffer.IsHostVisible)
         {
@@ -374,16 +408,23 @@ public sealed unsafe class GpuContext : IDisposable
         return slice.Buffer.Block.MappedPointer + (nint)slice.AbsoluteOffset;
     }
 
+    // A compile-only context's buffers have no memory behind them, and its command lists no command buffers.
+    private void RequireExecution()
+    {
+        if (CompileOnly) throw new InvalidOperationException($"{Info.Name} was opened compile-only: it builds pipelines and runs nothing");
+    }
+
     public void Dispose()
     {
         if (disposed) return;
         disposed = true;
         // Every submission is waited for under the fence deadline first. A lost or hung device may never go idle, and
-        // destroying what it may still be running is undefined: the process's exit reclaims it all.
+        // destroying what it may still be running is undefined: the process's exit reclaims it all. A compile-only context
+        // submitted nothing, and RADV's null hardware crashes in vkDeviceWaitIdle.
         try { WaitForSubmittedWork(); }
         catch (DeviceLostException) { }
         if (FailedReason is not null) return;
-        Api.DeviceWaitIdle(Device);
+        if (!CompileOnly) Api.DeviceWaitIdle(Device);
         pending.Clear();
         Kernels.Dispose();
         Memory.Dispose();

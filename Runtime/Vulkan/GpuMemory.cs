@@ -68,6 +68,8 @@ public sealed unsafe class GpuMemory : IDisposable
 
     private MemoryBlock CreateBlock(long size, MemoryKind kind, string firstUser)
     {
+        // A compile-only context (which may have no memory at all) lays buffers out without memory: only their ranges matter.
+        if (context.CompileOnly) return new MemoryBlock(default, default, size, 0, kind);
         Vk vk = context.Api;
         uint type = kind == MemoryKind.DeviceLocal ? deviceLocalType : hostVisibleType;
         // Asking for more than the heap holds is invalid API use, not an error the driver must report.

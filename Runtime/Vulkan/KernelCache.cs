@@ -22,7 +22,8 @@ public sealed unsafe class KernelCache : IDisposable
     private readonly GpuContext context;
     private readonly Dictionary<string, Kernel> kernels = [];
     private readonly Dictionary<string, ShaderModule> modules = [];
-    private readonly PipelineCacheStore cacheStore;
+    // None on a compile-only context: every build is the driver's own compile, and nothing is written to the user's cache.
+    private readonly PipelineCacheStore? cacheStore;
     private readonly object gate = new();
 
     private readonly HashSet<string> cooperativeMatrixModules = [];
@@ -74,27 +75,70 @@ public sealed unsafe class KernelCache : IDisposable
         PipelineLayout pipelineLayout;
         VulkanResult.Check(vk.CreatePipelineLayout(context.Device, &pipelineLayoutInfo, null, &pipelineLayout), "vkCreatePipelineLayout");
         PipelineLayout = pipelineLayout;
-        cacheStore = new PipelineCacheStore(context);
+        cacheStore = context.CompileOnly ? null : new PipelineCacheStore(context);
         RequireCooperativeMatrixSubgroupSize = CooperativeMatrixSubgroup.For(context.Info, out _)?.Required ?? false;
     }
 
-    /// <summary>The pipeline for kernel <paramref name="name"/> with these specialization constants.</summary>
+    /// <summary>
+    /// The pipeline for kernel <paramref name="name"/> with these specialization constants. On a compile-only context the
+    /// kernel has no pipeline yet: <see cref="Build"/> compiles it, so a recording names every kernel even where the driver
+    /// refuses one.
+    /// </summary>
     public Kernel Get(string name, params uint[] specialization)
     {
         string key = specialization.Length == 0 ? name : $"{name}<{string.Join(',', specialization)}>";
         lock (gate)
         {
             if (kernels.TryGetValue(key, out Kernel? existing)) return existing;
-            Kernel created = new(name, (uint[])specialization.Clone(), CreatePipeline(name, specialization));
+            // A name no build compiled fails here, on a compile-only context too.
+            if (context.CompileOnly) GetModule(name);
+            Kernel created = new(name, (uint[])specialization.Clone(), context.CompileOnly ? default : CreatePipeline(name, specialization, 0));
             kernels[key] = created;
             return created;
         }
     }
 
-    private Pipeline CreatePipeline(string name, uint[] specialization)
+    /// <summary>
+    /// Compiles <paramref name="kernel"/> as <see cref="Get"/> would, with the driver's statistics where the context enabled
+    /// them, and destroys the pipeline again: the driver's error, or what it says the pipeline costs.
+    /// </summary>
+    public PipelineBuild Build(Kernel kernel)
+    {
+        lock (gate)
+        {
+            uint? requiredSubgroupSize = RequiresSubgroupSize(kernel.Name) ? context.Info.SubgroupSize : null;
+            Pipeline pipeline;
+            try
+            {
+                pipeline = CreatePipeline(kernel.Name, [.. kernel.Specialization],
+                    context.PipelineStatisticsEnabled ? PipelineStatistics.CaptureFlag : 0);
+            }
+            catch (VkDiffusionException error)
+            {
+                return new PipelineBuild(kernel, error.Message, requiredSubgroupSize, []);
+            }
+            try
+            {
+                IReadOnlyList<PipelineExecutable> executables = context.PipelineStatisticsEnabled ? PipelineStatistics.Read(context, pipeline) : [];
+                return new PipelineBuild(kernel, null, requiredSubgroupSize, executables);
+            }
+            finally
+            {
+                context.Api.DestroyPipeline(context.Device, pipeline, null);
+            }
+        }
+    }
+
+    private bool RequiresSubgroupSize(string name)
+    {
+        GetModule(name);
+        return RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name);
+    }
+
+    private Pipeline CreatePipeline(string name, uint[] specialization, PipelineCreateFlags flags)
     {
         ShaderModule module = GetModule(name);
-        bool requireSubgroupSize = RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name);
+        bool requireSubgroupSize = RequiresSubgroupSize(name);
         var requiredSubgroupSize = new PipelineShaderStageRequiredSubgroupSizeCreateInfo
         {
             SType = StructureType.PipelineShaderStageRequiredSubgroupSizeCreateInfo,
@@ -126,10 +170,11 @@ public sealed unsafe class KernelCache : IDisposable
                     PName = entryPoint,
                     PSpecializationInfo = specialization.Length > 0 ? &specializationInfo : null,
                 },
+                Flags = flags,
                 Layout = PipelineLayout,
             };
             Pipeline pipeline;
-            VulkanResult.Check(context.Api.CreateComputePipelines(context.Device, cacheStore.Handle, 1, &createInfo, null, &pipeline),
+            VulkanResult.Check(context.Api.CreateComputePipelines(context.Device, cacheStore?.Handle ?? default, 1, &createInfo, null, &pipeline),
                 $"vkCreateComputePipelines({name})");
             return pipeline;
         }
@@ -183,7 +228,7 @@ public sealed unsafe class KernelCache : IDisposable
         foreach (ShaderModule module in modules.Values) vk.DestroyShaderModule(context.Device, module, null);
         kernels.Clear();
         modules.Clear();
-        cacheStore.Dispose();
+        cacheStore?.Dispose();
         vk.DestroyPipelineLayout(context.Device, PipelineLayout, null);
         vk.DestroyDescriptorSetLayout(context.Device, SetLayout, null);
     }

@@ -8,6 +8,6 @@ public static class DeviceKinds
     /// <summary>A discrete GPU's type and driver (a proprietary one: no Mesa driver id).</summary>
     public static DeviceInfo Gpu(DeviceInfo device) => device with { DeviceType = "discrete GPU", DriverId = 0 };
 
-    /// <summary>A CPU implementation that is not lavapipe (as SwiftShader reports itself: no driver id).</summary>
-    public static DeviceInfo OtherHostProcessor(DeviceInfo device) => device with { DeviceType = DeviceInfo.CpuDeviceType, DriverId = 0 };
+    /// <summary>A CPU implementation that is not lavapipe (as SwiftShader reports itself: driver id 10).</summary>
+    public static DeviceInfo OtherHostProcessor(DeviceInfo device) => device with { DeviceType = DeviceInfo.CpuDeviceType, DriverId = 10 };
 }

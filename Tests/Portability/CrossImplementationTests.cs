@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
-using VkDiffusion.Tests.Runtime;
 using VkDiffusion.Tests.Training;
 
 namespace VkDiffusion.Tests.Portability;
@@ -21,13 +20,13 @@ public sealed class TinyReferenceRuns : IDisposable
 
     public string Root => root.Path;
 
-    /// <summary>Trains <paramref name="objective"/> on the implementation <paramref name="environment"/> selects; returns its final training loss.</summary>
-    public double Train(string objective, string name, IDictionary<string, string>? environment)
+    /// <summary>Trains <paramref name="objective"/> on <paramref name="implementation"/> (a scripts/with-driver.sh name); returns its final training loss.</summary>
+    public double Train(string objective, string implementation)
     {
-        string run = Path.Combine(root.Path, $"{name}-{objective}");
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(environment, "train", "--data", data.Value, "--model", "tiny", "--objective", objective,
+        string run = Path.Combine(root.Path, $"{implementation}-{objective}");
+        var (exitCode, output, error) = DriverRun.Vkdiff(implementation, "train", "--data", data.Value, "--model", "tiny", "--objective", objective,
             "--unique-tokens", "2400", "--epochs", "1", "--seq-len", "32", "--batch", "4", "--seed", "7", "--eval-every", "100", "--out", run);
-        Assert.True(exitCode == ExitCodes.Success, $"{name} {objective} exited {exitCode}: {output} {error}");
+        Assert.True(exitCode == ExitCodes.Success, $"{implementation} {objective} exited {exitCode}: {output} {error}");
         string last = File.ReadLines(Path.Combine(run, "metrics.jsonl")).Last();
         return JsonDocument.Parse(last).RootElement.GetProperty("train_loss").GetDouble();
     }
@@ -37,7 +36,7 @@ public sealed class TinyReferenceRuns : IDisposable
         lock (referenceLosses)
         {
             if (!referenceLosses.TryGetValue(objective, out double loss))
-                referenceLosses[objective] = loss = Train(objective, "lavapipe", new Dictionary<string, string> { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd });
+                referenceLosses[objective] = loss = Train(objective, "lavapipe");
             return loss;
         }
     }
@@ -56,21 +55,21 @@ public sealed class CrossImplementationTests(TinyReferenceRuns reference) : ICla
 {
     private const double RelativeLossBound = 1e-5;
 
-    [ImplementationFact(nameof(VulkanImplementation.SwiftShader))]
-    public void SwiftShader_passes_every_selftest_check() => AssertSelfTestPasses(VulkanImplementation.SwiftShader, "SwiftShader Device");
+    [DriverFact("swiftshader")]
+    public void SwiftShader_passes_every_selftest_check() => AssertSelfTestPasses("swiftshader", "SwiftShader Device");
 
-    [ImplementationFact(nameof(VulkanImplementation.LavapipeSubgroup4))]
-    public void Lavapipe_at_subgroup_4_passes_every_selftest_check() => AssertSelfTestPasses(VulkanImplementation.LavapipeSubgroup4, "subgroup 4 (4-4");
+    [DriverFact("lavapipe-sg4")]
+    public void Lavapipe_at_subgroup_4_passes_every_selftest_check() => AssertSelfTestPasses("lavapipe-sg4", "subgroup 4 (4-4");
 
-    [ImplementationFact(nameof(VulkanImplementation.SwiftShader))]
-    public void SwiftShader_trains_ar_and_mdm_to_lavapipes_loss() => AssertTrainsToReference(VulkanImplementation.SwiftShader);
+    [DriverFact("swiftshader")]
+    public void SwiftShader_trains_ar_and_mdm_to_lavapipes_loss() => AssertTrainsToReference("swiftshader");
 
-    [ImplementationFact(nameof(VulkanImplementation.LavapipeSubgroup4))]
-    public void Lavapipe_at_subgroup_4_trains_ar_and_mdm_to_lavapipes_loss() => AssertTrainsToReference(VulkanImplementation.LavapipeSubgroup4);
+    [DriverFact("lavapipe-sg4")]
+    public void Lavapipe_at_subgroup_4_trains_ar_and_mdm_to_lavapipes_loss() => AssertTrainsToReference("lavapipe-sg4");
 
-    private static void AssertSelfTestPasses(VulkanImplementation implementation, string bannerMark)
+    private static void AssertSelfTestPasses(string implementation, string bannerMark)
     {
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(implementation.Environment(new Dictionary<string, string> { ["VKDIFF_VALIDATION"] = "1" }),
+        var (exitCode, output, error) = DriverRun.Vkdiff(implementation, new Dictionary<string, string> { ["VKDIFF_VALIDATION"] = "1" },
             "selftest", "--isolate");
         Assert.True(exitCode == ExitCodes.Success, output + error);
         Assert.Contains(bannerMark, output);
@@ -80,14 +79,14 @@ public sealed class CrossImplementationTests(TinyReferenceRuns reference) : ICla
         Assert.Matches(@"selftest passed: (\d{3,}) cases", output);
     }
 
-    private void AssertTrainsToReference(VulkanImplementation implementation)
+    private void AssertTrainsToReference(string implementation)
     {
         foreach (string objective in (string[])["ar", "mdm"])
         {
             double expected = reference.ReferenceLoss(objective);
-            double loss = reference.Train(objective, implementation.Name.Replace(' ', '-'), implementation.Environment());
+            double loss = reference.Train(objective, implementation);
             Assert.True(Math.Abs(loss - expected) <= RelativeLossBound * Math.Abs(expected),
-                string.Create(CultureInfo.InvariantCulture, $"{implementation.Name} {objective}: final training loss {loss:R}, lavapipe {expected:R}"));
+                string.Create(CultureInfo.InvariantCulture, $"{implementation} {objective}: final training loss {loss:R}, lavapipe {expected:R}"));
         }
     }
 }

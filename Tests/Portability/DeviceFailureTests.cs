@@ -11,15 +11,15 @@ public sealed class DeviceFailureTests
 {
     // SwiftShader's JIT aborts the process on the fully unrolled head-dim-128 attention kernels (which VKDIFF_ATTENTION_UNROLL=1
     // forces on it) and grows without bound compiling the texel matmul (VKDIFF_MATMUL=texel): real driver failures.
-    [ImplementationFact(nameof(VulkanImplementation.SwiftShader))]
+    [DriverFact("swiftshader")]
     public void Isolated_selftest_reports_a_driver_abort_and_a_memory_blowup_as_failed_families_and_runs_the_rest()
     {
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(VulkanImplementation.SwiftShader.Environment(new Dictionary<string, string>
+        var (exitCode, output, error) = DriverRun.Vkdiff("swiftshader", new Dictionary<string, string>
         {
             ["VKDIFF_ATTENTION_UNROLL"] = "1",
             ["VKDIFF_MATMUL"] = "texel",
             ["VKDIFF_SELFTEST_MEMORY_MB"] = "1500",
-        }), "selftest", "--isolate", "--filter", "attention,matmul,rope");
+        }, "selftest", "--isolate", "--filter", "attention,matmul,rope");
         Assert.Equal(ExitCodes.SelfTestFailed, exitCode);
         Assert.DoesNotContain("   at ", output + error);
         string[] lines = output.Split('\n');
@@ -78,16 +78,15 @@ public sealed class DeviceFailureTests
         Assert.Equal(saved, File.ReadAllBytes(checkpoint));
     }
 
-    [ImplementationFact(nameof(VulkanImplementation.RadvNullNavi21))]
+    [DriverFact("radv22-navi21")]
     public void A_device_without_memory_is_listed_and_refused_for_work_in_one_line()
     {
         using var root = new TemporaryDirectory();
-        var environment = VulkanImplementation.RadvNullNavi21.Environment();
-        var (listExit, list, _) = CliErrorTests.RunVkdiff(environment, "devices");
+        var (listExit, list, _) = DriverRun.Vkdiff("radv22-navi21", "devices");
         Assert.Equal(ExitCodes.Success, listExit);
         Assert.Contains("Null hardware (RADV NAVI21)", list);
         string data = TrainingRunTests.PrepareCorpus(root.Path);
-        var (exitCode, output, error) = CliErrorTests.RunVkdiff(environment, "train", "--data", data, "--model", "tiny", "--objective", "ar",
+        var (exitCode, output, error) = DriverRun.Vkdiff("radv22-navi21", "train", "--data", data, "--model", "tiny", "--objective", "ar",
             "--unique-tokens", "2400", "--epochs", "1", "--seq-len", "32", "--batch", "4", "--out", root.File("run"));
         Assert.Equal(ExitCodes.InvalidInput, exitCode);
         string message = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => line.StartsWith("vkdiff: "));

@@ -1,0 +1,144 @@
+using System.Text.Json;
+using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Tests.Runtime;
+
+namespace VkDiffusion.Tests.Porting;
+
+/// <summary>
+/// `vkdiff kernels` in a child process: on lavapipe and on AMD's compiler through RADV's null hardware (RDNA2, and RDNA3 with
+/// its cooperative-matrix shape), every pipeline vkdiff would use compiles, with the driver's statistics where it offers them.
+/// </summary>
+public sealed class KernelsCommandTests
+{
+    private static readonly Dictionary<string, string> Lavapipe = new() { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd };
+
+    [Fact]
+    public void Every_pipeline_compiles_on_lavapipe_and_the_list_covers_every_head_dim_and_precision()
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "kernels", "--json");
+        Assert.True(exitCode == ExitCodes.Success, output + error);
+        JsonElement report = JsonDocument.Parse(output).RootElement;
+        JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
+        // lavapipe binds at most 128 MiB: the GPT-2 embedding table of the larger presets is more, and the kernels that bind it
+        // whole cannot record there. That is all the inventory may miss.
+        Assert.All(report.GetProperty("notRecordable").EnumerateArray(), gap =>
+        {
+            Assert.Contains(" gpt2 ", gap.GetProperty("configuration").GetString()!);
+            Assert.Contains("maxStorageBufferRange", gap.GetProperty("reason").GetString()!);
+        });
+        string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
+        // lavapipe's own choices: texel matmuls, register-blocked attention (8 rows, 4 at head dim 128), CPU-style memory-bound kernels.
+        Assert.Contains(kernels, k => k.StartsWith("matmul_texel", StringComparison.Ordinal));
+        foreach (string attention in new[] { "attention_fwd_rows8_d16", "attention_fwd_rows8_d32", "attention_fwd_rows8_d64", "attention_fwd_rows4_d128",
+            "attention_bwd_rows4_d128", "attention_bwd_dq_rows4_d128" })
+            Assert.Contains(attention, kernels);
+        // Under mixed precision the texel-buffer attention of CPU devices still reads fp32 qkv (there are no 16-bit texels).
+        Assert.DoesNotContain(kernels, k => k.StartsWith("attention_", StringComparison.Ordinal) && (k.EndsWith("_f16", StringComparison.Ordinal) || k.EndsWith("_bf16", StringComparison.Ordinal)));
+        // Forced paths are built too, with their 16-bit variants.
+        Assert.Contains("matmul_simple", kernels);
+        Assert.Contains("matmul_tiled8x8_bf16", kernels);
+        foreach (string family in new[] { "cross_entropy", "adamw", "rmsnorm", "rope", "swiglu", "embedding", "mdm_corrupt", "cast_f16_loss_scaled", "grad_norm" })
+            Assert.Contains(kernels, k => k.StartsWith(family, StringComparison.Ordinal));
+        Assert.All(pipelines, p => Assert.NotEmpty(p.GetProperty("usedBy").GetProperty("presets").EnumerateArray()));
+    }
+
+    [Fact]
+    public void A_filter_builds_only_matching_kernels_and_one_matching_nothing_is_refused()
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "kernels", "--filter", "adamw,cross_entropy");
+        Assert.True(exitCode == ExitCodes.Success, output + error);
+        string[] rows = [.. output.Split('\n').Where(line => line.Contains(" ok ", StringComparison.Ordinal))];
+        Assert.NotEmpty(rows);
+        Assert.All(rows, row => Assert.True(row.StartsWith("adamw", StringComparison.Ordinal) || row.StartsWith("cross_entropy", StringComparison.Ordinal), row));
+        Assert.Matches(@"kernels: all \d+ pipelines compiled", output);
+
+        var (refused, _, message) = CliErrorTests.RunVkdiff(Lavapipe, "kernels", "--filter", "no_such_kernel");
+        Assert.Equal(ExitCodes.InvalidInput, refused);
+        Assert.Contains("matches none", message);
+        Assert.DoesNotContain("   at ", message);
+    }
+
+    [DriverFact("radv-navi21")]
+    public void Every_pipeline_compiles_on_rdna2_null_hardware_with_amd_statistics()
+    {
+        JsonElement report = RunOnDriver("radv-navi21");
+        JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
+        Assert.Contains("navi21", report.GetProperty("device").GetProperty("name").GetString()!, StringComparison.OrdinalIgnoreCase);
+        AssertAmdStatistics(pipelines);
+        string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
+        // A GPU's choices: shared-memory matmul tiles and one-row-per-invocation attention at every head dim.
+        Assert.Contains("matmul_tiled8x8", kernels);
+        Assert.Contains("attention_bwd_d128", kernels);
+        Assert.Contains("attention_fwd_d64", kernels);
+        Assert.DoesNotContain(kernels, k => k.Contains("coopmat", StringComparison.Ordinal));
+    }
+
+    [DriverFact("radv-navi31")]
+    public void Every_pipeline_compiles_on_rdna3_null_hardware_cooperative_matrices_included()
+    {
+        JsonElement report = RunOnDriver("radv-navi31");
+        JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
+        AssertAmdStatistics(pipelines);
+        JsonElement[] cooperative = [.. pipelines.Where(p => p.GetProperty("kernel").GetString()!.Contains("coopmat", StringComparison.Ordinal))];
+        string[] names = [.. cooperative.Select(p => p.GetProperty("kernel").GetString()!)];
+        Assert.Contains("matmul_coopmat_f16_16x16x16", names);
+        Assert.Contains(names, n => n.StartsWith("attention_fwd_coopmat_d64_16x16x16", StringComparison.Ordinal));
+        // RDNA3 runs waves of 32 or 64: cooperative-matrix pipelines are created at the size its shapes are listed at.
+        uint subgroup = report.GetProperty("device").GetProperty("subgroupSize").GetUInt32();
+        Assert.All(cooperative, p => Assert.Equal(subgroup, p.GetProperty("requiredSubgroupSize").GetUInt32()));
+        // fp16 on a GPU that lists a shape goes to the matrix units by default.
+        Assert.Contains(cooperative, p => p.GetProperty("usedBy").GetProperty("matmulPaths").EnumerateArray().Any(path => path.GetString() == "default"));
+    }
+
+    [DriverFact("swiftshader")]
+    public void On_swiftshader_a_pipeline_whose_build_ends_the_driver_is_reported_and_a_fresh_child_builds_the_next()
+    {
+        // SwiftShader's JIT aborts the process building the fully unrolled head-dim-128 attention forward ("Local variable
+        // exceeds stack size limit"); its profile takes the rolled variant, so VKDIFF_ATTENTION_UNROLL=1 forces the
+        // unrolled one. rmsnorm_fwd sorts after it, so a new child must build it.
+        var (exitCode, output, error) = DriverRun.Vkdiff("swiftshader", new Dictionary<string, string> { ["VKDIFF_ATTENTION_UNROLL"] = "1" },
+            "kernels", "--json", "--filter", "attention_fwd_d128,rmsnorm_fwd");
+        Assert.True(exitCode == ExitCodes.SelfTestFailed, $"exit {exitCode}\n{error}");
+        JsonElement[] pipelines = [.. JsonDocument.Parse(output).RootElement.GetProperty("pipelines").EnumerateArray()];
+        Assert.Contains(pipelines, p => p.GetProperty("kernel").GetString() == "rmsnorm_fwd" && p.GetProperty("compiled").GetBoolean());
+        JsonElement[] failed = [.. pipelines.Where(p => !p.GetProperty("compiled").GetBoolean())];
+        Assert.NotEmpty(failed);
+        Assert.All(failed, p =>
+        {
+            Assert.Equal("attention_fwd_d128", p.GetProperty("kernel").GetString());
+            Assert.Contains("the driver ended the process building it (exit code 1): LLVM ERROR", p.GetProperty("error").GetString());
+        });
+    }
+
+    private static JsonElement RunOnDriver(string implementation)
+    {
+        var (exitCode, output, error) = DriverRun.Vkdiff(implementation, "kernels", "--json");
+        Assert.True(exitCode == ExitCodes.Success, $"exit {exitCode}\n{error}\n{output[..Math.Min(output.Length, 4000)]}");
+        JsonElement report = JsonDocument.Parse(output).RootElement;
+        Assert.True(report.GetProperty("statisticsOffered").GetBoolean());
+        // A 4 GiB binding range holds every preset's tensors.
+        Assert.Empty(report.GetProperty("notRecordable").EnumerateArray());
+        return report;
+    }
+
+    private static JsonElement[] AssertEveryPipelineCompiled(JsonElement report)
+    {
+        JsonElement[] pipelines = [.. report.GetProperty("pipelines").EnumerateArray()];
+        Assert.True(pipelines.Length > 50, $"only {pipelines.Length} pipelines");
+        Assert.Equal(0, report.GetProperty("failed").GetInt32());
+        Assert.All(pipelines, p => Assert.True(p.GetProperty("compiled").GetBoolean(), p.GetProperty("pipeline") + ": " + p.GetProperty("error")));
+        return pipelines;
+    }
+
+    // RADV reports registers, spills and occupancy for every pipeline, as it names them.
+    private static void AssertAmdStatistics(JsonElement[] pipelines)
+    {
+        foreach (JsonElement pipeline in pipelines)
+        {
+            string[] names = [.. pipeline.GetProperty("executables")[0].GetProperty("statistics").EnumerateArray().Select(s => s.GetProperty("name").GetString()!)];
+            foreach (string statistic in new[] { "VGPRs", "SGPRs", "Spilled VGPRs", "Scratch size", "Subgroups per SIMD" })
+                Assert.Contains(statistic, names);
+        }
+    }
+}
