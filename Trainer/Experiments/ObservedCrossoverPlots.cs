@@ -14,7 +14,7 @@ public static class ObservedCrossoverPlots
 
     /// <summary>
     /// Validation loss against compute 6N·(tokens seen) at every evaluation: each budget's MDM runs and the AR run whose
-    /// best is the reference, that best as a level line across the budget's compute, and a marker at the first
+    /// best is the reference, that best as a level line across the compute the budget's curves span, and a marker at the first
     /// evaluation of each MDM run below it (where the curve crosses). Runs without a curve in
     /// <paramref name="curveDirectory"/> are left out. Returns the runs drawn.
     /// </summary>
@@ -28,23 +28,22 @@ public static class ObservedCrossoverPlots
             var cell = runs.Where(run => run.UniqueTokens == gap.UniqueTokens && run.Preset == gap.Preset).ToList();
             var reference = cell.Where(run => run.Objective == "ar" && run.BestValLoss == gap.ArBestLoss);
             string budget = $"U = {gap.UniqueTokens:N0} {gap.Preset}";
-            double high = 0;
+            double low = double.PositiveInfinity, high = 0;
             foreach (RunResult run in reference.Concat(cell.Where(run => run.Objective == "mdm").OrderBy(run => run.Epochs)))
             {
                 string file = Path.Combine(curveDirectory, SweepRun.IdOf(run.Objective, run.Preset, run.UniqueTokens, (int)run.Epochs) + CurveSuffix);
                 if (!File.Exists(file)) continue;
                 var evaluated = MetricsLog.Read(file).Where(record => record.ValLoss is not null).ToList();
-                var computes = evaluated.Select(record => 6.0 * run.Params * record.Tokens).ToList();
+                var computes = evaluated.Select(record => Compute(run, record)).ToList();
                 series.Add(new PlotSeries($"{run.Objective.ToUpperInvariant()} {budget}, {run.Epochs:0} epochs", computes,
                     evaluated.Select(record => record.ValLoss!.Value).ToList()));
-                high = Math.Max(high, computes.LastOrDefault());
+                low = Math.Min(low, computes.DefaultIfEmpty(low).Min());
+                high = Math.Max(high, computes.DefaultIfEmpty(high).Max());
                 drawn++;
-                if (run.Objective != "mdm") continue;
-                int first = evaluated.FindIndex(record => record.ValLoss < gap.ArBestLoss);
-                if (first >= 0) crossings.Add((computes[first], evaluated[first].ValLoss!.Value));
+                if (run.Objective == "mdm" && FirstBelow(run, evaluated, gap.ArBestLoss) is { } crossing) crossings.Add(crossing);
             }
-            if (high > 0)
-                series.Add(new PlotSeries($"AR's best, {budget}: {gap.ArBestLoss:F3}", [6.0 * gap.Params * gap.UniqueTokens, high], [gap.ArBestLoss, gap.ArBestLoss]));
+            if (high > low)
+                series.Add(new PlotSeries($"AR's best, {budget}: {gap.ArBestLoss:F3}", [low, high], [gap.ArBestLoss, gap.ArBestLoss]));
         }
         if (crossings.Count > 0)
             series.Add(new PlotSeries("MDM below AR's best", crossings.Select(point => point.Compute).ToList(), crossings.Select(point => point.Loss).ToList(),
@@ -53,6 +52,12 @@ public static class ObservedCrossoverPlots
             "validation loss (nats/token)") { LogX = true, Width = 1100 }, series);
         return drawn;
     }
+
+    /// <summary>The compute and loss of a run's first evaluation below <paramref name="level"/>, null when none is.</summary>
+    public static (double Compute, double Loss)? FirstBelow(RunResult run, IReadOnlyList<MetricsRecord> curve, double level) =>
+        curve.FirstOrDefault(record => record.ValLoss < level) is { } record ? (Compute(run, record), record.ValLoss!.Value) : null;
+
+    private static double Compute(RunResult run, MetricsRecord record) => 6.0 * run.Params * record.Tokens;
 
     /// <summary>The observed C_crit at each budget, the law fitted to them (when there is one) and the paper's, against U.</summary>
     public static void WriteCriticalCompute(string path, CrossoverObservation observation)
