@@ -17,7 +17,26 @@ if [ "${1:-}" = bundle ]; then
   [ -x .device-bundle/vkdiff/vkdiff ] || bash scripts/gpu-check.sh
   vkdiff() { nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll "$@"; }
   # The same 500 validation entries as the byte-level study; the training split is the rest of GCIDE, ~10M GPT-2 tokens.
-  [ -f "$data/meta.json" ] || vkdiff prepare --tokenizer gpt2 --val-docs 500 --out "$data"
+  if [ ! -f "$data/meta.json" ]; then
+    vkdiff prepare --tokenizer gpt2 --val-docs 500 --out "$data"
+    # The device machine takes 64 MiB with the run (the single-file vkdiff is ~51 MB): the training split is cut after
+    # the first whole documents that hold 1M tokens, 25x the largest budget (a budget takes the split's first U tokens).
+    python3 - "$data" 1000000 <<'CUT'
+import json, struct, sys
+data, keep = sys.argv[1], int(sys.argv[2])
+meta = json.load(open(f"{data}/meta.json"))
+train = meta["train"]
+starts = struct.unpack(f"<{train['document_count']}q", open(f"{data}/{train['document_starts_file']}", "rb").read())
+documents = next(i for i, start in enumerate(starts) if start >= keep)
+tokens = starts[documents]
+width = {"uint16": 2, "uint32": 4}[meta["token_dtype"]]
+with open(f"{data}/{train['token_file']}", "r+b") as f: f.truncate(tokens * width)
+with open(f"{data}/{train['document_starts_file']}", "r+b") as f: f.truncate(documents * 8)
+train["token_count"], train["document_count"] = tokens, documents
+json.dump(meta, open(f"{data}/meta.json", "w"), indent=2)
+print(f"{data}: training split cut to its first {documents:,} documents, {tokens:,} tokens")
+CUT
+  fi
   for spec in "${specs[@]}"; do vkdiff sweep --spec "study/sweep-gpu-crossover-$spec.json" --out /tmp/study-gpu-plan --plan; done
   exit 0
 fi
