@@ -70,7 +70,7 @@ for run in "$OUT"/sweep-*/runs/*/; do
     "$vkdiff" eval --run "$run" --data "$data" --mc 128 --max-windows 64 --seed 1234 --out "$OUT/$id.eval-final.json" >> "$OUT/study.log" 2>&1
   fi
 done
-cat "$OUT"/sweep-*/results.csv 2>/dev/null | awk 'NR == 1 || !/^objective,/' > "$OUT/results.csv"
+awk 'FNR == 1 && NR != 1 { next } 1' "$OUT"/sweep-*/results.csv > "$OUT/results.csv" 2>/dev/null || true
 "$vkdiff" crossover --results "$OUT/results.csv" --curves "$OUT" --observed-plot "$OUT/crossover-observed.png" \
   --observed-law-plot "$OUT/crossover-observed-law.png" > "$OUT/observed.txt" 2>&1 || true
 echo "done in $((SECONDS - start)) s" | tee -a "$OUT/study.log"
