@@ -3,6 +3,9 @@
 #   bash scripts/study-crossover.sh            trains every run in turn, each under `nice -n 19` (idle cycles only)
 #   bash scripts/study-crossover.sh evaluate   evaluates each finished MDM run's best checkpoint again with
 #                                              K = FINAL_MC (default 128) samples of t, with the bound's standard error
+#   bash scripts/study-crossover.sh report     joins the results (with the earlier lavapipe pair at U = 30k) into
+#                                              study/crossover/results.csv, `crossover --results` into observed.txt,
+#                                              and draws docs/figures/crossover-observed{,-law}.png
 # Resumable: run it again and the sweeps skip finished runs and resume the interrupted one. Training runs vkdiff from
 # a copy of the build (runs-study/bin), so rebuilding the tree meanwhile cannot replace the assemblies under it.
 # Raw metrics, results and logs are copied into study/crossover/ after each stage.
@@ -21,6 +24,17 @@ if [ "${1:-}" = evaluate ]; then
       --mc "${FINAL_MC:-128}" --max-windows 64 --seed 1234 --out "$run/eval-final.json"
     cp "$run/eval-final.json" "study/crossover/$id.eval-final.json"
   done
+  exit 0
+fi
+
+if [ "${1:-}" = report ]; then
+  # The earlier lavapipe pair at U = 30k (same data, recipe and device; MDM at K = 16) is the closest gap seen so far.
+  cp study/lavapipe/ar-tiny-U30000-E32.metrics.jsonl study/lavapipe/mdm-tiny-U30000-E512.metrics.jsonl study/crossover/
+  { head -n 1 study/crossover/results-ar.csv
+    for stage in "${stages[@]}"; do tail -q -n +2 "study/crossover/results-$stage.csv" 2>/dev/null || true; done
+    grep -E '^(ar|mdm),tiny,[0-9]+,30000,' study/lavapipe/results.csv; } > study/crossover/results.csv
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --curves study/crossover \
+    --observed-plot docs/figures/crossover-observed.png --observed-law-plot docs/figures/crossover-observed-law.png | tee study/crossover/observed.txt
   exit 0
 fi
 

@@ -11,8 +11,9 @@ namespace VkDiffusion.Trainer.Experiments;
 /// counts (two where it has two): nats per doubling of epochs, negative while MDM closes in; null with one MDM run.</param>
 /// <param name="CrossoverEpochs">The fewest MDM epochs whose gap is negative (MDM ahead), null when none is.</param>
 /// <param name="CrossoverCompute">That MDM run's compute 6ND: the crossover happened at or below it.</param>
+/// <param name="MdmCompute">The longest MDM run's compute 6ND: without a crossover, C_crit lies above it.</param>
 public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double ArLongestEpochs,
-    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute);
+    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute, double MdmCompute);
 
 /// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
@@ -74,7 +75,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
         double? slope = last.Count < 2 ? null : Crossover.LeastSquaresSlope(last);
         var crossover = paired.FirstOrDefault(pair => pair.Mdm.BestValLoss < pair.Ar!.BestValLoss).Mdm;
         return new ObservedGap(longest.UniqueTokens, longest.Preset, longest.Params, longest.Epochs, longest.BestValLoss, ar[^1].Epochs,
-            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops);
+            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops, longest.Flops);
     }
 
     /// <summary>

@@ -23,8 +23,9 @@ public static class ObservedCrossoverPlots
         var series = new List<PlotSeries>();
         var crossings = new List<(double Compute, double Loss)>();
         int drawn = 0;
-        foreach (ObservedGap gap in observation.Gaps)
+        foreach (var (gap, index) in observation.Gaps.Select((gap, index) => (gap, index)))
         {
+            string color = BudgetColors[index % BudgetColors.Length];
             var cell = runs.Where(run => run.UniqueTokens == gap.UniqueTokens && run.Preset == gap.Preset).ToList();
             var reference = cell.Where(run => run.Objective == "ar" && run.BestValLoss == gap.ArBestLoss);
             string budget = $"U = {gap.UniqueTokens:N0} {gap.Preset}";
@@ -36,14 +37,15 @@ public static class ObservedCrossoverPlots
                 var evaluated = MetricsLog.Read(file).Where(record => record.ValLoss is not null).ToList();
                 var computes = evaluated.Select(record => Compute(run, record)).ToList();
                 series.Add(new PlotSeries($"{run.Objective.ToUpperInvariant()} {budget}, {run.Epochs:0} epochs", computes,
-                    evaluated.Select(record => record.ValLoss!.Value).ToList()));
+                    evaluated.Select(record => record.ValLoss!.Value).ToList(), Color: color, Style: run.Objective == "mdm" ? LineStyle.Solid : LineStyle.Dashed));
                 low = Math.Min(low, computes.DefaultIfEmpty(low).Min());
                 high = Math.Max(high, computes.DefaultIfEmpty(high).Max());
                 drawn++;
                 if (run.Objective == "mdm" && FirstBelow(run, evaluated, gap.ArBestLoss) is { } crossing) crossings.Add(crossing);
             }
             if (high > low)
-                series.Add(new PlotSeries($"AR's best, {budget}: {gap.ArBestLoss:F3}", [low, high], [gap.ArBestLoss, gap.ArBestLoss]));
+                series.Add(new PlotSeries($"AR's best, {budget}: {gap.ArBestLoss:F3}", [low, high], [gap.ArBestLoss, gap.ArBestLoss],
+                    Color: color, Style: LineStyle.Dotted));
         }
         if (crossings.Count > 0)
             series.Add(new PlotSeries("MDM below AR's best", crossings.Select(point => point.Compute).ToList(), crossings.Select(point => point.Loss).ToList(),
@@ -53,17 +55,25 @@ public static class ObservedCrossoverPlots
         return drawn;
     }
 
+    /// <summary>One colour per budget (the Category10 palette): a budget's MDM runs solid, its AR run dashed, AR's best dotted.</summary>
+    private static readonly string[] BudgetColors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+
     /// <summary>The compute and loss of a run's first evaluation below <paramref name="level"/>, null when none is.</summary>
     public static (double Compute, double Loss)? FirstBelow(RunResult run, IReadOnlyList<MetricsRecord> curve, double level) =>
         curve.FirstOrDefault(record => record.ValLoss < level) is { } record ? (Compute(run, record), record.ValLoss!.Value) : null;
 
     private static double Compute(RunResult run, MetricsRecord record) => 6.0 * run.Params * record.Tokens;
 
-    /// <summary>The observed C_crit at each budget, the law fitted to them (when there is one) and the paper's, against U.</summary>
+    /// <summary>
+    /// The observed C_crit at each budget, the law fitted to them (when there is one) and the paper's, against U; where a
+    /// budget and size saw no crossover, its longest MDM run's compute, below which C_crit is not.
+    /// </summary>
     public static void WriteCriticalCompute(string path, CrossoverObservation observation)
     {
         var budgets = observation.CriticalComputes.Select(point => point.UniqueTokens).ToList();
-        double low = budgets.DefaultIfEmpty(1e3).Min() / 2, high = budgets.DefaultIfEmpty(1e5).Max() * 2;
+        var uncrossed = observation.Gaps.Where(gap => gap.CrossoverCompute is null).ToList();
+        var span = budgets.Concat(uncrossed.Select(gap => (double)gap.UniqueTokens)).ToList();
+        double low = span.DefaultIfEmpty(1e3).Min() / 2, high = span.DefaultIfEmpty(1e5).Max() * 2;
         var grid = Enumerable.Range(0, 30).Select(i => low * Math.Pow(high / low, i / 29.0)).ToList();
         var series = new List<PlotSeries>
         {
@@ -71,6 +81,9 @@ public static class ObservedCrossoverPlots
                 Markers: true, Line: false),
             new($"paper: 2.12e15 (U/1e6)^{PaperReference.CriticalComputeExponent}", grid, grid.Select(PaperReference.CriticalCompute).ToList()),
         };
+        if (uncrossed.Count > 0)
+            series.Add(new PlotSeries("no crossover up to (longest MDM run)", uncrossed.Select(gap => (double)gap.UniqueTokens).ToList(),
+                uncrossed.Select(gap => gap.MdmCompute).ToList(), Markers: true, Line: false));
         if (observation.Law is { } law)
             series.Add(new PlotSeries($"ours: {law.Coefficient:G3} U^{law.Exponent:F2}", grid, grid.Select(law.Evaluate).ToList()));
         LinePlot.Save(path, new LinePlotSpec("Critical compute against unique tokens", "unique tokens U", "C_crit (FLOPs)") { LogX = true, LogY = true },
