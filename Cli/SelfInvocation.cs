@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 
 namespace VkDiffusion.Cli;
@@ -10,6 +11,8 @@ public static class SelfInvocation
     /// A start description for `vkdiff ARGUMENTS`: `dotnet vkdiff.dll ARGUMENTS` when this process runs under the dotnet
     /// host, else the executable itself (an apphost or a self-contained single file). Output and errors are redirected.
     /// </summary>
+    [UnconditionalSuppressMessage("SingleFile", "IL3000",
+        Justification = "In a single-file app Location is empty, and then the executable itself is what must be started (no program argument).")]
     public static ProcessStartInfo Start(IEnumerable<string> arguments)
     {
         string host = Environment.ProcessPath ?? throw new InvalidOperationException("the path of this process is unknown");

@@ -22,6 +22,15 @@ public sealed class CrossoverCommand : ICommand
     [Option("plot", HelpText = "Write C_crit against U (log-log) to this PNG.")]
     public string? Plot { get; set; }
 
+    [Option("curves", HelpText = "With --results: a folder holding each run's validation curve as ID.metrics.jsonl (ID: the sweep's run id, e.g. mdm-tiny-U3000-E1024), for --observed-plot.")]
+    public string? Curves { get; set; }
+
+    [Option("observed-plot", HelpText = "With --results and --curves: write validation loss against compute along each run, each budget's AR best as a level line and MDM's crossings marked, to this PNG.")]
+    public string? ObservedPlot { get; set; }
+
+    [Option("observed-law-plot", HelpText = "With --results: write the observed C_crit against U, the law fitted to it and the paper's, to this PNG.")]
+    public string? ObservedLawPlot { get; set; }
+
     [Option("paper", HelpText = "Also print the paper's closed form C_crit(U) = 2.12e15·(U/1e6)^2.174 (alone when --fit is not given).")]
     public bool Paper { get; set; }
 
@@ -37,13 +46,27 @@ public sealed class CrossoverCommand : ICommand
             throw new InvalidInputException("Give --fit FILE (from `vkdiff fit --out`), --results FILE (a sweep's results.csv), --paper, or several.");
         if (!(MinCompute > 0 && MaxCompute > MinCompute)) throw new InvalidInputException("Need 0 < --min-compute < --max-compute.");
         if (Plot is not null) OutputPath.RequireFile(Plot, "--plot");
+        if ((ObservedPlot ?? ObservedLawPlot) is not null && Results is null)
+            throw new InvalidInputException("--observed-plot and --observed-law-plot draw what --results observed: give --results FILE.");
+        if ((ObservedPlot is null) != (Curves is null)) throw new InvalidInputException("--observed-plot needs --curves DIR, and --curves is only for it.");
+        if (Curves is not null && !Directory.Exists(Curves)) throw new InvalidInputException($"--curves: {Curves} is not a folder.");
+        if (ObservedPlot is not null) OutputPath.RequireFile(ObservedPlot, "--observed-plot");
+        if (ObservedLawPlot is not null) OutputPath.RequireFile(ObservedLawPlot, "--observed-law-plot");
         var budgets = UniqueTokens.Any() ? UniqueTokens.Select(ParseTokenCount).ToList() : [25e6, 50e6, 100e6];
 
         if (Results is not null)
         {
             var runs = ResultsTable.Read(Results);
             FitInput.Check(runs, Results);
-            PrintObservation(CrossoverObservation.From(runs));
+            var observation = CrossoverObservation.From(runs);
+            PrintObservation(observation);
+            if (ObservedPlot is not null)
+                Console.WriteLine($"wrote {ObservedPlot} ({ObservedCrossoverPlots.WriteLossCurves(ObservedPlot, runs, observation, Curves!)} runs' curves from {Curves})");
+            if (ObservedLawPlot is not null)
+            {
+                ObservedCrossoverPlots.WriteCriticalCompute(ObservedLawPlot, observation);
+                Console.WriteLine($"wrote {ObservedLawPlot}");
+            }
             if (Fit is null && !Paper) return ExitCodes.Success;
         }
 

@@ -85,7 +85,8 @@ public sealed class EvalCommand : ICommand
         EvaluationResult result = checkpoint.Objective == Objective.Ar
             ? evaluator.EvaluateAutoregressive(list)
             : evaluator.EvaluateMaskedDiffusion(list, MonteCarlo, (ulong)Seed);
-        string kind = checkpoint.Objective == Objective.Ar ? "NLL per token" : $"MC upper bound on NLL per token (K = {MonteCarlo}, seed {Seed})";
+        string kind = checkpoint.Objective == Objective.Ar ? "NLL per token"
+            : $"MC upper bound on NLL per token (K = {MonteCarlo}, seed {Seed}{(result.StandardError is double error ? $", Monte Carlo standard error {error:F4}" : "")})";
         Console.WriteLine($"{checkpoint.Objective.ToString().ToUpperInvariant()} {Split} loss {result.Loss:F4} ({kind}), perplexity {(checkpoint.Objective == Objective.Ar ? "" : "<= ")}{result.Perplexity:F2}, {result.Tokens:N0} tokens");
         string output = Out ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, "eval.json");
         File.WriteAllText(output, JsonSerializer.Serialize(new
@@ -97,6 +98,7 @@ public sealed class EvalCommand : ICommand
             perplexity_bound = result.Perplexity,
             tokens = result.Tokens,
             mc_samples = result.MonteCarloSamples,
+            standard_error = result.StandardError,
             seed = result.Seed,
             device = context.Info.Name,
             precision = precision.Name(),

@@ -16,8 +16,6 @@ public sealed class CrossoverObservationTests
         Run("ar", 100_000, 30_000, 16, 2.5, 12), Run("ar", 100_000, 30_000, 64, 2.45, 14),
         Run("mdm", 100_000, 30_000, 1, 4.5, 1), Run("mdm", 100_000, 30_000, 4, 3.6, 4), Run("mdm", 100_000, 30_000, 16, 3.2, 16),
         Run("mdm", 100_000, 30_000, 64, 2.9, 64), Run("mdm", 100_000, 30_000, 256, 2.7, 256),
-        // A cell with one family only is left out.
-        Run("mdm", 400_000, 30_000, 16, 3.0, 16, preset: "mini"),
     ];
 
     [Fact]
@@ -73,6 +71,23 @@ public sealed class CrossoverObservationTests
         string summary = result.Summary();
         Assert.StartsWith("Crossover observed in 2 of 2 (budget, size) cell(s): U = 10,000 tiny by 10 epochs (6E+10 FLOPs)", summary);
         Assert.EndsWith("C_crit(U) is fitted only with crossovers at 3 or more budgets; they were observed at 2.", summary);
+    }
+
+    [Fact]
+    public void A_budget_lacking_runs_is_named_and_blocks_the_law()
+    {
+        var runs = CrossoversAt(10_000, 100_000, 1_000_000);
+        runs.Add(Run("ar", 100_000, 3_000_000, 64, 1.8, 20));
+        runs.Add(Run("mdm", 400_000, 1_000_000, 16, 3.0, 16, preset: "mini"));
+        runs.Add(Run("ar", 400_000, 1_000_000, 64, 2.5, 14, preset: "mini"));
+        var observation = CrossoverObservation.From(runs);
+        Assert.Equal(["U = 1,000,000 mini has no AR run of at most 16 epochs", "U = 3,000,000 tiny has no MDM run"], observation.Lacking);
+        // The three complete budgets crossed, but a law on them would ignore the budget that cannot be compared.
+        Assert.Equal(3, observation.CriticalComputes.Count);
+        Assert.Null(observation.Law);
+        Assert.StartsWith("The results lack runs: U = 1,000,000 mini has no AR run of at most 16 epochs; U = 3,000,000 tiny has no MDM run; " +
+                          "C_crit(U) is not fitted until they are there. Crossover observed in 3 of 3", observation.Summary());
+        Assert.EndsWith("with two or more MDM runs.", observation.Summary());
     }
 
     [Fact]

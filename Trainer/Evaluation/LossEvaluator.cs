@@ -4,7 +4,10 @@ using VkDiffusion.Model;
 namespace VkDiffusion.Trainer.Evaluation;
 
 /// <summary>A validation loss: nats per token, the number of scored tokens, and for MDM the Monte Carlo settings.</summary>
-public sealed record EvaluationResult(double Loss, long Tokens, int MonteCarloSamples, ulong Seed)
+/// <param name="StandardError">MDM: the Monte Carlo standard error of <paramref name="Loss"/> over the draws of t and
+/// the masks, the windows held fixed (what separates it from an AR loss on the same windows); null with one sample per
+/// sequence. AR: 0, its NLL is exact.</param>
+public sealed record EvaluationResult(double Loss, long Tokens, int MonteCarloSamples, ulong Seed, double? StandardError)
 {
     /// <summary>exp(loss): the perplexity (AR) or an upper bound on it (MDM).</summary>
     public double Perplexity => Math.Exp(Loss);
@@ -49,7 +52,7 @@ public sealed class LossEvaluator
             for (int i = 0; i < batch.Count * length; i++) total += losses[i];
             tokens += batch.Count * length;
         }
-        return new EvaluationResult(total / Math.Max(1, tokens), tokens, 0, 0);
+        return new EvaluationResult(total / Math.Max(1, tokens), tokens, 0, 0, 0);
     }
 
     /// <summary>MDM: each window's first L tokens are a sequence; K stratified samples of t per sequence.</summary>
@@ -60,6 +63,10 @@ public sealed class LossEvaluator
         uint maskId = (uint)session.Model.Config.Vocabulary.MaskId;
         double total = 0;
         long scored = 0;
+        // Per sequence, the sum and sum of squares of its K sample losses: the estimate is the mean over sequences of
+        // their K-sample means, so its variance given the windows is the sum of their variances over the count squared.
+        var sums = new double[windows.Count];
+        var squares = new double[windows.Count];
         var corrupted = new List<(uint[] Tokens, double[] Weights)>();
         for (int sequence = 0; sequence < windows.Count; sequence++)
         {
@@ -100,9 +107,29 @@ public sealed class LossEvaluator
                     if (weights[i] > 0) sum += weights[i] * losses[row * length + i];
                 total += sum / length;
                 scored++;
+                int sequence = (start + row) / samples;
+                sums[sequence] += sum / length;
+                squares[sequence] += sum / length * (sum / length);
             }
         }
-        return new EvaluationResult(total / Math.Max(1, scored), (long)windows.Count * length, samples, seed);
+        return new EvaluationResult(total / Math.Max(1, scored), (long)windows.Count * length, samples, seed,
+            MonteCarloStandardError(sums, squares, samples));
+    }
+
+    /// <summary>
+    /// sqrt(sum over sequences of s_i^2 / K) / S, with s_i^2 the sample variance of sequence i's K losses. The draws of t
+    /// are stratified, which only lowers the true variance, so this treats them as independent and errs high.
+    /// </summary>
+    private static double? MonteCarloStandardError(double[] sums, double[] squares, int samples)
+    {
+        if (samples < 2 || sums.Length == 0) return null;
+        double variance = 0;
+        for (int sequence = 0; sequence < sums.Length; sequence++)
+        {
+            double mean = sums[sequence] / samples;
+            variance += Math.Max(0, squares[sequence] - samples * mean * mean) / (samples - 1) / samples;
+        }
+        return Math.Sqrt(variance) / sums.Length;
     }
 
     /// <summary>Runs one batch (rows beyond the data are padding) and returns the per-position NLL.</summary>

@@ -11,36 +11,45 @@ namespace VkDiffusion.Trainer.Experiments;
 /// counts (two where it has two): nats per doubling of epochs, negative while MDM closes in; null with one MDM run.</param>
 /// <param name="CrossoverEpochs">The fewest MDM epochs whose gap is negative (MDM ahead), null when none is.</param>
 /// <param name="CrossoverCompute">That MDM run's compute 6ND: the crossover happened at or below it.</param>
+/// <param name="MdmCompute">The longest MDM run's compute 6ND: without a crossover, C_crit lies above it.</param>
 public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double ArLongestEpochs,
-    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute);
+    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute, double MdmCompute);
 
 /// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
 /// crossover compute over its sizes), and C_crit(U) = k·U^gamma with a bootstrap interval for gamma when crossovers
-/// were observed at <see cref="MinBudgetsForLaw"/> or more budgets (else null).
+/// were observed at <see cref="MinBudgetsForLaw"/> or more budgets and no budget lacks runs (else null).
 /// </summary>
+/// <param name="Lacking">One line per (budget, size) whose runs cannot be compared, naming the runs it lacks: a law
+/// fitted without them would rest on the budgets that happen to be complete.</param>
 public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IReadOnlyList<(double UniqueTokens, double Compute)> CriticalComputes,
-    PowerLawFit? Law, BootstrapInterval? GammaInterval)
+    PowerLawFit? Law, BootstrapInterval? GammaInterval, IReadOnlyList<string> Lacking)
 {
     public const int MinBudgetsForLaw = 3;
 
     /// <summary>
-    /// Pairs MDM and AR runs of the same preset and budget (cells without both families are left out) and fits the
-    /// law when it may; its gamma interval comes from <paramref name="resamples"/> draws of the budgets with
-    /// replacement (seeded), each refitted where it holds two distinct budgets.
+    /// Pairs MDM and AR runs of the same preset and budget and fits the law when it may; a cell without an MDM run, or
+    /// without an AR run of at most as many epochs as its shortest MDM run, is named in <see cref="Lacking"/> instead.
+    /// The gamma interval comes from <paramref name="resamples"/> draws of the budgets with replacement (seeded), each
+    /// refitted where it holds two distinct budgets.
     /// </summary>
     public static CrossoverObservation From(IReadOnlyList<RunResult> runs, int resamples = 200, int seed = 1)
     {
         var gaps = new List<ObservedGap>();
+        var lacking = new List<string>();
         foreach (var cell in runs.GroupBy(run => (run.UniqueTokens, run.Preset)).OrderBy(g => g.Key.UniqueTokens).ThenBy(g => g.First().Params))
         {
             var mdm = cell.Where(run => IsObjective(run, "mdm")).OrderBy(run => run.Epochs).ToList();
             var ar = cell.Where(run => IsObjective(run, "ar")).OrderBy(run => run.Epochs).ToList();
+            string name = string.Create(CultureInfo.InvariantCulture, $"U = {cell.Key.UniqueTokens:N0} {cell.Key.Preset}");
+            if (mdm.Count == 0) lacking.Add($"{name} has no MDM run");
+            else if (ar.Count == 0 || ar[0].Epochs > mdm[0].Epochs)
+                lacking.Add(string.Create(CultureInfo.InvariantCulture, $"{name} has no AR run of at most {mdm[0].Epochs:G6} epochs"));
             if (mdm.Count > 0 && ar.Count > 0 && Observe(mdm, ar) is { } gap) gaps.Add(gap);
         }
         var critical = gaps.Where(gap => gap.CrossoverCompute is not null).GroupBy(gap => gap.UniqueTokens)
             .Select(budget => ((double)budget.Key, budget.Min(gap => gap.CrossoverCompute!.Value))).OrderBy(point => point.Item1).ToList();
-        if (critical.Count < MinBudgetsForLaw) return new CrossoverObservation(gaps, critical, null, null);
+        if (critical.Count < MinBudgetsForLaw || lacking.Count > 0) return new CrossoverObservation(gaps, critical, null, null, lacking);
 
         var random = new Random(seed);
         var gammas = new List<double>();
@@ -50,7 +59,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
             if (drawn.Select(point => point.Item1).Distinct().Count() >= 2) gammas.Add(Crossover.FitPowerLaw(drawn).Exponent);
         }
         var (low, high) = FitBootstrap.Percentiles(gammas);
-        return new CrossoverObservation(gaps, critical, Crossover.FitPowerLaw(critical), new BootstrapInterval(low, high, true, ""));
+        return new CrossoverObservation(gaps, critical, Crossover.FitPowerLaw(critical), new BootstrapInterval(low, high, true, ""), lacking);
     }
 
     private static bool IsObjective(RunResult run, string objective) => string.Equals(run.Objective, objective, StringComparison.OrdinalIgnoreCase);
@@ -66,7 +75,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
         double? slope = last.Count < 2 ? null : Crossover.LeastSquaresSlope(last);
         var crossover = paired.FirstOrDefault(pair => pair.Mdm.BestValLoss < pair.Ar!.BestValLoss).Mdm;
         return new ObservedGap(longest.UniqueTokens, longest.Preset, longest.Params, longest.Epochs, longest.BestValLoss, ar[^1].Epochs,
-            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops);
+            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops, longest.Flops);
     }
 
     /// <summary>
@@ -75,21 +84,30 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     /// </summary>
     public string Summary()
     {
-        if (Gaps.Count == 0) return "No budget and size has runs of both families: nothing to compare.";
+        if (Gaps.Count == 0 && Lacking.Count == 0) return "No budget and size has runs of both families: nothing to compare.";
+        string lacks = Lacking.Count == 0 ? "" : $"The results lack runs: {string.Join("; ", Lacking)}; C_crit(U) is not fitted until they are there.";
+        return Gaps.Count == 0 ? lacks : Lacking.Count == 0 ? Compared() : $"{lacks} {Compared()}";
+    }
+
+    /// <summary>Whether the compared cells crossed and where; C_crit(U) when the budgets allow the law and none lacks runs.</summary>
+    private string Compared()
+    {
         var crossed = Gaps.Where(gap => gap.CrossoverEpochs is not null).ToList();
         int closing = Gaps.Count(gap => gap.GapSlopePerDoubling < 0);
         int withSlope = Gaps.Count(gap => gap.GapSlopePerDoubling is not null);
         string trend = $"over MDM's last epoch counts the gap is closing in {closing} of {withSlope} cell(s) with two or more MDM runs";
+        string law = Lacking.Count > 0 ? ""
+            : crossed.Count == 0 ? " C_crit(U) is not fitted."
+            : Law is null
+            ? $" C_crit(U) is fitted only with crossovers at {MinBudgetsForLaw} or more budgets; they were observed at {CriticalComputes.Count}."
+            : string.Create(CultureInfo.InvariantCulture, $" C_crit(U) = {Law.Coefficient:G3}·U^gamma, gamma = {Law.Exponent:F3} (90% bootstrap " +
+              $"interval over budgets {GammaInterval!.Low:F3}-{GammaInterval.High:F3}; the paper's {PaperReference.CriticalComputeExponent}).");
         if (crossed.Count == 0)
             return $"No crossover observed: in all {Gaps.Count} (budget, size) cell(s) AR's early-stopped best is ahead of MDM's longest run " +
-                   $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}. C_crit(U) is not fitted.";
+                   $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}.{law}";
         string where = string.Join("; ", crossed.Select(gap => string.Create(CultureInfo.InvariantCulture,
             $"U = {gap.UniqueTokens:N0} {gap.Preset} by {gap.CrossoverEpochs:G4} epochs ({gap.CrossoverCompute:G3} FLOPs)")));
-        string law = Law is null
-            ? $"C_crit(U) is fitted only with crossovers at {MinBudgetsForLaw} or more budgets; they were observed at {CriticalComputes.Count}."
-            : string.Create(CultureInfo.InvariantCulture, $"C_crit(U) = {Law.Coefficient:G3}·U^gamma, gamma = {Law.Exponent:F3} (90% bootstrap " +
-              $"interval over budgets {GammaInterval!.Low:F3}-{GammaInterval.High:F3}; the paper's {PaperReference.CriticalComputeExponent}).");
-        return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}. {law}";
+        return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}.{law}";
     }
 
     private static string Nats(double value) => value.ToString("F3", CultureInfo.InvariantCulture);

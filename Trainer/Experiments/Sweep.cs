@@ -14,7 +14,10 @@ public sealed record SweepRun(Objective Objective, string Preset, long UniqueTok
     /// <summary>The objective as results.csv names it: ar, mdm, or ar_orders{N} for the token-order ablation.</summary>
     public string ObjectiveName => Objective == Objective.Ar && TokenOrders > 1 ? $"ar_orders{TokenOrders}" : Objective.ToString().ToLowerInvariant();
 
-    public string Id => $"{ObjectiveName}-{Preset}-U{UniqueTokens}-E{Epochs}";
+    public string Id => IdOf(ObjectiveName, Preset, UniqueTokens, Epochs);
+
+    /// <summary>A run's directory name, as results.csv's objective, preset, budget and epochs name it.</summary>
+    public static string IdOf(string objectiveName, string preset, long uniqueTokens, int epochs) => $"{objectiveName}-{preset}-U{uniqueTokens}-E{epochs}";
 }
 
 /// <summary>What <see cref="Sweep.Status"/> found for one run.</summary>

@@ -31,6 +31,11 @@ public sealed record SweepSpec
     /// <summary>Bound on one submission's device time (--max-submit-ms); null: the platform default.</summary>
     [JsonPropertyName("max_submit_ms")]
     public double? MaxSubmitMilliseconds { get; init; }
+    /// <summary>Measured training tokens/s per preset on the device the sweep is meant for, for `sweep --plan`'s seconds.</summary>
+    public IReadOnlyDictionary<string, double> TokensPerSecond { get; init; } = new Dictionary<string, double>();
+    /// <summary>The training seconds the device is lent for: `sweep --plan` refuses a plan that needs more.</summary>
+    [JsonPropertyName("time_limit_s")]
+    public double? TimeLimitSeconds { get; init; }
     /// <summary>fp32, fp16, bf16 or auto (train's --precision); resolved once per worker for its device.</summary>
     public string Precision { get; init; } = "fp32";
 
@@ -85,6 +90,9 @@ public sealed record SweepSpec
         Require(EvaluationsPerRun >= 1, "evaluations_per_run", ">= 1", EvaluationsPerRun);
         Require(TokenOrders.All(o => o >= 1), "token_orders", ">= 1", string.Join(", ", TokenOrders));
         Require(MaxSubmitMilliseconds is null || MaxSubmitMilliseconds > 0, "max_submit_ms", "a positive number of milliseconds", MaxSubmitMilliseconds!);
+        Require(TokensPerSecond.Values.All(rate => double.IsFinite(rate) && rate > 0), "tokens_per_second", "finite and > 0 for every preset",
+            string.Join(", ", TokensPerSecond.Values));
+        Require(TimeLimitSeconds is null || TimeLimitSeconds > 0, "time_limit_s", "a positive number of seconds", TimeLimitSeconds!);
         Require(PrecisionFormat.TryParse(Precision, out _), "precision", "fp32, fp16, bf16 or auto", Precision);
     }
 

@@ -7,9 +7,14 @@ namespace VkDiffusion.Trainer.Plots;
 /// <summary>
 /// One named curve. Markers only (no line) suits measured points; a line suits fitted laws and loss curves. A band
 /// (e.g. a bootstrap interval) is filled between its low and high values at the curve's x, in the curve's colour.
+/// <paramref name="Color"/> (hex, "#1f77b4") and <paramref name="Style"/> let a figure tie curves together (one colour
+/// per budget, one style per family); without a colour the plot's palette picks the next.
 /// </summary>
 public sealed record PlotSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, bool Markers = false, bool Line = true,
-    PlotBand? Band = null);
+    PlotBand? Band = null, string? Color = null, LineStyle Style = LineStyle.Solid);
+
+/// <summary>How a series' line is drawn.</summary>
+public enum LineStyle { Solid, Dashed, Dotted }
 
 /// <summary>The lower and upper edge of a filled band, one value per x of its series.</summary>
 public sealed record PlotBand(IReadOnlyList<double> Low, IReadOnlyList<double> High);
@@ -54,6 +59,8 @@ public static class LinePlot
             scatter.LegendText = curve.Name;
             scatter.MarkerSize = curve.Markers ? 7 : 0;
             scatter.LineWidth = curve.Line ? 2 : 0;
+            if (curve.Color is not null) scatter.Color = ScottPlot.Color.FromHex(curve.Color);
+            scatter.LinePattern = curve.Style switch { LineStyle.Dashed => LinePattern.Dashed, LineStyle.Dotted => LinePattern.Dotted, _ => LinePattern.Solid };
             anyNamed |= curve.Name.Length > 0;
             if (curve.Band is not null)
             {
