@@ -33,6 +33,9 @@ internal sealed class WineSession : IDisposable
             ["WINEPREFIX"] = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "vkdiffusion", "wine"),
             ["WINEDEBUG"] = "-all",
             ["DOTNET_EnableWriteXorExecute"] = "0",
+            // The suite's own extra layers (scripts/test.sh's cooperative-matrix emulation) are Linux libraries that the
+            // Windows loader under wine cannot load.
+            ["VKDIFF_LAYERS"] = "",
             // Each build unpacks itself under a name of its own; here, not in the prefix, so nothing piles up there.
             ["DOTNET_BUNDLE_EXTRACT_BASE_DIR"] = WindowsPath(Work.File("bundle")),
         };
