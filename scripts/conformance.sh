@@ -137,7 +137,7 @@ for implementation in "${implementations[@]}"; do
       row "$implementation" "$version" "$subgroup" "train $objective" "FAIL: final train loss $loss, lavapipe $reference (bound 1e-5 relative)" "$seconds"; failures=$((failures + 1))
     fi
     checkpoint=$dir/$objective/checkpoints/last.safetensors
-    run "$implementation" "$dir/eval-$objective.log" eval --run "$dir/$objective" --data "$work/data" --mc 4 --batches 2
+    run "$implementation" "$dir/eval-$objective.log" eval --run "$dir/$objective" --data "$work/data" --mc 4 --max-windows 32
     if [ $status -eq 0 ]; then row "$implementation" "$version" "$subgroup" "eval $objective" "pass: $(grep -m 1 -i 'loss\|nll\|bound' "$dir/eval-$objective.log" | cut -c1-100)" "$seconds"
     else row "$implementation" "$version" "$subgroup" "eval $objective" "FAIL: exit $status, $(tail -n 1 "$dir/eval-$objective.log" | cut -c1-120)" "$seconds"; failures=$((failures + 1)); fi
     run "$implementation" "$dir/score-$objective.log" score --checkpoint "$checkpoint" --tasks "$work/tasks.jsonl" --mc 4 --out "$dir/score-$objective.jsonl"
