@@ -36,7 +36,11 @@ public static class DriverRun
     public static (int ExitCode, string StandardOutput, string StandardError) Vkdiff(string implementation, params string[] arguments) =>
         Vkdiff(implementation, new Dictionary<string, string>(), arguments);
 
-    /// <summary>The same with <paramref name="environment"/> added to this process's (with-driver.sh sets the driver's own).</summary>
+    /// <summary>
+    /// The same with <paramref name="environment"/> added to this process's (with-driver.sh sets the driver's own). The
+    /// suite's extra layers (scripts/test.sh's cooperative-matrix emulation) are left out: each implementation runs as
+    /// installed.
+    /// </summary>
     public static (int ExitCode, string StandardOutput, string StandardError) Vkdiff(string implementation,
         IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
         Run(implementation, ["dotnet", Path.Combine(AppContext.BaseDirectory, "vkdiff.dll"), .. arguments], environment);
@@ -45,6 +49,7 @@ public static class DriverRun
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["VKDIFF_LAYERS"] = "";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(RepositoryRoot, "scripts", "with-driver.sh"));
         start.ArgumentList.Add(implementation);
