@@ -35,9 +35,6 @@ public sealed class ReportCommand : ICommand
 
         Console.Error.WriteLine("report: selftest --isolate ...");
         ReportPart selfTest = RunPart("selftest", ["selftest", "--isolate", "--json", .. device, .. filter], SelfTestDeadline);
-        // Until every vkdiff has --isolate (each check family in a child of its own), the whole self-test runs in one child.
-        if (selfTest.ExitCode == ExitCodes.Usage && selfTest.Errors.Contains("isolate", StringComparison.Ordinal))
-            selfTest = RunPart("selftest", ["selftest", "--json", .. device, .. filter], SelfTestDeadline);
         Console.Error.WriteLine("report: kernels ...");
         ReportPart kernels = RunPart("kernels", ["kernels", "--json", .. device, .. filter], KernelsDeadline);
         Console.Error.WriteLine("report: bench kernels --quick ...");
