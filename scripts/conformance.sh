@@ -156,8 +156,10 @@ done
 Written by `bash scripts/conformance.sh` (what it runs, and the bounds, are in its header comment); the implementations
 come from `scripts/setup-drivers.sh` (SwiftShader from Debian 12's chromium-common, Mesa 25 from Debian 13, fetched
 without touching the system) and the system's Mesa 22.3. Machine: Debian 12, 2 cores, no GPU. Times are wall
-seconds of each step on this machine, including the drivers' shader compilation (cold caches: SwiftShader compiles
-every pipeline on first use).
+seconds of each step on this machine, including the drivers' shader compilation. Mesa's and vkdiff's pipeline caches
+persist in .tools/conformance-cache, so a step is fast where an earlier run compiled its pipelines (lavapipe and
+subgroup 4 here) and slow where none had (Mesa 25 and subgroup 16: minutes of LLVM); SwiftShader compiles every
+pipeline in each process.
 
 HEAD
   echo "Run: finished $(date -u '+%Y-%m-%d %H:%M UTC'), vkdiff $commit."
