@@ -82,6 +82,8 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
                 continue;
             }
             if (child.HasExited) continue;
+            // Its output has closed: it is exiting; wait for that rather than poll.
+            if (lines.IsCompleted && child.WaitForExit(PollInterval)) continue;
             killedBecause ??= clock.Elapsed > timeout ? $"did not finish within {timeout.TotalSeconds:0} s ({TimeoutVariable})"
                 : WorkingSet(child) > memoryCapBytes ? $"used more than {memoryCapBytes / (1024 * 1024)} MiB of memory ({MemoryCapVariable})"
                 : null;

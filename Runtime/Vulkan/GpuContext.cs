@@ -272,6 +272,9 @@ public sealed unsafe class GpuContext : IDisposable
     public const string FenceTimeoutVariable = "VKDIFF_FENCE_TIMEOUT_S";
     public const double DefaultFenceTimeoutSeconds = 600;
 
+    // Read once: a malformed value is refused when the context opens, not inside a wait with a submission in flight.
+    private readonly ulong fenceTimeoutNanoseconds = FenceTimeoutNanoseconds();
+
     /// <summary>Why the device can no longer run anything (lost, or hung past the deadline); null while it works.</summary>
     public string? FailedReason { get; private set; }
 
@@ -290,11 +293,11 @@ public sealed unsafe class GpuContext : IDisposable
             pending.Remove(commands);
             if (FailedReason is not null) return;
             Fence fence = commands.Fence;
-            Result result = Api.WaitForFences(Device, 1, &fence, true, FenceTimeoutNanoseconds());
+            Result result = Api.WaitForFences(Device, 1, &fence, true, fenceTimeoutNanoseconds);
             if (result == Result.Success) return;
             if (result != Result.Timeout && result != Result.ErrorDeviceLost) VulkanResult.Check(result, "vkWaitForFences");
             FailedReason = result == Result.Timeout
-                ? $"{Info.Name} did not finish a submission within {FenceTimeoutNanoseconds() / 1e9:G3} s ({FenceTimeoutVariable}): it hung"
+                ? $"{Info.Name} did not finish a submission within {fenceTimeoutNanoseconds / 1e9:G3} s ({FenceTimeoutVariable}): it hung"
                 : $"the Vulkan device {Info.Name} was lost (a driver reset, a kernel that ran too long, or a driver bug)";
             throw new DeviceLostException($"{FailedReason}, running {DescribeKernels(commands.DispatchedKernels.Select(kernel => kernel.Name).Distinct().ToList())}.{DeviceFaults.Describe(this)} " +
                 "Checkpoints already written are kept. Re-run with VKDIFF_VALIDATION=1; if it persists, attach `vkdiff selftest --isolate` " +
