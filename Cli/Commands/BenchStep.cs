@@ -4,6 +4,7 @@ using VkDiffusion.Runtime.Distributed;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Benchmarks;
+using VkDiffusion.Trainer.Tuning;
 
 namespace VkDiffusion.Cli.Commands;
 
@@ -26,6 +27,8 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
         bool printing = !json && group.Rank == 0;
         if (printing) Console.WriteLine(context.Info.Banner);
+        using IDisposable tuned = TunedKernels.Apply(context.Info, TuningShape.For(config, objective, sequenceLength, batchSize, precision),
+            group.Rank != 0 ? TextWriter.Null : json ? Console.Error : Console.Out);
         StepBenchmarkResult result;
         try
         {

@@ -49,7 +49,7 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
     private IEnumerable<SelfTestResult> RunFamily(string family, long memoryCapBytes, TimeSpan timeout, Action<string> onBanner)
     {
         string[] arguments = ["selftest", "--filter", family, "--exact", "--json-lines", .. device is null ? Array.Empty<string>() : ["--device", device]];
-        using var child = new Process { StartInfo = SelfInvocation.Start(arguments) };
+        using var child = new Process { StartInfo = VkdiffProcess.StartInfo(arguments) };
         var lines = new System.Collections.Concurrent.BlockingCollection<string>();
         var errors = new Queue<string>();
         child.OutputDataReceived += (_, e) => { if (e.Data is null) lines.CompleteAdding(); else lines.Add(e.Data); };
@@ -63,6 +63,7 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
             }
         };
         child.Start();
+        child.StandardInput.Close();
         child.BeginOutputReadLine();
         child.BeginErrorReadLine();
         var clock = Stopwatch.StartNew();
@@ -93,7 +94,7 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
         if (killedBecause is null && child.ExitCode is ExitCodes.Success or ExitCodes.SelfTestFailed) yield break;
         string stderr;
         lock (errors) stderr = string.Join(" | ", errors);
-        string why = killedBecause ?? $"the child process ended with {DescribeExit(child.ExitCode)}";
+        string why = killedBecause ?? $"the child process ended with {VkdiffProcess.DescribeExit(child.ExitCode)}";
         yield return SelfTestResult.Failed(family, $"(crashed after: {lastCase})", stderr.Length == 0 ? why : $"{why}; its last words: {stderr}");
     }
 
@@ -128,15 +129,6 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
         try { child.Kill(entireProcessTree: true); }
         catch (InvalidOperationException) { }
     }
-
-    // On Linux a process killed by a signal reports 128 + the signal (SIGABRT 6 -> 134, SIGSEGV 11 -> 139).
-    private static string DescribeExit(int exitCode) => exitCode switch
-    {
-        134 => "SIGABRT (exit code 134: the driver aborted)",
-        137 => "SIGKILL (exit code 137)",
-        139 => "SIGSEGV (exit code 139: the driver crashed)",
-        _ => $"exit code {exitCode}",
-    };
 
     private static double PositiveSetting(string variable, double fallback)
     {

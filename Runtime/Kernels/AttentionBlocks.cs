@@ -24,6 +24,7 @@ namespace VkDiffusion.Runtime.Kernels;
 /// - TexelLoads: qkv (and dO in the dK/dV pass) are read through texel buffers, which lavapipe fetches for all SIMD
 ///   lanes with one vector gather instead of a loop over the lanes; only where the profile asks for it and the texel
 ///   limit covers a storage binding. VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
+/// - Block sizes: VKDIFF_ATTENTION_WORKGROUP and VKDIFF_ATTENTION_STAGE force RowBlock and StageBlock (`vkdiff tune` tries them).
 /// Nothing depends on the subgroup size for correctness.
 /// CooperativeMatrixTile set: the cooperative-matrix kernels (attention_coopmat.glsl), with CooperativeSubgroups
 /// subgroups of Tile.M rows per workgroup (RowBlock is then the workgroup size) and build-time staging blocks.
@@ -40,18 +41,25 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
 
     public const string RowsVariable = "VKDIFF_ATTENTION_ROWS";
     public const string UnrollVariable = "VKDIFF_ATTENTION_UNROLL";
+    public const string SharedVariable = "VKDIFF_ATTENTION_SHARED";
+    public const string TexelsVariable = "VKDIFF_ATTENTION_TEXELS";
+    /// <summary>Invocations per workgroup (RowBlock), a power of two: over the profile's choice.</summary>
+    public const string WorkgroupVariable = "VKDIFF_ATTENTION_WORKGROUP";
+    /// <summary>Rows of the other operand per step (StageBlock), a power of two whose staging fits the device's shared memory.</summary>
+    public const string StageVariable = "VKDIFF_ATTENTION_STAGE";
 
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
         KernelProfile profile = KernelProfile.For(device);
-        uint rowBlock = Math.Min(profile.RowPerInvocation ? Math.Max(8u, device.SubgroupSize) : 64u, device.MaxComputeWorkGroupInvocations);
-        uint budget = Math.Min(device.SharedMemoryBytes, SharedBudgetBytes);
+        uint rowBlock = ForcedPowerOfTwo(WorkgroupVariable, device.MaxComputeWorkGroupInvocations, "invocations per workgroup",
+            $"the device's maxComputeWorkGroupInvocations, {device.MaxComputeWorkGroupInvocations}")
+            ?? Math.Min(profile.RowPerInvocation ? Math.Max(8u, device.SubgroupSize) : 64u, device.MaxComputeWorkGroupInvocations);
         // The dK/dV pass stages the most: Q and dO rows plus one LSE and one delta per row.
         uint bytesPerStagedRow = (uint)(2 * headDim + 2) * sizeof(float);
-        uint stageBlock = 64;
-        while (stageBlock > 1 && stageBlock * bytesPerStagedRow > budget) stageBlock /= 2;
-        bool stageInShared = ForcedSwitch("VKDIFF_ATTENTION_SHARED") ?? profile.AttentionStaging;
-        bool texelLoads = ForcedSwitch("VKDIFF_ATTENTION_TEXELS")
+        uint stageBlock = ForcedPowerOfTwo(StageVariable, device.SharedMemoryBytes / bytesPerStagedRow, "staged rows per step",
+            $"what {device.SharedMemoryBytes} bytes of shared memory hold at head dim {headDim}") ?? LargestStageBlock(Math.Min(device.SharedMemoryBytes, SharedBudgetBytes), bytesPerStagedRow);
+        bool stageInShared = ForcedSwitch(SharedVariable) ?? profile.AttentionStaging;
+        bool texelLoads = ForcedSwitch(TexelsVariable)
             ?? (profile.AttentionTexelLoads && (ulong)device.MaxTexelBufferElements * sizeof(float) >= device.MaxStorageBufferRange);
         uint rows = PreferredRows(profile, headDim);
         // Rolled loops exist for one row per invocation at head dim 128 (the only kernels SwiftShader cannot take unrolled).
@@ -61,19 +69,35 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
 
     private const int RolledHeadDims = 128;
 
+    private static uint LargestStageBlock(uint budgetBytes, uint bytesPerStagedRow)
+    {
+        uint stageBlock = 64;
+        while (stageBlock > 1 && stageBlock * bytesPerStagedRow > budgetBytes) stageBlock /= 2;
+        return stageBlock;
+    }
+
+    // A block-size switch: unset, or a power of two from 1 to max.
+    private static uint? ForcedPowerOfTwo(string variable, uint max, string what, string limit)
+    {
+        string? forced = KernelSwitches.Get(variable)?.Trim();
+        if (forced is null) return null;
+        if (uint.TryParse(forced, out uint value) && value >= 1 && uint.IsPow2(value) && value <= max) return value;
+        throw new InvalidInputException($"{variable}={forced} is not a number of {what} this device takes: use a power of two up to {limit}, or unset it.");
+    }
+
     // The register-blocked variant's row count at this head dim (attention_*.comp build 8 for 16-64 and 4 for 128).
     private static uint BlockedRows(int headDim) => headDim <= 64 ? 8u : 4u;
 
     private static uint PreferredRows(KernelProfile profile, int headDim)
     {
         uint blocked = BlockedRows(headDim);
-        string? forced = Environment.GetEnvironmentVariable(RowsVariable)?.Trim();
+        string? forced = KernelSwitches.Get(RowsVariable)?.Trim();
         if (string.IsNullOrEmpty(forced)) return blocked * 4 * headDim <= profile.AttentionPrivateFloats ? blocked : 1u;
         if (uint.TryParse(forced, out uint rows) && (rows == 1 || rows == blocked)) return rows;
         throw new InvalidInputException($"{RowsVariable}={forced} is not a row count the head-dim-{headDim} kernels are built for; use 1 or {blocked}.");
     }
 
-    private static bool? ForcedSwitch(string variable) => Environment.GetEnvironmentVariable(variable) switch
+    private static bool? ForcedSwitch(string variable) => KernelSwitches.Get(variable)?.Trim() switch
     {
         "1" => true,
         "0" => false,

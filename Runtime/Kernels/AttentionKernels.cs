@@ -50,7 +50,7 @@ public static class AttentionKernels
     public static AttentionPath ChoosePath()
     {
         if (forcedPath.Value is { } path) return path;
-        string? forced = Environment.GetEnvironmentVariable(PathVariable);
+        string? forced = KernelSwitches.Get(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {
             null or "" or "fp32" => AttentionPath.Fp32,

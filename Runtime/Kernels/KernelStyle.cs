@@ -16,7 +16,7 @@ public static class KernelStyle
     /// <summary>True for the CPU style (a row per invocation): the device profile's choice unless <see cref="Variable"/> says otherwise.</summary>
     public static bool RowPerInvocation(DeviceInfo device)
     {
-        string? forced = Environment.GetEnvironmentVariable(Variable);
+        string? forced = KernelSwitches.Get(Variable);
         return forced?.Trim().ToLowerInvariant() switch
         {
             null or "" or "auto" => KernelProfile.For(device).RowPerInvocation,

@@ -159,7 +159,7 @@ public static class MatmulKernels
     private static MatmulPath? ForcedPath()
     {
         if (forcedPath.Value is { } path) return path;
-        string? forced = Environment.GetEnvironmentVariable(PathVariable);
+        string? forced = KernelSwitches.Get(PathVariable);
         return forced?.Trim().ToLowerInvariant() switch
         {
             null or "" => null,
@@ -181,7 +181,7 @@ public static class MatmulKernels
     {
         int maxSplits = Math.Max(1, reductionLength / MinSplitLength);
         if (forcedSplitCount.Value is { } overridden) return Math.Clamp(overridden, 1, maxSplits);
-        string? forced = Environment.GetEnvironmentVariable(SplitVariable)?.Trim().ToLowerInvariant();
+        string? forced = KernelSwitches.Get(SplitVariable)?.Trim().ToLowerInvariant();
         switch (forced)
         {
             case null or "" or "auto":

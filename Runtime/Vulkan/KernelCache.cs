@@ -41,6 +41,23 @@ public sealed unsafe class KernelCache : IDisposable
     /// <summary>Names of every kernel compiled into this build.</summary>
     public static IReadOnlyList<string> AvailableKernels => ShaderIndex.KernelNames;
 
+    private static readonly Lazy<string> shaderSetHash = new(() =>
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (string name in ShaderIndex.KernelNames.Order(StringComparer.Ordinal))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\n"));
+            hash.AppendData(LoadSpirv(name));
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant()[..16];
+    });
+
+    /// <summary>
+    /// A fingerprint of every kernel's SPIR-V in this build (SHA-256 of names and code, 16 hex digits): measurements of
+    /// kernels, such as `vkdiff tune`'s, hold only for the build whose fingerprint they carry.
+    /// </summary>
+    public static string ShaderSetHash => shaderSetHash.Value;
+
     internal KernelCache(GpuContext context)
     {
         this.context = context;

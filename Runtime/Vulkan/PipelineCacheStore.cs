@@ -17,22 +17,13 @@ internal sealed unsafe class PipelineCacheStore : IDisposable
     {
         this.context = context;
         if (Environment.GetEnvironmentVariable("VKDIFF_PIPELINE_CACHE") != "0")
-            FilePath = Path.Combine(CacheDirectory(), $"pipelines-{context.Info.DeviceUuid}-{context.Info.RawDriverVersion:x8}.bin");
+            FilePath = Path.Combine(CacheLocation.Directory(), $"pipelines-{context.Info.DeviceUuid}-{context.Info.RawDriverVersion:x8}.bin");
         byte[] initial = FilePath is not null && File.Exists(FilePath) ? TryRead(FilePath) : [];
         if (!HeaderMatches(initial)) initial = [];
         PipelineCache handle = Create(initial);
         if (handle.Handle == 0 && initial.Length > 0) handle = Create([]);
         if (handle.Handle == 0) throw new VkDiffusionException("vkCreatePipelineCache failed even with an empty cache.");
         Handle = handle;
-    }
-
-    public static string CacheDirectory()
-    {
-        string? configured = Environment.GetEnvironmentVariable("VKDIFF_CACHE_DIR");
-        if (!string.IsNullOrEmpty(configured)) return configured;
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(root, "vkdiffusion");
     }
 
     private static byte[] TryRead(string path)

@@ -9,7 +9,7 @@ public sealed class PipelineCacheTests(GpuFixture fixture) : GpuTest(fixture)
     [Fact]
     public void A_corrupt_pipeline_cache_file_is_ignored_and_rewritten()
     {
-        string path = Path.Combine(PipelineCacheStore.CacheDirectory(),
+        string path = Path.Combine(CacheLocation.Directory(),
             $"pipelines-{Context.Info.DeviceUuid}-{Context.Info.RawDriverVersion:x8}.bin");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllBytes(path, Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray());

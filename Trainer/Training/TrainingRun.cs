@@ -6,6 +6,7 @@ using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Evaluation;
 using VkDiffusion.Trainer.Files;
+using VkDiffusion.Trainer.Tuning;
 
 namespace VkDiffusion.Trainer.Training;
 
@@ -175,6 +176,7 @@ public sealed class TrainingRun
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
             $"x {options.Epochs} epochs, {totalSteps:N0} steps of {batch * options.GradientAccumulation} x {length} tokens -> {runDirectory}");
+        using IDisposable tuned = TunedKernels.Apply(context.Info, TuningShape.For(options.Model, options.Objective, length, batch, options.Precision), log);
         log.WriteLine($"precision: {options.Precision.Name()} (matmul path: {MatmulKernels.PathName(MatmulKernels.ChoosePath(context, options.Precision))})");
 
         var trainGraph = TransformerGraph.Build(options.Model, options.Objective, GraphMode.Train, batch, length, context.Info, micro,
