@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using CommandLine;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Files;
+using VkDiffusion.Trainer.Tuning;
 
 namespace VkDiffusion.Cli.Commands;
 
@@ -49,7 +50,7 @@ public sealed class ReportCommand : ICommand
             ["vulkanLoader"] = devices.LoaderVersion,
             ["devices"] = devices.Json,
             ["quirks"] = devices.Quirks,
-            ["tunerCache"] = null,
+            ["tunerCache"] = devices.TunerCaches,
             ["selftest"] = selfTest.ToJson(),
             ["kernels"] = kernels.ToJson(),
             ["bench"] = bench.ToJson(),
@@ -64,7 +65,7 @@ public sealed class ReportCommand : ICommand
     private static string VkdiffVersion =>
         typeof(ReportCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    private sealed record DeviceList(JsonNode? Json, JsonArray Quirks, string LoaderVersion);
+    private sealed record DeviceList(JsonNode? Json, JsonArray Quirks, JsonArray TunerCaches, string LoaderVersion);
 
     private static unsafe DeviceList ReadDevices()
     {
@@ -79,7 +80,18 @@ public sealed class ReportCommand : ICommand
             ["switches"] = quirk.SwitchText,
             ["reference"] = quirk.Reference,
         }))]);
-        return new DeviceList(JsonSerializer.SerializeToNode(devices, JsonOptions.Report), quirks,
+        // `vkdiff tune`'s results per device, as the runs here would use them (or why they would not).
+        var tunerCaches = new JsonArray([.. devices.Select(info =>
+        {
+            TuningCache.Loaded loaded = TuningCache.Load(TuningCache.PathFor(info), TuningIdentity.For(info));
+            return (JsonNode)new JsonObject
+            {
+                ["device"] = info.Index,
+                ["ignored"] = loaded.Ignored,
+                ["cache"] = loaded.Cache is null ? null : JsonNode.Parse(File.ReadAllText(TuningCache.PathFor(info))),
+            };
+        })]);
+        return new DeviceList(JsonSerializer.SerializeToNode(devices, JsonOptions.Report), quirks, tunerCaches,
             $"{version >> 22}.{(version >> 12) & 0x3ff}.{version & 0xfff}");
     }
 

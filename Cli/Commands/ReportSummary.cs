@@ -9,6 +9,19 @@ internal static class ReportSummary
 {
     private const int ListedFailures = 20;
 
+    // One line per device: its `vkdiff tune` results (shape: settings) or why there are none.
+    private static string TunerCache(JsonNode tuning)
+    {
+        if (tuning["ignored"] is JsonNode ignored) return $"ignored ({ignored})";
+        if (tuning["cache"]?["entries"]?.AsArray() is not { Count: > 0 } entries) return "none (`vkdiff tune` has not run on it)";
+        return string.Join("; ", entries.Select(entry =>
+        {
+            var settings = entry!["settings"]?.AsObject().Select(s => $"{s.Key}={s.Value}").ToList() ?? [];
+            string complete = entry["complete"]?.GetValue<bool>() == true ? "" : " (interrupted)";
+            return $"{entry["shape"]}: {(settings.Count == 0 ? "defaults" : string.Join(" ", settings))}{complete}";
+        }));
+    }
+
     public static string Write(JsonObject report)
     {
         var text = new StringBuilder();
@@ -17,7 +30,8 @@ internal static class ReportSummary
         Line();
         Line($"- vkdiff {report["vkdiff"]}, {report["dotnet"]}, {report["os"]} ({report["architecture"]})");
         Line($"- Vulkan loader {report["vulkanLoader"]}");
-        Line("- tuner cache: none (`vkdiff tune` does not exist yet)");
+        foreach (JsonNode? tuning in report["tunerCache"]?.AsArray() ?? [])
+            Line($"- tuner cache of device {tuning!["device"]}: {TunerCache(tuning)}");
         Line();
         Line("## Devices");
         Line();

@@ -14,8 +14,12 @@ public sealed class ReportCommandTests : IDisposable
     public void The_report_holds_devices_selftest_pipelines_bench_and_versions_and_its_summary_no_paths()
     {
         string output = Path.Combine(root, "bug", "report.json");
-        var (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(new Dictionary<string, string> { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd },
-            "report", "--out", output, "--filter", "rmsnorm");
+        var environment = new Dictionary<string, string> { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd, ["VKDIFF_CACHE_DIR"] = Path.Combine(root, "cache") };
+        // A tuning result for the report to carry.
+        var (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(environment, "tune", "--model", "tiny", "--seq", "32", "--batch", "2", "--steps", "1",
+            "--families", "memory");
+        Assert.True(exitCode == ExitCodes.Success, stdout + stderr);
+        (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(environment, "report", "--out", output, "--filter", "rmsnorm");
         Assert.True(exitCode == ExitCodes.Success, stdout + stderr);
 
         JsonElement report = JsonDocument.Parse(File.ReadAllText(output)).RootElement;
@@ -39,8 +43,13 @@ public sealed class ReportCommandTests : IDisposable
         Assert.Equal(ExitCodes.Success, bench.GetProperty("exitCode").GetInt32());
         Assert.NotEmpty(bench.GetProperty("result").GetProperty("cases").EnumerateArray());
 
+        JsonElement tuning = Assert.Single(report.GetProperty("tunerCache").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, tuning.GetProperty("ignored").ValueKind);
+        Assert.Equal("mdm-d64-h4x16-ff128-v320-T32-B2-fp32", tuning.GetProperty("cache").GetProperty("entries")[0].GetProperty("shape").GetString());
+
         string summary = File.ReadAllText(Path.ChangeExtension(output, ".md"));
         Assert.Contains("# vkdiff report", summary);
+        Assert.Matches(@"- tuner cache of device 0: mdm-d64-h4x16-ff128-v320-T32-B2-fp32: ", summary);
         Assert.Contains("llvmpipe", summary);
         Assert.Contains($"{cases.Length} of {cases.Length} cases passed", summary);
         Assert.Contains($"{pipelines.Length} of {pipelines.Length} pipelines compiled", summary);
