@@ -45,6 +45,9 @@ public sealed class Tuner(ITuningSpace space, Func<IReadOnlyDictionary<string, s
 
     public const int FinalRounds = 2;
 
+    /// <summary>The family name of the trials that compare the tuned settings with the defaults at the end.</summary>
+    public const string FinalFamily = "final";
+
     public TuningEntry Run(string shape, int stepsPerTrial, TuningEntry? unfinished, CancellationToken cancel)
     {
         var settings = new Dictionary<string, string>(unfinished?.Settings ?? new Dictionary<string, string>());
@@ -55,11 +58,13 @@ public sealed class Tuner(ITuningSpace space, Func<IReadOnlyDictionary<string, s
 
         int trial = 0;
         // Trials so far and the candidates left on top of the current settings (later choices may change a few), and the final check.
+        int finalLeft = 2 * FinalRounds;
         int Planned() => trial + space.Families.Where(f => !done.Contains(f)).SelectMany(space.Switches).Sum(v => space.Candidates(v, settings).Count)
-            + 2 * FinalRounds;
+            + finalLeft;
         TuningMeasurement Measure(string family, IReadOnlyDictionary<string, string> setting, double best)
         {
             cancel.ThrowIfCancellationRequested();
+            if (family == FinalFamily) finalLeft--;
             TuningMeasurement measured = measure(setting);
             trials.Add(new TuningTrial(family, setting, measured.Milliseconds, measured.Error));
             trial++;
@@ -103,8 +108,8 @@ public sealed class Tuner(ITuningSpace space, Func<IReadOnlyDictionary<string, s
         var tunedSettings = new Dictionary<string, string>(settings);
         for (int round = 0; round < FinalRounds; round++)
         {
-            if (Measure("final", new Dictionary<string, string>(), best).Milliseconds is double d) defaults.Add(d);
-            if (Measure("final", tunedSettings, best).Milliseconds is double t) tuned.Add(t);
+            if (Measure(FinalFamily, new Dictionary<string, string>(), best).Milliseconds is double d) defaults.Add(d);
+            if (Measure(FinalFamily, tunedSettings, best).Milliseconds is double t) tuned.Add(t);
         }
         double? defaultMs = defaults.Count > 0 ? Median(defaults) : null, tunedMs = tuned.Count > 0 ? Median(tuned) : null;
         if (tunedMs is null || (defaultMs is double dm && tunedMs >= dm)) settings.Clear();
