@@ -116,12 +116,15 @@ internal sealed class VkdiffWorker : IDisposable
     }
 
     /// <summary>Completes when a line of standard output starting with <paramref name="prefix"/> appears.</summary>
-    public Task LineStartingWith(string prefix)
+    public Task LineStartingWith(string prefix) => Line(line => line.StartsWith(prefix, StringComparison.Ordinal));
+
+    /// <summary>Completes when a line of standard output that <paramref name="matches"/> appears.</summary>
+    public Task Line(Func<string, bool> matches)
     {
         var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (watches) watches.Add((line => line.StartsWith(prefix, StringComparison.Ordinal), seen));
+        lock (watches) watches.Add((matches, seen));
         lock (output)
-            if (output.ToString().Split('\n').Any(line => line.StartsWith(prefix, StringComparison.Ordinal))) seen.TrySetResult();
+            if (output.ToString().Split('\n').Any(matches)) seen.TrySetResult();
         return seen.Task;
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using VkDiffusion.Runtime.Vulkan;
+using VkDiffusion.Tests.Distributed;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Tests.Runtime;
 using VkDiffusion.Trainer.Tuning;
@@ -73,6 +74,38 @@ public sealed class TuneCommandTests : IDisposable
         Assert.True(exitCode == ExitCodes.Success, output + error);
         Assert.Contains("kernels: tuned by `vkdiff tune` on ", output);
         Assert.Contains("(matmul path register)", output);
+    }
+
+    [Fact]
+    public async Task Interrupted_after_a_family_the_cache_keeps_it_and_the_same_command_continues_from_it()
+    {
+        string[] tune = ["tune", .. TinyShape, "--families", "matmul,attention"];
+        using (var worker = VkdiffWorker.Start(Environment(), tune))
+        {
+            // The attention family's first trial means the matmul family is finished and saved; attention has more
+            // candidates on lavapipe, so the stop comes in the middle of it.
+            await worker.Line(line => line.StartsWith('[') && line.Contains("] attention ", StringComparison.Ordinal)).WaitAsync(TimeSpan.FromMinutes(3));
+            worker.Signal("INT");
+            var (exitCode, output, error) = worker.WaitForExit();
+            Assert.True(exitCode == ExitCodes.Interrupted, output + error);
+            Assert.Contains("tune: interrupted; ", output);
+            Assert.Contains("keeps the finished families (matmul", output);
+            Assert.DoesNotContain("   at ", output + error);
+        }
+        string file = Assert.Single(Directory.GetFiles(cacheDirectory, "tuning-*.json"));
+        JsonElement entry = JsonDocument.Parse(File.ReadAllText(file)).RootElement.GetProperty("entries")[0];
+        Assert.False(entry.GetProperty("complete").GetBoolean());
+        Assert.Equal(["matmul"], entry.GetProperty("families_done").EnumerateArray().Select(f => f.GetString()));
+        Assert.Empty(Directory.GetFiles(cacheDirectory, "*.tmp"));
+
+        var (resumedExit, resumed, resumedError) = CliErrorTests.RunVkdiff(Environment(), tune);
+        Assert.True(resumedExit == ExitCodes.Success, resumed + resumedError);
+        Assert.Contains("tune: continuing the interrupted tuning after matmul", resumed);
+        // The matmul candidates were not timed again.
+        Assert.DoesNotContain("] matmul ", resumed);
+        entry = JsonDocument.Parse(File.ReadAllText(file)).RootElement.GetProperty("entries")[0];
+        Assert.True(entry.GetProperty("complete").GetBoolean());
+        Assert.Equal(["matmul", "attention"], entry.GetProperty("families_done").EnumerateArray().Select(f => f.GetString()));
     }
 
     [Fact]

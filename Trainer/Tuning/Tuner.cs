@@ -66,6 +66,8 @@ public sealed class Tuner(ITuningSpace space, Func<IReadOnlyDictionary<string, s
             cancel.ThrowIfCancellationRequested();
             if (family == FinalFamily) finalLeft--;
             TuningMeasurement measured = measure(setting);
+            // A stop during this trial ends the tuning here: its family is unfinished, so it is not saved.
+            cancel.ThrowIfCancellationRequested();
             trials.Add(new TuningTrial(family, setting, measured.Milliseconds, measured.Error));
             trial++;
             progress?.Invoke(new TuningProgress(family, Describe(setting), measured, best, trial, Planned()));
