@@ -31,8 +31,8 @@ public sealed record TuningProgress(string Family, string Setting, TuningMeasure
 /// <summary>
 /// Coordinate descent over a device's kernel switches, measured as whole training steps in child processes (the
 /// measure delegate): family by family, each switch's candidate values are timed with the best settings so far, and a
-/// value is taken only when it beats the best by <see cref="Margin"/> (on a noisy machine an equal-speed choice stays
-/// the default). A candidate that fails (its child crashed, hung or refused) is recorded and dropped. After each family
+/// value is taken only when it beats the best by <see cref="Margin"/> twice in a row (on a noisy machine an equal-speed
+/// choice stays the default, and one lucky time does not become the yardstick). A candidate that fails (its child crashed, hung or refused) is recorded and dropped. After each family
 /// the entry is saved (an interrupted tuning keeps the finished families and continues from them); at the end the
 /// tuned settings and the defaults are timed in turn <see cref="FinalRounds"/> times each and the defaults stay unless
 /// the tuned settings are faster.
@@ -87,9 +87,12 @@ public sealed class Tuner(ITuningSpace space, Func<IReadOnlyDictionary<string, s
                 foreach (string value in space.Candidates(variable, settings))
                 {
                     var candidate = new Dictionary<string, string>(settings) { [variable] = value };
-                    if (Measure(family, candidate, best).Milliseconds is double milliseconds && milliseconds < best * (1 - Margin))
+                    if (Measure(family, candidate, best).Milliseconds is not double first || first >= best * (1 - Margin)) continue;
+                    // A win is timed again and counts at the slower of its two times: one lucky measurement on a
+                    // busy machine must not become the yardstick every later candidate fails against.
+                    if (Measure(family, candidate, best).Milliseconds is double again && Math.Max(first, again) < best * (1 - Margin))
                     {
-                        best = milliseconds;
+                        best = Math.Max(first, again);
                         chosen = value;
                     }
                 }
