@@ -27,6 +27,11 @@ public sealed record DeviceInfo
     public required uint MinSubgroupSize { get; init; }
     public required uint MaxSubgroupSize { get; init; }
     public required string SubgroupOperations { get; init; }
+    /// <summary>
+    /// Subgroup shuffles (basic and shuffle operations, with compute among the supported stages): what the split-row
+    /// attention kernels need to add a row's partial dot products across its lanes.
+    /// </summary>
+    public bool ComputeSubgroupShuffle { get; init; }
     public required uint SharedMemoryBytes { get; init; }
     public required ulong MaxStorageBufferRange { get; init; }
     public required uint MinStorageBufferOffsetAlignment { get; init; }
@@ -162,6 +167,9 @@ public sealed record DeviceInfo
             MinSubgroupSize = apiHasSizeControl && sizeControl.MinSubgroupSize > 0 ? sizeControl.MinSubgroupSize : subgroup.SubgroupSize,
             MaxSubgroupSize = apiHasSizeControl && sizeControl.MaxSubgroupSize > 0 ? sizeControl.MaxSubgroupSize : subgroup.SubgroupSize,
             SubgroupOperations = FormatSubgroupOperations(subgroup.SupportedOperations),
+            ComputeSubgroupShuffle = (subgroup.SupportedStages & ShaderStageFlags.ComputeBit) != 0
+                && (subgroup.SupportedOperations & (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit))
+                    == (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit),
             SharedMemoryBytes = Math.Min(properties.Limits.MaxComputeSharedMemorySize, AssumedSharedMemoryLimit()),
             MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
             MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,

@@ -26,14 +26,16 @@ public sealed unsafe class KernelCache : IDisposable
     private readonly PipelineCacheStore? cacheStore;
     private readonly object gate = new();
 
-    private readonly HashSet<string> cooperativeMatrixModules = [];
+    // Kernels laid out by subgroup: they declare cooperative matrices or subgroup shuffles (the split-row attention kernels,
+    // whose clusters of lanes must not straddle subgroups of a size the driver picks).
+    private readonly HashSet<string> subgroupModules = [];
 
     /// <summary>
-    /// Whether pipelines of kernels that use cooperative matrices are created at the required subgroup size
-    /// (<see cref="CooperativeMatrixSubgroup"/>): on devices that vary their size. Tests set it on a fresh context to run
-    /// that creation path on a device with one size.
+    /// Whether pipelines of kernels laid out by subgroup (cooperative matrices, subgroup shuffles) are created at the
+    /// device's reported subgroup size, required, with full subgroups (<see cref="CooperativeMatrixSubgroup"/>): on devices
+    /// that vary their size. Tests set it on a fresh context to run that creation path on a device with one size.
     /// </summary>
-    internal bool RequireCooperativeMatrixSubgroupSize { get; set; }
+    internal bool RequireSubgroupSize { get; set; }
 
     internal DescriptorSetLayout SetLayout { get; }
     internal PipelineLayout PipelineLayout { get; }
@@ -76,7 +78,7 @@ public sealed unsafe class KernelCache : IDisposable
         VulkanResult.Check(vk.CreatePipelineLayout(context.Device, &pipelineLayoutInfo, null, &pipelineLayout), "vkCreatePipelineLayout");
         PipelineLayout = pipelineLayout;
         cacheStore = context.CompileOnly ? null : new PipelineCacheStore(context);
-        RequireCooperativeMatrixSubgroupSize = CooperativeMatrixSubgroup.For(context.Info, out _)?.Required ?? false;
+        RequireSubgroupSize = CooperativeMatrixSubgroup.For(context.Info, out _)?.Required ?? false;
     }
 
     /// <summary>
@@ -132,7 +134,7 @@ public sealed unsafe class KernelCache : IDisposable
     private bool RequiresSubgroupSize(string name)
     {
         GetModule(name);
-        return RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name);
+        return RequireSubgroupSize && subgroupModules.Contains(name);
     }
 
     private Pipeline CreatePipeline(string name, uint[] specialization, PipelineCreateFlags flags)
@@ -195,19 +197,19 @@ public sealed unsafe class KernelCache : IDisposable
             ShaderModule module;
             VulkanResult.Check(context.Api.CreateShaderModule(context.Device, &createInfo, null, &module), $"vkCreateShaderModule({name})");
             modules[name] = module;
-            if (DeclaresCooperativeMatrix(code)) cooperativeMatrixModules.Add(name);
+            if (IsLaidOutBySubgroup(code)) subgroupModules.Add(name);
             return module;
         }
     }
 
-    // Whether the SPIR-V declares OpCapability CooperativeMatrixKHR. Capabilities come first after the 5-word header;
-    // each instruction's first word is (word count << 16) | opcode.
-    private static bool DeclaresCooperativeMatrix(byte[] code)
+    // Whether the SPIR-V declares OpCapability CooperativeMatrixKHR or GroupNonUniformShuffle. Capabilities come first after
+    // the 5-word header; each instruction's first word is (word count << 16) | opcode.
+    private static bool IsLaidOutBySubgroup(byte[] code)
     {
-        const uint OpCapability = 17, CooperativeMatrixKHR = 6022;
+        const uint OpCapability = 17, CooperativeMatrixKHR = 6022, GroupNonUniformShuffle = 65;
         ReadOnlySpan<uint> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(code);
         for (int at = 5; at < words.Length && (words[at] & 0xffff) == OpCapability; at += (int)(words[at] >> 16))
-            if (words[at + 1] == CooperativeMatrixKHR) return true;
+            if (words[at + 1] is CooperativeMatrixKHR or GroupNonUniformShuffle) return true;
         return false;
     }
 
