@@ -262,18 +262,18 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
     // Split rows (attention_*_split, the GPU default at head dims 64 and 128): each row's head dim across 4 or 8 lanes of a
     // subgroup, the dot products added across them with shuffles, the softmax state kept on every lane. Forced here with
     // explicit blocks: workgroups of 256, 64 and 32 invocations (head dim 128: 32, 8 and 4 rows), so T = 77, 33 and 19
-    // leave a partial row group; staging blocks 8 to 64, the last one partial; both masks; fp32 (storage buffers and
+    // leave a partial row group; staging blocks 4 to 32 (within 32 KiB), the last one partial; both masks; fp32 (storage buffers and
     // lavapipe's texels) and 16-bit qkv, against the reference on the inputs as the kernels read them. Where the device's
     // subgroups hold fewer invocations than a row's lanes (lavapipe at subgroup 4, head dim 128) the kernels are refused.
     [Theory]
     [InlineData(77, 64, true, Precision.Fp32, 256u, 16u, false)]
-    [InlineData(77, 64, false, Precision.Fp32, 64u, 64u, true)]
+    [InlineData(77, 64, false, Precision.Fp32, 64u, 32u, true)]
     [InlineData(77, 128, true, Precision.Fp32, 256u, 16u, false)]
     [InlineData(33, 128, false, Precision.Fp32, 32u, 8u, true)]
     [InlineData(33, 64, true, Precision.Fp16, 32u, 16u, false)]
     [InlineData(19, 128, false, Precision.Bf16, 64u, 16u, false)]
-    [InlineData(77, 128, true, Precision.Fp16, 256u, 32u, false)]
-    [InlineData(33, 64, false, Precision.Bf16, 256u, 32u, false)]
+    [InlineData(77, 128, true, Precision.Fp16, 256u, 4u, false)]
+    [InlineData(33, 64, false, Precision.Bf16, 256u, 8u, false)]
     public void Split_rows_match_the_reference(int T, int headDim, bool causal, Precision inputs, uint rowBlock, uint stageBlock, bool texelLoads)
     {
         const int batchCount = 2, headCount = 2;
@@ -298,7 +298,9 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
 
     // A device that varies its subgroup size gets the split kernels' pipelines created at its reported size with full
     // subgroups (lavapipe has one size; a fresh context told to require it anyway takes that path). The results must be
-    // the plain pipelines' bits, and the validation layer must accept the creation.
+    // the plain pipelines' bits, and the validation layer must accept the creation. The suite's cooperative-matrix emulation
+    // layer, where loaded, requires a subgroup size of its own on these pipelines too (they use subgroup operations): the
+    // validation layer above it then sees that struct twice, which is the one message allowed.
     [Fact]
     public void Split_rows_at_a_required_subgroup_size_give_the_same_bits()
     {
@@ -317,7 +319,9 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal(plain.LogSumExp.Select(Bits), pinned.LogSumExp.Select(Bits));
         Assert.Equal(plain.QkvGrad.Select(Bits), pinned.QkvGrad.Select(Bits));
         var messages = required.Validation!.Drain();
-        Assert.True(messages.Count == 0, string.Join("\n", messages));
+        static bool EmulationLayerDuplicate(string message) => message.Contains("VUID-VkPipelineShaderStageCreateInfo-sType-unique")
+            && message.Contains("VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO appears multiple times");
+        Assert.True(messages.All(EmulationLayerDuplicate), string.Join("\n", messages));
         TestData.AssertClose(pinned.Output, AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal: true).Output,
             OutputAtol, OutputRtol, "output");
     }
