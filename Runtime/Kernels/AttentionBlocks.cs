@@ -91,7 +91,15 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     /// <summary>Invocations per row of the split kernels at this head dim: 4 at 64, 8 at 128 (16 elements a lane); 0 where none are built.</summary>
     public static uint SplitLanes(int headDim) => headDim switch { 64 => 4u, 128 => 8u, _ => 0u };
 
-    private static uint SplitRowBlock(DeviceInfo device) => Math.Min(SplitGroupInvocations, device.MaxComputeWorkGroupInvocations);
+    // Within the device's workgroup limit and, where pipelines are created at a required subgroup size, within the
+    // subgroups such a workgroup may hold (maxComputeWorkgroupSubgroups).
+    private static uint SplitRowBlock(DeviceInfo device)
+    {
+        uint invocations = Math.Min(SplitGroupInvocations, device.MaxComputeWorkGroupInvocations);
+        bool requiredSize = CooperativeMatrixSubgroup.For(device, out _) is { Required: true };
+        return requiredSize && device.MaxComputeWorkgroupSubgroups > 0
+            ? Math.Min(invocations, device.SubgroupSize * device.MaxComputeWorkgroupSubgroups) : invocations;
+    }
 
     /// <summary>
     /// Whether the device runs the split kernels at this head dim, or why not (whyNot). They add partial sums across a row's

@@ -58,6 +58,11 @@ public sealed record DeviceInfo
     /// pipeline can be created at a required subgroup size with full subgroups.
     /// </summary>
     public bool ComputeSubgroupSizeControl { get; init; }
+    /// <summary>
+    /// Vulkan 1.3's maxComputeWorkgroupSubgroups: the most subgroups a workgroup of a pipeline created at a required subgroup
+    /// size may hold (0 where not reported).
+    /// </summary>
+    public uint MaxComputeWorkgroupSubgroups { get; init; }
     /// <summary>The cooperative-matrix shapes the device lists (empty without VK_KHR_cooperative_matrix).</summary>
     public required IReadOnlyList<CooperativeMatrixShape> CooperativeMatrixShapes { get; init; }
     public required bool Timestamps { get; init; }
@@ -187,6 +192,7 @@ public sealed record DeviceInfo
             CooperativeMatrix = cooperativeMatrix,
             ComputeSubgroupSizeControl = apiHasSizeControl && features13.SubgroupSizeControl && features13.ComputeFullSubgroups
                 && (sizeControl.RequiredSubgroupSizeStages & ShaderStageFlags.ComputeBit) != 0,
+            MaxComputeWorkgroupSubgroups = apiHasSizeControl ? sizeControl.MaxComputeWorkgroupSubgroups : 0,
             CooperativeMatrixShapes = cooperativeMatrix ? CooperativeMatrixShape.Query(vk, instance, device) : [],
             Timestamps = timestamps,
             TimestampPeriodNs = properties.Limits.TimestampPeriod,

@@ -33,10 +33,11 @@ public sealed class KernelProfileTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal("attention_fwd_d128_rolled_f16", AttentionBlocks.For(host, 128).KernelName("attention_fwd", 128, Precision.Fp16));
         Assert.False(AttentionBlocks.For(host, 64).TexelLoads);
         Assert.False(AttentionBlocks.For(host, 64).StageInShared);
-        Assert.Equal("attention_bwd_d128_split", AttentionBlocks.For(gpu, 128).KernelName("attention_bwd", 128));
-        Assert.True(AttentionBlocks.For(gpu, 128).StageInShared);
-        // A GPU without subgroup shuffles keeps one row per invocation.
-        DeviceInfo noShuffles = gpu with { ComputeSubgroupShuffle = false };
+        // A GPU with subgroups of 32 splits rows at head dim 128; one without subgroup shuffles keeps one row per invocation.
+        DeviceInfo wide = gpu with { SubgroupSize = 32, MinSubgroupSize = 32, MaxSubgroupSize = 32, ComputeSubgroupShuffle = true };
+        Assert.Equal("attention_bwd_d128_split", AttentionBlocks.For(wide, 128).KernelName("attention_bwd", 128));
+        Assert.True(AttentionBlocks.For(wide, 128).StageInShared);
+        DeviceInfo noShuffles = wide with { ComputeSubgroupShuffle = false };
         Assert.Equal("attention_bwd_d128", AttentionBlocks.For(noShuffles, 128).KernelName("attention_bwd", 128));
         Assert.True(AttentionBlocks.For(noShuffles, 128).StageInShared);
     }
