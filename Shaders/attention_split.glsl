@@ -9,7 +9,9 @@
 //
 // Work split: invocation x of the workgroup is lane x % LANES of row x / LANES, so a workgroup of ROW_BLOCK invocations
 // owns ROW_BLOCK / LANES rows. The host takes these kernels only where every subgroup the device may run holds whole
-// clusters: subgroups of at least LANES invocations made of consecutive invocations (AttentionBlocks.SplitLanes). Lane l
+// clusters (AttentionBlocks.SplitSupport): subgroups of at least LANES invocations, which (as on every implementation)
+// are runs of consecutive invocations starting at a multiple of the subgroup size, so a cluster's lanes are subgroup
+// invocations LANES * k .. LANES * k + LANES - 1 and a shuffle-xor by less than LANES stays inside the cluster. Lane l
 // holds chunk c = elements 4 * (c * LANES + l) .. +3 of each of its row's vectors: the cluster reads a row's consecutive
 // vec4s side by side (coalesced loads, conflict-free shared-memory reads).
 // The other operand is always staged in shared memory as vec4s (STAGE_IN_SHARED is ignored): these are GPU kernels.

@@ -104,9 +104,10 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     /// <summary>
     /// Whether the device runs the split kernels at this head dim, or why not (whyNot). They add partial sums across a row's
     /// cluster of lanes with subgroup shuffles, so the device needs those in compute shaders, and every subgroup a pipeline
-    /// may run with must hold whole clusters: at least Lanes invocations. A device with one size (or a smallest size of at
-    /// least Lanes) needs nothing more; one that varies its size below Lanes gets its reported size required, with full
-    /// subgroups (KernelCache.RequireSubgroupSize), where it can fix it; the workgroup is then a whole number of subgroups.
+    /// may run with must hold whole clusters: at least Lanes invocations. A device with one size needs a size of at least
+    /// Lanes; one that varies its size gets its reported size required, with full subgroups, where it can fix it (as the
+    /// cooperative-matrix kernels do: KernelCache.RequireSubgroupSize), so that size must hold Lanes and the workgroup be a
+    /// whole number of subgroups; one that varies its size and cannot fix it needs a smallest size of at least Lanes.
     /// </summary>
     public static bool SplitSupport(DeviceInfo device, int headDim, out string whyNot)
     {
