@@ -88,7 +88,10 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
         throw new InvalidInputException($"{RowsVariable}={forced} is not a row count the head-dim-{headDim} kernels are built for; use 1 or {blocked}.");
     }
 
-    /// <summary>Invocations per row of the split kernels at this head dim: 4 at 64, 8 at 128 (16 elements a lane); 0 where none are built.</summary>
+    /// <summary>
+    /// Invocations per row of the split kernels at this head dim: 4 at 64, 8 at 128 (16 elements a lane); 0 where none are
+    /// built. At most <see cref="KernelCache.ShuffleClusterLanes"/>, which sizes the subgroups these kernels need.
+    /// </summary>
     public static uint SplitLanes(int headDim) => headDim switch { 64 => 4u, 128 => 8u, _ => 0u };
 
     // Within the device's workgroup limit and, where pipelines are created at a required subgroup size, within the
@@ -96,30 +99,29 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     private static uint SplitRowBlock(DeviceInfo device)
     {
         uint invocations = Math.Min(SplitGroupInvocations, device.MaxComputeWorkGroupInvocations);
-        bool requiredSize = CooperativeMatrixSubgroup.For(device, out _) is { Required: true };
-        return requiredSize && device.MaxComputeWorkgroupSubgroups > 0
+        return KernelCache.RequiresShuffleSubgroupSize(device) && device.MaxComputeWorkgroupSubgroups > 0
             ? Math.Min(invocations, device.SubgroupSize * device.MaxComputeWorkgroupSubgroups) : invocations;
     }
 
     /// <summary>
     /// Whether the device runs the split kernels at this head dim, or why not (whyNot). They add partial sums across a row's
     /// cluster of lanes with subgroup shuffles, so the device needs those in compute shaders, and every subgroup a pipeline
-    /// may run with must hold whole clusters: at least Lanes invocations. A device with one size needs a size of at least
-    /// Lanes; one that varies its size gets its reported size required, with full subgroups, where it can fix it (as the
-    /// cooperative-matrix kernels do: KernelCache.RequireSubgroupSize), so that size must hold Lanes and the workgroup be a
-    /// whole number of subgroups; one that varies its size and cannot fix it needs a smallest size of at least Lanes.
+    /// may run with must hold whole clusters: at least Lanes invocations. That is its smallest size, except on a device that
+    /// may run subgroups below 8 lanes and can fix the size: there the kernels' pipelines are created at its reported size
+    /// with full subgroups (<see cref="KernelCache.RequiresShuffleSubgroupSize"/>), which must then hold Lanes, with the
+    /// workgroup a whole number of subgroups.
     /// </summary>
     public static bool SplitSupport(DeviceInfo device, int headDim, out string whyNot)
     {
         uint lanes = SplitLanes(headDim);
-        CooperativeMatrixSubgroup? plan = CooperativeMatrixSubgroup.For(device, out _);
-        uint smallestSubgroup = plan is { Required: true } fixedSize ? fixedSize.Size : device.MinSubgroupSize;
+        bool requiredSize = KernelCache.RequiresShuffleSubgroupSize(device);
+        uint smallestSubgroup = requiredSize ? device.SubgroupSize : device.MinSubgroupSize;
         uint rowBlock = SplitRowBlock(device);
         whyNot =
             lanes == 0 ? $"no split-row attention kernels are built for head dim {headDim} (64 and 128 are)"
             : !device.ComputeSubgroupShuffle ? $"{device.Name} has no subgroup shuffles in compute shaders ({device.SubgroupOperations})"
             : smallestSubgroup < lanes ? $"{device.Name} may run subgroups of {smallestSubgroup} invocations, fewer than the {lanes} lanes of a head-dim-{headDim} row"
-            : rowBlock % lanes != 0 || (plan is { Required: true } && rowBlock % device.SubgroupSize != 0)
+            : rowBlock % lanes != 0 || (requiredSize && rowBlock % device.SubgroupSize != 0)
                 ? $"{device.Name}'s workgroups of {rowBlock} invocations do not hold whole subgroups of {device.SubgroupSize}"
             : "";
         return whyNot == "";

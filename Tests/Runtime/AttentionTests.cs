@@ -313,7 +313,7 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         var plain = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, blocks: blocks);
 
         using GpuContext required = GpuContext.Create(TestEnvironment.DeviceSelector, validation: true);
-        required.Kernels.RequireSubgroupSize = true;
+        required.Kernels.RequireShuffleSubgroupSize = true;
         var pinned = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, blocks: blocks, context: required);
         Assert.Equal(plain.Output.Select(Bits), pinned.Output.Select(Bits));
         Assert.Equal(plain.LogSumExp.Select(Bits), pinned.LogSumExp.Select(Bits));

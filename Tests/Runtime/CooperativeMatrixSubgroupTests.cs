@@ -46,7 +46,7 @@ public sealed class CooperativeMatrixSubgroupTests(GpuFixture fixture) : GpuTest
         float[][] plain = Run(Context, x, w, qkv, dOutput, rows, inFeatures, outFeatures, T, heads, headDim);
 
         using GpuContext required = GpuContext.Create(TestEnvironment.DeviceSelector, validation: true);
-        required.Kernels.RequireSubgroupSize = true;
+        required.Kernels.RequireCooperativeMatrixSubgroupSize = true;
         float[][] withRequiredSize = Run(required, x, w, qkv, dOutput, rows, inFeatures, outFeatures, T, heads, headDim);
         for (int i = 0; i < plain.Length; i++) Assert.Equal(plain[i], withRequiredSize[i]);
         // The emulation layer requires a subgroup size of its own on every cooperative-matrix pipeline it lowers, so the

@@ -43,18 +43,24 @@ public sealed class KernelProfileTests(GpuFixture fixture) : GpuTest(fixture)
     }
 
     // Split rows need subgroup shuffles and subgroups that hold a row's lanes (4 at head dim 64, 8 at 128) whatever size the
-    // driver picks: its smallest, or its reported one where it varies the size and can fix it (pipelines then require it).
+    // driver picks: its smallest, or, where that is below 8 and the device can fix the size, its reported one (pipelines
+    // then require it).
     [Theory]
     [InlineData(32u, 32u, 32u, false, true, true)]    // NVIDIA
-    [InlineData(64u, 32u, 64u, true, true, true)]     // AMD RDNA: 64 required
-    [InlineData(64u, 32u, 64u, false, true, true)]    // RDNA without size control: 32 holds 8 lanes
-    [InlineData(16u, 8u, 32u, false, true, true)]     // Intel
+    [InlineData(64u, 32u, 64u, true, true, true)]     // AMD RDNA: waves of 32 hold 8 lanes, nothing required
+    [InlineData(64u, 32u, 64u, false, true, true)]
+    [InlineData(32u, 8u, 32u, true, true, true)]      // Intel: 8-wide dispatches hold 8 lanes, nothing required
     [InlineData(4u, 4u, 4u, false, true, false)]      // SwiftShader-sized subgroups
     [InlineData(16u, 4u, 16u, false, true, false)]    // varies down to 4, cannot fix it
     [InlineData(16u, 4u, 16u, true, true, true)]      // varies down to 4, 16 required
     [InlineData(8u, 4u, 8u, true, true, true)]
     public void Gpus_split_rows_where_every_subgroup_holds_a_row(uint size, uint min, uint max, bool sizeControl, bool split64, bool split128)
     {
+        Assert.Equal(min < KernelCache.ShuffleClusterLanes && min < max && sizeControl,
+            KernelCache.RequiresShuffleSubgroupSize(DeviceKinds.Gpu(Context.Info) with
+            {
+                SubgroupSize = size, MinSubgroupSize = min, MaxSubgroupSize = max, ComputeSubgroupSizeControl = sizeControl,
+            }));
         DeviceInfo gpu = DeviceKinds.Gpu(Context.Info) with
         {
             SubgroupSize = size, MinSubgroupSize = min, MaxSubgroupSize = max, ComputeSubgroupSizeControl = sizeControl, ComputeSubgroupShuffle = true,
