@@ -24,13 +24,21 @@ namespace VkDiffusion.Runtime.Kernels;
 /// - TexelLoads: qkv (and dO in the dK/dV pass) are read through texel buffers, which lavapipe fetches for all SIMD
 ///   lanes with one vector gather instead of a loop over the lanes; only where the profile asks for it and the texel
 ///   limit covers a storage binding. VKDIFF_ATTENTION_TEXELS=1 or 0 forces it.
-/// - Block sizes: VKDIFF_ATTENTION_WORKGROUP and VKDIFF_ATTENTION_STAGE force RowBlock and StageBlock (`vkdiff tune` tries them).
-/// Nothing depends on the subgroup size for correctness.
+/// - Split rows (Lanes &gt; 1): each row's head dim split across a cluster of Lanes invocations (attention_*_split.comp,
+///   built at head dims 64 and 128 with 16 elements per lane), so a GPU lane holds a quarter or an eighth of each row
+///   vector and none spills (docs/amd.md). The profile asks for them (GPUs) and the device must run them
+///   (<see cref="SplitSupport"/>: subgroup shuffles in compute, subgroups that hold whole clusters); they stage in shared
+///   memory with one row per cluster and RowBlock = 256 invocations. VKDIFF_ATTENTION_SPLIT=1 or 0 forces them at head dims
+///   64 and 128 (1 is refused where the device cannot run them); a forced row count or VKDIFF_ATTENTION_SHARED=0 keeps
+///   the unsplit kernels.
+/// - Block sizes: VKDIFF_ATTENTION_WORKGROUP and VKDIFF_ATTENTION_STAGE force RowBlock and StageBlock (`vkdiff tune` tries them;
+///   the split kernels keep their own workgroup).
+/// Only the split kernels depend on the subgroup size for correctness.
 /// CooperativeMatrixTile set: the cooperative-matrix kernels (attention_coopmat.glsl), with CooperativeSubgroups
 /// subgroups of Tile.M rows per workgroup (RowBlock is then the workgroup size) and build-time staging blocks.
 /// </summary>
 public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bool StageInShared, uint RowsPerInvocation = 1, bool TexelLoads = false,
-    (uint M, uint N, uint K)? CooperativeMatrixTile = null, bool RolledHeadDim = false)
+    (uint M, uint N, uint K)? CooperativeMatrixTile = null, bool RolledHeadDim = false, uint Lanes = 1)
 {
     private const uint SharedBudgetBytes = 32 * 1024;
 
@@ -47,6 +55,11 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     public const string WorkgroupVariable = "VKDIFF_ATTENTION_WORKGROUP";
     /// <summary>Rows of the other operand per step (StageBlock), a power of two whose staging fits the device's shared memory.</summary>
     public const string StageVariable = "VKDIFF_ATTENTION_STAGE";
+    public const string SplitVariable = "VKDIFF_ATTENTION_SPLIT";
+
+    // Invocations per workgroup of the split kernels: 64 rows of 4 lanes at head dim 64, 32 of 8 at 128, so each staged key
+    // block serves as many rows as the one-row kernels' 64-invocation groups would hold.
+    private const uint SplitGroupInvocations = 256;
 
     public static AttentionBlocks For(DeviceInfo device, int headDim)
     {
@@ -61,6 +74,8 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
         bool stageInShared = ForcedSwitch(SharedVariable) ?? profile.AttentionStaging;
         bool texelLoads = ForcedSwitch(TexelsVariable)
             ?? (profile.AttentionTexelLoads && (ulong)device.MaxTexelBufferElements * sizeof(float) >= device.MaxStorageBufferRange);
+        if (UseSplit(profile, device, headDim))
+            return new AttentionBlocks(SplitRowBlock(device), stageBlock, StageInShared: true, TexelLoads: texelLoads, Lanes: SplitLanes(headDim));
         uint rows = PreferredRows(profile, headDim);
         // Rolled loops exist for one row per invocation at head dim 128 (the only kernels SwiftShader cannot take unrolled).
         bool rolled = rows == 1 && headDim == RolledHeadDims && !(ForcedSwitch(UnrollVariable) ?? headDim <= profile.MaxUnrolledHeadDim);
@@ -97,6 +112,60 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
         throw new InvalidInputException($"{RowsVariable}={forced} is not a row count the head-dim-{headDim} kernels are built for; use 1 or {blocked}.");
     }
 
+    /// <summary>
+    /// Invocations per row of the split kernels at this head dim: 4 at 64, 8 at 128 (16 elements a lane); 0 where none are
+    /// built. At most <see cref="KernelCache.ShuffleClusterLanes"/>, which sizes the subgroups these kernels need.
+    /// </summary>
+    public static uint SplitLanes(int headDim) => headDim switch { 64 => 4u, 128 => 8u, _ => 0u };
+
+    // Within the device's workgroup limit and, where pipelines are created at a required subgroup size, within the
+    // subgroups such a workgroup may hold (maxComputeWorkgroupSubgroups).
+    private static uint SplitRowBlock(DeviceInfo device)
+    {
+        uint invocations = Math.Min(SplitGroupInvocations, device.MaxComputeWorkGroupInvocations);
+        return KernelCache.RequiresShuffleSubgroupSize(device) && device.MaxComputeWorkgroupSubgroups > 0
+            ? Math.Min(invocations, device.SubgroupSize * device.MaxComputeWorkgroupSubgroups) : invocations;
+    }
+
+    /// <summary>
+    /// Whether the device runs the split kernels at this head dim, or why not (whyNot). They add partial sums across a row's
+    /// cluster of lanes with subgroup shuffles, so the device needs those in compute shaders, and every subgroup a pipeline
+    /// may run with must hold whole clusters: at least Lanes invocations. That is its smallest size, except on a device that
+    /// may run subgroups below 8 lanes and can fix the size: there the kernels' pipelines are created at its reported size
+    /// with full subgroups (<see cref="KernelCache.RequiresShuffleSubgroupSize"/>), which must then hold Lanes, with the
+    /// workgroup a whole number of subgroups.
+    /// </summary>
+    public static bool SplitSupport(DeviceInfo device, int headDim, out string whyNot)
+    {
+        uint lanes = SplitLanes(headDim);
+        bool requiredSize = KernelCache.RequiresShuffleSubgroupSize(device);
+        uint smallestSubgroup = requiredSize ? device.SubgroupSize : device.MinSubgroupSize;
+        uint rowBlock = SplitRowBlock(device);
+        whyNot =
+            lanes == 0 ? $"no split-row attention kernels are built for head dim {headDim} (64 and 128 are)"
+            : !device.ComputeSubgroupShuffle ? $"{device.Name} has no subgroup shuffles in compute shaders ({device.SubgroupOperations})"
+            : smallestSubgroup < lanes ? $"{device.Name} may run subgroups of {smallestSubgroup} invocations, fewer than the {lanes} lanes of a head-dim-{headDim} row"
+            : rowBlock % lanes != 0 || (requiredSize && rowBlock % device.SubgroupSize != 0)
+                ? $"{device.Name}'s workgroups of {rowBlock} invocations do not hold whole subgroups of {device.SubgroupSize}"
+            : "";
+        return whyNot == "";
+    }
+
+    // Whether the profile (or VKDIFF_ATTENTION_SPLIT) takes the split kernels here. A forced row count or in-place reads ask
+    // for the unsplit kernels, so the profile's choice yields to them; forcing the split as well is a contradiction.
+    private static bool UseSplit(KernelProfile profile, DeviceInfo device, int headDim)
+    {
+        bool? forced = ForcedSwitch(SplitVariable);
+        if (forced == false || SplitLanes(headDim) == 0) return false;
+        bool unsplitForced = KernelSwitches.Get(RowsVariable) is not null || ForcedSwitch(SharedVariable) == false;
+        bool supported = SplitSupport(device, headDim, out string whyNot);
+        if (forced != true) return profile.AttentionSplitRows && supported && !unsplitForced;
+        if (!supported) throw new InvalidInputException($"{SplitVariable}=1: {whyNot}; unset {SplitVariable}.");
+        if (unsplitForced)
+            throw new InvalidInputException($"{SplitVariable}=1 runs one row per cluster staged in shared memory; unset {RowsVariable} and {SharedVariable}=0.");
+        return true;
+    }
+
     private static bool? ForcedSwitch(string variable) => KernelSwitches.Get(variable)?.Trim() switch
     {
         "1" => true,
@@ -131,7 +200,7 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     }
 
     /// <summary>Rows one workgroup owns.</summary>
-    public uint RowsPerGroup => CooperativeMatrixTile is { } tile ? CooperativeSubgroups * tile.M : RowBlock * RowsPerInvocation;
+    public uint RowsPerGroup => CooperativeMatrixTile is { } tile ? CooperativeSubgroups * tile.M : RowBlock * RowsPerInvocation / Lanes;
 
     public uint GroupsFor(int sequenceLength) => (uint)((sequenceLength + RowsPerGroup - 1) / RowsPerGroup);
 
@@ -151,11 +220,15 @@ public readonly record struct AttentionBlocks(uint RowBlock, uint StageBlock, bo
     /// stored as <paramref name="inputs"/>: family_d{headDim} (one row per invocation) or family_rows{n}_d{headDim};
     /// variants exist for RowsPerInvocation 1 with every head dim, 8 with head dims 16-64 and 4 with 128 (<see cref="BlockedRows"/>),
     /// and with rolled head-dim loops (family_d128_rolled) for one row at head dim 128.
+    /// The split kernels (Lanes &gt; 1) are family_d{headDim}_split, with the lanes <see cref="SplitLanes"/> gives.
     /// The cooperative-matrix kernels are family_coopmat_d{headDim}_{M}x{N}x{K}, for the tiles MatmulKernels offers.
     /// 16-bit qkv adds _f16 or _bf16 (storage-buffer loads only; the cooperative-matrix kernels have _f16 alone).</summary>
     public string KernelName(string family, int headDim, Precision inputs = Precision.Fp32)
     {
+        if (Lanes > 1 && (Lanes != SplitLanes(headDim) || RowsPerInvocation != 1 || RolledHeadDim || !StageInShared || RowBlock % Lanes != 0))
+            throw new ArgumentException($"attention: no split kernel runs {Lanes} lanes a row at head dim {headDim} with these blocks ({this})");
         string name = CooperativeMatrixTile is { } tile ? $"{family}_coopmat_d{headDim}_{tile.M}x{tile.N}x{tile.K}"
+            : Lanes > 1 ? $"{family}_d{headDim}_split"
             : RowsPerInvocation == 1 ? $"{family}_d{headDim}{(RolledHeadDim ? "_rolled" : "")}" : $"{family}_rows{RowsPerInvocation}_d{headDim}";
         return name + inputs.VariantSuffix();
     }

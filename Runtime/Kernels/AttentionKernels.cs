@@ -97,11 +97,14 @@ public static class AttentionKernels
             ?? throw new InvalidInputException($"{PathVariable}=coopmat: {whyNot}; unset {PathVariable}.");
     }
 
-    // 16-bit qkv is read from storage buffers only: the runtime's texel views are fp32, and bf16 has no texel format.
-    private static void RequireStorageLoads(AttentionBlocks blocks, Precision inputs)
+    // 16-bit qkv is read from storage buffers only: the runtime's texel views are fp32, and bf16 has no texel format. Split
+    // rows need a device whose subgroups hold whole clusters of lanes.
+    private static void RequireRunnable(DeviceInfo device, AttentionBlocks blocks, int headDim, Precision inputs)
     {
         if (inputs != Precision.Fp32 && blocks.TexelLoads)
             throw new ArgumentException($"attention: {inputs.Name()} qkv is read from storage buffers, not texel buffers", nameof(blocks));
+        if (blocks.Lanes > 1 && !AttentionBlocks.SplitSupport(device, headDim, out string whyNot))
+            throw new ArgumentException($"attention: split rows cannot run here: {whyNot}", nameof(blocks));
     }
 
     private const uint DeltaWorkgroupSize = 256;
@@ -133,7 +136,7 @@ public static class AttentionKernels
         shape.Require(output, shape.RowBytesPerBatch, "output");
         shape.Require(logSumExp, shape.LseBytesPerBatch, "logSumExp");
         AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim, inputs);
-        RequireStorageLoads(blocks, inputs);
+        RequireRunnable(c.Context.Info, blocks, headDim, inputs);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))
         {
             var (qkvWindow, qkvBase) = chunk.Window(qkv, shape.QkvBytesPerBatch, shape.QkvElementBytes);
@@ -173,7 +176,7 @@ public static class AttentionKernels
         shape.Require(dQkv, shape.QkvGradBytesPerBatch, "dQkv");
         shape.Require(scratch, shape.LseBytesPerBatch, "scratch");
         AttentionBlocks blocks = blocksOverride ?? BlocksFor(c.Context, headDim, inputs);
-        RequireStorageLoads(blocks, inputs);
+        RequireRunnable(c.Context.Info, blocks, headDim, inputs);
         KernelCache kernels = c.Context.Kernels;
         Kernel delta = kernels.Get("attention_bwd_delta", DeltaWorkgroupSize);
         foreach (BatchChunk chunk in shape.Chunks(c.Context.Info, maxBatchesPerDispatch, blocks.TexelLoads))

@@ -22,7 +22,8 @@ namespace VkDiffusion.Runtime.Kernels;
 ///   and grows without bound compiling the texel matmul; storage loads, one row per invocation and rolled head-dim
 ///   loops at 128 are what it compiles (measured with SwiftShader 5.0.0, docs/portability.md).
 /// - <see cref="Gpu"/>: many lanes per row with shared-memory reductions, shared-memory tiles and staging, one row
-///   per invocation.
+///   per invocation, and fused attention at head dims 64 and 128 with each row split across a cluster of lanes where the
+///   device has the subgroup operations for it (one whole row per lane spills registers there).
 /// </summary>
 public sealed record KernelProfile
 {
@@ -44,6 +45,11 @@ public sealed record KernelProfile
     /// in registers); larger head dims take the _rolled variants, which keep the loops.
     /// </summary>
     public required int MaxUnrolledHeadDim { get; init; }
+    /// <summary>
+    /// Fused attention at head dims 64 and 128 splits each row across a cluster of invocations where the device can
+    /// (AttentionBlocks.SplitSupport): a row per invocation there holds more than a GPU lane's registers.
+    /// </summary>
+    public required bool AttentionSplitRows { get; init; }
     /// <summary>Fused attention stages the other operand in shared memory (within the device's shared memory).</summary>
     public required bool AttentionStaging { get; init; }
     /// <summary>Fused attention reads qkv and dO through texel buffers (where the device's texel limit covers a binding).</summary>
@@ -63,6 +69,7 @@ public sealed record KernelProfile
         Fp32Matmul = MatmulPath.RegisterBlockedTexels,
         AttentionPrivateFloats = 4 * 8 * 64,
         MaxUnrolledHeadDim = 128,
+        AttentionSplitRows = false,
         AttentionStaging = false,
         AttentionTexelLoads = true,
         // A few workgroups per core: lavapipe runs one thread per core.
@@ -86,6 +93,7 @@ public sealed record KernelProfile
         Fp32Matmul = MatmulPath.Tiled,
         AttentionPrivateFloats = 0,
         MaxUnrolledHeadDim = 128,
+        AttentionSplitRows = true,
         AttentionStaging = true,
         AttentionTexelLoads = false,
         // A few per compute unit of a large part (Vulkan does not report the count; an H100 has 132 SMs).

@@ -27,6 +27,11 @@ public sealed record DeviceInfo
     public required uint MinSubgroupSize { get; init; }
     public required uint MaxSubgroupSize { get; init; }
     public required string SubgroupOperations { get; init; }
+    /// <summary>
+    /// Subgroup shuffles (basic and shuffle operations, with compute among the supported stages): what the split-row
+    /// attention kernels need to add a row's partial dot products across its lanes.
+    /// </summary>
+    public bool ComputeSubgroupShuffle { get; init; }
     public required uint SharedMemoryBytes { get; init; }
     public required ulong MaxStorageBufferRange { get; init; }
     public required uint MinStorageBufferOffsetAlignment { get; init; }
@@ -53,6 +58,11 @@ public sealed record DeviceInfo
     /// pipeline can be created at a required subgroup size with full subgroups.
     /// </summary>
     public bool ComputeSubgroupSizeControl { get; init; }
+    /// <summary>
+    /// Vulkan 1.3's maxComputeWorkgroupSubgroups: the most subgroups a workgroup of a pipeline created at a required subgroup
+    /// size may hold (0 where not reported).
+    /// </summary>
+    public uint MaxComputeWorkgroupSubgroups { get; init; }
     /// <summary>The cooperative-matrix shapes the device lists (empty without VK_KHR_cooperative_matrix).</summary>
     public required IReadOnlyList<CooperativeMatrixShape> CooperativeMatrixShapes { get; init; }
     public required bool Timestamps { get; init; }
@@ -162,6 +172,9 @@ public sealed record DeviceInfo
             MinSubgroupSize = apiHasSizeControl && sizeControl.MinSubgroupSize > 0 ? sizeControl.MinSubgroupSize : subgroup.SubgroupSize,
             MaxSubgroupSize = apiHasSizeControl && sizeControl.MaxSubgroupSize > 0 ? sizeControl.MaxSubgroupSize : subgroup.SubgroupSize,
             SubgroupOperations = FormatSubgroupOperations(subgroup.SupportedOperations),
+            ComputeSubgroupShuffle = (subgroup.SupportedStages & ShaderStageFlags.ComputeBit) != 0
+                && (subgroup.SupportedOperations & (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit))
+                    == (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit),
             SharedMemoryBytes = Math.Min(properties.Limits.MaxComputeSharedMemorySize, AssumedSharedMemoryLimit()),
             MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
             MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,
@@ -179,6 +192,7 @@ public sealed record DeviceInfo
             CooperativeMatrix = cooperativeMatrix,
             ComputeSubgroupSizeControl = apiHasSizeControl && features13.SubgroupSizeControl && features13.ComputeFullSubgroups
                 && (sizeControl.RequiredSubgroupSizeStages & ShaderStageFlags.ComputeBit) != 0,
+            MaxComputeWorkgroupSubgroups = apiHasSizeControl ? sizeControl.MaxComputeWorkgroupSubgroups : 0,
             CooperativeMatrixShapes = cooperativeMatrix ? CooperativeMatrixShape.Query(vk, instance, device) : [],
             Timestamps = timestamps,
             TimestampPeriodNs = properties.Limits.TimestampPeriod,

@@ -27,6 +27,7 @@ public sealed unsafe class KernelCache : IDisposable
     private readonly object gate = new();
 
     private readonly HashSet<string> cooperativeMatrixModules = [];
+    private readonly HashSet<string> shuffleModules = [];
 
     /// <summary>
     /// Whether pipelines of kernels that use cooperative matrices are created at the required subgroup size
@@ -34,6 +35,28 @@ public sealed unsafe class KernelCache : IDisposable
     /// that creation path on a device with one size.
     /// </summary>
     internal bool RequireCooperativeMatrixSubgroupSize { get; set; }
+
+    /// <summary>
+    /// The widest cluster of consecutive lanes a kernel that uses subgroup shuffles adds across (the split-row attention
+    /// kernels: 8). Each cluster must lie in one subgroup.
+    /// </summary>
+    public const uint ShuffleClusterLanes = 8;
+
+    /// <summary>
+    /// Whether pipelines of kernels that use subgroup shuffles are created at the device's reported subgroup size, required,
+    /// with full subgroups (<see cref="RequiresShuffleSubgroupSize"/>). Tests set it on a fresh context to run that creation
+    /// path on a device with one size.
+    /// </summary>
+    internal bool RequireShuffleSubgroupSize { get; set; }
+
+    /// <summary>
+    /// Whether this device gets the shuffle kernels' pipelines created at its reported subgroup size: where it may run
+    /// subgroups smaller than <see cref="ShuffleClusterLanes"/> and can fix the size (subgroupSizeControl with full
+    /// subgroups). Elsewhere the driver keeps its choice: a device whose smallest size holds a cluster needs no more, and
+    /// a fixed size would only cost registers (a 32-wide Intel dispatch has a quarter of the 8-wide one's per lane).
+    /// </summary>
+    public static bool RequiresShuffleSubgroupSize(DeviceInfo device) =>
+        device.MinSubgroupSize < ShuffleClusterLanes && CooperativeMatrixSubgroup.For(device, out _) is { Required: true };
 
     internal DescriptorSetLayout SetLayout { get; }
     internal PipelineLayout PipelineLayout { get; }
@@ -94,6 +117,7 @@ public sealed unsafe class KernelCache : IDisposable
         PipelineLayout = pipelineLayout;
         cacheStore = context.CompileOnly ? null : new PipelineCacheStore(context);
         RequireCooperativeMatrixSubgroupSize = CooperativeMatrixSubgroup.For(context.Info, out _)?.Required ?? false;
+        RequireShuffleSubgroupSize = RequiresShuffleSubgroupSize(context.Info);
     }
 
     /// <summary>
@@ -149,7 +173,8 @@ public sealed unsafe class KernelCache : IDisposable
     private bool RequiresSubgroupSize(string name)
     {
         GetModule(name);
-        return RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name);
+        return (RequireCooperativeMatrixSubgroupSize && cooperativeMatrixModules.Contains(name))
+            || (RequireShuffleSubgroupSize && shuffleModules.Contains(name));
     }
 
     private Pipeline CreatePipeline(string name, uint[] specialization, PipelineCreateFlags flags)
@@ -212,19 +237,22 @@ public sealed unsafe class KernelCache : IDisposable
             ShaderModule module;
             VulkanResult.Check(context.Api.CreateShaderModule(context.Device, &createInfo, null, &module), $"vkCreateShaderModule({name})");
             modules[name] = module;
-            if (DeclaresCooperativeMatrix(code)) cooperativeMatrixModules.Add(name);
+            if (DeclaresCapability(code, CooperativeMatrixCapability)) cooperativeMatrixModules.Add(name);
+            if (DeclaresCapability(code, GroupNonUniformShuffleCapability)) shuffleModules.Add(name);
             return module;
         }
     }
 
-    // Whether the SPIR-V declares OpCapability CooperativeMatrixKHR. Capabilities come first after the 5-word header;
-    // each instruction's first word is (word count << 16) | opcode.
-    private static bool DeclaresCooperativeMatrix(byte[] code)
+    private const uint CooperativeMatrixCapability = 6022, GroupNonUniformShuffleCapability = 65;
+
+    // Whether the SPIR-V declares OpCapability `capability`. Capabilities come first after the 5-word header; each
+    // instruction's first word is (word count << 16) | opcode.
+    private static bool DeclaresCapability(byte[] code, uint capability)
     {
-        const uint OpCapability = 17, CooperativeMatrixKHR = 6022;
+        const uint OpCapability = 17;
         ReadOnlySpan<uint> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(code);
         for (int at = 5; at < words.Length && (words[at] & 0xffff) == OpCapability; at += (int)(words[at] >> 16))
-            if (words[at + 1] == CooperativeMatrixKHR) return true;
+            if (words[at + 1] == capability) return true;
         return false;
     }
 

@@ -68,12 +68,30 @@ public sealed class KernelsCommandTests
         Assert.Contains("navi21", report.GetProperty("device").GetProperty("name").GetString()!, StringComparison.OrdinalIgnoreCase);
         AssertAmdStatistics(pipelines);
         string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
-        // A GPU's choices: shared-memory matmul tiles and one-row-per-invocation attention at every head dim.
+        // A GPU's choices: shared-memory matmul tiles, one-row-per-invocation attention at head dims 16 and 32 and split rows
+        // at 64 and 128.
         Assert.Contains("matmul_tiled8x8", kernels);
-        Assert.Contains("attention_bwd_d128", kernels);
-        Assert.Contains("attention_fwd_d64", kernels);
+        Assert.Contains("attention_fwd_d32", kernels);
+        Assert.Contains("attention_bwd_d128_split", kernels);
+        Assert.Contains("attention_fwd_d64_split", kernels);
+        Assert.DoesNotContain("attention_bwd_d128", kernels);
         Assert.DoesNotContain(kernels, k => k.Contains("coopmat", StringComparison.Ordinal));
+        // RDNA runs waves of 32 or 64, both wider than a row's 8 lanes: the split kernels (subgroup shuffles) need no required
+        // size, and fit its registers: no spills, no scratch.
+        JsonElement[] split = [.. pipelines.Where(p => p.GetProperty("kernel").GetString()!.Contains("_split", StringComparison.Ordinal)
+            && p.GetProperty("kernel").GetString()!.StartsWith("attention_", StringComparison.Ordinal))];
+        Assert.Equal(18, split.Select(p => p.GetProperty("kernel").GetString()).Distinct().Count());
+        Assert.All(split, p =>
+        {
+            Assert.Equal(JsonValueKind.Null, p.GetProperty("requiredSubgroupSize").ValueKind);
+            Assert.Equal(0.0, Statistic(p, "Spilled VGPRs"));
+            Assert.Equal(0.0, Statistic(p, "Scratch size"));
+        });
     }
+
+    private static double Statistic(JsonElement pipeline, string name) =>
+        pipeline.GetProperty("executables")[0].GetProperty("statistics").EnumerateArray()
+            .First(s => s.GetProperty("name").GetString() == name).GetProperty("value").GetDouble();
 
     [DriverFact("radv-navi31")]
     public void Every_pipeline_compiles_on_rdna3_null_hardware_cooperative_matrices_included()

@@ -259,6 +259,73 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.StartsWith("attention: bf16 qkv is read from storage buffers, not texel buffers", error.Message);
     }
 
+    // Split rows (attention_*_split, the GPU default at head dims 64 and 128): each row's head dim across 4 or 8 lanes of a
+    // subgroup, the dot products added across them with shuffles, the softmax state kept on every lane. Forced here with
+    // explicit blocks: workgroups of 256, 64 and 32 invocations (head dim 128: 32, 8 and 4 rows), so T = 77, 33 and 19
+    // leave a partial row group; staging blocks 4 to 32 (within 32 KiB), the last one partial; both masks; fp32 (storage buffers and
+    // lavapipe's texels) and 16-bit qkv, against the reference on the inputs as the kernels read them. Where the device's
+    // subgroups hold fewer invocations than a row's lanes (lavapipe at subgroup 4, head dim 128) the kernels are refused.
+    [Theory]
+    [InlineData(77, 64, true, Precision.Fp32, 256u, 16u, false)]
+    [InlineData(77, 64, false, Precision.Fp32, 64u, 32u, true)]
+    [InlineData(77, 128, true, Precision.Fp32, 256u, 16u, false)]
+    [InlineData(33, 128, false, Precision.Fp32, 32u, 8u, true)]
+    [InlineData(33, 64, true, Precision.Fp16, 32u, 16u, false)]
+    [InlineData(19, 128, false, Precision.Bf16, 64u, 16u, false)]
+    [InlineData(77, 128, true, Precision.Fp16, 256u, 4u, false)]
+    [InlineData(33, 64, false, Precision.Bf16, 256u, 8u, false)]
+    public void Split_rows_match_the_reference(int T, int headDim, bool causal, Precision inputs, uint rowBlock, uint stageBlock, bool texelLoads)
+    {
+        const int batchCount = 2, headCount = 2;
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: T * 3 + headDim, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: T + 5);
+        var blocks = new AttentionBlocks(rowBlock, stageBlock, StageInShared: true, TexelLoads: texelLoads, Lanes: AttentionBlocks.SplitLanes(headDim));
+        if (!AttentionBlocks.SplitSupport(Context.Info, headDim, out string whyNot))
+        {
+            Assert.True(Context.Info.SubgroupSize < blocks.Lanes, whyNot);
+            var error = Assert.Throws<ArgumentException>(() => RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: blocks, inputs: inputs));
+            Assert.StartsWith("attention: split rows cannot run here:", error.Message);
+            return;
+        }
+        var gpu = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal, blocks: blocks, inputs: inputs);
+        float[] read = SixteenBitReference.Round(qkv, inputs);
+        var (output, logSumExp) = AttentionReference.Forward(read, batchCount, T, headCount, headDim, causal);
+        TestData.AssertClose(gpu.Output, output, OutputAtol, OutputRtol, "output");
+        TestData.AssertClose(gpu.LogSumExp, logSumExp, OutputAtol, OutputRtol, "logSumExp");
+        TestData.AssertClose(gpu.QkvGrad, AttentionReference.Backward(read, dOutput, batchCount, T, headCount, headDim, causal),
+            GradAtol, GradRtol, "dQkv");
+    }
+
+    // A device that varies its subgroup size gets the split kernels' pipelines created at its reported size with full
+    // subgroups (lavapipe has one size; a fresh context told to require it anyway takes that path). The results must be
+    // the plain pipelines' bits, and the validation layer must accept the creation. The suite's cooperative-matrix emulation
+    // layer, where loaded, requires a subgroup size of its own on these pipelines too (they use subgroup operations): the
+    // validation layer above it then sees that struct twice, which is the one message allowed.
+    [Fact]
+    public void Split_rows_at_a_required_subgroup_size_give_the_same_bits()
+    {
+        const int batchCount = 1, T = 45, headCount = 3, headDim = 64;
+        Assert.True(AttentionBlocks.SplitSupport(Context.Info, headDim, out string whyNot), whyNot);
+        Assert.True(Context.Info.ComputeSubgroupSizeControl);
+        float[] qkv = TestData.Normal(batchCount * T * 3 * headCount * headDim, seed: 91, std: InputStd);
+        float[] dOutput = TestData.Normal(batchCount * T * headCount * headDim, seed: 92);
+        var blocks = new AttentionBlocks(64, 16, StageInShared: true, Lanes: AttentionBlocks.SplitLanes(headDim));
+        var plain = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, blocks: blocks);
+
+        using GpuContext required = GpuContext.Create(TestEnvironment.DeviceSelector, validation: true);
+        required.Kernels.RequireShuffleSubgroupSize = true;
+        var pinned = RunFused(qkv, dOutput, batchCount, T, headCount, headDim, causal: true, blocks: blocks, context: required);
+        Assert.Equal(plain.Output.Select(Bits), pinned.Output.Select(Bits));
+        Assert.Equal(plain.LogSumExp.Select(Bits), pinned.LogSumExp.Select(Bits));
+        Assert.Equal(plain.QkvGrad.Select(Bits), pinned.QkvGrad.Select(Bits));
+        var messages = required.Validation!.Drain();
+        static bool EmulationLayerDuplicate(string message) => message.Contains("VUID-VkPipelineShaderStageCreateInfo-sType-unique")
+            && message.Contains("VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO appears multiple times");
+        Assert.True(messages.All(EmulationLayerDuplicate), string.Join("\n", messages));
+        TestData.AssertClose(pinned.Output, AttentionReference.Forward(qkv, batchCount, T, headCount, headDim, causal: true).Output,
+            OutputAtol, OutputRtol, "output");
+    }
+
     // The benchmark's baseline must compute the same function; its fp32 matmuls sum the same terms.
     [Theory, InlineData(true), InlineData(false)]
     public void Unfused_baseline_matches_the_double_reference(bool causal)
@@ -285,26 +352,27 @@ public sealed class AttentionTests(GpuFixture fixture) : GpuTest(fixture)
 
     private (float[] Output, float[] LogSumExp, float[] QkvGrad) RunFused(float[] qkv, float[] dOutput, int batchCount, int T, int headCount,
         int headDim, bool causal, int repeats = 1, int maxBatchesPerDispatch = int.MaxValue,
-        AttentionBlocks? blocks = null, int inputOffset = 0, Precision inputs = Precision.Fp32)
+        AttentionBlocks? blocks = null, int inputOffset = 0, Precision inputs = Precision.Fp32, GpuContext? context = null)
     {
+        GpuContext gpu = context ?? Context;
         // inputOffset: qkv and dOutput start that many elements into their buffers. inputs: qkv's storage (16-bit: qkv
         // rounded to nearest even, as the graph's RoPE writes it).
         using GpuBuffer qkvBuffer = inputs == Precision.Fp32
-            ? Context.Upload<float>([.. new float[inputOffset], .. qkv], "qkv")
-            : Context.Upload<ushort>([.. new ushort[inputOffset], .. SixteenBitReference.Encode(qkv, inputs)], "qkv");
-        using GpuBuffer outGrad = Context.Upload<float>([.. new float[inputOffset], .. dOutput], "dOutput");
+            ? gpu.Upload<float>([.. new float[inputOffset], .. qkv], "qkv")
+            : gpu.Upload<ushort>([.. new ushort[inputOffset], .. SixteenBitReference.Encode(qkv, inputs)], "qkv");
+        using GpuBuffer outGrad = gpu.Upload<float>([.. new float[inputOffset], .. dOutput], "dOutput");
         BufferSlice qkvSlice = inputs == Precision.Fp32 ? qkvBuffer.Elements<float>(inputOffset, qkv.Length) : qkvBuffer.Elements<ushort>(inputOffset, qkv.Length);
         BufferSlice outGradSlice = outGrad.Elements<float>(inputOffset, dOutput.Length);
-        using GpuBuffer output = Context.Allocate<float>(dOutput.Length, "output"), qkvGrad = Context.Allocate<float>(qkv.Length, "dQkv");
-        using GpuBuffer logSumExp = Context.Allocate<float>(batchCount * headCount * T, "logSumExp");
-        using GpuBuffer scratch = Context.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
-        using CommandList commands = Context.CreateCommandList();
+        using GpuBuffer output = gpu.Allocate<float>(dOutput.Length, "output"), qkvGrad = gpu.Allocate<float>(qkv.Length, "dQkv");
+        using GpuBuffer logSumExp = gpu.Allocate<float>(batchCount * headCount * T, "logSumExp");
+        using GpuBuffer scratch = gpu.Allocate<byte>(AttentionKernels.ScratchBytes(batchCount, T, headCount), "scratch");
+        using CommandList commands = gpu.CreateCommandList();
         AttentionKernels.Forward(commands, qkvSlice, output.Whole, logSumExp.Whole, batchCount, T, headCount, headDim, causal,
             inputs, maxBatchesPerDispatch, blocks);
         AttentionKernels.Backward(commands, qkvSlice, output.Whole, logSumExp.Whole, outGradSlice, qkvGrad.Whole, scratch.Whole,
             batchCount, T, headCount, headDim, causal, inputs, maxBatchesPerDispatch, blocks);
         commands.End();
-        for (int run = 0; run < repeats; run++) Context.Run(commands);
-        return (Context.Download<float>(output), Context.Download<float>(logSumExp), Context.Download<float>(qkvGrad));
+        for (int run = 0; run < repeats; run++) gpu.Run(commands);
+        return (gpu.Download<float>(output), gpu.Download<float>(logSumExp), gpu.Download<float>(qkvGrad));
     }
 }

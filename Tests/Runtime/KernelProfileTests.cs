@@ -33,8 +33,54 @@ public sealed class KernelProfileTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Equal("attention_fwd_d128_rolled_f16", AttentionBlocks.For(host, 128).KernelName("attention_fwd", 128, Precision.Fp16));
         Assert.False(AttentionBlocks.For(host, 64).TexelLoads);
         Assert.False(AttentionBlocks.For(host, 64).StageInShared);
-        Assert.Equal("attention_bwd_d128", AttentionBlocks.For(gpu, 128).KernelName("attention_bwd", 128));
-        Assert.True(AttentionBlocks.For(gpu, 128).StageInShared);
+        // A GPU with subgroups of 32 splits rows at head dim 128; one without subgroup shuffles keeps one row per invocation.
+        DeviceInfo wide = gpu with { SubgroupSize = 32, MinSubgroupSize = 32, MaxSubgroupSize = 32, ComputeSubgroupShuffle = true };
+        Assert.Equal("attention_bwd_d128_split", AttentionBlocks.For(wide, 128).KernelName("attention_bwd", 128));
+        Assert.True(AttentionBlocks.For(wide, 128).StageInShared);
+        DeviceInfo noShuffles = wide with { ComputeSubgroupShuffle = false };
+        Assert.Equal("attention_bwd_d128", AttentionBlocks.For(noShuffles, 128).KernelName("attention_bwd", 128));
+        Assert.True(AttentionBlocks.For(noShuffles, 128).StageInShared);
+    }
+
+    // Split rows need subgroup shuffles and subgroups that hold a row's lanes (4 at head dim 64, 8 at 128) whatever size the
+    // driver picks: its smallest, or, where that is below 8 and the device can fix the size, its reported one (pipelines
+    // then require it).
+    [Theory]
+    [InlineData(32u, 32u, 32u, false, true, true)]    // NVIDIA
+    [InlineData(64u, 32u, 64u, true, true, true)]     // AMD RDNA: waves of 32 hold 8 lanes, nothing required
+    [InlineData(64u, 32u, 64u, false, true, true)]
+    [InlineData(32u, 8u, 32u, true, true, true)]      // Intel: 8-wide dispatches hold 8 lanes, nothing required
+    [InlineData(4u, 4u, 4u, false, true, false)]      // SwiftShader-sized subgroups
+    [InlineData(16u, 4u, 16u, false, true, false)]    // varies down to 4, cannot fix it
+    [InlineData(16u, 4u, 16u, true, true, true)]      // varies down to 4, 16 required
+    [InlineData(8u, 4u, 8u, true, true, true)]
+    public void Gpus_split_rows_where_every_subgroup_holds_a_row(uint size, uint min, uint max, bool sizeControl, bool split64, bool split128)
+    {
+        Assert.Equal(min < KernelCache.ShuffleClusterLanes && min < max && sizeControl,
+            KernelCache.RequiresShuffleSubgroupSize(DeviceKinds.Gpu(Context.Info) with
+            {
+                SubgroupSize = size, MinSubgroupSize = min, MaxSubgroupSize = max, ComputeSubgroupSizeControl = sizeControl,
+            }));
+        DeviceInfo gpu = DeviceKinds.Gpu(Context.Info) with
+        {
+            SubgroupSize = size, MinSubgroupSize = min, MaxSubgroupSize = max, ComputeSubgroupSizeControl = sizeControl, ComputeSubgroupShuffle = true,
+        };
+        foreach (var (headDim, split) in new[] { (64, split64), (128, split128) })
+        {
+            AttentionBlocks blocks = AttentionBlocks.For(gpu, headDim);
+            Assert.Equal(split, AttentionBlocks.SplitSupport(gpu, headDim, out string whyNot));
+            Assert.Equal(split ? "" : $"{gpu.Name} may run subgroups of {min} invocations, fewer than the {AttentionBlocks.SplitLanes(headDim)} lanes of a head-dim-{headDim} row", whyNot);
+            Assert.Equal(split ? $"attention_fwd_d{headDim}_split_bf16" : $"attention_fwd_d{headDim}_bf16", blocks.KernelName("attention_fwd", headDim, Precision.Bf16));
+            Assert.Equal(split ? (uint)(headDim == 64 ? 4 : 8) : 1u, blocks.Lanes);
+            Assert.Equal(split ? 256u / blocks.Lanes : 64u, blocks.RowsPerGroup);
+            Assert.Equal(2u, blocks.GroupsFor((int)blocks.RowsPerGroup + 1));
+        }
+        // Head dims 16 and 32 hold few enough registers unsplit; no split kernels are built for them.
+        Assert.Equal("attention_bwd_d32", AttentionBlocks.For(gpu, 32).KernelName("attention_bwd", 32));
+        Assert.False(AttentionBlocks.SplitSupport(gpu, 32, out _));
+        // Lavapipe and other host processors keep their kernels.
+        Assert.Equal("attention_bwd_rows8_d64", AttentionBlocks.For(Context.Info, 64).KernelName("attention_bwd", 64));
+        Assert.Equal("attention_bwd_d128_rolled", AttentionBlocks.For(DeviceKinds.OtherHostProcessor(gpu), 128).KernelName("attention_bwd", 128));
     }
 
     [Theory]

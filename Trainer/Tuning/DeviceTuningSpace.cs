@@ -7,8 +7,8 @@ namespace VkDiffusion.Trainer.Tuning;
 /// The kernel switches `vkdiff tune` varies on one device at one shape, by family:
 /// - matmul: the path (register blocks, texel loads, shared tiles; cooperative matrices only where the run is already
 ///   fp16, since on fp32 operands they would change the numbers) and split-K;
-/// - attention: the cooperative-matrix kernels (fp16 runs only), rows per invocation, shared-memory staging and its
-///   block, texel loads (fp32 qkv only), and the workgroup size;
+/// - attention: the cooperative-matrix kernels (fp16 runs only), split rows (head dims 64 and 128), rows per invocation,
+///   shared-memory staging and its block, texel loads (fp32 qkv only), and the workgroup size;
 /// - memory: the layout of the memory-bound kernels (a row per invocation, or lanes per row with a shared reduction).
 /// A value is a candidate when the device takes it and it chooses kernels other than the current settings do (found
 /// by asking the dispatchers what they would pick); a switch set in the environment is the user's and is not varied.
@@ -22,6 +22,7 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
         (Matmul, MatmulKernels.PathVariable),
         (Matmul, MatmulKernels.SplitVariable),
         (Attention, AttentionKernels.PathVariable),
+        (Attention, AttentionBlocks.SplitVariable),
         (Attention, AttentionBlocks.RowsVariable),
         (Attention, AttentionBlocks.SharedVariable),
         (Attention, AttentionBlocks.StageVariable),
@@ -71,6 +72,7 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
         MatmulKernels.SplitVariable => ["off", "2", "4", "8"],
         AttentionKernels.PathVariable => shape.Precision == Precision.Fp16 && AttentionKernels.CooperativeMatrixBlocks(context, shape.HeadDim, out _) is not null
             ? ["fp32", "coopmat"] : [],
+        AttentionBlocks.SplitVariable => ["0", "1"],
         AttentionBlocks.RowsVariable => ["1", shape.HeadDim <= 64 ? "8" : "4"],
         AttentionBlocks.SharedVariable or AttentionBlocks.TexelsVariable => ["0", "1"],
         AttentionBlocks.StageVariable => ["8", "16", "32", "64"],
@@ -97,11 +99,12 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
             },
             AttentionKernels.PathVariable => AttentionKernels.PathName(AttentionKernels.ChoosePath()),
             _ when cooperativeAttention && variable.StartsWith("VKDIFF_ATTENTION_", StringComparison.Ordinal) => null,
-            AttentionBlocks.RowsVariable => blocks.RowsPerInvocation.ToString(),
+            AttentionBlocks.SplitVariable => AttentionBlocks.SplitLanes(shape.HeadDim) > 0 ? (blocks.Lanes > 1 ? "1" : "0") : null,
+            AttentionBlocks.RowsVariable => blocks.Lanes > 1 ? null : blocks.RowsPerInvocation.ToString(),
             AttentionBlocks.SharedVariable => blocks.StageInShared ? "1" : "0",
             AttentionBlocks.StageVariable => blocks.StageInShared ? blocks.StageBlock.ToString() : null,
             AttentionBlocks.TexelsVariable => shape.Precision == Precision.Fp32 ? (blocks.TexelLoads ? "1" : "0") : null,
-            AttentionBlocks.WorkgroupVariable => blocks.RowBlock.ToString(),
+            AttentionBlocks.WorkgroupVariable => blocks.Lanes > 1 ? null : blocks.RowBlock.ToString(),
             KernelStyle.Variable => KernelStyle.RowPerInvocation(Device) ? "cpu" : "gpu",
             _ => throw new ArgumentOutOfRangeException(nameof(variable), variable, "not a tuned switch"),
         };

@@ -89,7 +89,7 @@ def costs(w, reports, judged):
             kernels = kernels_of(reports[family])
             cells = []
             for d in head_dims:
-                pipelines = kernels.get(f"{base}_d{d}")
+                pipelines = kernels.get(f"{base}_d{d}") or kernels.get(f"{base}_d{d}_split")
                 latency = worst(pipelines, "Latency", max) if pipelines else None
                 spilled = worst(pipelines, "Spilled VGPRs", max) if pipelines else None
                 cells.append("-" if latency is None else f"{latency:,}" + (f" ({spilled} spilled)" if spilled else ""))
@@ -132,6 +132,9 @@ def main():
     w(f"Zero spilled VGPRs and zero scratch, at {MIN_WAVES} or more waves per SIMD, in the hot kernels: every matmul path")
     w("(the default shared-memory tiles and cooperative matrices, and the forced `reference`, `register` and `texel` paths),")
     w("fused attention forward and backward at head dims 64 and 128, the fused cross-entropy and AdamW; on RDNA2 and RDNA3.")
+    w("At head dims 64 and 128 the fp32 fused attention kernels GPUs run are the split-row ones (`_split`: each row's head")
+    w("dim across 4 or 8 subgroup lanes, docs/attention.md); the one-row-per-invocation kernels they replace kept whole rows")
+    w("in each lane and spilled hundreds of VGPRs to scratch on these families (up to 1,581 in `attention_bwd_d128`).")
     w("")
     judged = [f for f in TARGET_FAMILIES if f in reports]
     if not judged:
@@ -166,8 +169,9 @@ def main():
                 w("  the 256 VGPRs one lane can address on RDNA, so ACO spills to scratch memory: every spilled value is a memory")
                 w("  round trip inside the innermost loop, and the VGPRs in use hold occupancy at the minimum. The cooperative-matrix")
                 w("  variants keep these rows in matrix registers and shared memory and meet the target where the device lists a")
-                w("  shape (RDNA3 on Mesa 25). Meeting it on the fp32 path takes fewer values per invocation (a row split across")
-                w("  lanes); rerun this script after a kernel change. What the spills cost, by ACO's own estimates (cycles per wave):")
+                w("  shape (RDNA3 on Mesa 25); the split-row variants (`_split`, head dims 64 and 128) hold a quarter or an eighth")
+                w("  of each row per lane. Rerun this script after a kernel change. What the spills cost, by ACO's own estimates")
+                w("  (cycles per wave):")
                 w("")
                 costs(w, reports, judged)
             forced = [k for k in other if not default_anywhere(reports, judged, k)]
