@@ -38,6 +38,15 @@ public static class MatmulKernels
     /// <summary>auto (default) | off | N: split-K by shape and device, never, or into N slices wherever the reduction allows.</summary>
     public const string SplitVariable = "VKDIFF_SPLIT_K";
 
+    /// <summary>
+    /// auto (default) | small | large: each invocation's block of outputs on the register, texel and shared-tile paths, by
+    /// the product's shape, or always the path's smaller (4x4) or larger one (8x8; 8x16 on texels).
+    /// </summary>
+    public const string BlocksVariable = "VKDIFF_MATMUL_BLOCKS";
+
+    /// <summary>MxNxK: the cooperative-matrix tile (of those matmul.comp is built for and the device lists) over the first listed.</summary>
+    public const string CooperativeTileVariable = "VKDIFF_COOPMAT_TILE";
+
     // A split-K slice reduces at least this many steps (and a multiple of SplitGranularity, which keeps vec4 loads
     // aligned and fills whole shared-memory k-steps of every variant).
     private const int MinSplitLength = 256;
@@ -244,24 +253,35 @@ public static class MatmulKernels
             return variant with { Name = variant.Name + operands.VariantSuffix() };
         }
         long outputs = (long)m * n;
+        bool? large = ForcedLargeBlocks();
         return path switch
         {
             MatmulPath.Reference => Variant.Blocked("matmul_simple", 16, 16, 1, 1),
-            MatmulPath.RegisterBlockedTexels => TexelVariant(m, n, batchCount),
+            MatmulPath.RegisterBlockedTexels => TexelVariant(m, n, batchCount, large),
             MatmulPath.CooperativeMatrix => CooperativeMatrixVariant(context),
             // CPU: 8x8 outputs per invocation amortise each per-lane load over 8 FMAs (4x4 ran at half the speed
             // at 1024^3; 8x16 and 16x16 were no faster); 64-invocation workgroups, since lavapipe pays a fixed
             // cost per workgroup. Products with fewer than 8 such workgroups of 8x8 blocks use 4x4 blocks so
             // every core still gets several workgroups.
-            MatmulPath.RegisterBlocked => outputs >= 8 * 64 * 64
+            MatmulPath.RegisterBlocked => large ?? outputs >= 8 * 64 * 64
                 ? Variant.Blocked("matmul_reg8x8", 8, 8, 8, 8, vec4Loads: true)
                 : Variant.Blocked("matmul_reg4x4", 8, 8, 4, 4, vec4Loads: true),
-            _ => m >= 512 && n >= 512 ? Variant.Blocked("matmul_tiled8x8", 16, 16, 8, 8) : Variant.Blocked("matmul_tiled4x4", 16, 16, 4, 4),
+            _ => large ?? (m >= 512 && n >= 512) ? Variant.Blocked("matmul_tiled8x8", 16, 16, 8, 8) : Variant.Blocked("matmul_tiled4x4", 16, 16, 4, 4),
         };
     }
 
-    // The cooperative-matrix tile shapes matmul.comp is built for, best first; a device gets the first it lists.
-    private static readonly (uint M, uint N, uint K)[] CooperativeMatrixTiles = [(16, 16, 16), (16, 8, 16), (8, 16, 16), (8, 8, 8)];
+    // VKDIFF_MATMUL_BLOCKS: null for the shape's choice.
+    private static bool? ForcedLargeBlocks() => KernelSwitches.Get(BlocksVariable)?.Trim().ToLowerInvariant() switch
+    {
+        null or "auto" => null,
+        "small" => false,
+        "large" => true,
+        string other => throw new InvalidInputException($"{BlocksVariable}={other} is not a block choice; use auto, small or large."),
+    };
+
+    // The cooperative-matrix tile shapes matmul.comp is built for, best first; a device gets the first it lists (unless
+    // VKDIFF_COOPMAT_TILE names another it lists).
+    public static readonly (uint M, uint N, uint K)[] CooperativeMatrixTiles = [(16, 16, 16), (16, 8, 16), (8, 16, 16), (8, 8, 8)];
     // Subgroups per workgroup along i and j and accumulator tiles per subgroup along each (SG_M, SG_N, CM_TILES in matmul.comp).
     private const uint CooperativeSubgroupsM = 2, CooperativeSubgroupsN = 2, CooperativeTilesPerSubgroup = 2;
 
@@ -279,8 +299,20 @@ public static class MatmulKernels
         // at pipeline creation where the device varies it).
         if (CooperativeMatrixSubgroup.For(device, out whyNot) is null) return null;
         var listed = device.CooperativeMatrixShapes.Where(s => s.IsSubgroupScope && s.IsFloat16WithFloat32Accumulator).ToList();
+        bool Listed((uint M, uint N, uint K) tile) => listed.Any(s => s.M == tile.M && s.N == tile.N && s.K == tile.K);
+        if (KernelSwitches.Get(CooperativeTileVariable)?.Trim().ToLowerInvariant() is string forced)
+        {
+            var named = CooperativeMatrixTiles.Where(t => $"{t.M}x{t.N}x{t.K}" == forced).ToList();
+            if (named.Count == 0)
+                throw new InvalidInputException($"{CooperativeTileVariable}={forced} is not a tile the kernels are built for; use one of " +
+                    $"{string.Join(", ", CooperativeMatrixTiles.Select(t => $"{t.M}x{t.N}x{t.K}"))} that the device lists, or unset it.");
+            if (!Listed(named[0]))
+                throw new InvalidInputException($"{CooperativeTileVariable}={forced}: {device.Name} does not list that fp16 x fp16 + fp32 shape " +
+                    $"(it lists: {string.Join("; ", device.CooperativeMatrixShapes)}); unset it.");
+            return named[0];
+        }
         foreach (var tile in CooperativeMatrixTiles)
-            if (listed.Any(s => s.M == tile.M && s.N == tile.N && s.K == tile.K)) return tile;
+            if (Listed(tile)) return tile;
         whyNot = $"{device.Name} lists no fp16 x fp16 + fp32 subgroup shape of {string.Join(", ", CooperativeMatrixTiles.Select(t => $"{t.M}x{t.N}x{t.K}"))} " +
             $"(it lists: {(device.CooperativeMatrixShapes.Count == 0 ? "none" : string.Join("; ", device.CooperativeMatrixShapes))})";
         return null;
@@ -310,10 +342,10 @@ public static class MatmulKernels
     // are 8 lanes wide and up to 8 tall, shorter while that leaves fewer than 16 workgroups to share among the
     // cores (a 128x128 weight gradient over 1024 rows: 14 -> 26 GFLOP/s with 8x2 workgroups instead of 8x8).
     // Narrow or tiny products, where a 128-column tile would be mostly idle lanes, use 4x4 blocks.
-    private static Variant TexelVariant(int m, int n, int batchCount)
+    private static Variant TexelVariant(int m, int n, int batchCount, bool? large)
     {
         const uint blockM = 8, blockN = 16, groupX = 8, enoughGroups = 16;
-        if (n < 64 || (long)m * n < 8 * 8 * blockM * blockN) return Variant.Blocked("matmul_texel4x4", 8, 8, 4, 4, texels: true, vec4Loads: true);
+        if (!(large ?? !(n < 64 || (long)m * n < 8 * 8 * blockM * blockN))) return Variant.Blocked("matmul_texel4x4", 8, 8, 4, 4, texels: true, vec4Loads: true);
         uint groupY = 8;
         while (groupY > 1 && Workgroups(m, groupY * blockM) * Workgroups(n, groupX * blockN) * batchCount < enoughGroups) groupY /= 2;
         return Variant.Blocked("matmul_texel8x16", groupX, groupY, blockM, blockN, texels: true, vec4Loads: true);

@@ -51,6 +51,48 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         AssertWithinBound(actual, layout, shape, first, second, prior: null);
     }
 
+    // VKDIFF_MATMUL_BLOCKS (which `vkdiff tune` varies): each blocked path's small and large blocks on shapes the shape
+    // heuristic gives the other one (a single element, ragged edges, a vec4 remainder, a wide output).
+    public static TheoryData<MatmulPath, string, Layout, int, int, int> ForcedBlockCases()
+    {
+        var data = new TheoryData<MatmulPath, string, Layout, int, int, int>();
+        foreach (MatmulPath path in new[] { MatmulPath.RegisterBlocked, MatmulPath.RegisterBlockedTexels, MatmulPath.Tiled })
+            foreach (string blocks in new[] { "small", "large" })
+                foreach (Layout layout in Enum.GetValues<Layout>())
+                    foreach (var (m, k, n) in new[] { (1, 1, 1), (7, 33, 5), (33, 12, 64), (513, 8, 515) })
+                        data.Add(path, blocks, layout, m, k, n);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(ForcedBlockCases))]
+    public void Forced_blocks_match_the_double_reference_on_the_named_variant(MatmulPath path, string blocks, Layout layout, int rowCount, int inFeatures, int outFeatures)
+    {
+        var shape = new Shape(rowCount, inFeatures, outFeatures);
+        var (first, second) = Inputs(layout, shape, seed: rowCount * 5 + inFeatures);
+        var dispatched = new List<string>();
+        float[] actual = WithSwitch(MatmulKernels.BlocksVariable, blocks, () => WithPath(path, () => RunGuarded(layout, shape, first, second, prior: null, dispatched: dispatched)));
+        AssertWithinBound(actual, layout, shape, first, second, prior: null);
+        string expected = (path, blocks) switch
+        {
+            (MatmulPath.RegisterBlocked, "small") => "matmul_reg4x4",
+            (MatmulPath.RegisterBlocked, _) => "matmul_reg8x8",
+            (MatmulPath.RegisterBlockedTexels, "small") => "matmul_texel4x4",
+            (MatmulPath.RegisterBlockedTexels, _) => "matmul_texel8x16",
+            (_, "small") => "matmul_tiled4x4",
+            _ => "matmul_tiled8x8",
+        };
+        Assert.Contains(expected, dispatched);
+    }
+
+    [Fact]
+    public void An_unknown_block_choice_is_a_clear_error() =>
+        WithSwitch(MatmulKernels.BlocksVariable, "huge", () =>
+        {
+            var error = Assert.Throws<InvalidInputException>(() => RunGuarded(Layout.Forward, new Shape(4, 4, 4), new float[16], new float[16], prior: null));
+            Assert.Equal("VKDIFF_MATMUL_BLOCKS=huge is not a block choice; use auto, small or large.", error.Message);
+            return 0;
+        });
+
     // Mixed precision: both operands stored as fp16 or bf16, every path and layout, shapes with ragged edges and vec4
     // groups; the reference multiplies the rounded operands in double, so the fp32 accumulation bound holds unchanged.
     private static readonly (int M, int K, int N)[] SixteenBitShapes = [(7, 33, 5), (127, 257, 33), (257, 129, 65), (20, 516, 520), (33, 12, 64), (513, 8, 515)];
@@ -111,6 +153,27 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         var (first, second) = Inputs(layout, shape, seed: rowCount * 5 + outFeatures);
         float[] actual = WithPath(MatmulPath.CooperativeMatrix, () => RunGuarded(layout, shape, first, second, prior: null));
         AssertWithinBound(actual, layout, shape, first, second, prior: null, MatmulPath.CooperativeMatrix);
+    }
+
+    // VKDIFF_COOPMAT_TILE: a listed tile is taken (the layer lists 8x8x8 at lavapipe's subgroup 8), one the device does
+    // not list or the kernels are not built for is refused naming what it could be.
+    [Fact, Trait("Category", "CooperativeMatrix")]
+    public void A_forced_cooperative_matrix_tile_is_taken_when_listed_and_refused_otherwise()
+    {
+        string listed = Context.Info.SubgroupSize >= 16 ? "16x16x16" : "8x8x8";
+        var shape = new Shape(33, 40, 17);
+        var (first, second) = Inputs(Layout.Forward, shape, seed: 11);
+        var dispatched = new List<string>();
+        float[] actual = WithSwitch(MatmulKernels.CooperativeTileVariable, listed,
+            () => WithPath(MatmulPath.CooperativeMatrix, () => RunGuarded(Layout.Forward, shape, first, second, prior: null, dispatched: dispatched)));
+        AssertWithinBound(actual, Layout.Forward, shape, first, second, prior: null, MatmulPath.CooperativeMatrix);
+        Assert.Contains($"matmul_coopmat_f16_{listed}", dispatched);
+
+        string unlisted = listed == "8x8x8" ? "16x16x16" : "8x8x8";
+        var error = WithSwitch(MatmulKernels.CooperativeTileVariable, unlisted, () => Assert.Throws<InvalidInputException>(() => MatmulKernels.CooperativeMatrixTile(Context, out _)));
+        Assert.StartsWith($"VKDIFF_COOPMAT_TILE={unlisted}: {Context.Info.Name} does not list that fp16 x fp16 + fp32 shape", error.Message);
+        error = WithSwitch(MatmulKernels.CooperativeTileVariable, "32x32x32", () => Assert.Throws<InvalidInputException>(() => MatmulKernels.CooperativeMatrixTile(Context, out _)));
+        Assert.Contains("is not a tile the kernels are built for; use one of 16x16x16, 16x8x16, 8x16x16, 8x8x8", error.Message);
     }
 
     public static TheoryData<MatmulPath, Layout> SplitCases()
@@ -366,7 +429,8 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
 
     // Runs one product into an output followed by GuardCount sentinel floats, checks the guards survived,
     // and returns the output. prior (when given) is the output's initial value and accumulate is on.
-    private float[] RunGuarded(Layout layout, Shape shape, float[] first, float[] second, float[]? prior, Precision operands = Precision.Fp32)
+    private float[] RunGuarded(Layout layout, Shape shape, float[] first, float[] second, float[]? prior, Precision operands = Precision.Fp32,
+        List<string>? dispatched = null)
     {
         int count = OutputCount(layout, shape);
         float[] initial = new float[count + GuardCount];
@@ -374,7 +438,11 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
         prior?.CopyTo(initial, 0);
         using GpuBuffer a = Upload(first, operands, "a"), b = Upload(second, operands, "b");
         using GpuBuffer c = Context.Upload<float>(initial, "c+guard");
-        Context.Execute(commands => Record(commands, layout, shape, a.Whole, b.Whole, c.Elements<float>(0, count), accumulate: prior is not null, operands));
+        Context.Execute(commands =>
+        {
+            Record(commands, layout, shape, a.Whole, b.Whole, c.Elements<float>(0, count), accumulate: prior is not null, operands);
+            dispatched?.AddRange(commands.DispatchedKernels.Select(kernel => kernel.Name));
+        });
         float[] result = Context.Download<float>(c);
         Assert.All(result.Skip(count), guard => Assert.Equal(Sentinel, guard));
         return result.Take(count).ToArray();
@@ -403,17 +471,19 @@ public sealed class MatmulTests(GpuFixture fixture) : GpuTest(fixture)
     // GPU tests run one at a time (one collection), so a process-wide variable is safe to flip here.
     private static T WithPath<T>(MatmulPath path, Func<T> action) => WithPath(MatmulKernels.PathName(path), action);
 
-    private static T WithPath<T>(string value, Func<T> action)
+    private static T WithPath<T>(string value, Func<T> action) => WithSwitch(MatmulKernels.PathVariable, value, action);
+
+    private static T WithSwitch<T>(string variable, string value, Func<T> action)
     {
-        string? previous = Environment.GetEnvironmentVariable(MatmulKernels.PathVariable);
-        Environment.SetEnvironmentVariable(MatmulKernels.PathVariable, value);
+        string? previous = Environment.GetEnvironmentVariable(variable);
+        Environment.SetEnvironmentVariable(variable, value);
         try
         {
             return action();
         }
         finally
         {
-            Environment.SetEnvironmentVariable(MatmulKernels.PathVariable, previous);
+            Environment.SetEnvironmentVariable(variable, previous);
         }
     }
 }

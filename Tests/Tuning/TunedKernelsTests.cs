@@ -25,6 +25,11 @@ public sealed class TunedKernelsTests(GpuFixture fixture) : GpuTest(fixture), ID
         var none = new Dictionary<string, string>();
         // lavapipe's defaults: texel matmuls, 8 rows per invocation, no staging, texel loads, 8-wide workgroups, CPU layout.
         Assert.Equal(["register", "tiled"], space.Candidates(MatmulKernels.PathVariable, none));
+        Assert.Equal(["small", "large"], space.Candidates(MatmulKernels.BlocksVariable, none));
+        // No cooperative matrices in an fp32 run, so no tile to choose.
+        Assert.Empty(space.Candidates(MatmulKernels.CooperativeTileVariable, none));
+        // Split rows exist at head dims 64 and 128 only (tiny's is 16).
+        Assert.Empty(space.Candidates(AttentionBlocks.SplitVariable, none));
         Assert.Equal(["1"], space.Candidates(AttentionBlocks.RowsVariable, none));
         Assert.Equal(["1"], space.Candidates(AttentionBlocks.SharedVariable, none));
         Assert.Equal(["0"], space.Candidates(AttentionBlocks.TexelsVariable, none));

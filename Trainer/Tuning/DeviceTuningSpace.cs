@@ -6,7 +6,8 @@ namespace VkDiffusion.Trainer.Tuning;
 /// <summary>
 /// The kernel switches `vkdiff tune` varies on one device at one shape, by family:
 /// - matmul: the path (register blocks, texel loads, shared tiles; cooperative matrices only where the run is already
-///   fp16, since on fp32 operands they would change the numbers) and split-K;
+///   fp16, since on fp32 operands they would change the numbers), the block of outputs per invocation, the
+///   cooperative-matrix tile where the device lists several, and split-K;
 /// - attention: the cooperative-matrix kernels (fp16 runs only), split rows (head dims 64 and 128), rows per invocation,
 ///   shared-memory staging and its block, texel loads (fp32 qkv only), and the workgroup size;
 /// - memory: the layout of the memory-bound kernels (a row per invocation, or lanes per row with a shared reduction).
@@ -20,6 +21,8 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
     private static readonly (string Family, string Variable)[] All =
     [
         (Matmul, MatmulKernels.PathVariable),
+        (Matmul, MatmulKernels.BlocksVariable),
+        (Matmul, MatmulKernels.CooperativeTileVariable),
         (Matmul, MatmulKernels.SplitVariable),
         (Attention, AttentionKernels.PathVariable),
         (Attention, AttentionBlocks.SplitVariable),
@@ -69,6 +72,8 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
     {
         MatmulKernels.PathVariable => shape.Precision == Precision.Fp16 && MatmulKernels.CooperativeMatrixTile(context, out _) is not null
             ? ["register", "texel", "tiled", "coopmat"] : ["register", "texel", "tiled"],
+        MatmulKernels.BlocksVariable => ["small", "large"],
+        MatmulKernels.CooperativeTileVariable => MatmulKernels.CooperativeMatrixTiles.Select(t => $"{t.M}x{t.N}x{t.K}"),
         MatmulKernels.SplitVariable => ["off", "2", "4", "8"],
         AttentionKernels.PathVariable => shape.Precision == Precision.Fp16 && AttentionKernels.CooperativeMatrixBlocks(context, shape.HeadDim, out _) is not null
             ? ["fp32", "coopmat"] : [],
@@ -87,10 +92,16 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
     {
         using IDisposable applied = KernelSwitches.UseTuned(settings);
         bool cooperativeAttention = AttentionKernels.ChoosePath() == AttentionPath.CooperativeMatrix;
+        MatmulPath matmulPath = MatmulKernels.ChoosePath(context, shape.Precision);
         AttentionBlocks blocks = AttentionBlocks.For(Device, shape.HeadDim);
         return variable switch
         {
-            MatmulKernels.PathVariable => MatmulKernels.PathName(MatmulKernels.ChoosePath(context, shape.Precision)),
+            MatmulKernels.PathVariable => MatmulKernels.PathName(matmulPath),
+            MatmulKernels.BlocksVariable => matmulPath is MatmulPath.RegisterBlocked or MatmulPath.RegisterBlockedTexels or MatmulPath.Tiled
+                ? KernelSwitches.Get(variable)?.Trim().ToLowerInvariant() ?? "auto" : null,
+            MatmulKernels.CooperativeTileVariable => matmulPath == MatmulPath.CooperativeMatrix || cooperativeAttention
+                ? MatmulKernels.CooperativeMatrixTile(context, out _) is { } tile ? $"{tile.M}x{tile.N}x{tile.K}" : null
+                : null,
             MatmulKernels.SplitVariable => KernelSwitches.Get(variable)?.Trim().ToLowerInvariant() switch
             {
                 null or "auto" => "auto",
