@@ -27,8 +27,10 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
         ModelConfig config = ModelPresets.Get(preset, VocabularySpec.ByName(vocabulary));
         bool printing = !json && group.Rank == 0;
         if (printing) Console.WriteLine(context.Info.Banner);
-        using IDisposable tuned = TunedKernels.Apply(context.Info, TuningShape.For(config, objective, sequenceLength, batchSize, precision),
-            group.Rank != 0 ? TextWriter.Null : json ? Console.Error : Console.Out);
+        // The line goes into the JSON with --json (stderr is for errors alone).
+        var kernels = new StringWriter();
+        using IDisposable tuned = TunedKernels.Apply(context.Info, TuningShape.For(config, objective, sequenceLength, batchSize, precision), kernels);
+        if (printing) Console.Write(kernels);
         StepBenchmarkResult result;
         try
         {
@@ -41,6 +43,7 @@ internal sealed class BenchStep(string? device, bool json, string preset, Object
             if (printing) Console.Error.WriteLine();
         }
         if (group.Rank != 0) return ExitCodes.Success;
+        result = result with { Kernels = kernels.ToString().Trim() };
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(result, JsonOptions.Report));

@@ -37,7 +37,11 @@ public sealed record StepBenchmarkResult(
     long UnplannedActivationBytes,
     long TotalBytes,
     IReadOnlyList<KernelTime> TopKernels,
-    DataParallelFigures? DataParallel);
+    DataParallelFigures? DataParallel)
+{
+    /// <summary>Which kernels the step ran: `vkdiff tune`'s settings or the defaults, and why (TunedKernels' line).</summary>
+    public string? Kernels { get; init; }
+}
 
 /// <summary>
 /// A step under MPI: each rank's step time; per step, the time the rank spent in gradient all-reduces, the share of
