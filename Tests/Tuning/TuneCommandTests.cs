@@ -85,7 +85,8 @@ public sealed class TuneCommandTests : IDisposable
             // The attention family's first trial means the matmul family is finished and saved; attention has more
             // candidates on lavapipe, so the stop comes in the middle of it.
             await worker.Line(line => line.StartsWith('[') && line.Contains("] attention ", StringComparison.Ordinal)).WaitAsync(TimeSpan.FromMinutes(3));
-            worker.Signal("INT");
+            // SIGTERM, which vkdiff takes as Ctrl-C: a shell starts background jobs with SIGINT ignored, and CI may be one.
+            worker.Signal("TERM");
             var (exitCode, output, error) = worker.WaitForExit();
             Assert.True(exitCode == ExitCodes.Interrupted, output + error);
             Assert.Contains("tune: interrupted; ", output);
