@@ -35,19 +35,50 @@ internal static class VkdiffProcess
         return start;
     }
 
-    /// <summary>What a child that ran to its end (or to its deadline, when it was ended) wrote and returned.</summary>
-    public sealed record Outcome(int ExitCode, string Output, string Errors, bool TimedOut);
+    /// <summary>
+    /// What a child that ran to its end (or was ended) wrote and returned: TimedOut when it passed its deadline,
+    /// OverMemory when its resident memory passed the cap.
+    /// </summary>
+    public sealed record Outcome(int ExitCode, string Output, string Errors, bool TimedOut, bool OverMemory = false);
 
-    /// <summary>Runs `vkdiff ARGUMENTS` to its end, or ends it (and its children) at <paramref name="deadline"/>.</summary>
-    public static Outcome Run(IEnumerable<string> arguments, TimeSpan deadline, IReadOnlyDictionary<string, string>? environment = null)
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Runs `vkdiff ARGUMENTS` to its end, or ends it (and its children) at <paramref name="deadline"/> or when its
+    /// resident memory passes <paramref name="memoryCapBytes"/> (a driver whose compiler grows without bound would
+    /// otherwise take the machine's memory, and the kernel's OOM killer may pick another process first).
+    /// </summary>
+    public static Outcome Run(IEnumerable<string> arguments, TimeSpan deadline, IReadOnlyDictionary<string, string>? environment = null,
+        long? memoryCapBytes = null)
     {
         using Process child = Process.Start(StartInfo(arguments, environment))!;
         child.StandardInput.Close();
         Task<string> output = child.StandardOutput.ReadToEndAsync(), errors = child.StandardError.ReadToEndAsync();
-        bool finished = child.WaitForExit(deadline);
-        if (!finished) child.Kill(entireProcessTree: true);
+        var clock = Stopwatch.StartNew();
+        bool timedOut = false, overMemory = false;
+        while (!child.WaitForExit(PollInterval))
+        {
+            timedOut = clock.Elapsed > deadline;
+            overMemory = !timedOut && memoryCapBytes is long cap && ResidentBytes(child) > cap;
+            if (!timedOut && !overMemory) continue;
+            child.Kill(entireProcessTree: true);
+            break;
+        }
         child.WaitForExit();
-        return new Outcome(child.ExitCode, output.Result, errors.Result, TimedOut: !finished);
+        return new Outcome(child.ExitCode, output.Result, errors.Result, timedOut, overMemory);
+    }
+
+    private static long ResidentBytes(Process child)
+    {
+        try
+        {
+            child.Refresh();
+            return child.WorkingSet64;
+        }
+        catch (InvalidOperationException)
+        {
+            return 0; // it has just exited
+        }
     }
 
     /// <summary>A child's exit code in words. On Linux a process killed by a signal reports 128 + the signal (SIGABRT 6 -> 134, SIGSEGV 11 -> 139).</summary>

@@ -49,6 +49,9 @@ public sealed class TuneCommand : ICommand
     [Option("timeout", Default = 600, HelpText = "Seconds a candidate's child may take before it is ended and the candidate dropped.")]
     public int TimeoutSeconds { get; set; }
 
+    [Option("memory-cap", Default = 8192, HelpText = "MiB of resident memory a candidate's child may use before it is ended and the candidate dropped.")]
+    public int MemoryCapMiB { get; set; }
+
     [Option("measure", Hidden = true, HelpText = "Child mode: time the step with the environment's switches and print one JSON line.")]
     public bool Measure { get; set; }
 
@@ -67,6 +70,7 @@ public sealed class TuneCommand : ICommand
     {
         if (Steps < 1) throw new VkDiffusionException($"--steps must be at least 1, got {Steps}", ExitCodes.Usage);
         if (TimeoutSeconds < 1) throw new VkDiffusionException($"--timeout must be at least 1 second, got {TimeoutSeconds}", ExitCodes.Usage);
+        if (MemoryCapMiB < 1) throw new VkDiffusionException($"--memory-cap must be at least 1 MiB, got {MemoryCapMiB}", ExitCodes.Usage);
         PrecisionFlag.Check(Precision, "tune");
         Target target = ResolveTarget();
         return Measure ? MeasureInChild(target) : Tune(target);
@@ -124,7 +128,8 @@ public sealed class TuneCommand : ICommand
         var arguments = ChildArguments(target, precision);
         var timeout = TimeSpan.FromSeconds(TimeoutSeconds);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var tuner = new Tuner(space, settings => MeasureCandidate(arguments, settings, timeout),
+        long memoryCap = (long)MemoryCapMiB << 20;
+        var tuner = new Tuner(space, settings => MeasureCandidate(arguments, settings, timeout, memoryCap),
             entry =>
             {
                 cache = cache.With(entry);
@@ -173,10 +178,11 @@ public sealed class TuneCommand : ICommand
         return ["tune", "--measure", .. shape, "--precision", precision.Name(), "--steps", Steps.ToString(CultureInfo.InvariantCulture), .. device];
     }
 
-    private static TuningMeasurement MeasureCandidate(string[] arguments, IReadOnlyDictionary<string, string> settings, TimeSpan timeout)
+    private static TuningMeasurement MeasureCandidate(string[] arguments, IReadOnlyDictionary<string, string> settings, TimeSpan timeout, long memoryCap)
     {
-        VkdiffProcess.Outcome outcome = VkdiffProcess.Run(arguments, timeout, settings);
+        VkdiffProcess.Outcome outcome = VkdiffProcess.Run(arguments, timeout, settings, memoryCap);
         if (outcome.TimedOut) return TuningMeasurement.Failed($"did not finish within {timeout.TotalSeconds:0} s (--timeout)");
+        if (outcome.OverMemory) return TuningMeasurement.Failed($"used more than {memoryCap >> 20} MiB of memory (--memory-cap)");
         // The last line that is not a stack frame: a driver's "LLVM ERROR: ...", or vkdiff's own one-line error.
         string lastWords = outcome.Errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .LastOrDefault(l => !l.StartsWith("at ", StringComparison.Ordinal)) ?? "";

@@ -109,6 +109,19 @@ public sealed class TuneCommandTests : IDisposable
         Assert.Equal(["matmul", "attention"], entry.GetProperty("families_done").EnumerateArray().Select(f => f.GetString()));
     }
 
+    // A candidate that really misbehaves: SwiftShader's JIT grows without bound compiling the texel matmul (docs/portability.md),
+    // so its child passes the memory cap, is ended and dropped, and the tuning finishes on the other candidates.
+    [DriverFact("swiftshader")]
+    public void On_SwiftShader_the_texel_matmul_candidate_is_ended_at_the_memory_cap_and_the_tuning_finishes()
+    {
+        var (exitCode, output, error) = DriverRun.Vkdiff("swiftshader", new Dictionary<string, string> { ["VKDIFF_CACHE_DIR"] = cacheDirectory },
+            ["tune", .. TinyShape, "--families", "matmul", "--memory-cap", "1024", "--timeout", "300"]);
+        Assert.True(exitCode == ExitCodes.Success, output + error);
+        Assert.Matches(@"VKDIFF_MATMUL=texel\s+FAILED: used more than 1024 MiB of memory \(--memory-cap\)", output);
+        Assert.Matches(@"VKDIFF_MATMUL=tiled\s+[0-9.]+ ms/step", output);
+        Assert.Contains("tune: wrote ", output);
+    }
+
     [Fact]
     public void Unknown_families_are_a_usage_error()
     {
