@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 23 on a CPU (lavapipe): AR and MDM tiny at U = 1k, 3k and 10k byte tokens of GCIDE, MDM tiny at 30k, then AR and MDM
-# mini at 30k
+# mini at 30k, then AR and MDM tiny at 30k with batch 64
 # (docs/results.md).
 #   bash scripts/study-crossover.sh            trains every run in turn, each under `nice -n 19` (idle cycles only)
 #   bash scripts/study-crossover.sh evaluate   evaluates each finished MDM run's best checkpoint again with
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=runs-study
 data="$out/data/gcide"
-stages=(ar ar-10k mdm mdm-10k mdm-30k ar-mini-30k mdm-mini-30k)
+stages=(ar ar-10k mdm mdm-10k mdm-30k ar-mini-30k mdm-mini-30k ar-b64-30k mdm-b64-30k)
 mkdir -p "$out" study/crossover
 
 if [ "${1:-}" = evaluate ]; then
