@@ -81,12 +81,18 @@ internal static class VkdiffProcess
         }
     }
 
-    /// <summary>A child's exit code in words. On Linux a process killed by a signal reports 128 + the signal (SIGABRT 6 -> 134, SIGSEGV 11 -> 139).</summary>
+    /// <summary>
+    /// A child's exit code in words. On Linux a process killed by a signal reports 128 + the signal (SIGABRT 6 -> 134,
+    /// SIGSEGV 11 -> 139); on Windows a crash reports its NTSTATUS (0xC0000005 for an access violation).
+    /// </summary>
     public static string DescribeExit(int exitCode) => exitCode switch
     {
         134 => "SIGABRT (exit code 134: the driver aborted)",
         137 => "SIGKILL (exit code 137)",
         139 => "SIGSEGV (exit code 139: the driver crashed)",
+        unchecked((int)0xC0000005) => "an access violation (exit code 0xC0000005: the driver crashed)",
+        unchecked((int)0xC00000FD) => "a stack overflow (exit code 0xC00000FD)",
+        unchecked((int)0xC0000409) or unchecked((int)0xC0000602) => $"a fail-fast abort (exit code 0x{exitCode:X8}: the process ended itself)",
         _ => $"exit code {exitCode}",
     };
 }
