@@ -61,14 +61,15 @@ internal static class VkdiffProcess
             timedOut = clock.Elapsed > deadline;
             overMemory = !timedOut && memoryCapBytes is long cap && ResidentBytes(child) > cap;
             if (!timedOut && !overMemory) continue;
-            child.Kill(entireProcessTree: true);
+            End(child);
             break;
         }
         child.WaitForExit();
         return new Outcome(child.ExitCode, output.Result, errors.Result, timedOut, overMemory);
     }
 
-    private static long ResidentBytes(Process child)
+    /// <summary>The child's resident memory now; 0 once it has exited.</summary>
+    public static long ResidentBytes(Process child)
     {
         try
         {
@@ -79,6 +80,13 @@ internal static class VkdiffProcess
         {
             return 0; // it has just exited
         }
+    }
+
+    /// <summary>Ends the child and the processes it started; nothing when it has already exited.</summary>
+    public static void End(Process child)
+    {
+        try { child.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { }
     }
 
     /// <summary>

@@ -53,13 +53,12 @@ internal static class IsolatedPipelineBuilds
             var clock = Stopwatch.StartNew();
             while (!next.Wait(PollInterval))
             {
-                child.Refresh();
                 if (child.HasExited) continue;
                 string? excess = clock.Elapsed > BuildDeadline ? $"did not finish building it within {BuildDeadline.TotalMinutes:0} minutes"
-                    : child.WorkingSet64 > MemoryCapBytes ? $"took more than {MemoryCapBytes >> 30} GiB of memory building it"
+                    : VkdiffProcess.ResidentBytes(child) > MemoryCapBytes ? $"took more than {MemoryCapBytes >> 30} GiB of memory building it"
                     : null;
                 if (excess is null) continue;
-                child.Kill(entireProcessTree: true);
+                VkdiffProcess.End(child);
                 builds.Add(Failed(kernel, $"the driver {excess}, so vkdiff ended it"));
                 return builds;
             }

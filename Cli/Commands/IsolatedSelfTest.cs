@@ -86,9 +86,9 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
             // Its output has closed: it is exiting; wait for that rather than poll.
             if (lines.IsCompleted && child.WaitForExit(PollInterval)) continue;
             killedBecause ??= clock.Elapsed > timeout ? $"did not finish within {timeout.TotalSeconds:0} s ({TimeoutVariable})"
-                : WorkingSet(child) > memoryCapBytes ? $"used more than {memoryCapBytes / (1024 * 1024)} MiB of memory ({MemoryCapVariable})"
+                : VkdiffProcess.ResidentBytes(child) > memoryCapBytes ? $"used more than {memoryCapBytes / (1024 * 1024)} MiB of memory ({MemoryCapVariable})"
                 : null;
-            if (killedBecause is not null) Kill(child);
+            if (killedBecause is not null) VkdiffProcess.End(child);
         }
         child.WaitForExit();
         if (killedBecause is null && child.ExitCode is ExitCodes.Success or ExitCodes.SelfTestFailed) yield break;
@@ -109,25 +109,6 @@ internal sealed class IsolatedSelfTest(string? device, Action<SelfTestResult> on
         {
             return null;
         }
-    }
-
-    private static long WorkingSet(Process child)
-    {
-        try
-        {
-            child.Refresh();
-            return child.WorkingSet64;
-        }
-        catch (InvalidOperationException)
-        {
-            return 0; // it has just exited
-        }
-    }
-
-    private static void Kill(Process child)
-    {
-        try { child.Kill(entireProcessTree: true); }
-        catch (InvalidOperationException) { }
     }
 
     private static double PositiveSetting(string variable, double fallback)

@@ -88,7 +88,7 @@ public sealed class ReportCommand : ICommand
             {
                 ["device"] = info.Index,
                 ["ignored"] = loaded.Ignored,
-                ["cache"] = loaded.Cache is null ? null : JsonNode.Parse(File.ReadAllText(TuningCache.PathFor(info))),
+                ["cache"] = loaded.Cache is null ? null : JsonNode.Parse(loaded.Cache.ToJson()),
             };
         })]);
         return new DeviceList(JsonSerializer.SerializeToNode(devices, JsonOptions.Report), quirks, tunerCaches,

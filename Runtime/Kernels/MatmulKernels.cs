@@ -190,19 +190,22 @@ public static class MatmulKernels
     {
         int maxSplits = Math.Max(1, reductionLength / MinSplitLength);
         if (forcedSplitCount.Value is { } overridden) return Math.Clamp(overridden, 1, maxSplits);
+        if (ForcedSplitCount() is int splits) return Math.Min(splits, maxSplits);
+        if (outputTiles * 2 > TargetWorkgroups(device)) return 1;
+        return (int)Math.Clamp(TargetWorkgroups(device) / outputTiles, 1, maxSplits);
+    }
+
+    /// <summary>VKDIFF_SPLIT_K as a slice count (1 for off), or null for auto (the device and shape decide).</summary>
+    public static int? ForcedSplitCount()
+    {
         string? forced = KernelSwitches.Get(SplitVariable)?.Trim().ToLowerInvariant();
-        switch (forced)
+        return forced switch
         {
-            case null or "" or "auto":
-                if (outputTiles * 2 > TargetWorkgroups(device)) return 1;
-                return (int)Math.Clamp(TargetWorkgroups(device) / outputTiles, 1, maxSplits);
-            case "off" or "0" or "1":
-                return 1;
-            default:
-                if (!int.TryParse(forced, out int splits) || splits < 1)
-                    throw new InvalidInputException($"{SplitVariable}={forced} is not a split setting; use auto, off or a positive number of slices.");
-                return Math.Min(splits, maxSplits);
-        }
+            null or "auto" => null,
+            "off" or "0" => 1,
+            _ when int.TryParse(forced, out int splits) && splits >= 1 => splits,
+            _ => throw new InvalidInputException($"{SplitVariable}={forced} is not a split setting; use auto, off or a positive number of slices."),
+        };
     }
 
     private static long TargetWorkgroups(DeviceInfo device) => KernelProfile.For(device).TargetWorkgroups;

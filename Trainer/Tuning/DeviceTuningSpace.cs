@@ -102,11 +102,11 @@ public sealed class DeviceTuningSpace(GpuContext context, TuningShape shape, IRe
             MatmulKernels.CooperativeTileVariable => matmulPath == MatmulPath.CooperativeMatrix || cooperativeAttention
                 ? MatmulKernels.CooperativeMatrixTile(context, out _) is { } tile ? $"{tile.M}x{tile.N}x{tile.K}" : null
                 : null,
-            MatmulKernels.SplitVariable => KernelSwitches.Get(variable)?.Trim().ToLowerInvariant() switch
+            MatmulKernels.SplitVariable => MatmulKernels.ForcedSplitCount() switch
             {
-                null or "auto" => "auto",
-                "0" or "1" or "off" => "off",
-                string count => count,
+                null => "auto",
+                1 => "off",
+                int count => count.ToString(),
             },
             AttentionKernels.PathVariable => AttentionKernels.PathName(AttentionKernels.ChoosePath()),
             _ when cooperativeAttention && variable.StartsWith("VKDIFF_ATTENTION_", StringComparison.Ordinal) => null,

@@ -83,9 +83,12 @@ public sealed record TuningCache(int Format, TuningIdentity Identity, IReadOnlyL
         return here.Mismatch(cache.Identity) is string why ? new Loaded(null, why) : new Loaded(cache, null);
     }
 
+    /// <summary>The file's content.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
     public void Save(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+        AtomicFile.WriteAllText(path, ToJson());
     }
 }
