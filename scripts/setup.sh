@@ -44,8 +44,11 @@ bash "$(dirname "$0")/setup-glslc.sh"
 # PowerShell 7 (the NuGet tool; 7.6.10, as newer ones do not install here) for the test of scripts/quickstart.ps1,
 # into .tools-windows/pwsh, git-ignored. Without it that test is skipped and says so.
 pwsh_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools-windows/pwsh"
-if [ ! -x "$pwsh_dir/pwsh" ] && ! dotnet tool install --tool-path "$pwsh_dir" PowerShell --version 7.6.10 >/dev/null; then
-  echo "setup: PowerShell 7 could not be installed into $pwsh_dir: the quickstart.ps1 test is left out"
+if [ ! -x "$pwsh_dir/pwsh" ]; then
+  # An interrupted install leaves a half-filled store that the next install refuses to overwrite.
+  rm -rf "$pwsh_dir"
+  dotnet tool install --tool-path "$pwsh_dir" PowerShell --version 7.6.10 >/dev/null \
+    || echo "setup: PowerShell 7 could not be installed into $pwsh_dir: the quickstart.ps1 test is left out"
 fi
 
 # More Vulkan implementations for the conformance runs (SwiftShader, Mesa 25's lavapipe and RADV), fetched into
