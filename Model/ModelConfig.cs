@@ -24,8 +24,20 @@ public sealed record VocabularySpec(string Name, int EndOfDocumentId, int MaskId
     {
         "bytes" => Bytes,
         "gpt2" => Gpt2,
-        _ => throw new Runtime.Vulkan.InvalidInputException($"unknown vocabulary '{name}' (known: bytes, gpt2)"),
+        _ when LearnedBpeSize(name) is int size => LearnedBpe(size),
+        _ => throw new Runtime.Vulkan.InvalidInputException($"unknown vocabulary '{name}' (known: bytes, gpt2, bpeN)"),
     };
+
+    /// <summary>
+    /// A byte-level BPE of N text ids learned from the corpus (`vkdiff prepare --tokenizer bpeN`), laid out as GPT-2's:
+    /// N - 1 ranked tokens (the 256 bytes among them), EOD N - 1, MASK N; the table padded to a multiple of 64.
+    /// </summary>
+    public static VocabularySpec LearnedBpe(int size) => new($"bpe{size}", size - 1, size, (size + 1 + 63) / 64 * 64);
+
+    /// <summary>N of a `bpeN` name (258 to 65535: the bytes, one merge, EOD; uint16 ids), or null for any other name.</summary>
+    public static int? LearnedBpeSize(string name) =>
+        name.StartsWith("bpe", StringComparison.Ordinal) && int.TryParse(name.AsSpan(3), System.Globalization.NumberStyles.None, null, out int size)
+        && size is >= 258 and <= 65535 ? size : null;
 }
 
 /// <summary>The transformer's shape (PAPER §1). Pre-norm decoder, RMSNorm, SwiGLU, RoPE, tied LM head, no biases.</summary>
@@ -51,7 +63,7 @@ public sealed record ModelConfig
     /// </summary>
     [JsonIgnore]
     public double FlopsParameterCount =>
-        4.0 * Layers * ModelDim * ModelDim + 3.0 * Layers * ModelDim * HiddenDim + 6.0 * Layers * ModelDim + (Vocabulary.EndOfDocumentId + 1.0) * ModelDim;
+        4.0 * Layers * ModelDim * ModelDim + 3.0 * Layers * ModelDim * HiddenDim + 6.0 * Layers * ModelDim + (double)Vocabulary.Size * ModelDim;
 
     /// <summary>The parameters this model actually has (embedding table included once: the head is tied).</summary>
     [JsonIgnore]

@@ -23,7 +23,7 @@ public sealed class ImportCommand : ICommand
         OutputPath.RequireFile(Out, "--out");
         if (File.Exists(Out) && !Force) throw new InvalidInputException($"{Out} exists; pass --force to replace it.");
         HfImport.Imported model = HfImport.Read(HfDirectory);
-        RunCheckpoint.SaveWeights(Out, model.Config, model.Objective, model.Parameters);
+        RunCheckpoint.SaveWeights(Out, model.Config, model.Objective, model.Parameters, model.LearnedTokenizer?.RanksText());
         Console.WriteLine($"imported {model.Objective.ToString().ToUpperInvariant()} model {HfDirectory} to {Out} ({model.Config.Vocabulary.Name} vocabulary, {model.Config.ParameterCount:N0} parameters)");
         return ExitCodes.Success;
     }

@@ -11,7 +11,8 @@ public sealed class PrepareCommand : ICommand
         ".dict/.dict.dz (dictd). Directories are read recursively in sorted order. Default: the shipped GCIDE excerpt (docs/data.md), its last 500 entries the validation split.")]
     public IEnumerable<string> Inputs { get; set; } = [];
 
-    [Option("tokenizer", Default = "gpt2", HelpText = "gpt2 (50257 ids, padded to 50304) or bytes (UTF-8 bytes, padded to 320).")]
+    [Option("tokenizer", Default = "gpt2", HelpText = "gpt2 (50257 ids, padded to 50304), bytes (UTF-8 bytes, padded to 320) or bpeN: " +
+        "a byte-level BPE of N ids (258..65535) learned from the training documents, e.g. bpe1024 for small models (its ranks are kept in the dataset).")]
     public string Tokenizer { get; set; } = "gpt2";
 
     [Option("out", Required = true, HelpText = "Output directory (created; must not exist or be empty unless --force).")]
@@ -29,8 +30,8 @@ public sealed class PrepareCommand : ICommand
     public int Run()
     {
         using var interruption = new Interruption("prepare: stopping; nothing of the new dataset is kept...");
-        if (!Tokenizers.Names.Contains(Tokenizer))
-            throw new VkDiffusionException($"--tokenizer {Tokenizer} is not one of: {string.Join(", ", Tokenizers.Names)}; see vkdiff prepare --help", ExitCodes.Usage);
+        if (!Tokenizers.IsKnown(Tokenizer))
+            throw new VkDiffusionException($"--tokenizer {Tokenizer} is not one of: {Tokenizers.Choices}; see vkdiff prepare --help", ExitCodes.Usage);
         var inputs = Inputs.ToList();
         if (inputs.Count == 0) Console.Error.WriteLine($"prepare: no --input given; using the default corpus {DefaultCorpus.RequirePath()}");
         DatasetMeta meta = CorpusPreparer.Prepare(new PrepareOptions

@@ -56,7 +56,7 @@ public sealed class SampleCommand : ICommand
         OptionRange.Require(order is not null, "sample", "order", "confidence, random or remask", Order);
         PrecisionFlag.Check(Precision, "sample");
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
-        ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
+        ITokenizer tokenizer = checkpoint.CreateTokenizer();
         uint[] prompt = tokenizer.Encode(Prompt).Select(id => (uint)id).ToArray();
         var options = new SamplingOptions(Length, Steps ?? Length, Temperature, TopK, Seed, order!.Value);
         using GpuContext context = GpuContext.Create(Device);

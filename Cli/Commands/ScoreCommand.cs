@@ -51,7 +51,7 @@ public sealed class ScoreCommand : ICommand
         };
         List<TaskItem> items = ReadTasks(Tasks);
         using RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(Checkpoint);
-        ITokenizer tokenizer = Tokenizers.Create(checkpoint.Config.Vocabulary.Name);
+        ITokenizer tokenizer = checkpoint.CreateTokenizer();
         using GpuContext context = GpuContext.Create(Device);
         using var scorer = new ChoiceScorer(context, checkpoint.Config, checkpoint.Objective, checkpoint.ReadParameters(), scoring, MonteCarlo, Seed,
             PrecisionFlag.Resolve(Precision, "score", context));

@@ -1,4 +1,5 @@
 using VkDiffusion.Model;
+using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Export;
@@ -6,6 +7,17 @@ namespace VkDiffusion.Tests.Export;
 /// <summary>Small untrained checkpoints for export tests that need weights but no training (layouts, round trips, refusals).</summary>
 public static class ExportTestModels
 {
+    public const string LearnedVocabularyName = "bpe400";
+
+    private static readonly Lazy<BytePairTokenizer> LearnedTokenizer = new(() => BytePairTokenizer.Learned(LearnedVocabularyName,
+        BytePairLearner.Learn(new JsonlCorpusSource(DefaultCorpus.RequirePath()).ReadDocuments(), 399), DefaultCorpus.FileName));
+
+    /// <summary>A learned vocabulary of 400 ids (`prepare --tokenizer bpe400` of the shipped excerpt's documents), the same on every call.</summary>
+    public static BytePairTokenizer Learned => LearnedTokenizer.Value;
+
+    /// <summary>The tokenizer of <paramref name="vocabularyName"/>: bytes, gpt2 or <see cref="LearnedVocabularyName"/>.</summary>
+    public static ITokenizer Tokenizer(string vocabularyName) => vocabularyName == LearnedVocabularyName ? Learned : Tokenizers.Create(vocabularyName);
+
     /// <summary>2 layers, width 32 (2 heads of 16), MLP 64: every tensor distinct and cheap.</summary>
     public static ModelConfig Config(string vocabularyName) => new()
     {
@@ -28,7 +40,7 @@ public static class ExportTestModels
         foreach (ParameterSpec spec in ModelParameters.Specs(config).Where(spec => spec.IsNormWeight))
             for (int i = 0; i < parameters[spec.Name].Length; i++) parameters[spec.Name][i] += 0.01f * ((i * 7 + spec.Name.Length) % 5);
         edit?.Invoke(parameters);
-        RunCheckpoint.SaveWeights(path, config, objective, parameters);
+        RunCheckpoint.SaveWeights(path, config, objective, parameters, vocabularyName == LearnedVocabularyName ? Learned.RanksText() : null);
         return path;
     }
 }

@@ -5,6 +5,7 @@ using VkDiffusion.Runtime.Reference;
 using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Tests.Runtime;
 using VkDiffusion.Trainer.Checkpoints;
+using VkDiffusion.Trainer.Export;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Export;
@@ -97,6 +98,7 @@ public sealed class HfExportTests : IDisposable
     [Theory]
     [InlineData("bytes")]
     [InlineData("gpt2")]
+    [InlineData(ExportTestModels.LearnedVocabularyName)]
     public void The_tokenizer_json_maps_gpt2_byte_characters_to_vkdiffs_ids(string vocabularyName)
     {
         string output = Export(ExportTestModels.Write(directory.File(vocabularyName + ".safetensors"), Objective.Mdm, vocabularyName));
@@ -113,6 +115,13 @@ public sealed class HfExportTests : IDisposable
             Assert.Equal(65, vocabulary["A"]!.GetValue<int>());
             Assert.Equal(0xC3, vocabulary["Ã"]!.GetValue<int>());
             Assert.Empty(merges);
+        }
+        else if (vocabularyName == ExportTestModels.LearnedVocabularyName)
+        {
+            // Every learned token under its byte-level spelling at its id, and one merge per token longer than a byte.
+            IReadOnlyList<byte[]> learned = ExportTestModels.Learned.TokenBytes;
+            for (int id = 0; id < learned.Count; id++) Assert.Equal(id, vocabulary[ByteLevelVocabulary.ToByteLevel(learned[id])]!.GetValue<int>());
+            Assert.Equal(learned.Count(token => token.Length > 1), merges.Count);
         }
         else
         {
@@ -132,11 +141,12 @@ public sealed class HfExportTests : IDisposable
     [InlineData("mdm", "f32")]
     [InlineData("mdm", "f16")]
     [InlineData("ar", "bf16")]
-    public void Import_turns_the_hf_export_back_into_the_same_weights(string objectiveName, string dtype)
+    [InlineData("mdm", "f32", ExportTestModels.LearnedVocabularyName)]
+    public void Import_turns_the_hf_export_back_into_the_same_weights(string objectiveName, string dtype, string vocabularyName = "bytes")
     {
         Objective objective = objectiveName == "ar" ? Objective.Ar : Objective.Mdm;
-        string checkpoint = ExportTestModels.Write(directory.File(objectiveName + ".safetensors"), objective);
-        string imported = directory.File($"imported-{objectiveName}-{dtype}.safetensors");
+        string checkpoint = ExportTestModels.Write(directory.File($"{objectiveName}-{vocabularyName}.safetensors"), objective, vocabularyName);
+        string imported = directory.File($"imported-{objectiveName}-{dtype}-{vocabularyName}.safetensors");
         var (exitCode, _, error) = CliErrorTests.RunVkdiff(null, "import", "--hf", Export(checkpoint, dtype), "--out", imported);
         Assert.True(exitCode == 0, error);
 
@@ -144,6 +154,8 @@ public sealed class HfExportTests : IDisposable
         using RunCheckpoint.Loaded back = RunCheckpoint.Open(imported);
         Assert.Equal(original.Config, back.Config);
         Assert.Equal(objective, back.Objective);
+        // A learned vocabulary comes back from tokenizer.json, so the imported model decodes as the original did.
+        Assert.Equal(ExportTestModels.Tokenizer(vocabularyName).Encode(TinyTrainedModel.SampleText), back.CreateTokenizer().Encode(TinyTrainedModel.SampleText));
         Dictionary<string, float[]> originalWeights = original.ReadParameters(), importedWeights = back.ReadParameters();
         Assert.Equal(originalWeights.Keys.Order(), importedWeights.Keys.Order());
         foreach (var (name, values) in originalWeights)

@@ -70,15 +70,16 @@ public sealed class LlamaCppExportTests(GpuFixture fixture, ITestOutputHelper ou
     [Theory]
     [InlineData("bytes")]
     [InlineData("gpt2")]
+    [InlineData(ExportTestModels.LearnedVocabularyName)]
     public void Llama_cpp_tokenizes_text_to_the_ids_vkdiff_prepare_writes(string vocabularyName)
     {
         using var directory = new TemporaryDirectory();
         ModelConfig config = ModelPresets.Get("tiny", VocabularySpec.ByName(vocabularyName));
-        var source = new ExportSource(config, Objective.Ar, 64, ModelParameters.Initialize(config, seed: 1));
+        ITokenizer tokenizer = ExportTestModels.Tokenizer(vocabularyName);
+        var source = new ExportSource(config, Objective.Ar, 64, ModelParameters.Initialize(config, seed: 1), vocabularyName == ExportTestModels.LearnedVocabularyName ? ExportTestModels.Learned : null);
         string gguf = directory.File("model.gguf");
         using (var file = File.Create(gguf)) GgufExport.Build(source, ExportDType.F32, "tokenizer-check").Write(file);
         using var model = new LlamaCppModel(gguf);
-        ITokenizer tokenizer = Tokenizers.Create(vocabularyName);
         Assert.Equal(config.Vocabulary.PaddedSize, model.VocabularySize);
         Assert.Equal(tokenizer.Encode(TinyTrainedModel.SampleText), model.Tokenize(TinyTrainedModel.SampleText));
         Assert.Equal(tokenizer.Encode(""), model.Tokenize(""));

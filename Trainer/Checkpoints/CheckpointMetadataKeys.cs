@@ -14,5 +14,7 @@ public static class CheckpointMetadataKeys
     /// <summary>The full training config as JSON (data, U, E, L, batch, schedule), for exact resume.</summary>
     public const string TrainingConfig = "training_config";
     public const string Tokenizer = "tokenizer";
+    /// <summary>A learned vocabulary's ranks (tiktoken's "BASE64 RANK" lines), so the checkpoint decodes without its dataset.</summary>
+    public const string TokenizerRanks = "tokenizer_ranks";
     public const string CreatedUtc = "created_utc";
 }

@@ -39,11 +39,12 @@ public static class CorpusPreparer
     public const string TrainDocumentStartsFile = "train.docs.bin", ValDocumentStartsFile = "val.docs.bin";
     private const string AllTokensFile = "all.bin";
     private static readonly HashSet<string?> DatasetFiles =
-        [TrainTokenFile, ValTokenFile, TrainDocumentStartsFile, ValDocumentStartsFile, DatasetMeta.FileName];
+        [TrainTokenFile, ValTokenFile, TrainDocumentStartsFile, ValDocumentStartsFile, DatasetMeta.FileName, BytePairTokenizer.RanksFileName];
 
     public static DatasetMeta Prepare(PrepareOptions options, TextWriter? progress = null, CancellationToken cancellation = default)
     {
-        ITokenizer tokenizer = Tokenizers.Create(options.Tokenizer);
+        if (!Tokenizers.IsKnown(options.Tokenizer))
+            throw new InvalidInputException($"Unknown tokenizer '{options.Tokenizer}'; choose {Tokenizers.Choices}.");
         ValidateSplitOptions(options);
         if (options.Inputs.Count == 0)
             options = options with
@@ -69,6 +70,9 @@ public static class CorpusPreparer
             Directory.CreateDirectory(temporaryDirectory);
             try
             {
+                ITokenizer tokenizer = Tokenizers.LearnedSize(options.Tokenizer) is int size
+                    ? LearnTokenizer(options, sources, size, temporaryDirectory, progress, cancellation)
+                    : Tokenizers.Create(options.Tokenizer);
                 DatasetMeta meta = WriteDataset(tokenizer, sources, options, temporaryDirectory, progress, cancellation);
                 MoveIntoPlace(temporaryDirectory, outputDirectory, replacing);
                 return meta;
@@ -154,8 +158,7 @@ public static class CorpusPreparer
             }
             writer.Complete();
         }
-        if (documentStarts.Count == 0)
-            throw new InvalidInputException($"The input holds no document ({string.Join(", ", sources.Select(s => s.Path))}).");
+        if (documentStarts.Count == 0) throw NoDocument(sources);
 
         var (validationDocuments, rule) = ValidationDocumentCount(options, documentStarts.Count);
         int trainDocuments = documentStarts.Count - validationDocuments;
@@ -188,6 +191,32 @@ public static class CorpusPreparer
         }
         return meta;
     }
+
+    /// <summary>
+    /// A byte-level BPE of <paramref name="size"/> ids learned from the training documents only (the validation split is
+    /// the same last documents WriteDataset holds out), its ranks written into the dataset for every later reader.
+    /// </summary>
+    private static BytePairTokenizer LearnTokenizer(
+        PrepareOptions options, IReadOnlyList<CorpusSource> sources, int size, string directory, TextWriter? progress, CancellationToken cancellation)
+    {
+        int documentCount = 0;
+        foreach (CorpusSource source in sources)
+            foreach (string _ in source.ReadDocuments())
+            {
+                cancellation.ThrowIfCancellationRequested();
+                documentCount++;
+            }
+        if (documentCount == 0) throw NoDocument(sources);
+        int trainDocuments = documentCount - ValidationDocumentCount(options, documentCount).Count;
+        progress?.WriteLine($"prepare: learning a {size}-id BPE from the {trainDocuments:N0} training documents");
+        byte[][] tokens = BytePairLearner.Learn(sources.SelectMany(source => source.ReadDocuments()).Take(trainDocuments), size - 1, progress, cancellation);
+        var tokenizer = new BytePairTokenizer($"bpe{size}", tokens);
+        File.WriteAllText(Path.Combine(directory, BytePairTokenizer.RanksFileName), tokenizer.RanksText());
+        return tokenizer;
+    }
+
+    private static InvalidInputException NoDocument(IReadOnlyList<CorpusSource> sources) =>
+        new($"The input holds no document ({string.Join(", ", sources.Select(s => s.Path))}).");
 
     private static (int Count, string Rule) ValidationDocumentCount(PrepareOptions options, int documentCount)
     {

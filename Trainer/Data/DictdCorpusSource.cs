@@ -35,6 +35,8 @@ public sealed class DictdCorpusSource(string path) : CorpusSource(path)
 
     public override IEnumerable<string> ReadDocuments()
     {
+        // Each reading counts afresh: prepare reads a corpus twice when it learns a BPE first.
+        ReplacedInvalidBytes = 0;
         var entries = ReadEntryRanges();
         using Stream file = OpenRead(Path);
         using Stream entriesStream = Path.EndsWith(".dz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file;

@@ -36,17 +36,31 @@ public static class Tokenizers
 {
     public static readonly IReadOnlyList<string> Names = [ByteTokenizer.TokenizerName, Gpt2Tokenizer.TokenizerName];
 
+    /// <summary>What --tokenizer takes, for help and errors.</summary>
+    public const string Choices = "bytes, gpt2 or bpeN (a byte-level BPE of N ids learned from the corpus, N in 258..65535)";
+
+    /// <summary>N of a learned vocabulary's name `bpeN`, or null for any other name.</summary>
+    public static int? LearnedSize(string name) => VkDiffusion.Model.VocabularySpec.LearnedBpeSize(name);
+
+    /// <summary>Whether --tokenizer NAME names a tokenizer `vkdiff prepare` can make.</summary>
+    public static bool IsKnown(string name) => Names.Contains(name) || LearnedSize(name) is not null;
+
     /// <summary>Markers Decode writes for ids that are not text.</summary>
     public const string MaskMarker = "[MASK]";
 
     public static string PaddingMarker(int id) => $"[PAD {id}]";
 
+    /// <summary>
+    /// A fixed tokenizer by name. A learned one (bpeN) lives with its data: <see cref="BytePairTokenizer.LoadLearned"/>
+    /// reads it from a dataset directory, <c>RunCheckpoint.Loaded.CreateTokenizer</c> from a checkpoint.
+    /// </summary>
     public static ITokenizer Create(string name) => name.ToLowerInvariant() switch
     {
         ByteTokenizer.TokenizerName => new ByteTokenizer(),
         Gpt2Tokenizer.TokenizerName => Gpt2Tokenizer.Shared,
-        _ => throw new VkDiffusion.Runtime.Vulkan.InvalidInputException(
-            $"Unknown tokenizer '{name}'; choose one of: {string.Join(", ", Names)}."),
+        _ when LearnedSize(name) is not null => throw new VkDiffusion.Runtime.Vulkan.InvalidInputException(
+            $"The learned vocabulary {name} is read from its dataset or checkpoint, which holds its ranks."),
+        _ => throw new VkDiffusion.Runtime.Vulkan.InvalidInputException($"Unknown tokenizer '{name}'; choose {Choices}."),
     };
 
     /// <summary>VocabSize + 1 (for MASK) rounded up to a multiple of 64.</summary>

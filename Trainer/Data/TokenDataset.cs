@@ -24,7 +24,9 @@ public sealed class TokenDataset : IDisposable
     public TokenSplit Val { get; }
 
     /// <summary>The tokenizer that produced the tokens (for decoding samples and encoding prompts).</summary>
-    public ITokenizer CreateTokenizer() => Tokenizers.Create(Meta.Tokenizer);
+    public ITokenizer CreateTokenizer() => Tokenizers.LearnedSize(Meta.Tokenizer) is not null
+        ? BytePairTokenizer.LoadLearned(Meta.Tokenizer, Directory)
+        : Tokenizers.Create(Meta.Tokenizer);
 
     public static TokenDataset Open(string directory)
     {
@@ -32,6 +34,8 @@ public sealed class TokenDataset : IDisposable
         if (!File.Exists(metaPath))
             throw new InvalidInputException($"{directory} is not a prepared dataset (no {DatasetMeta.FileName}); create one with `vkdiff prepare --out {directory}`.");
         DatasetMeta meta = ReadMeta(metaPath);
+        // A learned vocabulary is checked against its ranks, which must be there for anyone to read the tokens.
+        if (Tokenizers.LearnedSize(meta.Tokenizer) is not null) CheckSizes(BytePairTokenizer.LoadLearned(meta.Tokenizer, directory), meta, metaPath);
         int bytesPerToken = DatasetMeta.BytesPerToken(meta.TokenDtype);
         TokenSplit train = OpenSplit(directory, meta, meta.Train, bytesPerToken);
         try
@@ -63,14 +67,15 @@ public sealed class TokenDataset : IDisposable
             throw new InvalidInputException($"{metaPath}: format version {meta.FormatVersion}, this vkdiff reads {DatasetMeta.CurrentFormatVersion}; run `vkdiff prepare` again.");
         if (meta.TokenDtype != DatasetMeta.TokenDtypeFor(meta.PaddedVocabSize))
             throw new InvalidInputException($"{metaPath}: token dtype {meta.TokenDtype} does not match padded vocabulary {meta.PaddedVocabSize}.");
-        if (Tokenizers.Names.Contains(meta.Tokenizer))
-        {
-            ITokenizer tokenizer = Tokenizers.Create(meta.Tokenizer);
-            if (tokenizer.VocabSize != meta.VocabSize || tokenizer.PaddedVocabSize != meta.PaddedVocabSize ||
-                tokenizer.EndOfDocumentId != meta.EndOfDocumentId || tokenizer.MaskId != meta.MaskId)
-                throw new InvalidInputException($"{metaPath}: vocabulary sizes or special ids differ from the {meta.Tokenizer} tokenizer's.");
-        }
+        if (Tokenizers.Names.Contains(meta.Tokenizer)) CheckSizes(Tokenizers.Create(meta.Tokenizer), meta, metaPath);
         return meta;
+    }
+
+    private static void CheckSizes(ITokenizer tokenizer, DatasetMeta meta, string metaPath)
+    {
+        if (tokenizer.VocabSize != meta.VocabSize || tokenizer.PaddedVocabSize != meta.PaddedVocabSize ||
+            tokenizer.EndOfDocumentId != meta.EndOfDocumentId || tokenizer.MaskId != meta.MaskId)
+            throw new InvalidInputException($"{metaPath}: vocabulary sizes or special ids differ from the {meta.Tokenizer} tokenizer's.");
     }
 
     private static TokenSplit OpenSplit(string directory, DatasetMeta meta, SplitMeta splitMeta, int bytesPerToken)

@@ -142,7 +142,7 @@ public static class Sweep
     {
         Objective = run.Objective,
         Preset = run.Preset,
-        Model = ModelPresets.Get(run.Preset, VocabularySpec.ByName(vocabulary)),
+        Model = ModelPresets.Get(run.Preset, VocabularySpec.ByName(vocabulary)) with { Dropout = spec.Dropout },
         DataDirectory = spec.Data,
         UniqueTokens = run.UniqueTokens,
         Epochs = run.Epochs,

@@ -21,6 +21,8 @@ public sealed record SweepSpec
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 2e-3;
     public double? MinLearningRate { get; init; }
+    /// <summary>Hidden dropout of every run (train's --dropout); the paper's reference scripts use 0.1 (PAPER §1).</summary>
+    public float Dropout { get; init; }
     public int EvalMonteCarlo { get; init; } = 8;
     public int EvalWindows { get; init; } = 64;
     /// <summary>Evaluations per run (spread evenly), which bound how finely the best epoch is located.</summary>
@@ -85,6 +87,7 @@ public sealed record SweepSpec
         Require(BatchSize >= 1, "batch_size", ">= 1", BatchSize);
         Require(double.IsFinite(LearningRate) && LearningRate > 0, "learning_rate", "finite and > 0", LearningRate);
         Require(MinLearningRate is null || (MinLearningRate >= 0 && MinLearningRate <= LearningRate), "min_learning_rate", "in [0, learning_rate]", MinLearningRate!);
+        Require(Dropout is >= 0 and < 1, "dropout", "in [0, 1)", Dropout);
         Require(EvalMonteCarlo >= 1, "eval_monte_carlo", ">= 1", EvalMonteCarlo);
         Require(EvalWindows >= 1, "eval_windows", ">= 1", EvalWindows);
         Require(EvaluationsPerRun >= 1, "evaluations_per_run", ">= 1", EvaluationsPerRun);

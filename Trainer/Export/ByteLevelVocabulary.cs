@@ -20,8 +20,8 @@ public enum TokenKind
 /// tokenizer.json read: every byte is a printable character (GPT-2's byte-to-unicode table), a token is the string of
 /// its bytes' characters, and merges "left right" in rank order rebuild longer tokens. One entry per row of the
 /// padded table, so ids, the embedding rows and the logits line up.
-/// GPT-2: the 50256 text tokens of the tiktoken ranks vkdiff encodes with; a merge per multi-byte token, recovered
-/// from the ranks (the pair the rank-ordered BPE joins last). Bytes: the 256 bytes as ids 0..255 and no merges, so
+/// GPT-2 and learned vocabularies (bpeN): the text tokens of the tiktoken ranks vkdiff encodes with; a merge per
+/// multi-byte token, recovered from the ranks (the pair the rank-ordered BPE joins last). Bytes: the 256 bytes as ids 0..255 and no merges, so
 /// the BPE leaves every byte its own token.
 /// </summary>
 public sealed class ByteLevelVocabulary
@@ -54,11 +54,13 @@ public sealed class ByteLevelVocabulary
     /// <summary>"left right" pairs, highest priority first.</summary>
     public IReadOnlyList<string> Merges { get; }
 
-    public static ByteLevelVocabulary For(VocabularySpec spec) => spec.Name switch
+    /// <param name="learned">The tokenizer of a learned vocabulary (bpeN), which only its checkpoint holds; null for bytes and gpt2.</param>
+    public static ByteLevelVocabulary For(VocabularySpec spec, BytePairTokenizer? learned = null) => spec.Name switch
     {
         ByteTokenizer.TokenizerName => new(spec, [.. Enumerable.Range(0, 256).Select(b => ByteCharacters[b].ToString())], [], ByteTokenizer.EndOfDocumentMarker),
-        Gpt2Tokenizer.TokenizerName => Gpt2(spec),
-        _ => throw new InvalidInputException($"vocabulary '{spec.Name}' has no byte-level BPE form (known: bytes, gpt2)"),
+        Gpt2Tokenizer.TokenizerName => FromRanks(spec, Gpt2Tokenizer.Shared),
+        _ when learned?.Name == spec.Name => FromRanks(spec, learned),
+        _ => throw new InvalidInputException($"vocabulary '{spec.Name}' has no byte-level BPE form here: a learned vocabulary is written from the ranks its checkpoint carries"),
     };
 
     /// <summary>GPT-2's table: bytes that print as themselves keep their code point, the others take 256, 257, ... in byte order.</summary>
@@ -83,9 +85,9 @@ public sealed class ByteLevelVocabulary
         return characters;
     }
 
-    private static ByteLevelVocabulary Gpt2(VocabularySpec spec)
+    private static ByteLevelVocabulary FromRanks(VocabularySpec spec, BytePairTokenizer tokenizer)
     {
-        IReadOnlyList<byte[]> tokenBytes = Gpt2Tokenizer.Shared.TokenBytes;
+        IReadOnlyList<byte[]> tokenBytes = tokenizer.TokenBytes;
         var tokens = new string[spec.EndOfDocumentId];
         for (int id = 0; id < tokens.Length; id++) tokens[id] = ToByteLevel(tokenBytes[id]);
         var rankOf = new Dictionary<string, int>(tokens.Length);
@@ -93,7 +95,7 @@ public sealed class ByteLevelVocabulary
         var merges = new List<string>();
         for (int id = 0; id < tokens.Length; id++)
             if (tokens[id].Length > 1) merges.Add(LastMerge(tokens[id], id, rankOf));
-        return new(spec, tokens, merges, Gpt2Tokenizer.EndOfDocumentMarker);
+        return new(spec, tokens, merges, BytePairTokenizer.EndOfDocumentMarker);
     }
 
     /// <summary>
@@ -113,7 +115,7 @@ public sealed class ByteLevelVocabulary
             parts[bestIndex] += parts[bestIndex + 1];
             parts.RemoveAt(bestIndex + 1);
         }
-        if (parts.Count != 2) throw new InvalidOperationException($"GPT-2 token {rank} is not the join of two lower-ranked tokens");
+        if (parts.Count != 2) throw new InvalidInputException($"token {rank} of the vocabulary is not the join of two lower-ranked tokens, so no merge list can rebuild it");
         return parts[0] + " " + parts[1];
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Checkpoints;
+using VkDiffusion.Trainer.Data;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Trainer.Export;
@@ -11,7 +12,9 @@ namespace VkDiffusion.Trainer.Export;
 /// one it knows (a weight or its AdamW moments), each verified against its checksum. Anything else is refused before
 /// a byte is written, since a format that silently drops or misreads a tensor would compute something else.
 /// </summary>
-public sealed record ExportSource(ModelConfig Config, Objective Objective, int ContextLength, IReadOnlyDictionary<string, float[]> Parameters)
+/// <param name="LearnedTokenizer">A learned vocabulary's tokenizer (bpeN), from the ranks in the checkpoint; null for bytes and gpt2.</param>
+public sealed record ExportSource(ModelConfig Config, Objective Objective, int ContextLength, IReadOnlyDictionary<string, float[]> Parameters,
+    BytePairTokenizer? LearnedTokenizer = null)
 {
     /// <summary>The newest checkpoint format this vkdiff reads.</summary>
     public const int FormatVersion = 1;
@@ -32,6 +35,7 @@ public sealed record ExportSource(ModelConfig Config, Objective Objective, int C
         if (unknown is not null)
             throw new InvalidInputException($"{checkpointPath}: unknown tensor {unknown} (from a newer vkdiff or another tool); refusing to export a model that may compute something else.");
         int contextLength = checkpoint.Options?.SequenceLength ?? DefaultContextLength;
-        return new ExportSource(checkpoint.Config, checkpoint.Objective, contextLength, checkpoint.ReadParameters());
+        BytePairTokenizer? learned = Tokenizers.LearnedSize(checkpoint.Config.Vocabulary.Name) is null ? null : (BytePairTokenizer)checkpoint.CreateTokenizer();
+        return new ExportSource(checkpoint.Config, checkpoint.Objective, contextLength, checkpoint.ReadParameters(), learned);
     }
 }

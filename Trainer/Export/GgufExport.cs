@@ -56,7 +56,7 @@ public static class GgufExport
             // LLaDA-style: the logits at a masked position predict that position (Dream-style models shift them by one).
             gguf.Add("diffusion.shift_logits", false);
         }
-        AddTokenizer(gguf, ByteLevelVocabulary.For(config.Vocabulary));
+        AddTokenizer(gguf, ByteLevelVocabulary.For(config.Vocabulary, source.LearnedTokenizer));
         foreach (LlamaTensor tensor in LlamaLayout.Split(config, source.Parameters))
         {
             float[] values = tensor.Role == LlamaTensorRole.RotaryProjection ? RotaryLayout.ToInterleaved(tensor.Values, config.Heads, config.HeadDim) : tensor.Values;

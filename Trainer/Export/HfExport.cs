@@ -42,7 +42,7 @@ public static class HfExport
         };
         if (source.Objective == Objective.Mdm) generation["mask_token_id"] = vocabulary.MaskId;
         WriteJson(directory, GenerationConfigFileName, generation);
-        ByteLevelVocabulary tokens = ByteLevelVocabulary.For(vocabulary);
+        ByteLevelVocabulary tokens = ByteLevelVocabulary.For(vocabulary, source.LearnedTokenizer);
         WriteJson(directory, HfTokenizerFiles.TokenizerFileName, HfTokenizerFiles.Tokenizer(tokens));
         WriteJson(directory, HfTokenizerFiles.ConfigFileName, HfTokenizerFiles.Config(tokens, source.ContextLength));
     }

@@ -2,7 +2,10 @@ using VkDiffusion.Model;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Reference;
 using VkDiffusion.Runtime.Vulkan;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using VkDiffusion.Trainer.Checkpoints;
+using VkDiffusion.Trainer.Data;
 
 namespace VkDiffusion.Trainer.Export;
 
@@ -13,7 +16,8 @@ namespace VkDiffusion.Trainer.Export;
 /// </summary>
 public static class HfImport
 {
-    public sealed record Imported(ModelConfig Config, Objective Objective, Dictionary<string, float[]> Parameters);
+    /// <param name="LearnedTokenizer">A learned vocabulary (bpeN), rebuilt from tokenizer.json; null for bytes and gpt2.</param>
+    public sealed record Imported(ModelConfig Config, Objective Objective, Dictionary<string, float[]> Parameters, BytePairTokenizer? LearnedTokenizer);
 
     public static Imported Read(string directory)
     {
@@ -42,7 +46,39 @@ public static class HfImport
             if (values.Any(value => !float.IsFinite(value))) throw new InvalidInputException($"{weightsPath}: {name} holds NaN or infinite weights.");
             return values;
         }
-        return new Imported(config, objective, LlamaLayout.Join(config, Read));
+        BytePairTokenizer? learned = Tokenizers.LearnedSize(config.Vocabulary.Name) is null ? null : ReadLearnedTokenizer(directory, config.Vocabulary);
+        return new Imported(config, objective, LlamaLayout.Join(config, Read), learned);
+    }
+
+    /// <summary>A learned vocabulary's ranks from tokenizer.json: the byte-level strings of ids 0..EOD-1, in id order.</summary>
+    private static BytePairTokenizer ReadLearnedTokenizer(string directory, VocabularySpec vocabulary)
+    {
+        string path = Path.Combine(directory, HfTokenizerFiles.TokenizerFileName);
+        if (!File.Exists(path)) throw new InvalidInputException($"{path} does not exist: a {vocabulary.Name} model needs its vocabulary, which export writes there.");
+        JsonObject? vocab;
+        try
+        {
+            vocab = JsonNode.Parse(File.ReadAllText(path))?["model"]?["vocab"] as JsonObject;
+        }
+        catch (JsonException error)
+        {
+            throw new InvalidInputException($"{path} is not valid JSON ({error.Message}).", error);
+        }
+        if (vocab is null) throw new InvalidInputException($"{path} has no model.vocab.");
+        var characterByte = new Dictionary<char, byte>();
+        for (int b = 0; b < 256; b++) characterByte[ByteLevelVocabulary.ByteCharacters[b]] = (byte)b;
+        var tokens = new byte[vocabulary.EndOfDocumentId][];
+        foreach (var (token, idNode) in vocab)
+        {
+            int id = idNode?.GetValue<int>() ?? -1;
+            if (id < 0 || id >= tokens.Length) continue;
+            if (!token.All(characterByte.ContainsKey))
+                throw new InvalidInputException($"{path}: token {id} \"{token}\" is not byte-level text.");
+            tokens[id] = [.. token.Select(character => characterByte[character])];
+        }
+        int missing = Array.FindIndex(tokens, token => token is null);
+        if (missing >= 0) throw new InvalidInputException($"{path}: model.vocab has no token {missing} of the {vocabulary.Name} vocabulary.");
+        return BytePairTokenizer.Learned(vocabulary.Name, tokens, path);
     }
 
     private static float[] Widen(ushort[] bits, Precision precision) => [.. bits.Select(pattern => SixteenBitReference.Decode(pattern, precision))];

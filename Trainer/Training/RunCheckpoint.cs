@@ -6,6 +6,7 @@ using VkDiffusion.Model;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Checkpoints;
+using VkDiffusion.Trainer.Data;
 
 namespace VkDiffusion.Trainer.Training;
 
@@ -30,8 +31,9 @@ public static class RunCheckpoint
     public const string ChecksumsKey = "tensor_xxhash64";
 
     /// <summary>Writes the checkpoint unless a weight is NaN or infinite: then the previous file stays and the run has diverged (exit 10).</summary>
+    /// <param name="learnedRanks">The ranks of the dataset's learned vocabulary (bpeN), null for the fixed ones.</param>
     public static void Save(string path, TransformerSession session, TrainingOptions options, RunProgress progress, string datasetFingerprint,
-        bool includeOptimizer = true)
+        string? learnedRanks, bool includeOptimizer = true)
     {
         var entries = new List<SafeTensorEntry>();
         var checksums = new Dictionary<string, string>();
@@ -49,7 +51,7 @@ public static class RunCheckpoint
                 checksums[name] = Checksum(values);
                 entries.Add(SafeTensorEntry.FromArray(name, values, values.LongLength));
             }
-        Dictionary<string, string> metadata = ModelMetadata(options.Model, options.Objective, checksums);
+        Dictionary<string, string> metadata = ModelMetadata(options.Model, options.Objective, checksums, learnedRanks);
         metadata[CheckpointMetadataKeys.Step] = progress.Step.ToString(CultureInfo.InvariantCulture);
         metadata[CheckpointMetadataKeys.TokensSeen] = progress.TokensSeen.ToString(CultureInfo.InvariantCulture);
         metadata[CheckpointMetadataKeys.Seed] = options.Seed.ToString(CultureInfo.InvariantCulture);
@@ -64,7 +66,7 @@ public static class RunCheckpoint
     /// A weights-only checkpoint of a model that was not trained by a vkdiff run (vkdiff import): no optimizer state,
     /// training config or progress, which eval, score and sample do not need.
     /// </summary>
-    public static void SaveWeights(string path, ModelConfig config, Objective objective, IReadOnlyDictionary<string, float[]> parameters)
+    public static void SaveWeights(string path, ModelConfig config, Objective objective, IReadOnlyDictionary<string, float[]> parameters, string? learnedRanks)
     {
         var entries = new List<SafeTensorEntry>();
         var checksums = new Dictionary<string, string>();
@@ -74,19 +76,27 @@ public static class RunCheckpoint
             checksums[spec.Name] = Checksum(values);
             entries.Add(SafeTensorEntry.FromArray(spec.Name, values, [.. spec.Shape.Select(d => (long)d)]));
         }
-        CheckpointFile.Write(path, entries, ModelMetadata(config, objective, checksums));
+        CheckpointFile.Write(path, entries, ModelMetadata(config, objective, checksums, learnedRanks));
     }
 
-    /// <summary>The metadata every checkpoint has: what model it holds and the checksums its reader verifies.</summary>
-    private static Dictionary<string, string> ModelMetadata(ModelConfig config, Objective objective, Dictionary<string, string> checksums) => new()
+    /// <summary>
+    /// The metadata every checkpoint has: what model it holds, the checksums its reader verifies, and a learned
+    /// vocabulary's ranks (null for bytes and gpt2), so it decodes without its dataset.
+    /// </summary>
+    private static Dictionary<string, string> ModelMetadata(ModelConfig config, Objective objective, Dictionary<string, string> checksums, string? learnedRanks)
     {
-        [CheckpointMetadataKeys.FormatVersion] = "1",
-        [CheckpointMetadataKeys.ModelConfig] = JsonSerializer.Serialize(config, TrainingOptions.Json),
-        [CheckpointMetadataKeys.Objective] = objective.ToString().ToLowerInvariant(),
-        [CheckpointMetadataKeys.Tokenizer] = config.Vocabulary.Name,
-        [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        [ChecksumsKey] = JsonSerializer.Serialize(checksums),
-    };
+        var metadata = new Dictionary<string, string>
+        {
+            [CheckpointMetadataKeys.FormatVersion] = "1",
+            [CheckpointMetadataKeys.ModelConfig] = JsonSerializer.Serialize(config, TrainingOptions.Json),
+            [CheckpointMetadataKeys.Objective] = objective.ToString().ToLowerInvariant(),
+            [CheckpointMetadataKeys.Tokenizer] = config.Vocabulary.Name,
+            [CheckpointMetadataKeys.CreatedUtc] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            [ChecksumsKey] = JsonSerializer.Serialize(checksums),
+        };
+        if (learnedRanks is not null) metadata[CheckpointMetadataKeys.TokenizerRanks] = learnedRanks;
+        return metadata;
+    }
 
     /// <summary>A checkpoint opened for reading, with its model config and objective parsed and checked.</summary>
     public sealed class Loaded : IDisposable
@@ -148,6 +158,16 @@ public static class RunCheckpoint
                 throw new InvalidInputException($"{File.Path}: tensor {name} does not match its checksum: the file is corrupt (a damaged disk or copy); " +
                     "use another checkpoint, e.g. best.safetensors, or train again.");
             return values;
+        }
+
+        /// <summary>The tokenizer of the model's vocabulary; a learned one (bpeN) from the ranks the checkpoint carries.</summary>
+        public ITokenizer CreateTokenizer()
+        {
+            string name = Config.Vocabulary.Name;
+            if (Tokenizers.LearnedSize(name) is null) return Tokenizers.Create(name);
+            if (!File.Metadata.TryGetValue(CheckpointMetadataKeys.TokenizerRanks, out string? ranks))
+                throw new InvalidInputException($"{File.Path} holds a {name} model but not its vocabulary's ranks; it was not written by a vkdiff run.");
+            return BytePairTokenizer.FromRanks(name, ranks, $"{File.Path} ({CheckpointMetadataKeys.TokenizerRanks})");
         }
 
         public void Dispose() => File.Dispose();

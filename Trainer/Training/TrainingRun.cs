@@ -172,6 +172,7 @@ public sealed class TrainingRun
         long totalSteps = data.TotalSteps;
         IReadOnlyList<uint[]> evalWindows = data.EvaluationWindows;
         string datasetFingerprint = data.Dataset.Meta.Fingerprint();
+        string? learnedRanks = Tokenizers.LearnedSize(data.Dataset.Meta.Tokenizer) is null ? null : ((BytePairTokenizer)data.Dataset.CreateTokenizer()).RanksText();
 
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
@@ -240,7 +241,7 @@ public sealed class TrainingRun
         void SaveLast()
         {
             if (!ranks.IsWriter) return;
-            RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint);
+            RunCheckpoint.Save(LastCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint, learnedRanks);
             lastSavedStep = step;
         }
         var intervalClock = Stopwatch.StartNew();
@@ -351,7 +352,7 @@ public sealed class TrainingRun
                 if (validationLoss.Value < progress.BestValidationLoss)
                 {
                     progress = progress with { BestValidationLoss = validationLoss.Value, BestEpoch = epoch };
-                    RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint, includeOptimizer: false);
+                    RunCheckpoint.Save(BestCheckpoint(runDirectory), train, options, Snapshot(), datasetFingerprint, learnedRanks, includeOptimizer: false);
                 }
             }
             if (ranks.IsWriter && (evaluate || step % Math.Max(1, options.LogEvery) == 0))
