@@ -14,8 +14,9 @@ public sealed class LearnedVocabularyCliTests
         using var directory = new TemporaryDirectory();
         var random = new Random(3);
         string[] words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa"];
-        string corpus = directory.Write("corpus.txt", string.Join("\n\n",
+        string Corpus(string name, string[] words) => directory.Write(name, string.Join("\n\n",
             Enumerable.Range(0, 60).Select(_ => string.Join(' ', Enumerable.Range(0, 25).Select(_ => words[random.Next(words.Length)])))));
+        string corpus = Corpus("corpus.txt", words);
         string data = directory.File("data"), run = directory.File("run");
 
         var (exitCode, output, error) = CliErrorTests.RunVkdiff(null, "prepare", "--tokenizer", "bpe280", "--input", corpus, "--val-docs", "5", "--out", data);
@@ -28,6 +29,15 @@ public sealed class LearnedVocabularyCliTests
         using (var dataset = TokenDataset.Open(data))
         using (RunCheckpoint.Loaded checkpoint = RunCheckpoint.Open(TrainingRun.LastCheckpoint(run)))
             Assert.Equal(((BytePairTokenizer)dataset.CreateTokenizer()).TokenBytes, ((BytePairTokenizer)checkpoint.CreateTokenizer()).TokenBytes);
+        // Another corpus learns another bpe280: its ids mean other tokens, so eval refuses it.
+        string other = directory.File("other");
+        (exitCode, _, error) = CliErrorTests.RunVkdiff(null, "prepare", "--tokenizer", "bpe280", "--val-docs", "5", "--out", other,
+            "--input", Corpus("other.txt", ["uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho"]));
+        Assert.True(exitCode == 0, error);
+        (exitCode, _, error) = CliErrorTests.RunVkdiff(null, "eval", "--checkpoint", TrainingRun.LastCheckpoint(run), "--data", other);
+        Assert.Equal(7, exitCode);
+        Assert.Contains("both use a bpe280 vocabulary, but learned from other corpora", error);
+
         // The data directory is gone: the checkpoint alone must decode its samples.
         Directory.Delete(data, recursive: true);
         (exitCode, output, error) = CliErrorTests.RunVkdiff(null, "sample", "--checkpoint", TrainingRun.LastCheckpoint(run), "--prompt", "alpha beta", "--length", "6");
