@@ -83,13 +83,15 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     /// <summary>The gap of each MDM run against AR's best with no more epochs; null when AR has no run that short.</summary>
     private static ObservedGap? Observe(IReadOnlyList<RunResult> mdm, IReadOnlyList<RunResult> ar, IReadOnlyDictionary<string, FinalBound> finalBounds)
     {
-        RunResult? ArReference(double epochs) => ar.Where(run => run.Epochs <= epochs).MinBy(run => run.BestValLoss);
-        var paired = mdm.Select(run => ArReference(run.Epochs) is { } reference
-                ? finalBounds.TryGetValue(SweepRun.IdOf(run.Objective, run.Preset, run.UniqueTokens, (int)run.Epochs), out var bound)
-                    ? new Pair(run, reference, bound.Loss - reference.BestValLoss, bound.StandardError)
-                    : new Pair(run, reference, run.BestValLoss - reference.BestValLoss, null)
-                : null)
-            .OfType<Pair>().ToList();
+        Pair? PairOf(RunResult run)
+        {
+            RunResult? reference = ar.Where(candidate => candidate.Epochs <= run.Epochs).MinBy(candidate => candidate.BestValLoss);
+            if (reference is null) return null;
+            return finalBounds.TryGetValue(SweepRun.IdOf(run.Objective, run.Preset, run.UniqueTokens, (int)run.Epochs), out var bound)
+                ? new Pair(run, reference, bound.Loss - reference.BestValLoss, bound.StandardError)
+                : new Pair(run, reference, run.BestValLoss - reference.BestValLoss, null);
+        }
+        var paired = mdm.Select(PairOf).OfType<Pair>().ToList();
         if (paired.Count == 0) return null;
         Pair longest = paired[^1];
         var last = paired.TakeLast(3).Select(pair => (X: Math.Log2(pair.Mdm.Epochs), Y: pair.Gap)).ToList();
