@@ -6,7 +6,8 @@
 #   bash scripts/study-crossover.sh evaluate   evaluates each finished MDM run's best checkpoint again with
 #                                              K = FINAL_MC (default 128) samples of t, with the bound's standard error
 #   bash scripts/study-crossover.sh report     joins the results (with the earlier lavapipe pair at U = 30k) into
-#                                              study/crossover/results.csv, `crossover --results` into observed.txt,
+#                                              study/crossover/results.csv, `crossover --results` (MDM by those
+#                                              K = 128 bounds: --final-evals) into observed.txt,
 #                                              and draws docs/figures/crossover-observed{,-law}.png
 # Resumable: run it again and the sweeps skip finished runs and resume the interrupted one. Training runs vkdiff from
 # a copy of the build (runs-study/bin), so rebuilding the tree meanwhile cannot replace the assemblies under it.
@@ -48,14 +49,14 @@ if [ "${1:-}" = report ]; then
       tail -q -n +2 "study/crossover/results-$stage.csv" 2>/dev/null || true
     done
     grep -E '^(ar|mdm),tiny,[0-9]+,30000,' study/lavapipe/results.csv; } > study/crossover/results.csv
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --curves study/crossover \
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --final-evals study/crossover --curves study/crossover \
     --observed-plot docs/figures/crossover-observed.png --observed-law-plot docs/figures/crossover-observed-law.png | tee study/crossover/observed.txt
   bpe=study/crossover-bpe1024
   { head -n 1 study/crossover/results-ar.csv
     for stage in "${stages[@]}"; do
       [ "$(results_of "$stage")" = "$bpe" ] && tail -q -n +2 "$bpe/results-$stage.csv" 2>/dev/null || true
     done; } > "$bpe/results.csv"
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --curves "$bpe" \
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --final-evals "$bpe" --curves "$bpe" \
     --observed-plot docs/figures/crossover-observed-bpe1024.png --observed-law-plot docs/figures/crossover-observed-law-bpe1024.png | tee "$bpe/observed.txt"
   exit 0
 fi
