@@ -16,6 +16,9 @@ public sealed class CrossoverCommand : ICommand
     [Option("results", HelpText = "A sweep's results.csv: print what the runs observed (MDM's gap to AR's early-stopped best per budget and size, its trend, any crossover) and fit C_crit(U) = k·U^gamma when crossovers were seen at 3 or more budgets.")]
     public string? Results { get; set; }
 
+    [Option("final-evals", HelpText = "With --results: a folder holding MDM runs' final evaluations as ID.eval-final.json (written by `vkdiff eval --run RUN --mc 128 --out`). Such a run is compared by that bound, and crosses only when it is below AR's best by more than 2 of its standard errors.")]
+    public string? FinalEvals { get; set; }
+
     [Option("unique-tokens", Separator = ',', HelpText = "Unique-token budgets U, comma-separated; suffixes k, M, B allowed (25M,50M,100M). Default: 25M,50M,100M.")]
     public IEnumerable<string> UniqueTokens { get; set; } = [];
 
@@ -48,6 +51,7 @@ public sealed class CrossoverCommand : ICommand
         if (Plot is not null) OutputPath.RequireFile(Plot, "--plot");
         if ((ObservedPlot ?? ObservedLawPlot) is not null && Results is null)
             throw new InvalidInputException("--observed-plot and --observed-law-plot draw what --results observed: give --results FILE.");
+        if (FinalEvals is not null && Results is null) throw new InvalidInputException("--final-evals refines what --results observed: give --results FILE.");
         if ((ObservedPlot is null) != (Curves is null)) throw new InvalidInputException("--observed-plot needs --curves DIR, and --curves is only for it.");
         if (Curves is not null && !Directory.Exists(Curves)) throw new InvalidInputException($"--curves: {Curves} is not a folder.");
         if (ObservedPlot is not null) OutputPath.RequireFile(ObservedPlot, "--observed-plot");
@@ -58,7 +62,7 @@ public sealed class CrossoverCommand : ICommand
         {
             var runs = ResultsTable.Read(Results);
             FitInput.Check(runs, Results);
-            var observation = CrossoverObservation.From(runs);
+            var observation = CrossoverObservation.From(runs, FinalEvals is null ? null : FinalBounds.Read(FinalEvals));
             PrintObservation(observation);
             if (ObservedPlot is not null)
                 Console.WriteLine($"wrote {ObservedPlot} ({ObservedCrossoverPlots.WriteLossCurves(ObservedPlot, runs, observation, Curves!)} runs' curves from {Curves})");
@@ -124,12 +128,17 @@ public sealed class CrossoverCommand : ICommand
     {
         Console.WriteLine("Observed: MDM's best loss at its longest run against AR's early-stopped best with no more epochs (gap > 0: AR ahead);");
         Console.WriteLine("slope: the gap's least-squares change per doubling of epochs over MDM's last three epoch counts.");
-        Console.WriteLine($"{"U (tokens)",12} {"preset",8} {"MDM epochs",10} {"MDM best",9} {"AR best",8} {"at epoch",8} {"AR runs to",10} {"gap",8} {"slope",8}  crossover");
+        if (observation.Gaps.Any(gap => gap.MdmStandardError is not null))
+            Console.WriteLine("MDM best ± x: a final bound with its Monte Carlo standard error (--final-evals); a crossover needs MDM below by more than " +
+                              $"{CrossoverObservation.DecisiveStandardErrors:G} of them.");
+        Console.WriteLine($"{"U (tokens)",12} {"preset",8} {"MDM epochs",10} {"MDM best",13} {"AR best",8} {"at epoch",8} {"AR runs to",10} {"gap",8} {"slope",8}  crossover");
         foreach (var gap in observation.Gaps)
         {
             string slope = gap.GapSlopePerDoubling is double value ? Signed(value) : "-";
-            string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs)" : "none";
-            Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {Loss(gap.MdmLoss),9} {Loss(gap.ArBestLoss),8} " +
+            string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs)"
+                : gap.WithinError ? "undecided (within the error)" : "none";
+            string mdm = gap.MdmStandardError is double error ? $"{Loss(gap.MdmLoss)}±{Loss(error)}" : Loss(gap.MdmLoss);
+            Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {mdm,13} {Loss(gap.ArBestLoss),8} " +
                               $"{gap.ArBestEpoch.ToString("F1", CultureInfo.InvariantCulture),8} {Format(gap.ArLongestEpochs),10} {Signed(gap.Gap),8} {slope,8}  {crossover}");
         }
         Console.WriteLine(observation.Summary());

@@ -63,8 +63,7 @@ public sealed class EvalCommand : ICommand
         if (dataset.Meta.Tokenizer != checkpoint.Config.Vocabulary.Name)
             throw new InvalidInputException($"{Data} uses the '{dataset.Meta.Tokenizer}' tokenizer, the checkpoint '{checkpoint.Config.Vocabulary.Name}'.");
         // Two learned vocabularies of one size share a name but not their tokens.
-        if (dataset.CreateTokenizer() is BytePairTokenizer { Name: not Gpt2Tokenizer.TokenizerName } learned
-            && ((BytePairTokenizer)checkpoint.CreateTokenizer()).RanksText() != learned.RanksText())
+        if (dataset.Learned is { } learned && checkpoint.LearnedTokenizer()?.RanksText() != learned.RanksText())
             throw new InvalidInputException($"{Data} and the checkpoint both use a {learned.Name} vocabulary, but learned from other corpora: " +
                 "their ids mean other tokens. Evaluate on the data the model was trained on, or prepare this corpus anew for it.");
         int length = SequenceLength ?? checkpoint.Options?.SequenceLength ?? 256;

@@ -108,4 +108,106 @@ public sealed class CrossoverObservationTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>NoCrossover's cell with MDM's 256-epoch best evaluated again: AR's best is 2.45, the training-time MDM best 2.70.</summary>
+    private static Dictionary<string, FinalBound> FinalBoundAt256(double loss, double standardError) =>
+        new() { ["mdm-tiny-U30000-E256"] = new FinalBound(loss, standardError, 128) };
+
+    [Fact]
+    public void A_final_bound_below_ar_by_more_than_two_standard_errors_is_a_crossover()
+    {
+        var observation = CrossoverObservation.From(NoCrossover(), FinalBoundAt256(2.40, 0.02));
+        var gap = Assert.Single(observation.Gaps);
+        Assert.Equal(2.40, gap.MdmLoss, 12);
+        Assert.Equal(0.02, gap.MdmStandardError);
+        Assert.Equal(-0.05, gap.Gap, 12);
+        Assert.Equal(256, gap.CrossoverEpochs);
+        Assert.Equal(6.0 * 100_000 * 30_000 * 256, gap.CrossoverCompute!.Value, 1);
+        Assert.False(gap.WithinError);
+        // The slope takes the final bound at 256 epochs: gaps 0.70, 0.45, -0.05 at log2 E = 4, 6, 8.
+        Assert.Equal((-2 * 0.70 + 2 * -0.05) / 8, gap.GapSlopePerDoubling!.Value, 12);
+        Assert.StartsWith("Crossover observed in 1 of 1 (budget, size) cell(s): U = 30,000 tiny by 256 epochs", observation.Summary());
+    }
+
+    [Fact]
+    public void A_gap_within_two_standard_errors_is_undecided_whichever_its_sign()
+    {
+        foreach (double loss in new[] { 2.43, 2.47 })
+        {
+            var observation = CrossoverObservation.From(NoCrossover(), FinalBoundAt256(loss, 0.015));
+            var gap = Assert.Single(observation.Gaps);
+            Assert.Null(gap.CrossoverEpochs);
+            Assert.True(gap.WithinError);
+            string signed = loss < 2.45 ? "-0.020" : "+0.020";
+            Assert.Contains($"Within 2 standard errors of AR's best, not decided: U = 30,000 tiny ({signed} ± 0.015); evaluate with more samples of t", observation.Summary());
+            Assert.StartsWith(loss < 2.45 ? "No crossover decided: in none of the 1 (budget, size) cell(s) is MDM's bound below AR's early-stopped best by more than 2 standard errors (gaps -0.020 to -0.020 nats)"
+                : "No crossover observed: in all 1 (budget, size) cell(s) AR's early-stopped best is ahead of MDM's longest run (by 0.020-0.020 nats)", observation.Summary());
+        }
+        // Two standard errors further out, the same bound decides against MDM.
+        var decided = Assert.Single(CrossoverObservation.From(NoCrossover(), FinalBoundAt256(2.50, 0.015)).Gaps);
+        Assert.False(decided.WithinError);
+        Assert.Null(decided.CrossoverEpochs);
+    }
+
+    [Fact]
+    public void Final_bounds_are_read_by_run_id_and_anything_else_is_refused_naming_the_file()
+    {
+        string directory = Directory.CreateTempSubdirectory("vkdiff-final-bounds-").FullName;
+        try
+        {
+            string Write(string name, string json) { string path = Path.Combine(directory, name); File.WriteAllText(path, json); return path; }
+            Write("mdm-tiny-U30000-E256.eval-final.json",
+                """{"objective": "mdm", "split": "val", "loss": 2.4, "tokens": 8192, "mc_samples": 128, "standard_error": 0.013, "seed": 1234}""");
+            Write("notes.json", "not read");
+            var bound = Assert.Single(FinalBounds.Read(directory));
+            Assert.Equal("mdm-tiny-U30000-E256", bound.Key);
+            Assert.Equal(new FinalBound(2.4, 0.013, 128), bound.Value);
+
+            foreach (var (name, json) in new[]
+            {
+                ("ar-tiny-U30000-E64.eval-final.json", """{"objective": "ar", "loss": 2.4, "mc_samples": 0, "standard_error": null}"""),
+                ("mdm-tiny-U30000-E64.eval-final.json", """{"objective": "mdm", "loss": 2.4, "mc_samples": 8}"""),
+                ("mdm-tiny-U30000-E16.eval-final.json", """{"objective": "mdm", "loss": 2.4, """),
+            })
+            {
+                string path = Write(name, json);
+                var error = Assert.Throws<InvalidInputException>(() => FinalBounds.Read(directory));
+                Assert.Contains(path, error.Message);
+                Assert.Contains("an MDM evaluation written by `vkdiff eval --mc K --out`", error.Message);
+                File.Delete(path);
+            }
+            Assert.Contains("is not a folder", Assert.Throws<InvalidInputException>(() => FinalBounds.Read(Path.Combine(directory, "absent"))).Message);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Crossover_command_compares_by_the_final_bounds_it_is_given()
+    {
+        string directory = Directory.CreateTempSubdirectory("vkdiff-observation-final-").FullName;
+        try
+        {
+            string results = Path.Combine(directory, "results.csv");
+            ResultsTable.Write(results, NoCrossover());
+            string evals = Directory.CreateDirectory(Path.Combine(directory, "evals")).FullName;
+            File.WriteAllText(Path.Combine(evals, "mdm-tiny-U30000-E256.eval-final.json"),
+                """{"objective": "mdm", "loss": 2.41, "mc_samples": 128, "standard_error": 0.012}""");
+            var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results, "--final-evals", evals);
+            Assert.Equal(ExitCodes.Success, exitCode);
+            Assert.Contains("2.410±0.012", standardOutput);
+            Assert.Contains("-0.040", standardOutput);
+            Assert.Contains("by 256 epochs", standardOutput);
+
+            var (refused, _, error) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--paper", "--final-evals", evals);
+            Assert.Equal(ExitCodes.InvalidInput, refused);
+            Assert.Contains("--final-evals refines what --results observed", error);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Cli.Commands;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Experiments;
@@ -8,14 +9,7 @@ public sealed class SubmissionBoundOptionTests : IDisposable
 {
     private readonly string root = Directory.CreateTempSubdirectory("vkdiff-bound-").FullName;
 
-    private string WriteSpec(string maxSubmit)
-    {
-        string path = Path.Combine(root, "spec.json");
-        File.WriteAllText(path, $$"""
-            { "data": "data", "objectives": ["mdm"], "presets": ["tiny"], "unique_tokens": [1000], "epochs": [1]{{maxSubmit}} }
-            """);
-        return path;
-    }
+    private string WriteSpec(string extraKeys) => SweepSpecFiles.Write(root, extraKeys);
 
     [Fact]
     public void The_sweep_spec_key_reaches_each_run_and_a_bound_that_is_not_positive_is_refused()

@@ -1,3 +1,4 @@
+using VkDiffusion.Tests.Infrastructure;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Experiments;
 
@@ -7,14 +8,7 @@ public sealed class SweepDropoutTests : IDisposable
 {
     private readonly string root = Directory.CreateTempSubdirectory("vkdiff-dropout-").FullName;
 
-    private string WriteSpec(string dropout)
-    {
-        string path = Path.Combine(root, "spec.json");
-        File.WriteAllText(path, $$"""
-            { "data": "data", "objectives": ["mdm", "ar"], "presets": ["tiny"], "unique_tokens": [1000], "epochs": [1]{{dropout}} }
-            """);
-        return path;
-    }
+    private string WriteSpec(string extraKeys) => SweepSpecFiles.Write(root, extraKeys);
 
     [Fact]
     public void The_spec_dropout_reaches_every_runs_model_and_defaults_to_none()

@@ -10,8 +10,9 @@ namespace VkDiffusion.Trainer.Data;
 /// </summary>
 public sealed class TokenDataset : IDisposable
 {
-    private TokenDataset(string directory, DatasetMeta meta, TokenSplit train, TokenSplit val)
+    private TokenDataset(string directory, DatasetMeta meta, TokenSplit train, TokenSplit val, BytePairTokenizer? learned)
     {
+        Learned = learned;
         Directory = directory;
         Meta = meta;
         Train = train;
@@ -24,9 +25,10 @@ public sealed class TokenDataset : IDisposable
     public TokenSplit Val { get; }
 
     /// <summary>The tokenizer that produced the tokens (for decoding samples and encoding prompts).</summary>
-    public ITokenizer CreateTokenizer() => Tokenizers.LearnedSize(Meta.Tokenizer) is not null
-        ? BytePairTokenizer.LoadLearned(Meta.Tokenizer, Directory)
-        : Tokenizers.Create(Meta.Tokenizer);
+    public ITokenizer CreateTokenizer() => Learned ?? Tokenizers.Create(Meta.Tokenizer);
+
+    /// <summary>The learned vocabulary (bpeN) read from the dataset's ranks when it was opened; null for bytes and gpt2.</summary>
+    public BytePairTokenizer? Learned { get; }
 
     public static TokenDataset Open(string directory)
     {
@@ -35,13 +37,14 @@ public sealed class TokenDataset : IDisposable
             throw new InvalidInputException($"{directory} is not a prepared dataset (no {DatasetMeta.FileName}); create one with `vkdiff prepare --out {directory}`.");
         DatasetMeta meta = ReadMeta(metaPath);
         // A learned vocabulary is checked against its ranks, which must be there for anyone to read the tokens.
-        if (Tokenizers.LearnedSize(meta.Tokenizer) is not null) CheckSizes(BytePairTokenizer.LoadLearned(meta.Tokenizer, directory), meta, metaPath);
+        BytePairTokenizer? learned = Tokenizers.LearnedSize(meta.Tokenizer) is null ? null : BytePairTokenizer.LoadLearned(meta.Tokenizer, directory);
+        if (learned is not null) CheckSizes(learned, meta, metaPath);
         int bytesPerToken = DatasetMeta.BytesPerToken(meta.TokenDtype);
         TokenSplit train = OpenSplit(directory, meta, meta.Train, bytesPerToken);
         try
         {
             TokenSplit val = OpenSplit(directory, meta, meta.Val, bytesPerToken);
-            return new TokenDataset(directory, meta, train, val);
+            return new TokenDataset(directory, meta, train, val, learned);
         }
         catch
         {

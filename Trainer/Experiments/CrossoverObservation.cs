@@ -7,13 +7,20 @@ namespace VkDiffusion.Trainer.Experiments;
 /// the lowest best_val_loss of its runs of at most as many epochs as the MDM run, i.e. the best AR reached with no
 /// more compute. Gap = MDM's best loss minus that reference (positive: AR ahead), at MDM's longest run.
 /// </summary>
+/// <param name="MdmStandardError">The Monte Carlo standard error of <paramref name="MdmLoss"/> when it is a final bound
+/// (<see cref="FinalBound"/>), null when it is the training-time evaluation.</param>
 /// <param name="GapSlopePerDoubling">Least-squares slope of the gap against log2(epochs) over MDM's last three epoch
 /// counts (two where it has two): nats per doubling of epochs, negative while MDM closes in; null with one MDM run.</param>
-/// <param name="CrossoverEpochs">The fewest MDM epochs whose gap is negative (MDM ahead), null when none is.</param>
+/// <param name="CrossoverEpochs">The fewest MDM epochs whose gap is negative (MDM ahead) by more than
+/// <see cref="CrossoverObservation.DecisiveStandardErrors"/> standard errors of its bound (any amount without a final
+/// bound), null when none is.</param>
+/// <param name="WithinError">No crossover, and the longest MDM run's gap lies within that many standard errors of zero:
+/// more samples of t decide it.</param>
 /// <param name="CrossoverCompute">That MDM run's compute 6ND: the crossover happened at or below it.</param>
 /// <param name="MdmCompute">The longest MDM run's compute 6ND: without a crossover, C_crit lies above it.</param>
-public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double ArLongestEpochs,
-    double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs, double? CrossoverCompute, double MdmCompute);
+public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double? MdmStandardError,
+    double ArLongestEpochs, double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs,
+    double? CrossoverCompute, double MdmCompute, bool WithinError);
 
 /// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
@@ -27,14 +34,20 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
 {
     public const int MinBudgetsForLaw = 3;
 
+    /// <summary>How many standard errors of its final bound MDM must be below AR's best to count as a crossover (one-sided, about 98%).</summary>
+    public const double DecisiveStandardErrors = 2;
+
     /// <summary>
     /// Pairs MDM and AR runs of the same preset and budget and fits the law when it may; a cell without an MDM run, or
     /// without an AR run of at most as many epochs as its shortest MDM run, is named in <see cref="Lacking"/> instead.
     /// The gamma interval comes from <paramref name="resamples"/> draws of the budgets with replacement (seeded), each
-    /// refitted where it holds two distinct budgets.
+    /// refitted where it holds two distinct budgets. An MDM run with a bound in <paramref name="finalBounds"/> (by run id)
+    /// is compared by that bound and its standard error instead of its training-time best.
     /// </summary>
-    public static CrossoverObservation From(IReadOnlyList<RunResult> runs, int resamples = 200, int seed = 1)
+    public static CrossoverObservation From(IReadOnlyList<RunResult> runs, IReadOnlyDictionary<string, FinalBound>? finalBounds = null,
+        int resamples = 200, int seed = 1)
     {
+        finalBounds ??= new Dictionary<string, FinalBound>();
         var gaps = new List<ObservedGap>();
         var lacking = new List<string>();
         foreach (var cell in runs.GroupBy(run => (run.UniqueTokens, run.Preset)).OrderBy(g => g.Key.UniqueTokens).ThenBy(g => g.First().Params))
@@ -45,7 +58,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
             if (mdm.Count == 0) lacking.Add($"{name} has no MDM run");
             else if (ar.Count == 0 || ar[0].Epochs > mdm[0].Epochs)
                 lacking.Add(string.Create(CultureInfo.InvariantCulture, $"{name} has no AR run of at most {mdm[0].Epochs:G6} epochs"));
-            if (mdm.Count > 0 && ar.Count > 0 && Observe(mdm, ar) is { } gap) gaps.Add(gap);
+            if (mdm.Count > 0 && ar.Count > 0 && Observe(mdm, ar, finalBounds) is { } gap) gaps.Add(gap);
         }
         var critical = gaps.Where(gap => gap.CrossoverCompute is not null).GroupBy(gap => gap.UniqueTokens)
             .Select(budget => ((double)budget.Key, budget.Min(gap => gap.CrossoverCompute!.Value))).OrderBy(point => point.Item1).ToList();
@@ -65,18 +78,28 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     private static bool IsObjective(RunResult run, string objective) => string.Equals(run.Objective, objective, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The gap of each MDM run against AR's best with no more epochs; null when AR has no run that short.</summary>
-    private static ObservedGap? Observe(IReadOnlyList<RunResult> mdm, IReadOnlyList<RunResult> ar)
+    private static ObservedGap? Observe(IReadOnlyList<RunResult> mdm, IReadOnlyList<RunResult> ar, IReadOnlyDictionary<string, FinalBound> finalBounds)
     {
         RunResult? ArReference(double epochs) => ar.Where(run => run.Epochs <= epochs).MinBy(run => run.BestValLoss);
-        var paired = mdm.Select(run => (Mdm: run, Ar: ArReference(run.Epochs))).Where(pair => pair.Ar is not null).ToList();
+        var paired = mdm.Select(run => ArReference(run.Epochs) is { } reference
+                ? finalBounds.TryGetValue(SweepRun.IdOf(run.Objective, run.Preset, run.UniqueTokens, (int)run.Epochs), out var bound)
+                    ? new Pair(run, reference, bound.Loss - reference.BestValLoss, bound.StandardError)
+                    : new Pair(run, reference, run.BestValLoss - reference.BestValLoss, null)
+                : null)
+            .OfType<Pair>().ToList();
         if (paired.Count == 0) return null;
-        var (longest, reference) = paired[^1];
-        var last = paired.TakeLast(3).Select(pair => (X: Math.Log2(pair.Mdm.Epochs), Y: pair.Mdm.BestValLoss - pair.Ar!.BestValLoss)).ToList();
+        Pair longest = paired[^1];
+        var last = paired.TakeLast(3).Select(pair => (X: Math.Log2(pair.Mdm.Epochs), Y: pair.Gap)).ToList();
         double? slope = last.Count < 2 ? null : Crossover.LeastSquaresSlope(last);
-        var crossover = paired.FirstOrDefault(pair => pair.Mdm.BestValLoss < pair.Ar!.BestValLoss).Mdm;
-        return new ObservedGap(longest.UniqueTokens, longest.Preset, longest.Params, longest.Epochs, longest.BestValLoss, ar[^1].Epochs,
-            reference!.BestValLoss, reference.BestEpoch, longest.BestValLoss - reference.BestValLoss, slope, crossover?.Epochs, crossover?.Flops, longest.Flops);
+        var crossover = paired.FirstOrDefault(pair => pair.Gap + DecisiveStandardErrors * (pair.StandardError ?? 0) < 0)?.Mdm;
+        bool withinError = crossover is null && Math.Abs(longest.Gap) <= DecisiveStandardErrors * (longest.StandardError ?? 0);
+        return new ObservedGap(longest.Mdm.UniqueTokens, longest.Mdm.Preset, longest.Mdm.Params, longest.Mdm.Epochs, longest.Ar.BestValLoss + longest.Gap,
+            longest.StandardError, ar[^1].Epochs, longest.Ar.BestValLoss, longest.Ar.BestEpoch, longest.Gap, slope, crossover?.Epochs, crossover?.Flops,
+            longest.Mdm.Flops, withinError);
     }
+
+    /// <summary>An MDM run, AR's reference for it, the gap between them and the standard error of MDM's final bound (if any).</summary>
+    private sealed record Pair(RunResult Mdm, RunResult Ar, double Gap, double? StandardError);
 
     /// <summary>
     /// One paragraph a reader can check against the table: whether any crossover was observed, where, and C_crit(U)
@@ -102,13 +125,29 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
             ? $" C_crit(U) is fitted only with crossovers at {MinBudgetsForLaw} or more budgets; they were observed at {CriticalComputes.Count}."
             : string.Create(CultureInfo.InvariantCulture, $" C_crit(U) = {Law.Coefficient:G3}·U^gamma, gamma = {Law.Exponent:F3} (90% bootstrap " +
               $"interval over budgets {GammaInterval!.Low:F3}-{GammaInterval.High:F3}; the paper's {PaperReference.CriticalComputeExponent}).");
+        if (crossed.Count == 0 && Gaps.Any(gap => gap.Gap <= 0))
+            return string.Create(CultureInfo.InvariantCulture, $"No crossover decided: in none of the {Gaps.Count} (budget, size) cell(s) is MDM's ") +
+                   $"bound below AR's early-stopped best by more than {DecisiveStandardErrors:G} standard errors (gaps {Signed(Gaps.Min(gap => gap.Gap))} " +
+                   $"to {Signed(Gaps.Max(gap => gap.Gap))} nats); {trend}.{Undecided()}{law}";
         if (crossed.Count == 0)
             return $"No crossover observed: in all {Gaps.Count} (budget, size) cell(s) AR's early-stopped best is ahead of MDM's longest run " +
-                   $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}.{law}";
+                   $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}.{Undecided()}{law}";
         string where = string.Join("; ", crossed.Select(gap => string.Create(CultureInfo.InvariantCulture,
             $"U = {gap.UniqueTokens:N0} {gap.Preset} by {gap.CrossoverEpochs:G4} epochs ({gap.CrossoverCompute:G3} FLOPs)")));
-        return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}.{law}";
+        return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}.{Undecided()}{law}";
     }
+
+    /// <summary>The cells whose longest MDM run is within <see cref="DecisiveStandardErrors"/> standard errors of AR's best.</summary>
+    private string Undecided()
+    {
+        var close = Gaps.Where(gap => gap.WithinError).ToList();
+        if (close.Count == 0) return "";
+        string cells = string.Join("; ", close.Select(gap => string.Create(CultureInfo.InvariantCulture,
+            $"U = {gap.UniqueTokens:N0} {gap.Preset} ({Signed(gap.Gap)} ± {gap.MdmStandardError:F3})")));
+        return $" Within {DecisiveStandardErrors:G} standard errors of AR's best, not decided: {cells}; evaluate with more samples of t (`vkdiff eval --mc`).";
+    }
+
+    private static string Signed(double value) => value.ToString("+0.000;-0.000", CultureInfo.InvariantCulture);
 
     private static string Nats(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
 }

@@ -15,13 +15,15 @@ public static class ObservedCrossoverPlots
     /// <summary>
     /// Validation loss against compute 6N·(tokens seen) at every evaluation: each budget's MDM runs and the AR run whose
     /// best is the reference, that best as a level line across the compute the budget's curves span, and a marker at the first
-    /// evaluation of each MDM run below it (where the curve crosses). Runs without a curve in
+    /// evaluation of each MDM run below it (where the curve crosses), and the longest MDM run's final bound where the
+    /// observation has one (at its best checkpoint's compute). Runs without a curve in
     /// <paramref name="curveDirectory"/> are left out. Returns the runs drawn.
     /// </summary>
     public static int WriteLossCurves(string path, IReadOnlyList<RunResult> runs, CrossoverObservation observation, string curveDirectory)
     {
         var series = new List<PlotSeries>();
         var crossings = new List<(double Compute, double Loss)>();
+        var finalBounds = new List<(double Compute, double Loss)>();
         int drawn = 0;
         foreach (var (gap, index) in observation.Gaps.Select((gap, index) => (gap, index)))
         {
@@ -42,6 +44,8 @@ public static class ObservedCrossoverPlots
                 high = Math.Max(high, computes.DefaultIfEmpty(high).Max());
                 drawn++;
                 if (run.Objective == "mdm" && FirstBelow(run, evaluated, gap.ArBestLoss) is { } crossing) crossings.Add(crossing);
+                if (run.Objective == "mdm" && run.Epochs == gap.MdmEpochs && gap.MdmStandardError is not null)
+                    finalBounds.Add((6.0 * run.Params * run.UniqueTokens * run.BestEpoch, gap.MdmLoss));
             }
             if (high > low)
                 series.Add(new PlotSeries($"AR's best, {budget}: {gap.ArBestLoss:F3}", [low, high], [gap.ArBestLoss, gap.ArBestLoss],
@@ -50,6 +54,9 @@ public static class ObservedCrossoverPlots
         if (crossings.Count > 0)
             series.Add(new PlotSeries("MDM below AR's best", crossings.Select(point => point.Compute).ToList(), crossings.Select(point => point.Loss).ToList(),
                 Markers: true, Line: false));
+        if (finalBounds.Count > 0)
+            series.Add(new PlotSeries("MDM's best checkpoint, final bound (--final-evals)", finalBounds.Select(point => point.Compute).ToList(),
+                finalBounds.Select(point => point.Loss).ToList(), Color: "#000000", Markers: true, Line: false));
         LinePlot.Save(path, new LinePlotSpec("Validation loss vs compute: MDM against AR's best", "compute C = 6N x tokens seen (FLOPs)",
             "validation loss (nats/token)") { LogX = true, Width = 1100 }, series);
         return drawn;

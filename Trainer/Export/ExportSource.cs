@@ -35,7 +35,6 @@ public sealed record ExportSource(ModelConfig Config, Objective Objective, int C
         if (unknown is not null)
             throw new InvalidInputException($"{checkpointPath}: unknown tensor {unknown} (from a newer vkdiff or another tool); refusing to export a model that may compute something else.");
         int contextLength = checkpoint.Options?.SequenceLength ?? DefaultContextLength;
-        BytePairTokenizer? learned = Tokenizers.LearnedSize(checkpoint.Config.Vocabulary.Name) is null ? null : (BytePairTokenizer)checkpoint.CreateTokenizer();
-        return new ExportSource(checkpoint.Config, checkpoint.Objective, contextLength, checkpoint.ReadParameters(), learned);
+        return new ExportSource(checkpoint.Config, checkpoint.Objective, contextLength, checkpoint.ReadParameters(), checkpoint.LearnedTokenizer());
     }
 }

@@ -161,10 +161,13 @@ public static class RunCheckpoint
         }
 
         /// <summary>The tokenizer of the model's vocabulary; a learned one (bpeN) from the ranks the checkpoint carries.</summary>
-        public ITokenizer CreateTokenizer()
+        public ITokenizer CreateTokenizer() => LearnedTokenizer() ?? Tokenizers.Create(Config.Vocabulary.Name);
+
+        /// <summary>A learned vocabulary's tokenizer (bpeN) from the ranks the checkpoint carries; null for bytes and gpt2.</summary>
+        public BytePairTokenizer? LearnedTokenizer()
         {
             string name = Config.Vocabulary.Name;
-            if (Tokenizers.LearnedSize(name) is null) return Tokenizers.Create(name);
+            if (Tokenizers.LearnedSize(name) is null) return null;
             if (!File.Metadata.TryGetValue(CheckpointMetadataKeys.TokenizerRanks, out string? ranks))
                 throw new InvalidInputException($"{File.Path} holds a {name} model but not its vocabulary's ranks; it was not written by a vkdiff run.");
             return BytePairTokenizer.FromRanks(name, ranks, $"{File.Path} ({CheckpointMetadataKeys.TokenizerRanks})");

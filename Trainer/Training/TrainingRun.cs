@@ -172,7 +172,7 @@ public sealed class TrainingRun
         long totalSteps = data.TotalSteps;
         IReadOnlyList<uint[]> evalWindows = data.EvaluationWindows;
         string datasetFingerprint = data.Dataset.Meta.Fingerprint();
-        string? learnedRanks = Tokenizers.LearnedSize(data.Dataset.Meta.Tokenizer) is null ? null : ((BytePairTokenizer)data.Dataset.CreateTokenizer()).RanksText();
+        string? learnedRanks = data.Dataset.Learned?.RanksText();
 
         log.WriteLine($"device: {context.Info.Banner}");
         log.WriteLine($"run: {options.Objective.ToString().ToUpperInvariant()} {options.Preset} ({options.Model.ParameterCount:N0} parameters), U = {plan.UniqueTokens:N0} tokens " +
