@@ -135,7 +135,7 @@ public sealed class CrossoverCommand : ICommand
         foreach (var gap in observation.Gaps)
         {
             string slope = gap.GapSlopePerDoubling is double value ? Signed(value) : "-";
-            string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs)"
+            string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs; zero gap at {Format(gap.CriticalComputeEstimate!.Value)})"
                 : gap.WithinError ? "undecided (within the error)" : "none";
             string mdm = gap.MdmStandardError is double error ? $"{Loss(gap.MdmLoss)}±{Loss(error)}" : Loss(gap.MdmLoss);
             Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {mdm,13} {Loss(gap.ArBestLoss),8} " +

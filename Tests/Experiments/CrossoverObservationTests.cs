@@ -37,7 +37,10 @@ public sealed class CrossoverObservationTests
                      "over MDM's last epoch counts the gap is closing in 1 of 1 cell(s) with two or more MDM runs. C_crit(U) is not fitted.", observation.Summary());
     }
 
-    /// <summary>MDM passes AR's best (2.0) exactly at E = U/1000 epochs: C = 6·N·U·E = 600·U², so gamma = 2 and k = 600.</summary>
+    /// <summary>
+    /// MDM is 0.1 behind AR's best (2.0) at E = U/2000 epochs and 0.1 ahead at U/1000: the gap is zero halfway in log
+    /// compute, at C = 6·N·U·E = 600·U²/√2, so gamma = 2 and k = 600/√2.
+    /// </summary>
     private static List<RunResult> CrossoversAt(params long[] budgets) =>
         budgets.SelectMany(unique => new[]
         {
@@ -52,9 +55,10 @@ public sealed class CrossoverObservationTests
         var observation = CrossoverObservation.From(CrossoversAt(10_000, 100_000, 1_000_000), resamples: 50, seed: 4);
         Assert.Equal([10, 100, 1000], observation.Gaps.Select(gap => gap.CrossoverEpochs!.Value));
         Assert.Equal([1e4, 1e5, 1e6], observation.CriticalComputes.Select(point => point.UniqueTokens));
-        foreach (var (unique, compute) in observation.CriticalComputes) Assert.Equal(1.0, compute / (600 * unique * unique), 12);
+        Assert.Equal([6e10, 6e12, 6e14], observation.Gaps.Select(gap => gap.CrossoverCompute!.Value));
+        foreach (var (unique, compute) in observation.CriticalComputes) Assert.Equal(1 / Math.Sqrt(2), compute / (600.0 * unique * unique), 12);
         Assert.Equal(2.0, observation.Law!.Exponent, 10);
-        Assert.Equal(600, observation.Law.Coefficient, 6);
+        Assert.Equal(600 / Math.Sqrt(2), observation.Law.Coefficient, 6);
         // An exact power law: every resample with two distinct budgets refits gamma = 2.
         Assert.Equal(2.0, observation.GammaInterval!.Low, 10);
         Assert.Equal(2.0, observation.GammaInterval.High, 10);
@@ -69,7 +73,7 @@ public sealed class CrossoverObservationTests
         Assert.Null(result.Law);
         Assert.Equal(2, result.CriticalComputes.Count);
         string summary = result.Summary();
-        Assert.StartsWith("Crossover observed in 2 of 2 (budget, size) cell(s): U = 10,000 tiny by 10 epochs (6E+10 FLOPs)", summary);
+        Assert.StartsWith("Crossover observed in 2 of 2 (budget, size) cell(s): U = 10,000 tiny by 10 epochs (6E+10 FLOPs; gap zero at about 4.24E+10)", summary);
         Assert.EndsWith("C_crit(U) is fitted only with crossovers at 3 or more budgets; they were observed at 2.", summary);
     }
 
@@ -123,6 +127,8 @@ public sealed class CrossoverObservationTests
         Assert.Equal(-0.05, gap.Gap, 12);
         Assert.Equal(256, gap.CrossoverEpochs);
         Assert.Equal(6.0 * 100_000 * 30_000 * 256, gap.CrossoverCompute!.Value, 1);
+        // Gap +0.45 at 64 epochs and -0.05 at 256: zero nine tenths of the way in log compute, at 64 x 4^0.9 epochs.
+        Assert.Equal(6.0 * 100_000 * 30_000 * 64 * Math.Pow(4, 0.9), gap.CriticalComputeEstimate!.Value, 1);
         Assert.False(gap.WithinError);
         // The slope takes the final bound at 256 epochs: gaps 0.70, 0.45, -0.05 at log2 E = 4, 6, 8.
         Assert.Equal((-2 * 0.70 + 2 * -0.05) / 8, gap.GapSlopePerDoubling!.Value, 12);

@@ -17,14 +17,17 @@ namespace VkDiffusion.Trainer.Experiments;
 /// <param name="WithinError">No crossover, and the longest MDM run's gap lies within that many standard errors of zero:
 /// more samples of t decide it.</param>
 /// <param name="CrossoverCompute">That MDM run's compute 6ND: the crossover happened at or below it.</param>
+/// <param name="CriticalComputeEstimate">Where the gap reaches zero, with the gap taken as linear in log compute between
+/// the MDM run before the crossing one (AR ahead there) and the crossing one; that run's compute where no run before it
+/// is behind AR (then only a bound).</param>
 /// <param name="MdmCompute">The longest MDM run's compute 6ND: without a crossover, C_crit lies above it.</param>
 public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, double MdmEpochs, double MdmLoss, double? MdmStandardError,
     double ArLongestEpochs, double ArBestLoss, double ArBestEpoch, double Gap, double? GapSlopePerDoubling, double? CrossoverEpochs,
-    double? CrossoverCompute, double MdmCompute, bool WithinError);
+    double? CrossoverCompute, double? CriticalComputeEstimate, double MdmCompute, bool WithinError);
 
 /// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
-/// crossover compute over its sizes), and C_crit(U) = k·U^gamma with a bootstrap interval for gamma when crossovers
+/// <see cref="ObservedGap.CriticalComputeEstimate"/> over its sizes), and C_crit(U) = k·U^gamma with a bootstrap interval for gamma when crossovers
 /// were observed at <see cref="MinBudgetsForLaw"/> or more budgets and no budget lacks runs (else null).
 /// </summary>
 /// <param name="Lacking">One line per (budget, size) whose runs cannot be compared, naming the runs it lacks: a law
@@ -60,8 +63,8 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
                 lacking.Add(string.Create(CultureInfo.InvariantCulture, $"{name} has no AR run of at most {mdm[0].Epochs:G6} epochs"));
             if (mdm.Count > 0 && ar.Count > 0 && Observe(mdm, ar, finalBounds) is { } gap) gaps.Add(gap);
         }
-        var critical = gaps.Where(gap => gap.CrossoverCompute is not null).GroupBy(gap => gap.UniqueTokens)
-            .Select(budget => ((double)budget.Key, budget.Min(gap => gap.CrossoverCompute!.Value))).OrderBy(point => point.Item1).ToList();
+        var critical = gaps.Where(gap => gap.CriticalComputeEstimate is not null).GroupBy(gap => gap.UniqueTokens)
+            .Select(budget => ((double)budget.Key, budget.Min(gap => gap.CriticalComputeEstimate!.Value))).OrderBy(point => point.Item1).ToList();
         if (critical.Count < MinBudgetsForLaw || lacking.Count > 0) return new CrossoverObservation(gaps, critical, null, null, lacking);
 
         var random = new Random(seed);
@@ -91,11 +94,24 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
         Pair longest = paired[^1];
         var last = paired.TakeLast(3).Select(pair => (X: Math.Log2(pair.Mdm.Epochs), Y: pair.Gap)).ToList();
         double? slope = last.Count < 2 ? null : Crossover.LeastSquaresSlope(last);
-        var crossover = paired.FirstOrDefault(pair => pair.Gap + DecisiveStandardErrors * (pair.StandardError ?? 0) < 0)?.Mdm;
+        int crossing = paired.FindIndex(pair => pair.Gap + DecisiveStandardErrors * (pair.StandardError ?? 0) < 0);
+        RunResult? crossover = crossing < 0 ? null : paired[crossing].Mdm;
+        double? estimate = crossing < 0 ? null : crossing == 0 ? crossover!.Flops : ZeroGapCompute(paired[crossing - 1], paired[crossing]);
         bool withinError = crossover is null && Math.Abs(longest.Gap) <= DecisiveStandardErrors * (longest.StandardError ?? 0);
         return new ObservedGap(longest.Mdm.UniqueTokens, longest.Mdm.Preset, longest.Mdm.Params, longest.Mdm.Epochs, longest.Ar.BestValLoss + longest.Gap,
             longest.StandardError, ar[^1].Epochs, longest.Ar.BestValLoss, longest.Ar.BestEpoch, longest.Gap, slope, crossover?.Epochs, crossover?.Flops,
-            longest.Mdm.Flops, withinError);
+            estimate, longest.Mdm.Flops, withinError);
+    }
+
+    /// <summary>
+    /// The compute where the gap is zero on the line through the two runs' gaps against log compute; the earlier run's
+    /// compute when its own gap is already not positive (MDM level with AR there, within its error).
+    /// </summary>
+    private static double ZeroGapCompute(Pair before, Pair crossing)
+    {
+        if (before.Gap <= 0) return before.Mdm.Flops;
+        double fraction = before.Gap / (before.Gap - crossing.Gap);
+        return Math.Exp(Math.Log(before.Mdm.Flops) + fraction * (Math.Log(crossing.Mdm.Flops) - Math.Log(before.Mdm.Flops)));
     }
 
     /// <summary>An MDM run, AR's reference for it, the gap between them and the standard error of MDM's final bound (if any).</summary>
@@ -133,7 +149,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
             return $"No crossover observed: in all {Gaps.Count} (budget, size) cell(s) AR's early-stopped best is ahead of MDM's longest run " +
                    $"(by {Nats(Gaps.Min(gap => gap.Gap))}-{Nats(Gaps.Max(gap => gap.Gap))} nats); {trend}.{Undecided()}{law}";
         string where = string.Join("; ", crossed.Select(gap => string.Create(CultureInfo.InvariantCulture,
-            $"U = {gap.UniqueTokens:N0} {gap.Preset} by {gap.CrossoverEpochs:G4} epochs ({gap.CrossoverCompute:G3} FLOPs)")));
+            $"U = {gap.UniqueTokens:N0} {gap.Preset} by {gap.CrossoverEpochs:G4} epochs ({gap.CrossoverCompute:G3} FLOPs; gap zero at about {gap.CriticalComputeEstimate:G3})")));
         return $"Crossover observed in {crossed.Count} of {Gaps.Count} (budget, size) cell(s): {where}; {trend}.{Undecided()}{law}";
     }
 

@@ -84,7 +84,7 @@ public static class ObservedCrossoverPlots
         var grid = Enumerable.Range(0, 30).Select(i => low * Math.Pow(high / low, i / 29.0)).ToList();
         var series = new List<PlotSeries>
         {
-            new("observed C_crit (MDM's first run below AR's best)", budgets, observation.CriticalComputes.Select(point => point.Compute).ToList(),
+            new("observed C_crit (zero gap between MDM's runs either side of AR's best)", budgets, observation.CriticalComputes.Select(point => point.Compute).ToList(),
                 Markers: true, Line: false),
             new($"paper: 2.12e15 (U/1e6)^{PaperReference.CriticalComputeExponent}", grid, grid.Select(PaperReference.CriticalCompute).ToList()),
         };
