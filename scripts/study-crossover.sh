@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Issue 23 on a CPU (lavapipe): AR and MDM tiny at U = 1k, 3k and 10k byte tokens of GCIDE, MDM tiny at 30k, then AR and MDM
 # mini at 30k, then AR and MDM tiny at 30k with batch 64, then (stages bpe-*) AR and MDM tiny with hidden dropout 0.1 at
-# U = 10k, 30k and 100k tokens of a 1024-id BPE learned from GCIDE, and mini at 30k (docs/results.md).
+# U = 10k, 30k, 100k and 200k tokens of a 1024-id BPE learned from GCIDE, and mini at 30k (docs/results.md).
 #   bash scripts/study-crossover.sh            trains every run in turn, each under `nice -n 19` (idle cycles only)
 #   bash scripts/study-crossover.sh evaluate   evaluates each finished MDM run's best checkpoint again with
 #                                              K = FINAL_MC (default 128) samples of t, with the bound's standard error
 #   bash scripts/study-crossover.sh report     joins the results (with the earlier lavapipe pair at U = 30k) into
-#                                              study/crossover/results.csv, `crossover --results` into observed.txt,
+#                                              study/crossover/results.csv, `crossover --results` (MDM by those
+#                                              K = 128 bounds: --final-evals) into observed.txt,
 #                                              and draws docs/figures/crossover-observed{,-law}.png
 # Resumable: run it again and the sweeps skip finished runs and resume the interrupted one. Training runs vkdiff from
 # a copy of the build (runs-study/bin), so rebuilding the tree meanwhile cannot replace the assemblies under it.
@@ -17,7 +18,8 @@ out=runs-study
 data="$out/data/gcide"
 bpe_data="$out/data/gcide-bpe1024"
 stages=(ar ar-10k mdm mdm-10k mdm-30k ar-mini-30k mdm-mini-30k ar-b64-30k mdm-b64-30k
-        bpe-ar-10k bpe-mdm-10k bpe-ar-30k bpe-mdm-30k bpe-ar-100k bpe-mdm-100k bpe-ar-mini-30k bpe-mdm-mini-30k)
+        bpe-ar-10k bpe-mdm-10k bpe-ar-30k bpe-mdm-30k bpe-ar-100k bpe-mdm-100k bpe-ar-mini-30k bpe-mdm-mini-30k
+        bpe-ar-200k bpe-mdm-200k)
 mkdir -p "$out" study/crossover study/crossover-bpe1024
 # Files of the batch-64 stages carry -B64 after the run id: their runs have the same ids as the batch-16 ones.
 suffix() { case "$1" in *-b64-30k*) echo -B64 ;; esac; }
@@ -47,14 +49,14 @@ if [ "${1:-}" = report ]; then
       tail -q -n +2 "study/crossover/results-$stage.csv" 2>/dev/null || true
     done
     grep -E '^(ar|mdm),tiny,[0-9]+,30000,' study/lavapipe/results.csv; } > study/crossover/results.csv
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --curves study/crossover \
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --final-evals study/crossover --curves study/crossover \
     --observed-plot docs/figures/crossover-observed.png --observed-law-plot docs/figures/crossover-observed-law.png | tee study/crossover/observed.txt
   bpe=study/crossover-bpe1024
   { head -n 1 study/crossover/results-ar.csv
     for stage in "${stages[@]}"; do
       [ "$(results_of "$stage")" = "$bpe" ] && tail -q -n +2 "$bpe/results-$stage.csv" 2>/dev/null || true
     done; } > "$bpe/results.csv"
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --curves "$bpe" \
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --final-evals "$bpe" --curves "$bpe" \
     --observed-plot docs/figures/crossover-observed-bpe1024.png --observed-law-plot docs/figures/crossover-observed-law-bpe1024.png | tee "$bpe/observed.txt"
   exit 0
 fi
