@@ -95,17 +95,23 @@ public sealed class CrossoverObservationTests
     }
 
     [Fact]
-    public void Crossover_command_prints_the_observation_from_results_csv()
+    public void Crossover_command_prints_the_observation_from_results_csv() => WithNoCrossoverResults((_, results) =>
+    {
+        var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("No crossover observed", standardOutput);
+        Assert.Contains("+0.250   -0.113  none", standardOutput);
+    });
+
+    /// <summary>Runs <paramref name="test"/> with a temporary folder holding NoCrossover's runs as results.csv, then removes it.</summary>
+    private static void WithNoCrossoverResults(Action<string, string> test)
     {
         string directory = Directory.CreateTempSubdirectory("vkdiff-observation-").FullName;
         try
         {
             string results = Path.Combine(directory, "results.csv");
             ResultsTable.Write(results, NoCrossover());
-            var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results);
-            Assert.Equal(ExitCodes.Success, exitCode);
-            Assert.Contains("No crossover observed", standardOutput);
-            Assert.Contains("+0.250   -0.113  none", standardOutput);
+            test(directory, results);
         }
         finally
         {
@@ -191,29 +197,19 @@ public sealed class CrossoverObservationTests
     }
 
     [Fact]
-    public void Crossover_command_compares_by_the_final_bounds_it_is_given()
+    public void Crossover_command_compares_by_the_final_bounds_it_is_given() => WithNoCrossoverResults((directory, results) =>
     {
-        string directory = Directory.CreateTempSubdirectory("vkdiff-observation-final-").FullName;
-        try
-        {
-            string results = Path.Combine(directory, "results.csv");
-            ResultsTable.Write(results, NoCrossover());
-            string evals = Directory.CreateDirectory(Path.Combine(directory, "evals")).FullName;
-            File.WriteAllText(Path.Combine(evals, "mdm-tiny-U30000-E256.eval-final.json"),
-                """{"objective": "mdm", "loss": 2.41, "mc_samples": 128, "standard_error": 0.012}""");
-            var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results, "--final-evals", evals);
-            Assert.Equal(ExitCodes.Success, exitCode);
-            Assert.Contains("2.410±0.012", standardOutput);
-            Assert.Contains("-0.040", standardOutput);
-            Assert.Contains("by 256 epochs", standardOutput);
+        string evals = Directory.CreateDirectory(Path.Combine(directory, "evals")).FullName;
+        File.WriteAllText(Path.Combine(evals, "mdm-tiny-U30000-E256.eval-final.json"),
+            """{"objective": "mdm", "loss": 2.41, "mc_samples": 128, "standard_error": 0.012}""");
+        var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results, "--final-evals", evals);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Contains("2.410±0.012", standardOutput);
+        Assert.Contains("-0.040", standardOutput);
+        Assert.Contains("by 256 epochs", standardOutput);
 
-            var (refused, _, error) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--paper", "--final-evals", evals);
-            Assert.Equal(ExitCodes.InvalidInput, refused);
-            Assert.Contains("--final-evals refines what --results observed", error);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+        var (refused, _, error) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--paper", "--final-evals", evals);
+        Assert.Equal(ExitCodes.InvalidInput, refused);
+        Assert.Contains("--final-evals refines what --results observed", error);
+    });
 }
