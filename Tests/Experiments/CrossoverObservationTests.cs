@@ -95,7 +95,7 @@ public sealed class CrossoverObservationTests
     }
 
     [Fact]
-    public void Crossover_command_prints_the_observation_from_results_csv() => WithNoCrossoverResults((_, results) =>
+    public void Crossover_command_prints_the_observation_from_results_csv() => WithResults(NoCrossover(), (_, results) =>
     {
         var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results);
         Assert.Equal(ExitCodes.Success, exitCode);
@@ -103,14 +103,55 @@ public sealed class CrossoverObservationTests
         Assert.Contains("+0.250   -0.113  none", standardOutput);
     });
 
-    /// <summary>Runs <paramref name="test"/> with a temporary folder holding NoCrossover's runs as results.csv, then removes it.</summary>
-    private static void WithNoCrossoverResults(Action<string, string> test)
+    /// <summary>NoCrossover's budget with a mini cell too: AR mini best 2.30 at epoch 10, MDM mini 2.50 after 256 epochs.</summary>
+    private static List<RunResult> TwoSizes() =>
+    [
+        .. NoCrossover(),
+        Run("ar", 400_000, 30_000, 16, 2.30, 10, preset: "mini"), Run("mdm", 400_000, 30_000, 256, 2.50, 256, preset: "mini"),
+    ];
+
+    [Theory]
+    // Tiny's MDM crosses tiny's AR (2.40 ± 0.02 against 2.45) but mini's AR is better still: across sizes AR is ahead.
+    [InlineData(null, "tiny", 2.40, 0.10, "AR ahead")]
+    // Mini's MDM bound 2.22 ± 0.02 is 0.08 below the best AR (mini's 2.30), more than two standard errors.
+    [InlineData(2.22, "mini", 2.22, -0.08, "MDM ahead")]
+    // 2.27 ± 0.02 is 0.03 below: within two standard errors.
+    [InlineData(2.27, "mini", 2.27, -0.03, "within the error")]
+    public void Each_family_at_its_best_size_decides_the_budget(double? miniBound, string mdmPreset, double mdmLoss, double gap, string verdict)
+    {
+        var bounds = FinalBoundAt256(2.40, 0.02);
+        if (miniBound is double loss) bounds["mdm-mini-U30000-E256"] = new FinalBound(loss, 0.02, 128);
+        var observation = CrossoverObservation.From(TwoSizes(), bounds);
+        Assert.Equal(256, observation.Gaps.Single(cell => cell.Preset == "tiny").CrossoverEpochs);
+        var budget = Assert.Single(observation.AcrossSizes);
+        Assert.Equal((30_000L, mdmPreset, "mini", 2.30), (budget.UniqueTokens, budget.MdmPreset, budget.ArPreset, budget.ArBestLoss));
+        Assert.Equal(mdmLoss, budget.MdmLoss, 12);
+        Assert.Equal(gap, budget.Gap, 12);
+        Assert.EndsWith($" Each family at its best size, as the paper compares them: U = 30,000 MDM {mdmPreset} against AR mini, " +
+                        $"{gap.ToString("+0.000;-0.000", System.Globalization.CultureInfo.InvariantCulture)}, {verdict}.", observation.Summary());
+    }
+
+    [Fact]
+    public void A_budget_at_one_size_has_no_best_size_comparison() =>
+        Assert.Empty(CrossoverObservation.From(NoCrossover()).AcrossSizes);
+
+    [Fact]
+    public void Crossover_command_prints_each_family_at_its_best_size() => WithResults(TwoSizes(), (_, results) =>
+    {
+        var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results);
+        Assert.Equal(ExitCodes.Success, exitCode);
+        // MDM mini 2.50 against AR mini 2.30 (tiny's are 2.70 and 2.45).
+        Assert.Contains("      30,000     mini         2.500     mini    2.300   +0.200  none", standardOutput);
+    });
+
+    /// <summary>Runs <paramref name="test"/> with a temporary folder holding <paramref name="runs"/> as results.csv, then removes it.</summary>
+    private static void WithResults(List<RunResult> runs, Action<string, string> test)
     {
         string directory = Directory.CreateTempSubdirectory("vkdiff-observation-").FullName;
         try
         {
             string results = Path.Combine(directory, "results.csv");
-            ResultsTable.Write(results, NoCrossover());
+            ResultsTable.Write(results, runs);
             test(directory, results);
         }
         finally
@@ -197,7 +238,7 @@ public sealed class CrossoverObservationTests
     }
 
     [Fact]
-    public void Crossover_command_compares_by_the_final_bounds_it_is_given() => WithNoCrossoverResults((directory, results) =>
+    public void Crossover_command_compares_by_the_final_bounds_it_is_given() => WithResults(NoCrossover(), (directory, results) =>
     {
         string evals = Directory.CreateDirectory(Path.Combine(directory, "evals")).FullName;
         File.WriteAllText(Path.Combine(evals, "mdm-tiny-U30000-E256.eval-final.json"),

@@ -26,6 +26,16 @@ public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, 
     double? CrossoverCompute, double? CriticalComputeEstimate, double MdmCompute, bool WithinError);
 
 /// <summary>
+/// One budget measured at two or more model sizes, compared as the paper compares the families (its ΔL(C, U) minimises
+/// each family's loss over the model size): MDM by the lowest longest-run loss of its sizes, AR by the lowest
+/// early-stopped best of its sizes. A crossover in one size's cell is not one here when another size's AR is better.
+/// </summary>
+/// <param name="Crossed">MDM below AR by more than <see cref="CrossoverObservation.DecisiveStandardErrors"/> standard errors of its bound.</param>
+/// <param name="WithinError">Not crossed, and the gap lies within that many standard errors of zero.</param>
+public sealed record AcrossSizesGap(long UniqueTokens, string MdmPreset, double MdmLoss, double? MdmStandardError, string ArPreset,
+    double ArBestLoss, double Gap, bool Crossed, bool WithinError);
+
+/// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
 /// <see cref="ObservedGap.CriticalComputeEstimate"/> over its sizes), and C_crit(U) = k·U^gamma with a bootstrap interval for gamma when crossovers
 /// were observed at <see cref="MinBudgetsForLaw"/> or more budgets and no budget lacks runs (else null).
@@ -36,6 +46,17 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     PowerLawFit? Law, BootstrapInterval? GammaInterval, IReadOnlyList<string> Lacking)
 {
     public const int MinBudgetsForLaw = 3;
+
+    /// <summary>Each budget with gaps at two or more sizes, each family at its best size.</summary>
+    public IReadOnlyList<AcrossSizesGap> AcrossSizes => Gaps.GroupBy(gap => gap.UniqueTokens).Where(budget => budget.Count() >= 2)
+        .Select(budget =>
+        {
+            ObservedGap mdm = budget.MinBy(gap => gap.MdmLoss)!, ar = budget.MinBy(gap => gap.ArBestLoss)!;
+            double difference = mdm.MdmLoss - ar.ArBestLoss, margin = DecisiveStandardErrors * (mdm.MdmStandardError ?? 0);
+            bool crossed = difference + margin < 0;
+            return new AcrossSizesGap(budget.Key, mdm.Preset, mdm.MdmLoss, mdm.MdmStandardError, ar.Preset, ar.ArBestLoss, difference, crossed,
+                !crossed && Math.Abs(difference) <= margin);
+        }).ToList();
 
     /// <summary>How many standard errors of its final bound MDM must be below AR's best to count as a crossover (one-sided, about 98%).</summary>
     public const double DecisiveStandardErrors = 2;
@@ -127,7 +148,19 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     {
         if (Gaps.Count == 0 && Lacking.Count == 0) return "No budget and size has runs of both families: nothing to compare.";
         string lacks = Lacking.Count == 0 ? "" : $"The results lack runs: {string.Join("; ", Lacking)}; C_crit(U) is not fitted until they are there.";
-        return Gaps.Count == 0 ? lacks : Lacking.Count == 0 ? Compared() : $"{lacks} {Compared()}";
+        if (Gaps.Count == 0) return lacks;
+        string compared = Compared() + BestSizes();
+        return Lacking.Count == 0 ? compared : $"{lacks} {compared}";
+    }
+
+    /// <summary>The verdict at each budget measured at two or more sizes, each family at its best size.</summary>
+    private string BestSizes()
+    {
+        if (AcrossSizes.Count == 0) return "";
+        string budgets = string.Join("; ", AcrossSizes.Select(budget => string.Create(CultureInfo.InvariantCulture,
+            $"U = {budget.UniqueTokens:N0} MDM {budget.MdmPreset} against AR {budget.ArPreset}, {Signed(budget.Gap)}, ") +
+            (budget.Crossed ? "MDM ahead" : budget.WithinError ? "within the error" : "AR ahead")));
+        return $" Each family at its best size, as the paper compares them: {budgets}.";
     }
 
     /// <summary>Whether the compared cells crossed and where; C_crit(U) when the budgets allow the law and none lacks runs.</summary>
