@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23 on a CPU (lavapipe): AR and MDM tiny at U = 1k, 3k and 10k byte tokens of GCIDE, MDM tiny at 30k, then AR and MDM
 # mini at 30k, then AR and MDM tiny at 30k with batch 64, then (stages bpe-*) AR and MDM tiny with hidden dropout 0.1 at
-# U = 10k, 30k, 100k and 200k tokens of a 1024-id BPE learned from GCIDE, and mini at 30k (docs/results.md).
+# U = 10k, 30k, 100k and 200k tokens of a 1024-id BPE learned from GCIDE, mini at 30k and 100k, and tiny at 100k with
+# hidden dropout 0.3 (docs/results.md).
 #   bash scripts/study-crossover.sh            trains every run in turn, each under `nice -n 19` (idle cycles only)
 #   bash scripts/study-crossover.sh evaluate   evaluates each finished MDM run's best checkpoint again with
 #                                              K = FINAL_MC (default 128) samples of t, with the bound's standard error
@@ -19,13 +20,14 @@ data="$out/data/gcide"
 bpe_data="$out/data/gcide-bpe1024"
 stages=(ar ar-10k mdm mdm-10k mdm-30k ar-mini-30k mdm-mini-30k ar-b64-30k mdm-b64-30k
         bpe-ar-10k bpe-mdm-10k bpe-ar-30k bpe-mdm-30k bpe-ar-100k bpe-mdm-100k bpe-ar-mini-30k bpe-mdm-mini-30k
-        bpe-ar-200k bpe-mdm-200k)
-mkdir -p "$out" study/crossover study/crossover-bpe1024
+        bpe-ar-200k bpe-mdm-200k bpe-ar-mini-100k bpe-mdm-mini-100k bpe-ar-d30-100k bpe-mdm-d30-100k)
+mkdir -p "$out" study/crossover study/crossover-bpe1024 study/crossover-bpe1024-d30
 # Files of the batch-64 stages carry -B64 after the run id: their runs have the same ids as the batch-16 ones.
 suffix() { case "$1" in *-b64-30k*) echo -B64 ;; esac; }
 # The learned-vocabulary stages (and their sweep directories) keep their own data and results: another tokenizer's
-# losses are per token of another vocabulary, never one table with the bytes'.
-results_of() { case "$1" in *bpe-*) echo study/crossover-bpe1024 ;; *) echo study/crossover ;; esac; }
+# losses are per token of another vocabulary, never one table with the bytes'. The dropout-0.3 runs share their run ids
+# with the 0.1 ones, so they keep a folder of their own too.
+results_of() { case "$1" in *-d30-*) echo study/crossover-bpe1024-d30 ;; *bpe-*) echo study/crossover-bpe1024 ;; *) echo study/crossover ;; esac; }
 data_of() { case "$1" in *bpe-*) echo "$bpe_data" ;; *) echo "$data" ;; esac; }
 
 if [ "${1:-}" = evaluate ]; then
@@ -58,6 +60,9 @@ if [ "${1:-}" = report ]; then
     done; } > "$bpe/results.csv"
   nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --final-evals "$bpe" --curves "$bpe" \
     --observed-plot docs/figures/crossover-observed-bpe1024.png --observed-law-plot docs/figures/crossover-observed-law-bpe1024.png | tee "$bpe/observed.txt"
+  d30=study/crossover-bpe1024-d30
+  { head -n 1 study/crossover/results-ar.csv; tail -q -n +2 "$d30"/results-bpe-*-d30-100k.csv; } > "$d30/results.csv"
+  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$d30/results.csv" --final-evals "$d30" | tee "$d30/observed.txt"
   exit 0
 fi
 
