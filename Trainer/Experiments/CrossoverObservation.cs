@@ -47,6 +47,9 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
 {
     public const int MinBudgetsForLaw = 3;
 
+    /// <summary>How many standard errors of its final bound MDM must be below AR's best to count as a crossover (one-sided, about 98%).</summary>
+    public const double DecisiveStandardErrors = 2;
+
     /// <summary>Each budget with gaps at two or more sizes, each family at its best size.</summary>
     public IReadOnlyList<AcrossSizesGap> AcrossSizes => Gaps.GroupBy(gap => gap.UniqueTokens).Where(budget => budget.Count() >= 2)
         .Select(budget =>
@@ -57,9 +60,6 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
             return new AcrossSizesGap(budget.Key, mdm.Preset, mdm.MdmLoss, mdm.MdmStandardError, ar.Preset, ar.ArBestLoss, difference, crossed,
                 !crossed && Math.Abs(difference) <= margin);
         }).ToList();
-
-    /// <summary>How many standard errors of its final bound MDM must be below AR's best to count as a crossover (one-sided, about 98%).</summary>
-    public const double DecisiveStandardErrors = 2;
 
     /// <summary>
     /// Pairs MDM and AR runs of the same preset and budget and fits the law when it may; a cell without an MDM run, or
