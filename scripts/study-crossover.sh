@@ -44,25 +44,24 @@ fi
 if [ "${1:-}" = report ]; then
   # The earlier lavapipe pair at U = 30k (same data, recipe and device; MDM at K = 16) is the closest gap seen so far.
   cp study/lavapipe/ar-tiny-U30000-E32.metrics.jsonl study/lavapipe/mdm-tiny-U30000-E512.metrics.jsonl study/crossover/
-  # The batch-64 pair is another recipe with the same run ids: it stays out of the joint table (docs/results.md has it apart).
-  { head -n 1 study/crossover/results-ar.csv
-    for stage in "${stages[@]}"; do
-      [ -z "$(suffix "$stage")" ] && [ "$(results_of "$stage")" = study/crossover ] || continue
-      tail -q -n +2 "study/crossover/results-$stage.csv" 2>/dev/null || true
-    done
-    grep -E '^(ar|mdm),tiny,[0-9]+,30000,' study/lavapipe/results.csv; } > study/crossover/results.csv
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results study/crossover/results.csv --final-evals study/crossover --curves study/crossover \
-    --observed-plot docs/figures/crossover-observed.png --observed-law-plot docs/figures/crossover-observed-law.png | tee study/crossover/observed.txt
-  bpe=study/crossover-bpe1024
-  { head -n 1 study/crossover/results-ar.csv
-    for stage in "${stages[@]}"; do
-      [ "$(results_of "$stage")" = "$bpe" ] && tail -q -n +2 "$bpe/results-$stage.csv" 2>/dev/null || true
-    done; } > "$bpe/results.csv"
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$bpe/results.csv" --final-evals "$bpe" --curves "$bpe" \
-    --observed-plot docs/figures/crossover-observed-bpe1024.png --observed-law-plot docs/figures/crossover-observed-law-bpe1024.png | tee "$bpe/observed.txt"
-  d30=study/crossover-bpe1024-d30
-  { head -n 1 study/crossover/results-ar.csv; tail -q -n +2 "$d30"/results-bpe-*-d30-100k.csv; } > "$d30/results.csv"
-  nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$d30/results.csv" --final-evals "$d30" | tee "$d30/observed.txt"
+  # Joins the stages' results of folder $1 into $1/results.csv and writes what `crossover --results` says of them (MDM by
+  # its K = 128 bounds) to $1/observed.txt; further arguments go to `crossover`. The batch-64 pair is another recipe with
+  # the same run ids: it stays out of the joint table (docs/results.md has it apart).
+  observe() {
+    local folder=$1; shift
+    { head -n 1 study/crossover/results-ar.csv
+      for stage in "${stages[@]}"; do
+        [ -z "$(suffix "$stage")" ] && [ "$(results_of "$stage")" = "$folder" ] || continue
+        tail -q -n +2 "$folder/results-$stage.csv" 2>/dev/null || true
+      done
+      [ "$folder" != study/crossover ] || grep -E '^(ar|mdm),tiny,[0-9]+,30000,' study/lavapipe/results.csv; } > "$folder/results.csv"
+    nice -n 19 dotnet Cli/bin/Release/net10.0/vkdiff.dll crossover --results "$folder/results.csv" --final-evals "$folder" "$@" | tee "$folder/observed.txt"
+  }
+  observe study/crossover --curves study/crossover \
+    --observed-plot docs/figures/crossover-observed.png --observed-law-plot docs/figures/crossover-observed-law.png
+  observe study/crossover-bpe1024 --curves study/crossover-bpe1024 \
+    --observed-plot docs/figures/crossover-observed-bpe1024.png --observed-law-plot docs/figures/crossover-observed-law-bpe1024.png
+  observe study/crossover-bpe1024-d30
   exit 0
 fi
 
