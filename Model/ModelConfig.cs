@@ -34,10 +34,16 @@ public sealed record VocabularySpec(string Name, int EndOfDocumentId, int MaskId
     /// </summary>
     public static VocabularySpec LearnedBpe(int size) => new($"bpe{size}", size - 1, size, (size + 1 + 63) / 64 * 64);
 
-    /// <summary>N of a `bpeN` name (258 to 65535: the bytes, one merge, EOD; uint16 ids), or null for any other name.</summary>
+    /// <summary>The fewest text ids of a learned BPE: the 256 bytes, one merge and EOD.</summary>
+    public const int MinLearnedBpeSize = 258;
+
+    /// <summary>The most text ids of a learned BPE: its ids are stored as uint16, MASK among them.</summary>
+    public const int MaxLearnedBpeSize = 65535;
+
+    /// <summary>N of a `bpeN` name (<see cref="MinLearnedBpeSize"/> to <see cref="MaxLearnedBpeSize"/>), or null for any other name.</summary>
     public static int? LearnedBpeSize(string name) =>
         name.StartsWith("bpe", StringComparison.Ordinal) && int.TryParse(name.AsSpan(3), System.Globalization.NumberStyles.None, null, out int size)
-        && size is >= 258 and <= 65535 ? size : null;
+        && size is >= MinLearnedBpeSize and <= MaxLearnedBpeSize ? size : null;
 }
 
 /// <summary>The transformer's shape (PAPER §1). Pre-norm decoder, RMSNorm, SwiGLU, RoPE, tied LM head, no biases.</summary>

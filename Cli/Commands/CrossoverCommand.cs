@@ -137,24 +137,21 @@ public sealed class CrossoverCommand : ICommand
             string slope = gap.GapSlopePerDoubling is double value ? Signed(value) : "-";
             string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs; zero gap at {Format(gap.CriticalComputeEstimate!.Value)})"
                 : gap.WithinError ? "undecided (within the error)" : "none";
-            string mdm = gap.MdmStandardError is double error ? $"{Loss(gap.MdmLoss)}±{Loss(error)}" : Loss(gap.MdmLoss);
-            Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {mdm,13} {Loss(gap.ArBestLoss),8} " +
+            Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {Bound(gap.MdmLoss, gap.MdmStandardError),13} {Loss(gap.ArBestLoss),8} " +
                               $"{gap.ArBestEpoch.ToString("F1", CultureInfo.InvariantCulture),8} {Format(gap.ArLongestEpochs),10} {Signed(gap.Gap),8} {slope,8}  {crossover}");
         }
         if (observation.AcrossSizes.Count > 0)
         {
             Console.WriteLine("Each family at its best size (budgets run at two or more sizes; the paper's ΔL minimises each family's loss over size):");
-            Console.WriteLine($"{"U (tokens)",12} {"MDM size",8} {"MDM best",13} {"AR size",8} {"AR best",8} {"gap",8}  crossover");
+            Console.WriteLine($"{"U (tokens)",12} {"MDM size",8} {"MDM best",13} {"AR size",8} {"AR best",8} {"gap",8}  verdict");
             foreach (var budget in observation.AcrossSizes)
-            {
-                string mdm = budget.MdmStandardError is double error ? $"{Loss(budget.MdmLoss)}±{Loss(error)}" : Loss(budget.MdmLoss);
-                string crossover = budget.Crossed ? "MDM ahead" : budget.WithinError ? "undecided (within the error)" : "none";
-                Console.WriteLine($"{budget.UniqueTokens,12:N0} {budget.MdmPreset,8} {mdm,13} {budget.ArPreset,8} {Loss(budget.ArBestLoss),8} {Signed(budget.Gap),8}  {crossover}");
-            }
+                Console.WriteLine($"{budget.UniqueTokens,12:N0} {budget.MdmPreset,8} {Bound(budget.MdmLoss, budget.MdmStandardError),13} {budget.ArPreset,8} " +
+                                  $"{Loss(budget.ArBestLoss),8} {Signed(budget.Gap),8}  {budget.Verdict}");
         }
         Console.WriteLine(observation.Summary());
 
         static string Loss(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
+        static string Bound(double loss, double? standardError) => standardError is double error ? $"{Loss(loss)}±{Loss(error)}" : Loss(loss);
         static string Signed(double value) => value.ToString("+0.000;-0.000", CultureInfo.InvariantCulture);
     }
 

@@ -21,6 +21,7 @@ internal sealed class KernelReport(DeviceInfo device, bool statisticsOffered, In
         device,
         statisticsOffered,
         configurations = inventory.ConfigurationCount,
+        vocabularies = inventory.Vocabularies,
         notRecordable = inventory.Gaps.Select(gap => new { configuration = gap.Use.ToString(), reason = gap.Reason }),
         compiled = pipelines.Count - FailedCount,
         failed = FailedCount,
@@ -49,8 +50,8 @@ internal sealed class KernelReport(DeviceInfo device, bool statisticsOffered, In
         output.WriteLine(statisticsOffered
             ? "statistics: the driver's own (VK_KHR_pipeline_executable_properties), named as it names them"
             : "statistics: none (the driver does not offer VK_KHR_pipeline_executable_properties)");
-        output.WriteLine($"{inventory.Entries.Count} pipelines from {inventory.ConfigurationCount} configurations (every preset, both vocabularies, " +
-            "both objectives, every precision and path this device supports)");
+        output.WriteLine($"{inventory.Entries.Count} pipelines from {inventory.ConfigurationCount} configurations (every preset, " +
+            $"vocabularies {string.Join(',', inventory.Vocabularies)}, both objectives, every precision and path this device supports)");
         foreach (var model in inventory.Gaps.GroupBy(gap => (gap.Use.Preset, gap.Use.Vocabulary)))
             output.WriteLine($"not recordable on this device: {model.Key.Preset} {model.Key.Vocabulary} ({model.Count()} configurations), e.g. " +
                 $"{model.First().Use}: {model.First().Reason}");
@@ -58,7 +59,7 @@ internal sealed class KernelReport(DeviceInfo device, bool statisticsOffered, In
         string[] columns = Columns();
         var rows = pipelines.Select(p => (Pipeline: p.Build.Kernel.ToString(), Status: p.Build.Compiled ? "ok" : "FAILED",
             Values: columns.Select(name => p.Build.Executables.FirstOrDefault()?.Find(name)?.Text ?? "-").ToArray(),
-            Usage: KernelUsage.Of(p.Entry.Uses).Summary(), p.Build.Error)).ToList();
+            Usage: KernelUsage.Of(p.Entry.Uses).Summary(inventory.Vocabularies), p.Build.Error)).ToList();
         int pipelineWidth = Math.Max("pipeline".Length, rows.Max(r => r.Pipeline.Length));
         int[] widths = [.. columns.Select((name, i) => Math.Max(name.Length, rows.Max(r => r.Values[i].Length)))];
         output.WriteLine($"{"pipeline".PadRight(pipelineWidth)}  status  {string.Join("  ", columns.Select((c, i) => c.PadLeft(widths[i])))}  used by");

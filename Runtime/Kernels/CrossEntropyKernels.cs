@@ -87,6 +87,12 @@ public static class CrossEntropyKernels
             yield return (firstRow, Math.Min(rowsPerChunk, rowCount - firstRow));
     }
 
+    /// <summary>
+    /// Invocations that share one row of <paramref name="vocabSize"/> logits on this device: the kernels' spec constant 1,
+    /// so each distinct value is its own pipeline.
+    /// </summary>
+    public static uint LanesPerRow(DeviceInfo info, int vocabSize) => PlanFor(info, vocabSize).LanesPerRow;
+
     /// <summary>The plan this device uses: the largest aligned chunk that fits one binding and one dispatch's groups.</summary>
     internal static Plan PlanFor(DeviceInfo info, int vocabSize)
     {

@@ -141,7 +141,7 @@ public sealed class CrossoverObservationTests
         var (exitCode, standardOutput, _) = VkDiffusion.Tests.Runtime.CliErrorTests.RunVkdiff(null, "crossover", "--results", results);
         Assert.Equal(ExitCodes.Success, exitCode);
         // MDM mini 2.50 against AR mini 2.30 (tiny's are 2.70 and 2.45).
-        Assert.Contains("      30,000     mini         2.500     mini    2.300   +0.200  none", standardOutput);
+        Assert.Contains("      30,000     mini         2.500     mini    2.300   +0.200  AR ahead", standardOutput);
     });
 
     /// <summary>Runs <paramref name="test"/> with a temporary folder holding <paramref name="runs"/> as results.csv, then removes it.</summary>

@@ -42,6 +42,17 @@ public sealed class KernelsCommandTests
         foreach (string family in new[] { "cross_entropy", "adamw", "rmsnorm", "rope", "swiglu", "embedding", "mdm_corrupt", "cast_f16_loss_scaled", "grad_norm" })
             Assert.Contains(kernels, k => k.StartsWith(family, StringComparison.Ordinal));
         Assert.All(pipelines, p => Assert.NotEmpty(p.GetProperty("usedBy").GetProperty("presets").EnumerateArray()));
+
+        // Any vocabulary `prepare` can make gets its cross-entropy pipelines built: on a CPU device a row of logits (the
+        // table padded to a multiple of 64 rows) gets the fewest lanes, a power of two, that leave each at most 64 logits.
+        string[] names = [.. pipelines.Select(p => p.GetProperty("pipeline").GetString()!)];
+        foreach (int textIds in new[] { 258, 300, 700, 1024, 1500, 3000, 4000, 6000, 20000, 50257, 65535 })
+        {
+            int paddedRows = (textIds + 1 + 63) / 64 * 64, lanes = 1;
+            while (lanes < 256 && lanes * 64 < paddedRows) lanes *= 2;
+            Assert.Contains($"cross_entropy_fused<256,{lanes}>", names);
+            Assert.Contains($"cross_entropy_forward<256,{lanes}>", names);
+        }
     }
 
     [Fact]

@@ -95,6 +95,24 @@ public sealed class SelfTestTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.True(double.IsNaN(SelfTestMeasure.NormwiseRelativeError([float.NaN], [1.0])));
     }
 
+    [Fact]
+    public void The_cross_entropy_check_runs_every_lane_count_any_vocabulary_gets_on_the_device()
+    {
+        // On a CPU device a row of V logits gets the fewest lanes, a power of two up to 256, that leave each at most 64.
+        static int Lanes(int vocabSize)
+        {
+            int lanes = 1;
+            while (lanes < 256 && lanes * 64 < vocabSize) lanes *= 2;
+            return lanes;
+        }
+        var results = new CrossEntropyCheck().Run(Context).ToList();
+        Assert.All(results, result => Assert.True(result.Passed, result.ToString()));
+        var tested = results.Select(result => int.Parse(result.Case[(result.Case.IndexOf("vocab=", StringComparison.Ordinal) + 6)..])).ToHashSet();
+        // Bytes (258 and its 320-row table), GPT-2 (50304) and every learned BPE's table, bpe258 to bpe65535.
+        var needed = Enumerable.Range(258, 65535 - 258 + 1).Select(size => (size + 1 + 63) / 64 * 64).Append(258).Append(50304).Select(Lanes).ToHashSet();
+        Assert.Equal(needed.Order(), tested.Select(Lanes).Distinct().Order());
+    }
+
     [Theory]
     [InlineData("128")]   // lavapipe subgroup size 4
     [InlineData("512")]   // lavapipe subgroup size 16 (the default 256 bits gives 8, the suite's own device)

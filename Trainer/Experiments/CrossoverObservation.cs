@@ -33,7 +33,11 @@ public sealed record ObservedGap(long UniqueTokens, string Preset, long Params, 
 /// <param name="Crossed">MDM below AR by more than <see cref="CrossoverObservation.DecisiveStandardErrors"/> standard errors of its bound.</param>
 /// <param name="WithinError">Not crossed, and the gap lies within that many standard errors of zero.</param>
 public sealed record AcrossSizesGap(long UniqueTokens, string MdmPreset, double MdmLoss, double? MdmStandardError, string ArPreset,
-    double ArBestLoss, double Gap, bool Crossed, bool WithinError);
+    double ArBestLoss, double Gap, bool Crossed, bool WithinError)
+{
+    /// <summary>Which family is ahead, or that the error does not decide.</summary>
+    public string Verdict => Crossed ? "MDM ahead" : WithinError ? "within the error" : "AR ahead";
+}
 
 /// <summary>
 /// What the runs show about the crossover: the gap per budget and size, each budget's observed C_crit (the least
@@ -51,7 +55,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     public const double DecisiveStandardErrors = 2;
 
     /// <summary>Each budget with gaps at two or more sizes, each family at its best size.</summary>
-    public IReadOnlyList<AcrossSizesGap> AcrossSizes => Gaps.GroupBy(gap => gap.UniqueTokens).Where(budget => budget.Count() >= 2)
+    public IReadOnlyList<AcrossSizesGap> AcrossSizes { get; } = Gaps.GroupBy(gap => gap.UniqueTokens).Where(budget => budget.Count() >= 2)
         .Select(budget =>
         {
             ObservedGap mdm = budget.MinBy(gap => gap.MdmLoss)!, ar = budget.MinBy(gap => gap.ArBestLoss)!;
@@ -158,8 +162,7 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     {
         if (AcrossSizes.Count == 0) return "";
         string budgets = string.Join("; ", AcrossSizes.Select(budget => string.Create(CultureInfo.InvariantCulture,
-            $"U = {budget.UniqueTokens:N0} MDM {budget.MdmPreset} against AR {budget.ArPreset}, {Signed(budget.Gap)}, ") +
-            (budget.Crossed ? "MDM ahead" : budget.WithinError ? "within the error" : "AR ahead")));
+            $"U = {budget.UniqueTokens:N0} MDM {budget.MdmPreset} against AR {budget.ArPreset}, {Signed(budget.Gap)}, {budget.Verdict}")));
         return $" Each family at its best size, as the paper compares them: {budgets}.";
     }
 

@@ -12,12 +12,14 @@ public sealed record InventoryEntry(Kernel Kernel, IReadOnlyList<KernelUse> Uses
 /// <summary>A configuration whose graph could not be recorded on the device, and why (a shape beyond its limits, ...).</summary>
 public sealed record InventoryGap(KernelUse Use, string Reason);
 
-/// <summary>Every pipeline vkdiff would build on a device, and the configurations it could not record.</summary>
-public sealed record Inventory(IReadOnlyList<InventoryEntry> Entries, IReadOnlyList<InventoryGap> Gaps, int ConfigurationCount);
+/// <summary>Every pipeline vkdiff would build on a device, the configurations it could not record, and the vocabularies recorded.</summary>
+public sealed record Inventory(IReadOnlyList<InventoryEntry> Entries, IReadOnlyList<InventoryGap> Gaps, int ConfigurationCount,
+    IReadOnlyList<string> Vocabularies);
 
 /// <summary>
 /// Finds every pipeline vkdiff would use on a device by recording, on a compile-only context, the very graphs training,
-/// evaluation and sampling record: each model preset with both vocabularies, both objectives and every precision the
+/// evaluation and sampling record: each model preset with every vocabulary that asks for pipelines of its own (see
+/// <see cref="Vocabularies"/>), both objectives and every precision the
 /// device supports, at the default run shapes (training and evaluation: <see cref="TrainingOptions"/>' batch and sequence
 /// length; sampling: one sequence of that length). Training graphs are recorded again under every other matmul path
 /// the device can take and under cooperative-matrix attention where the device offers it, as the VKDIFF_MATMUL and
@@ -31,12 +33,13 @@ public static class KernelInventory
         var uses = new Dictionary<Kernel, List<KernelUse>>();
         var gaps = new List<InventoryGap>();
         int configurations = 0;
-        foreach (KernelUse use in Configurations(context))
+        IReadOnlyList<VocabularySpec> vocabularies = Vocabularies(context.Info);
+        foreach (KernelUse use in Configurations(context, vocabularies))
         {
             configurations++;
             try
             {
-                foreach (Kernel kernel in Record(context, use).Distinct())
+                foreach (Kernel kernel in KernelsOf(context, use).Distinct())
                 {
                     if (!uses.TryGetValue(kernel, out List<KernelUse>? list)) uses[kernel] = list = [];
                     list.Add(use);
@@ -53,17 +56,34 @@ public static class KernelInventory
             .OrderBy(entry => entry.Kernel.Name, StringComparer.Ordinal)
             .ThenBy(entry => string.Join(',', entry.Kernel.Specialization), StringComparer.Ordinal)
             .ToList();
-        return new Inventory(entries, gaps, configurations);
+        return new Inventory(entries, gaps, configurations, [.. vocabularies.Select(vocabulary => vocabulary.Name)]);
     }
 
-    private static IEnumerable<KernelUse> Configurations(GpuContext context)
+    /// <summary>
+    /// Bytes, GPT-2, and for every other way the cross-entropy kernels split a logits row on this device (lanes per row,
+    /// a spec constant set by the vocabulary's size) the smallest learned BPE (`prepare --tokenizer bpeN`) that takes
+    /// it: between them they ask for every pipeline any vocabulary asks for (the size reaches no other kernel's choice).
+    /// </summary>
+    public static IReadOnlyList<VocabularySpec> Vocabularies(DeviceInfo device)
+    {
+        List<VocabularySpec> vocabularies = [VocabularySpec.Bytes, VocabularySpec.Gpt2];
+        var lanesTaken = vocabularies.Select(vocabulary => CrossEntropyKernels.LanesPerRow(device, vocabulary.PaddedSize)).ToHashSet();
+        for (int size = VocabularySpec.MinLearnedBpeSize; size <= VocabularySpec.MaxLearnedBpeSize; size++)
+        {
+            VocabularySpec learned = VocabularySpec.LearnedBpe(size);
+            if (lanesTaken.Add(CrossEntropyKernels.LanesPerRow(device, learned.PaddedSize))) vocabularies.Add(learned);
+        }
+        return vocabularies;
+    }
+
+    private static IEnumerable<KernelUse> Configurations(GpuContext context, IReadOnlyList<VocabularySpec> vocabularies)
     {
         DeviceInfo device = context.Info;
         Precision[] precisions = [.. Enum.GetValues<Precision>().Where(precision => PrecisionFormat.MissingFeature(precision, device) is null)];
         MatmulPath[] matmulPaths = [.. Enum.GetValues<MatmulPath>()
             .Where(path => path != MatmulPath.CooperativeMatrix || MatmulKernels.CooperativeMatrixTile(context, out _) is not null)];
         foreach (string preset in ModelPresets.Names)
-            foreach (VocabularySpec vocabulary in new[] { VocabularySpec.Bytes, VocabularySpec.Gpt2 })
+            foreach (VocabularySpec vocabulary in vocabularies)
                 foreach (Precision precision in precisions)
                     foreach (Objective objective in Enum.GetValues<Objective>())
                     {
@@ -79,8 +99,8 @@ public static class KernelInventory
                     }
     }
 
-    // The kernels one configuration's graph dispatches, recorded as a run records it.
-    private static IEnumerable<Kernel> Record(GpuContext context, KernelUse use)
+    /// <summary>The kernels one configuration's graph dispatches, recorded as a run records it (on a compile-only context).</summary>
+    public static IReadOnlyList<Kernel> KernelsOf(GpuContext context, KernelUse use)
     {
         ModelConfig config = ModelPresets.Get(use.Preset, VocabularySpec.ByName(use.Vocabulary));
         var defaults = new TrainingOptions { Model = config, DataDirectory = "" };

@@ -23,16 +23,18 @@ public sealed record KernelUsage(IReadOnlyList<string> Presets, IReadOnlyList<st
     private static List<string> Distinct(IEnumerable<string> values) => [.. values.Distinct().Order(StringComparer.Ordinal)];
 
     /// <summary>
-    /// A short account for a table cell: presets (a range when they follow each other), precisions, and the forced paths
-    /// of a pipeline that the device's own choices never use.
+    /// A short account for a table cell: presets (a range when they follow each other), precisions, the vocabularies of
+    /// a pipeline that not all of <paramref name="recordedVocabularies"/> use, and the forced paths of a pipeline that the
+    /// device's own choices never use.
     /// </summary>
-    public string Summary()
+    public string Summary(IReadOnlyList<string> recordedVocabularies)
     {
         List<string> order = [.. ModelPresets.Names];
         string presets = Presets.Count == order.Count ? "every preset"
             : Presets.Count > 2 && order.IndexOf(Presets[^1]) - order.IndexOf(Presets[0]) == Presets.Count - 1 ? $"{Presets[0]}..{Presets[^1]}"
             : string.Join(',', Presets);
         string summary = $"{presets} {string.Join(',', Precisions)}";
+        if (Vocabularies.Count < recordedVocabularies.Count) summary += $" only vocabulary={string.Join(',', Vocabularies)}";
         if (!MatmulPaths.Contains(KernelUse.DefaultPath)) summary += $" only matmul={string.Join(',', MatmulPaths)}";
         if (!AttentionPaths.Contains(KernelUse.DefaultPath)) summary += $" only attention={string.Join(',', AttentionPaths)}";
         return summary;

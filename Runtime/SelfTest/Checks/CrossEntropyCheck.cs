@@ -6,7 +6,9 @@ namespace VkDiffusion.Runtime.SelfTest.Checks;
 
 /// <summary>
 /// <see cref="CrossEntropyKernels"/> (training and evaluation variants) against the double reference
-/// at the byte vocabulary (258) and the padded GPT-2 vocabulary (50304), with odd row counts and MDM-like
+/// at the byte vocabulary (258), the padded GPT-2 vocabulary (50304) and, for every other number of lanes per row the
+/// device's plan gives a vocabulary (a pipeline of its own), the smallest padded table of a learned BPE that gets it
+/// (576 rows, bpe512's, and up), with odd row counts and MDM-like
 /// weights (0, 1, up to 1000). Normwise relative errors of the losses and of the gradient. Tolerance:
 /// logsumexp's fp32 summation bound 4 * (vocab/256 + 40) * 2^-24 (see the kernel tests) plus 2^-21.
 /// </summary>
@@ -16,7 +18,12 @@ internal sealed class CrossEntropyCheck : ISelfTestCheck
 
     public IEnumerable<SelfTestResult> Run(GpuContext context)
     {
-        foreach (var (vocabSize, rowCount) in new[] { (258, 1), (258, 127), (50304, 7), (50304, 65) })
+        (int VocabSize, int RowCount)[] cases = [(258, 1), (258, 127), (50304, 7), (50304, 65)];
+        var lanesTested = cases.Select(c => CrossEntropyKernels.LanesPerRow(context.Info, c.VocabSize)).ToHashSet();
+        // The tables a learned BPE (`prepare --tokenizer bpeN`, N from 258 to 65535) can have: 320 to 65536 rows, a multiple of 64.
+        IEnumerable<int> learnedTables = Enumerable.Range(5, 1020).Select(multiple => 64 * multiple)
+            .Where(rows => lanesTested.Add(CrossEntropyKernels.LanesPerRow(context.Info, rows)));
+        foreach (var (vocabSize, rowCount) in cases.Concat(learnedTables.Select(rows => (rows, 33))))
             foreach (SelfTestResult result in RunCase(context, vocabSize, rowCount)) yield return result;
     }
 
