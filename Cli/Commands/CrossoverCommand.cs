@@ -134,11 +134,11 @@ public sealed class CrossoverCommand : ICommand
         Console.WriteLine($"{"U (tokens)",12} {"preset",8} {"MDM epochs",10} {"MDM best",13} {"AR best",8} {"at epoch",8} {"AR runs to",10} {"gap",8} {"slope",8}  crossover");
         foreach (var gap in observation.Gaps)
         {
-            string slope = gap.GapSlopePerDoubling is double value ? Signed(value) : "-";
+            string slope = gap.GapSlopePerDoubling is double value ? CrossoverObservation.Signed(value) : "-";
             string crossover = gap.CrossoverEpochs is double epochs ? $"by {Format(epochs)} epochs ({Format(gap.CrossoverCompute!.Value)} FLOPs; zero gap at {Format(gap.CriticalComputeEstimate!.Value)})"
                 : gap.WithinError ? "undecided (within the error)" : "none";
             Console.WriteLine($"{gap.UniqueTokens,12:N0} {gap.Preset,8} {Format(gap.MdmEpochs),10} {Bound(gap.MdmLoss, gap.MdmStandardError),13} {Loss(gap.ArBestLoss),8} " +
-                              $"{gap.ArBestEpoch.ToString("F1", CultureInfo.InvariantCulture),8} {Format(gap.ArLongestEpochs),10} {Signed(gap.Gap),8} {slope,8}  {crossover}");
+                              $"{gap.ArBestEpoch.ToString("F1", CultureInfo.InvariantCulture),8} {Format(gap.ArLongestEpochs),10} {CrossoverObservation.Signed(gap.Gap),8} {slope,8}  {crossover}");
         }
         if (observation.AcrossSizes.Count > 0)
         {
@@ -146,13 +146,12 @@ public sealed class CrossoverCommand : ICommand
             Console.WriteLine($"{"U (tokens)",12} {"MDM size",8} {"MDM best",13} {"AR size",8} {"AR best",8} {"gap",8}  verdict");
             foreach (var budget in observation.AcrossSizes)
                 Console.WriteLine($"{budget.UniqueTokens,12:N0} {budget.MdmPreset,8} {Bound(budget.MdmLoss, budget.MdmStandardError),13} {budget.ArPreset,8} " +
-                                  $"{Loss(budget.ArBestLoss),8} {Signed(budget.Gap),8}  {budget.Verdict}");
+                                  $"{Loss(budget.ArBestLoss),8} {CrossoverObservation.Signed(budget.Gap),8}  {budget.Verdict}");
         }
         Console.WriteLine(observation.Summary());
 
         static string Loss(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
         static string Bound(double loss, double? standardError) => standardError is double error ? $"{Loss(loss)}±{Loss(error)}" : Loss(loss);
-        static string Signed(double value) => value.ToString("+0.000;-0.000", CultureInfo.InvariantCulture);
     }
 
     /// <summary>C_crit against U: ours (the point laws' C_crit, the power law through them, and the bootstrap band that

@@ -37,6 +37,17 @@ public sealed class CrossoverObservationTests
                      "over MDM's last epoch counts the gap is closing in 1 of 1 cell(s) with two or more MDM runs. C_crit(U) is not fitted.", observation.Summary());
     }
 
+    [Fact]
+    public void A_gap_that_moves_less_than_the_printed_precision_per_doubling_is_not_closing()
+    {
+        // As at U = 200k: gaps 0.179, 0.134 and 0.1785 at 64, 128 and 256 epochs, a least-squares slope of -0.00025 per doubling.
+        List<RunResult> runs = [Run("ar", 100_000, 30_000, 32, 2.0, 20), Run("mdm", 100_000, 30_000, 64, 2.179, 64),
+            Run("mdm", 100_000, 30_000, 128, 2.134, 128), Run("mdm", 100_000, 30_000, 256, 2.1785, 230)];
+        var observation = CrossoverObservation.From(runs);
+        Assert.Equal(-0.00025, Assert.Single(observation.Gaps).GapSlopePerDoubling!.Value, 12);
+        Assert.Contains("the gap is closing in 0 of 1 cell(s) with two or more MDM runs", observation.Summary());
+    }
+
     /// <summary>
     /// MDM is 0.1 behind AR's best (2.0) at E = U/2000 epochs and 0.1 ahead at U/1000: the gap is zero halfway in log
     /// compute, at C = 6·N·U·E = 600·U²/√2, so gamma = 2 and k = 600/√2.
@@ -130,6 +141,14 @@ public sealed class CrossoverObservationTests
         Assert.EndsWith($" Each family at its best size, as the paper compares them: U = 30,000 MDM {mdmPreset} against AR mini, " +
                         $"{gap.ToString("+0.000;-0.000", System.Globalization.CultureInfo.InvariantCulture)}, {verdict}.", observation.Summary());
     }
+
+    [Theory]
+    [InlineData(0.0734, "+0.073")]
+    [InlineData(-0.1004, "-0.100")]
+    [InlineData(-0.0004, "0.000")] // the 200k cell's slope over 128, 256 and 512 epochs: two format sections print "-+0.000"
+    [InlineData(0.0, "0.000")]
+    public void Signed_nats_round_to_three_decimals_and_a_rounded_zero_has_no_sign(double nats, string expected) =>
+        Assert.Equal(expected, CrossoverObservation.Signed(nats));
 
     [Fact]
     public void A_budget_at_one_size_has_no_best_size_comparison() =>

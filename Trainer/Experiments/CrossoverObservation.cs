@@ -170,7 +170,8 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
     private string Compared()
     {
         var crossed = Gaps.Where(gap => gap.CrossoverEpochs is not null).ToList();
-        int closing = Gaps.Count(gap => gap.GapSlopePerDoubling < 0);
+        // Closing as the table prints it: a slope that rounds to 0.000 nats per doubling is flat.
+        int closing = Gaps.Count(gap => Math.Round(gap.GapSlopePerDoubling ?? 0, 3) < 0);
         int withSlope = Gaps.Count(gap => gap.GapSlopePerDoubling is not null);
         string trend = $"over MDM's last epoch counts the gap is closing in {closing} of {withSlope} cell(s) with two or more MDM runs";
         string law = Lacking.Count > 0 ? ""
@@ -201,7 +202,11 @@ public sealed record CrossoverObservation(IReadOnlyList<ObservedGap> Gaps, IRead
         return $" Within {DecisiveStandardErrors:G} standard errors of AR's best, not decided: {cells}; evaluate with more samples of t (`vkdiff eval --mc`).";
     }
 
-    private static string Signed(double value) => value.ToString("+0.000;-0.000", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// Nats with their sign, to three decimals; a value that rounds to zero is "0.000" (two sections alone would print a
+    /// small negative one as "-+0.000").
+    /// </summary>
+    public static string Signed(double value) => value.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture);
 
     private static string Nats(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
 }
