@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CommandLine;
+using VkDiffusion.Model;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Trainer.Porting;
 
@@ -18,6 +19,10 @@ public sealed class KernelsCommand : ICommand
     [Option("filter", HelpText = "Build only the pipelines whose kernel name contains this text, or one of several comma-separated texts (e.g. attention,matmul_tiled).")]
     public string? Filter { get; set; }
 
+    [Option("vocabulary", Separator = ',', HelpText = "Also record these vocabularies (bytes, gpt2, bpeN; comma-separated), e.g. the learned BPE you train with: " +
+        "the matmuls' blocking and split-K depend on the vocabulary's size, so one of another size than those recorded by default may use pipelines they do not.")]
+    public IEnumerable<string> Vocabularies { get; set; } = [];
+
     /// <summary>The child's side of <see cref="IsolatedPipelineBuilds"/>: build the kernels named on standard input.</summary>
     [Option("build-stdin", Hidden = true)]
     public bool BuildStandardInput { get; set; }
@@ -26,7 +31,7 @@ public sealed class KernelsCommand : ICommand
     {
         if (BuildStandardInput) return IsolatedPipelineBuilds.Serve(Device, Console.In, Console.Out);
         using GpuContext context = GpuContext.CreateCompileOnly(Device);
-        Inventory inventory = KernelInventory.Enumerate(context);
+        Inventory inventory = KernelInventory.Enumerate(context, [.. Vocabularies.Select(VocabularySpec.ByName)]);
         string[] filters = (Filter ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         List<InventoryEntry> selected = [.. inventory.Entries.Where(entry => filters.Length == 0 || filters.Any(f => entry.Kernel.Name.Contains(f, StringComparison.Ordinal)))];
         if (selected.Count == 0)

@@ -71,6 +71,24 @@ public sealed class KernelsCommandTests
         Assert.DoesNotContain("   at ", message);
     }
 
+    [Fact]
+    public void A_vocabulary_asked_for_is_recorded_too_and_an_unknown_one_is_refused()
+    {
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(Lavapipe, "kernels", "--vocabulary", "bpe30000", "--filter", "cross_entropy_fused", "--json");
+        Assert.True(exitCode == ExitCodes.Success, output + error);
+        JsonElement report = JsonDocument.Parse(output).RootElement;
+        Assert.Contains("bpe30000", report.GetProperty("vocabularies").EnumerateArray().Select(v => v.GetString()));
+        // 30,000 text ids and MASK pad to 30,016 rows: more than 64 logits for each of 256 lanes, so GPT-2's 256-lane kernel.
+        JsonElement pipeline = Assert.Single(report.GetProperty("pipelines").EnumerateArray(),
+            p => p.GetProperty("usedBy").GetProperty("vocabularies").EnumerateArray().Any(v => v.GetString() == "bpe30000"));
+        Assert.Equal("cross_entropy_fused<256,256>", pipeline.GetProperty("pipeline").GetString());
+
+        var (refused, _, message) = CliErrorTests.RunVkdiff(Lavapipe, "kernels", "--vocabulary", "bpe99");
+        Assert.Equal(ExitCodes.InvalidInput, refused);
+        Assert.Contains("unknown vocabulary 'bpe99'", message);
+        Assert.DoesNotContain("   at ", message);
+    }
+
     [DriverFact("radv-navi21")]
     public void Every_pipeline_compiles_on_rdna2_null_hardware_with_amd_statistics()
     {

@@ -18,8 +18,8 @@ public sealed record Inventory(IReadOnlyList<InventoryEntry> Entries, IReadOnlyL
 
 /// <summary>
 /// Finds every pipeline vkdiff would use on a device by recording, on a compile-only context, the very graphs training,
-/// evaluation and sampling record: each model preset with every vocabulary that asks for pipelines of its own (see
-/// <see cref="Vocabularies"/>), both objectives and every precision the
+/// evaluation and sampling record: each model preset with bytes, GPT-2, a learned BPE for each cross-entropy kernel a
+/// vocabulary's size can choose and any vocabulary asked for (see <see cref="Vocabularies"/>), both objectives and every precision the
 /// device supports, at the default run shapes (training and evaluation: <see cref="TrainingOptions"/>' batch and sequence
 /// length; sampling: one sequence of that length). Training graphs are recorded again under every other matmul path
 /// the device can take and under cooperative-matrix attention where the device offers it, as the VKDIFF_MATMUL and
@@ -27,13 +27,15 @@ public sealed record Inventory(IReadOnlyList<InventoryEntry> Entries, IReadOnlyL
 /// </summary>
 public static class KernelInventory
 {
-    public static Inventory Enumerate(GpuContext context)
+    /// <param name="extraVocabularies">Vocabularies to record besides <see cref="Vocabularies"/>, e.g. the learned BPE a
+    /// user trains with: the matmuls' blocking and split-K depend on the vocabulary's size as on any other shape.</param>
+    public static Inventory Enumerate(GpuContext context, IReadOnlyList<VocabularySpec>? extraVocabularies = null)
     {
         if (!context.CompileOnly) throw new ArgumentException("the inventory records on a compile-only context", nameof(context));
         var uses = new Dictionary<Kernel, List<KernelUse>>();
         var gaps = new List<InventoryGap>();
         int configurations = 0;
-        IReadOnlyList<VocabularySpec> vocabularies = Vocabularies(context.Info);
+        List<VocabularySpec> vocabularies = [.. Vocabularies(context.Info).Concat(extraVocabularies ?? []).DistinctBy(vocabulary => vocabulary.Name)];
         foreach (KernelUse use in Configurations(context, vocabularies))
         {
             configurations++;
@@ -61,10 +63,12 @@ public static class KernelInventory
 
     /// <summary>
     /// Bytes, GPT-2, and for every other way the cross-entropy kernels split a logits row on this device (lanes per row,
-    /// a spec constant set by the vocabulary's size) the smallest learned BPE (`prepare --tokenizer bpeN`) that takes
-    /// it: between them they ask for every pipeline any vocabulary asks for (the size reaches no other kernel's choice).
+    /// a spec constant set by the vocabulary's size) the smallest learned BPE (`prepare --tokenizer bpeN`) that takes it.
+    /// The matmuls of the embedding and the head choose their blocking and split-K by the vocabulary's size too, as by
+    /// any shape, so a learned BPE of another size may ask for a matmul specialization these do not: record it as well
+    /// (the extra vocabularies of <see cref="Enumerate"/>).
     /// </summary>
-    public static IReadOnlyList<VocabularySpec> Vocabularies(DeviceInfo device)
+    private static IReadOnlyList<VocabularySpec> Vocabularies(DeviceInfo device)
     {
         List<VocabularySpec> vocabularies = [VocabularySpec.Bytes, VocabularySpec.Gpt2];
         var lanesTaken = vocabularies.Select(vocabulary => CrossEntropyKernels.LanesPerRow(device, vocabulary.PaddedSize)).ToHashSet();
@@ -100,7 +104,7 @@ public static class KernelInventory
     }
 
     /// <summary>The kernels one configuration's graph dispatches, recorded as a run records it (on a compile-only context).</summary>
-    public static IReadOnlyList<Kernel> KernelsOf(GpuContext context, KernelUse use)
+    private static IReadOnlyList<Kernel> KernelsOf(GpuContext context, KernelUse use)
     {
         ModelConfig config = ModelPresets.Get(use.Preset, VocabularySpec.ByName(use.Vocabulary));
         var defaults = new TrainingOptions { Model = config, DataDirectory = "" };
