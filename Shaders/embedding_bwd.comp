@@ -10,13 +10,14 @@
 //                         sorted keys, then each lane sums dy[t, c] over the segment in position order for
 //                         its channels c, so every run adds the same numbers in the same order. Rows no
 //                         token hits get 0 (overwrite) or stay as they are (accumulate).
-// Token ids >= V sort after every row's segment and are ignored.
+// Token ids >= V sort after every row's segment and are ignored. A table bigger than one binding is reduced
+// in runs of rows: a dispatch binds dTable rows [R0, R0 + Rn) only.
 // Bindings: keys:   0 tokens (uint[T], read), 1 keys (uvec2[N], written).
 //           sort:   0 keys (uvec2[N], read and written).
-//           reduce: 0 keys (uvec2[N], read), 1 dy (act_t[T, C], read), 2 dTable (act_t[V, C], read if
-//                   accumulating, written).
-// Push: keys: uint T, uint N. sort: uint N/2 (pairs), uint k, uint j. reduce: uint T, uint V, uint C,
-//       uint N, uint accumulate.
+//           reduce: 0 keys (uvec2[N], read), 1 dy (act_t[T, C], read), 2 dTable rows R0.. (act_t[Rn, C],
+//                   read if accumulating, written).
+// Push: keys: uint T, uint N. sort: uint N/2 (pairs), uint k, uint j. reduce: uint T, uint R0, uint Rn,
+//       uint C, uint N, uint accumulate.
 // Spec: 0 = workgroup size.
 //! variant embedding_bwd_keys -DSTAGE_KEYS=1
 //! variant embedding_bwd_sort -DSTAGE_SORT=1
@@ -60,7 +61,7 @@ void main() {
 layout(std430, set = 0, binding = 0) readonly buffer Keys { uvec2 keys[]; };
 layout(std430, set = 0, binding = 1) readonly buffer DY { act_t dy[]; };
 layout(std430, set = 0, binding = 2) buffer DTable { act_t dtable[]; };
-layout(push_constant) uniform Push { uint T; uint V; uint C; uint N; uint accumulate; } pc;
+layout(push_constant) uniform Push { uint T; uint firstRow; uint rowCount; uint C; uint N; uint accumulate; } pc;
 
 // First sorted index whose token is >= v (keys[0 .. T) hold the real tokens in ascending order).
 uint lower_bound(uint v) {
@@ -73,13 +74,14 @@ uint lower_bound(uint v) {
 }
 
 void main() {
-    for (uint v = gl_WorkGroupID.x; v < pc.V; v += gl_NumWorkGroups.x) {
+    for (uint row = gl_WorkGroupID.x; row < pc.rowCount; row += gl_NumWorkGroups.x) {
+        uint v = pc.firstRow + row;
         uint begin = lower_bound(v);
         uint end = lower_bound(v + 1u);
         for (uint c = gl_LocalInvocationID.x; c < pc.C; c += WORKGROUP_SIZE) {
             float sum = 0.0;
             for (uint s = begin; s < end; s++) sum += LOAD_ACT(dy[keys[s].y * pc.C + c]);
-            uint at = v * pc.C + c;
+            uint at = row * pc.C + c;
             if (pc.accumulate != 0u) {
                 if (end > begin) dtable[at] = STORE_ACT(LOAD_ACT(dtable[at]) + sum);
             } else {

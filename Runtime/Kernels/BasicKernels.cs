@@ -2,7 +2,10 @@ using VkDiffusion.Runtime.Vulkan;
 
 namespace VkDiffusion.Runtime.Kernels;
 
-/// <summary>Records fill, copy, elementwise add/multiply, scale and sum kernels on fp32 buffers.</summary>
+/// <summary>
+/// Records fill, copy, elementwise add/multiply, scale and sum kernels on fp32 buffers. The elementwise ones go in
+/// chunks where a buffer exceeds one binding (a GPT-2 embedding's gradient on a 128 MiB device); chunking changes no bit.
+/// </summary>
 public static class BasicKernels
 {
     private const uint WorkgroupSize = 256;
@@ -17,16 +20,17 @@ public static class BasicKernels
 
     public static void Fill(CommandList commands, BufferSlice y, float value)
     {
-        uint count = FloatCount(y);
-        commands.Dispatch(Get(commands, "fill"), Groups(commands, count), 1, 1, new CountValuePush(count, value), Binding.Write(y));
+        foreach (var (first, count) in Chunks(commands, FloatCount(y), "fill"))
+            commands.Dispatch(Get(commands, "fill"), Groups(commands, count), 1, 1, new CountValuePush(count, value), Binding.Write(y.Elements<float>(first, count)));
     }
 
     /// <summary>Copies x into y (any 4-byte element type); lengths must match.</summary>
     public static void Copy(CommandList commands, BufferSlice x, BufferSlice y)
     {
         RequireSameLength(x, y, "copy");
-        uint count = FloatCount(x);
-        commands.Dispatch(Get(commands, "copy"), Groups(commands, count), 1, 1, new CountPush(count), Binding.Read(x), Binding.Write(y));
+        foreach (var (first, count) in Chunks(commands, FloatCount(x), "copy"))
+            commands.Dispatch(Get(commands, "copy"), Groups(commands, count), 1, 1, new CountPush(count),
+                Binding.Read(x.Elements<float>(first, count)), Binding.Write(y.Elements<float>(first, count)));
     }
 
     public static void Add(CommandList commands, BufferSlice a, BufferSlice b, BufferSlice y) => Binary(commands, "add", a, b, y);
@@ -36,8 +40,9 @@ public static class BasicKernels
     public static void Scale(CommandList commands, BufferSlice x, BufferSlice y, float factor)
     {
         RequireSameLength(x, y, "scale");
-        uint count = FloatCount(x);
-        commands.Dispatch(Get(commands, "scale"), Groups(commands, count), 1, 1, new CountValuePush(count, factor), Binding.Read(x), Binding.Write(y));
+        foreach (var (first, count) in Chunks(commands, FloatCount(x), "scale"))
+            commands.Dispatch(Get(commands, "scale"), Groups(commands, count), 1, 1, new CountValuePush(count, factor),
+                Binding.Read(x.Elements<float>(first, count)), Binding.Write(y.Elements<float>(first, count)));
     }
 
     /// <summary>
@@ -58,9 +63,14 @@ public static class BasicKernels
     {
         RequireSameLength(a, b, kernel);
         RequireSameLength(a, y, kernel);
-        uint count = FloatCount(a);
-        commands.Dispatch(Get(commands, kernel), Groups(commands, count), 1, 1, new CountPush(count), Binding.Read(a), Binding.Read(b), Binding.Write(y));
+        foreach (var (first, count) in Chunks(commands, FloatCount(a), kernel))
+            commands.Dispatch(Get(commands, kernel), Groups(commands, count), 1, 1, new CountPush(count),
+                Binding.Read(a.Elements<float>(first, count)), Binding.Read(b.Elements<float>(first, count)), Binding.Write(y.Elements<float>(first, count)));
     }
+
+    // Element runs of an elementwise op that each fit one binding.
+    private static IEnumerable<(long First, uint Count)> Chunks(CommandList commands, uint count, string op) =>
+        KernelShapes.BindingChunks(commands.Context.Info, count, op, sizeof(float)).Select(chunk => (chunk.First, (uint)chunk.Count));
 
     private static Kernel Get(CommandList commands, string name) => commands.Context.Kernels.Get(name, WorkgroupSize);
 

@@ -4,7 +4,8 @@ namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>
 /// Records fp32 -> fp16/bf16 casts (Shaders/cast_16bit.comp): the 16-bit weight copies, activations and activation
-/// gradients that mixed-precision matmuls read.
+/// gradients that mixed-precision matmuls read. Elementwise, so a tensor bigger than one binding is cast in chunks
+/// with no change in any bit.
 /// </summary>
 public static class CastKernels
 {
@@ -25,11 +26,15 @@ public static class CastKernels
         if (y.Length != count * 2L) throw new ArgumentException($"cast: {y} must hold {count} 16-bit elements");
         string variant = precision == Precision.Bf16 ? "cast_bf16" : lossScaleScalars is null ? "cast_f16" : "cast_f16_loss_scaled";
         Kernel kernel = commands.Context.Kernels.Get(variant, WorkgroupSize);
-        uint groups = KernelStyle.GridStrideGroups(commands.Context.Info, count, WorkgroupSize);
-        if (lossScaleScalars is BufferSlice scalars)
-            commands.Dispatch(kernel, groups, 1, 1, new CountPush(count), Binding.Read(x), Binding.Write(y),
-                Binding.Read(scalars.Slice(0, StepScalars.ByteLength)));
-        else
-            commands.Dispatch(kernel, groups, 1, 1, new CountPush(count), Binding.Read(x), Binding.Write(y));
+        foreach (var (first, chunk) in KernelShapes.BindingChunks(commands.Context.Info, count, "cast", sizeof(float), 2))
+        {
+            uint groups = KernelStyle.GridStrideGroups(commands.Context.Info, (uint)chunk, WorkgroupSize);
+            var push = new CountPush((uint)chunk);
+            BufferSlice from = x.Elements<float>(first, chunk), to = y.Slice(2 * first, 2 * chunk);
+            if (lossScaleScalars is BufferSlice scalars)
+                commands.Dispatch(kernel, groups, 1, 1, push, Binding.Read(from), Binding.Write(to), Binding.Read(scalars.Slice(0, StepScalars.ByteLength)));
+            else
+                commands.Dispatch(kernel, groups, 1, 1, push, Binding.Read(from), Binding.Write(to));
+        }
     }
 }

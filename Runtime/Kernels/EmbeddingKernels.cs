@@ -4,7 +4,11 @@ using static VkDiffusion.Runtime.Kernels.KernelShapes;
 
 namespace VkDiffusion.Runtime.Kernels;
 
-/// <summary>Token-embedding lookup and its deterministic backward (Shaders/embedding_fwd.comp, embedding_bwd.comp).</summary>
+/// <summary>
+/// Token-embedding lookup and its deterministic backward (Shaders/embedding_fwd.comp, embedding_bwd.comp). A table
+/// bigger than one binding (GPT-2's 50304 x 768 fp32 is 155 MB; lavapipe binds 128 MiB) is bound in runs of rows,
+/// one dispatch each; every output element is still written once, by the same arithmetic.
+/// </summary>
 public static class EmbeddingKernels
 {
     private const uint WorkgroupSize = 256;
@@ -12,10 +16,10 @@ public static class EmbeddingKernels
     // Forward lanes take the channels of a token row.
     private const uint ForwardWorkgroupSize = 64;
 
-    private readonly record struct ForwardPush(uint TokenCount, uint VocabRows, uint ChannelCount);
+    private readonly record struct ForwardPush(uint TokenCount, uint VocabRows, uint ChannelCount, uint FirstRow, uint RowCount);
     private readonly record struct KeysPush(uint TokenCount, uint SortedCount);
     private readonly record struct SortPush(uint PairCount, uint BlockSize, uint Distance);
-    private readonly record struct ReducePush(uint TokenCount, uint VocabRows, uint ChannelCount, uint SortedCount, uint Accumulate);
+    private readonly record struct ReducePush(uint TokenCount, uint FirstRow, uint RowCount, uint ChannelCount, uint SortedCount, uint Accumulate);
 
     /// <summary>
     /// y[t, :] = table[tokens[t], :]. tokens: uint32[tokenCount]; table: [vocabRows, channelCount];
@@ -26,11 +30,13 @@ public static class EmbeddingKernels
         uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "embedding forward";
         var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, channels, ForwardWorkgroupSize);
-        c.Dispatch(c.Context.Kernels.Get("embedding_fwd", ForwardWorkgroupSize), groupsX, groupsY, 1,
-            new ForwardPush(count, rows, channels),
-            Binding.Read(Exactly(tokens, count, op, nameof(tokens))),
-            Binding.Read(Exactly(table, (long)rows * channels, op, nameof(table))),
-            Binding.Write(Exactly(y, (long)count * channels, op, nameof(y))));
+        Require(table, (long)rows * channels, op, nameof(table));
+        foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
+            c.Dispatch(c.Context.Kernels.Get("embedding_fwd", ForwardWorkgroupSize), groupsX, groupsY, 1,
+                new ForwardPush(count, rows, channels, (uint)firstRow, (uint)rowCount),
+                Binding.Read(Exactly(tokens, count, op, nameof(tokens))),
+                Binding.Read(TableRows(table, firstRow, rowCount, channels)),
+                Binding.Write(Exactly(y, (long)count * channels, op, nameof(y))));
     }
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one (token, position) key per token, padded to a power of two.</summary>
@@ -61,11 +67,23 @@ public static class EmbeddingKernels
             for (uint distance = blockSize / 2; distance > 0; distance /= 2)
                 c.Dispatch(sort, sortGroups, 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
 
-        c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rows), 1, 1,
-            new ReducePush(count, rows, channels, sortedCount, accumulate ? 1u : 0u),
-            Binding.Read(keys),
-            Binding.Read(Exactly(dy, (long)count * channels, op, nameof(dy))),
-            Binding.Write(Exactly(dTable, (long)rows * channels, op, nameof(dTable))));
+        Require(dTable, (long)rows * channels, op, nameof(dTable));
+        foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
+            c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rowCount), 1, 1,
+                new ReducePush(count, (uint)firstRow, (uint)rowCount, channels, sortedCount, accumulate ? 1u : 0u),
+                Binding.Read(keys),
+                Binding.Read(Exactly(dy, (long)count * channels, op, nameof(dy))),
+                Binding.Write(TableRows(dTable, firstRow, rowCount, channels)));
+    }
+
+    // Runs of fp32 table rows that each fit one binding.
+    private static IEnumerable<(long First, long Count)> TableRuns(CommandList c, uint rows, uint channels, string op) =>
+        BindingChunks(c.Context.Info, rows, op, 4L * channels);
+
+    private static BufferSlice TableRows(BufferSlice table, long firstRow, long rowCount, uint channels)
+    {
+        long rowBytes = 4L * channels;
+        return table.Slice(firstRow * rowBytes, rowCount * rowBytes);
     }
 
     // The bitonic network sorts a power-of-two count; a single token still needs one (trivial) key.

@@ -36,4 +36,29 @@ internal static class KernelShapes
         Require(slice, elementCount, op, name);
         return slice.Slice(0, elementCount * 4);
     }
+
+    /// <summary>
+    /// Splits <paramref name="rowCount"/> rows into runs whose bindings each fit one storage binding of the device
+    /// (maxStorageBufferRange: 128 MiB on lavapipe and many mobile GPUs, 4 GiB on most desktop ones):
+    /// <paramref name="rowBytes"/> is a row of the widest tensor the op binds, <paramref name="otherRowBytes"/> those of
+    /// the others. Every run but the last is a multiple of the rows that keep each tensor's next run at the device's
+    /// offset alignment, so every binding starts aligned when the first does. One run when everything fits.
+    /// </summary>
+    public static IEnumerable<(long First, long Count)> BindingChunks(DeviceInfo info, long rowCount, string op, long rowBytes, params long[] otherRowBytes)
+    {
+        long alignment = info.MinStorageBufferOffsetAlignment, granule = 1;
+        foreach (long bytes in otherRowBytes.Prepend(rowBytes))
+        {
+            long rows = alignment / Gcd(alignment, bytes);
+            granule = granule / Gcd(granule, rows) * rows;
+        }
+        long rowsPerChunk = (long)Math.Min(info.MaxStorageBufferRange, (ulong)long.MaxValue) / rowBytes / granule * granule;
+        if (rowsPerChunk == 0)
+            throw new InvalidInputException($"{op}: {granule} rows of {rowBytes} bytes do not fit one binding of this device " +
+                $"(maxStorageBufferRange {info.MaxStorageBufferRange} bytes); use a smaller width or vocabulary.");
+        for (long first = 0; first < rowCount; first += rowsPerChunk)
+            yield return (first, Math.Min(rowsPerChunk, rowCount - first));
+    }
+
+    private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 }

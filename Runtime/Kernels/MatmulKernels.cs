@@ -80,7 +80,7 @@ public static class MatmulKernels
         Record(commands, new Problem(rowCount, outFeatures, inFeatures, batchCount,
             new Operand(x, inFeatures, 1, xBatchStride, "x", bytes),
             new Operand(w, inFeatures, 1, wBatchStride, "w", bytes),
-            new Operand(y, outFeatures, 0, yBatchStride, "y", sizeof(float)), accumulate, SplitReduction: false, operands));
+            new Operand(y, outFeatures, 0, yBatchStride, "y", sizeof(float)), accumulate, operands));
     }
 
     /// <summary>
@@ -96,7 +96,7 @@ public static class MatmulKernels
         Record(commands, new Problem(rowCount, inFeatures, outFeatures, batchCount,
             new Operand(dy, outFeatures, 1, dyBatchStride, "dy", bytes),
             new Operand(w, 1, inFeatures, wBatchStride, "w", bytes),
-            new Operand(dx, inFeatures, 0, dxBatchStride, "dx", sizeof(float)), accumulate, SplitReduction: false, operands));
+            new Operand(dx, inFeatures, 0, dxBatchStride, "dx", sizeof(float)), accumulate, operands));
     }
 
     /// <summary>Batched weight gradient: dW_b = dY_b^T · X_b (operand b starts b * its batch stride elements in).</summary>
@@ -109,7 +109,7 @@ public static class MatmulKernels
         Record(commands, new Problem(outFeatures, inFeatures, rowCount, batchCount,
             new Operand(dy, 1, outFeatures, dyBatchStride, "dy", bytes),
             new Operand(x, 1, inFeatures, xBatchStride, "x", bytes),
-            new Operand(dw, inFeatures, 0, dwBatchStride, "dw", sizeof(float)), accumulate, SplitReduction: true, operands));
+            new Operand(dw, inFeatures, 0, dwBatchStride, "dw", sizeof(float)), accumulate, operands));
     }
 
     /// <summary>Floating-point operations of one product: 2 · M · N · K per batch entry.</summary>
@@ -214,11 +214,8 @@ public static class MatmulKernels
     // each element ElementBytes long. For the output, ReductionStride is unused (columns are contiguous).
     private readonly record struct Operand(BufferSlice Slice, long RowStride, long ReductionStride, long BatchStride, string Name, int ElementBytes);
 
-    // C[b][i][j] (+)= sum_r A(b,i,r) B(b,j,r), i < M, j < N, r < R. SplitReduction: when the bindings are too large
-    // for one dispatch, split along r (accumulating) instead of along i.
-    // Operands: the storage format of A and B.
-    private readonly record struct Problem(int M, int N, int R, int BatchCount, Operand A, Operand B, Operand C, bool Accumulate, bool SplitReduction,
-        Precision Operands);
+    // C[b][i][j] (+)= sum_r A(b,i,r) B(b,j,r), i < M, j < N, r < R. Operands: the storage format of A and B.
+    private readonly record struct Problem(int M, int N, int R, int BatchCount, Operand A, Operand B, Operand C, bool Accumulate, Precision Operands);
 
     private readonly record struct MatmulPush(
         uint M, uint N, uint R, uint Accumulate,
@@ -368,36 +365,68 @@ public static class MatmulKernels
         if (Workgroups(problem.N, variant.TileN) > maxGroups)
             throw new ArgumentOutOfRangeException(nameof(problem), $"matmul output width {problem.N} exceeds {maxGroups} tiles of {variant.TileN}");
 
-        // Split along i (or r) until every binding fits the device's range and the grid its limits. Chunks are
-        // multiples of 128 so vec4 alignment and tile boundaries survive the split.
-        int extent = problem.SplitReduction ? problem.R : problem.M;
-        int chunk = extent;
-        while (chunk > 128 && !Fits(problem, variant, chunk, maxBinding, maxGroups))
-            chunk = (int)Math.Max(128, (chunk / 2 + 127) / 128 * 128);
-        if (!Fits(problem, variant, chunk, maxBinding, maxGroups))
-            throw new ArgumentException($"matmul operands ({problem.A.Name}, {problem.B.Name}, {problem.C.Name}) do not fit this device's " +
-                $"maxStorageBufferRange of {device.MaxStorageBufferRange} bytes even when split; use a smaller batch or width");
+        // Split until every binding fits the device's range and the grid its limits. An operand too large for one binding
+        // is cut along its outer (larger-stride) index: activations along their rows (i), a weight gradient's operands
+        // along the reduction (r, accumulating), a tied LM head's 50304-row table along j (or along r in its input
+        // gradient). Chunks are multiples of 128 so vec4 alignment and tile boundaries survive the split.
+        var chunk = new Extents(problem.M, problem.N, problem.R);
+        while (!Fits(problem, variant, chunk, maxBinding, maxGroups))
+            chunk = Smaller(problem, variant, chunk, maxBinding, maxGroups)
+                ?? throw new ArgumentException($"matmul operands ({problem.A.Name}, {problem.B.Name}, {problem.C.Name}) do not fit this device's " +
+                    $"maxStorageBufferRange of {device.MaxStorageBufferRange} bytes even when split; use a smaller batch or width");
 
-        for (int start = 0; start < extent; start += chunk)
-        {
-            int count = Math.Min(chunk, extent - start);
-            Problem part = problem.SplitReduction
-                ? problem with
+        for (int i = 0; i < problem.M; i += chunk.M)
+            for (int j = 0; j < problem.N; j += chunk.N)
+                for (int r = 0; r < problem.R; r += chunk.R)
                 {
-                    R = count,
-                    A = Advance(problem.A, start * problem.A.ReductionStride),
-                    B = Advance(problem.B, start * problem.B.ReductionStride),
-                    Accumulate = problem.Accumulate || start > 0,
+                    Problem part = problem with
+                    {
+                        M = Math.Min(chunk.M, problem.M - i),
+                        N = Math.Min(chunk.N, problem.N - j),
+                        R = Math.Min(chunk.R, problem.R - r),
+                        A = Advance(problem.A, i * problem.A.RowStride + r * problem.A.ReductionStride),
+                        B = Advance(problem.B, j * problem.B.RowStride + r * problem.B.ReductionStride),
+                        C = Advance(problem.C, i * problem.C.RowStride + j),
+                        Accumulate = problem.Accumulate || r > 0,
+                    };
+                    Dispatch(commands, part, variant);
                 }
-                : problem with
-                {
-                    M = count,
-                    A = Advance(problem.A, start * problem.A.RowStride),
-                    C = Advance(problem.C, start * problem.C.RowStride),
-                };
-            Dispatch(commands, part, variant);
-        }
     }
+
+    // The extents of one dispatch's part of a product.
+    private readonly record struct Extents(int M, int N, int R);
+
+    // The next smaller chunk: the grid's rows, or the outer index of the first operand whose binding is too large; null
+    // when nothing can shrink further.
+    private static Extents? Smaller(Problem problem, Variant variant, Extents chunk, long maxBinding, long maxGroups)
+    {
+        if (Workgroups(chunk.M, variant.TileM) > maxGroups) return chunk.M > 128 ? chunk with { M = Half(chunk.M) } : null;
+        Problem part = problem with { M = chunk.M, N = chunk.N, R = chunk.R };
+        var cuts = new[]
+        {
+            (Operand: part.A, Rows: part.M, Output: false, Outer: part.A.RowStride >= part.A.ReductionStride ? 'i' : 'r', Inner: part.A.RowStride >= part.A.ReductionStride ? 'r' : 'i'),
+            (Operand: part.B, Rows: part.N, Output: false, Outer: part.B.RowStride >= part.B.ReductionStride ? 'j' : 'r', Inner: part.B.RowStride >= part.B.ReductionStride ? 'r' : 'j'),
+            (Operand: part.C, Rows: part.M, Output: true, Outer: 'i', Inner: 'j'),
+        };
+        foreach (var cut in cuts)
+        {
+            if (ElementCount(part, cut.Operand, cut.Rows, cut.Output) * cut.Operand.ElementBytes + 256 <= maxBinding) continue;
+            foreach (char index in new[] { cut.Outer, cut.Inner })
+            {
+                int extent = index switch { 'i' => chunk.M, 'j' => chunk.N, _ => chunk.R };
+                if (extent <= 128) continue;
+                return index switch
+                {
+                    'i' => chunk with { M = Half(extent) },
+                    'j' => chunk with { N = Half(extent) },
+                    _ => chunk with { R = Half(extent) },
+                };
+            }
+        }
+        return null;
+    }
+
+    private static int Half(int extent) => Math.Max(128, (extent / 2 + 127) / 128 * 128);
 
     private static Operand Advance(Operand operand, long elements) => operand with { Slice = SliceFrom(operand, elements) };
 
@@ -410,10 +439,10 @@ public static class MatmulKernels
         return new BufferSlice(operand.Slice.Buffer, operand.Slice.Offset + bytes, operand.Slice.Length - bytes);
     }
 
-    private static bool Fits(Problem problem, Variant variant, int chunk, long maxBinding, long maxGroups)
+    private static bool Fits(Problem problem, Variant variant, Extents chunk, long maxBinding, long maxGroups)
     {
-        Problem part = problem.SplitReduction ? problem with { R = chunk } : problem with { M = chunk };
-        if (!problem.SplitReduction && Workgroups(chunk, variant.TileM) > maxGroups) return false;
+        Problem part = problem with { M = chunk.M, N = chunk.N, R = chunk.R };
+        if (Workgroups(chunk.M, variant.TileM) > maxGroups) return false;
         // Alignment can add up to 256 bytes in front of a binding.
         return ElementCount(part, part.A, part.M) * part.A.ElementBytes + 256 <= maxBinding
             && ElementCount(part, part.B, part.N) * part.B.ElementBytes + 256 <= maxBinding

@@ -8,7 +8,8 @@ namespace VkDiffusion.Runtime.Kernels;
 /// [tokenCount, 3 * headCount * headDim] laid out per token as [Q all heads | K all heads | V all heads]
 /// (Shaders/rope.comp). angle_i = position * theta^(-2i/headDim) for i &lt; headDim/2, used by both halves:
 /// q' = q * cos + rotate_half(q) * sin with rotate_half(q) = [-q2, q1]. V is untouched. Under mixed precision
-/// <see cref="ForwardTo16Bit"/> writes the 16-bit attention input in the same pass instead.
+/// <see cref="ForwardTo16Bit"/> writes the 16-bit attention input in the same pass instead. Tokens are independent, so
+/// activations bigger than one binding go in runs of tokens.
 /// </summary>
 public static class RopeKernels
 {
@@ -48,13 +49,19 @@ public static class RopeKernels
         const string op = "rope";
         float exponentStep = (float)(-2.0 * Math.Log2(theta) / dim);
         uint rotatedColumns = Positive((long)heads * dim, "headCount * headDim");
-        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, tokens, rotatedColumns, WorkgroupSize);
-        var push = new Push(tokens, heads, dim, exponentStep, direction);
-        BufferSlice qkvWindow = Exactly(qkv, 3L * tokens * heads * dim, op, nameof(qkv)), positionWindow = Exactly(positions, tokens, op, nameof(positions));
-        if (output16 is not { } output)
-            c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1, push, Binding.Write(qkvWindow), Binding.Read(positionWindow));
-        else
-            c.Dispatch(c.Context.Kernels.Get("rope_to" + output.Format.VariantSuffix(), WorkgroupSize), groupsX, groupsY, 1, push,
-                Binding.Read(qkvWindow), Binding.Read(positionWindow), Binding.Write(output.Slice));
+        long rowElements = 3L * heads * dim;
+        Require(qkv, tokens * rowElements, op, nameof(qkv));
+        Require(positions, tokens, op, nameof(positions));
+        foreach (var (first, count) in BindingChunks(c.Context.Info, tokens, op, 4 * rowElements, sizeof(uint), 2 * rowElements))
+        {
+            var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, (uint)count, rotatedColumns, WorkgroupSize);
+            var push = new Push((uint)count, heads, dim, exponentStep, direction);
+            BufferSlice qkvRows = qkv.Elements<float>(first * rowElements, count * rowElements), positionRows = positions.Elements<uint>(first, count);
+            if (output16 is not { } output)
+                c.Dispatch(c.Context.Kernels.Get("rope", WorkgroupSize), groupsX, groupsY, 1, push, Binding.Write(qkvRows), Binding.Read(positionRows));
+            else
+                c.Dispatch(c.Context.Kernels.Get("rope_to" + output.Format.VariantSuffix(), WorkgroupSize), groupsX, groupsY, 1, push,
+                    Binding.Read(qkvRows), Binding.Read(positionRows), Binding.Write(output.Slice.Slice(2 * first * rowElements, 2 * count * rowElements)));
+        }
     }
 }

@@ -5,7 +5,8 @@ namespace VkDiffusion.Runtime.Kernels;
 
 /// <summary>
 /// SwiGLU gate (Shaders/swiglu.comp): h [rowCount, 2 * hiddenCount] = [gate | up];
-/// y[r, j] = silu(h[r, j]) * h[r, hiddenCount + j].
+/// y[r, j] = silu(h[r, j]) * h[r, hiddenCount + j]. Rows are independent, so activations bigger than one binding go
+/// in runs of rows.
 /// </summary>
 public static class SwigluKernels
 {
@@ -18,10 +19,14 @@ public static class SwigluKernels
     {
         uint rows = Positive(rowCount, nameof(rowCount)), hidden = Positive(hiddenCount, nameof(hiddenCount));
         const string op = "swiglu forward";
-        long outputs = (long)rows * hidden;
-        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, rows, hidden, WorkgroupSize);
-        c.Dispatch(c.Context.Kernels.Get("swiglu_fwd", WorkgroupSize), groupsX, groupsY, 1, new Push(rows, hidden),
-            Binding.Read(Exactly(h, 2 * outputs, op, nameof(h))), Binding.Write(Exactly(y, outputs, op, nameof(y))));
+        Require(h, 2L * rows * hidden, op, nameof(h));
+        Require(y, (long)rows * hidden, op, nameof(y));
+        foreach (var (first, count) in RowRuns(c, rows, hidden, op))
+        {
+            var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, hidden, WorkgroupSize);
+            c.Dispatch(c.Context.Kernels.Get("swiglu_fwd", WorkgroupSize), groupsX, groupsY, 1, new Push(count, hidden),
+                Binding.Read(Rows(h, first, count, 2 * hidden)), Binding.Write(Rows(y, first, count, hidden)));
+        }
     }
 
     /// <summary>dh [rowCount, 2 * hiddenCount] (overwritten) from h and dy [rowCount, hiddenCount].</summary>
@@ -29,10 +34,21 @@ public static class SwigluKernels
     {
         uint rows = Positive(rowCount, nameof(rowCount)), hidden = Positive(hiddenCount, nameof(hiddenCount));
         const string op = "swiglu backward";
-        long outputs = (long)rows * hidden;
-        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, rows, hidden, WorkgroupSize);
-        c.Dispatch(c.Context.Kernels.Get("swiglu_bwd", WorkgroupSize), groupsX, groupsY, 1, new Push(rows, hidden),
-            Binding.Read(Exactly(h, 2 * outputs, op, nameof(h))), Binding.Read(Exactly(dy, outputs, op, nameof(dy))),
-            Binding.Write(Exactly(dh, 2 * outputs, op, nameof(dh))));
+        Require(h, 2L * rows * hidden, op, nameof(h));
+        Require(dy, (long)rows * hidden, op, nameof(dy));
+        Require(dh, 2L * rows * hidden, op, nameof(dh));
+        foreach (var (first, count) in RowRuns(c, rows, hidden, op))
+        {
+            var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, hidden, WorkgroupSize);
+            c.Dispatch(c.Context.Kernels.Get("swiglu_bwd", WorkgroupSize), groupsX, groupsY, 1, new Push(count, hidden),
+                Binding.Read(Rows(h, first, count, 2 * hidden)), Binding.Read(Rows(dy, first, count, hidden)),
+                Binding.Write(Rows(dh, first, count, 2 * hidden)));
+        }
     }
+
+    // Runs of rows whose widest binding ([gate | up], 2F floats a row) fits one binding.
+    private static IEnumerable<(uint First, uint Count)> RowRuns(CommandList c, uint rows, uint hidden, string op) =>
+        BindingChunks(c.Context.Info, rows, op, 8L * hidden, 4L * hidden).Select(run => ((uint)run.First, (uint)run.Count));
+
+    private static BufferSlice Rows(BufferSlice slice, uint first, uint count, uint width) => slice.Elements<float>((long)first * width, (long)count * width);
 }

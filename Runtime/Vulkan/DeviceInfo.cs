@@ -87,6 +87,14 @@ public sealed record DeviceInfo
     /// </summary>
     public const string SharedMemoryLimitVariable = "VKDIFF_SHARED_MEMORY_LIMIT";
 
+    /// <summary>
+    /// Lowers the largest storage binding that vkdiff assumes (bytes, or with a K or M suffix) below the device's
+    /// maxStorageBufferRange, never above: every op then splits its tensors as on a device with that limit (lavapipe and
+    /// many mobile GPUs have 128 MiB, Vulkan's minimum is 128 MiB), so a small model exercises the chunked paths that
+    /// only a large vocabulary or width needs on a real device.
+    /// </summary>
+    public const string BindingLimitVariable = "VKDIFF_BINDING_LIMIT";
+
     /// <summary>One line with everything a bug report needs about the device.</summary>
     public string Banner =>
         $"[{Index}] {Name} | vendor {Vendor} (0x{VendorId:x4}) | {DeviceType} | driver {DriverName} {DriverVersion} ({DriverInfo}) | " +
@@ -175,8 +183,8 @@ public sealed record DeviceInfo
             ComputeSubgroupShuffle = (subgroup.SupportedStages & ShaderStageFlags.ComputeBit) != 0
                 && (subgroup.SupportedOperations & (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit))
                     == (SubgroupFeatureFlags.BasicBit | SubgroupFeatureFlags.ShuffleBit),
-            SharedMemoryBytes = Math.Min(properties.Limits.MaxComputeSharedMemorySize, AssumedSharedMemoryLimit()),
-            MaxStorageBufferRange = properties.Limits.MaxStorageBufferRange,
+            SharedMemoryBytes = (uint)Math.Min(properties.Limits.MaxComputeSharedMemorySize, AssumedLimit(SharedMemoryLimitVariable)),
+            MaxStorageBufferRange = Math.Min(properties.Limits.MaxStorageBufferRange, AssumedLimit(BindingLimitVariable)),
             MinStorageBufferOffsetAlignment = (uint)properties.Limits.MinStorageBufferOffsetAlignment,
             MaxTexelBufferElements = properties.Limits.MaxTexelBufferElements,
             MinTexelBufferOffsetAlignment = (uint)properties.Limits.MinTexelBufferOffsetAlignment,
@@ -203,14 +211,15 @@ public sealed record DeviceInfo
         };
     }
 
-    private static uint AssumedSharedMemoryLimit()
+    // The limit a test variable sets (bytes, or KiB or MiB with a K or M suffix), or no limit when it is unset.
+    private static ulong AssumedLimit(string variable)
     {
-        string? limit = Environment.GetEnvironmentVariable(SharedMemoryLimitVariable)?.Trim();
-        if (string.IsNullOrEmpty(limit)) return uint.MaxValue;
-        bool kibibytes = limit.EndsWith('K') || limit.EndsWith('k');
-        if (!uint.TryParse(kibibytes ? limit[..^1] : limit, out uint value) || value == 0 || value > (kibibytes ? 4u << 20 : uint.MaxValue))
-            throw new InvalidInputException($"{SharedMemoryLimitVariable}={limit} is not a size; use bytes (16384) or KiB (16K).");
-        return kibibytes ? value * 1024 : value;
+        string? limit = Environment.GetEnvironmentVariable(variable)?.Trim();
+        if (string.IsNullOrEmpty(limit)) return ulong.MaxValue;
+        int shift = char.ToUpperInvariant(limit[^1]) switch { 'K' => 10, 'M' => 20, _ => 0 };
+        if (!uint.TryParse(shift == 0 ? limit : limit[..^1], out uint value) || value == 0 || ((ulong)value << shift) > uint.MaxValue)
+            throw new InvalidInputException($"{variable}={limit} is not a size; use bytes (16384), KiB (16K) or MiB (16M).");
+        return (ulong)value << shift;
     }
 
     private static bool HasMappableDeviceMemory(PhysicalDeviceMemoryProperties memory)

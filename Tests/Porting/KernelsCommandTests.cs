@@ -21,13 +21,9 @@ public sealed class KernelsCommandTests
         Assert.True(exitCode == ExitCodes.Success, output + error);
         JsonElement report = JsonDocument.Parse(output).RootElement;
         JsonElement[] pipelines = AssertEveryPipelineCompiled(report);
-        // lavapipe binds at most 128 MiB: the GPT-2 embedding table of the larger presets is more, and the kernels that bind it
-        // whole cannot record there. That is all the inventory may miss.
-        Assert.All(report.GetProperty("notRecordable").EnumerateArray(), gap =>
-        {
-            Assert.Contains(" gpt2 ", gap.GetProperty("configuration").GetString()!);
-            Assert.Contains("maxStorageBufferRange", gap.GetProperty("reason").GetString()!);
-        });
+        // lavapipe binds at most 128 MiB, less than the GPT-2 embedding table of the presets from 117M up: the ops that bind it
+        // go in runs, so every configuration records.
+        Assert.Empty(report.GetProperty("notRecordable").EnumerateArray());
         string[] kernels = [.. pipelines.Select(p => p.GetProperty("kernel").GetString()!)];
         // lavapipe's own choices: texel matmuls, register-blocked attention (8 rows, 4 at head dim 128), CPU-style memory-bound kernels.
         Assert.Contains(kernels, k => k.StartsWith("matmul_texel", StringComparison.Ordinal));

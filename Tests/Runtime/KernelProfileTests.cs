@@ -1,3 +1,4 @@
+using System.Text.Json;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
@@ -111,6 +112,23 @@ public sealed class KernelProfileTests(GpuFixture fixture) : GpuTest(fixture)
         var (badExit, _, error) = CliErrorTests.RunVkdiff(environment, "devices");
         Assert.Equal(ExitCodes.InvalidInput, badExit);
         Assert.Contains("VKDIFF_SHARED_MEMORY_LIMIT=lots is not a size", error);
+    }
+
+    [Fact]
+    public void The_assumed_binding_range_is_lowered_by_the_switch_and_every_configuration_still_records()
+    {
+        var environment = new Dictionary<string, string> { ["VK_DRIVER_FILES"] = GpuFixture.LavapipeIcd, ["VKDIFF_LAYERS"] = "", [DeviceInfo.BindingLimitVariable] = "16M" };
+        var (exitCode, output, error) = CliErrorTests.RunVkdiff(environment, "kernels", "--json", "--filter", "rmsnorm_fwd");
+        Assert.True(exitCode == ExitCodes.Success, output + error);
+        JsonElement report = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(16UL << 20, report.GetProperty("device").GetProperty("maxStorageBufferRange").GetUInt64());
+        // At 16 MiB the embedding tables of every GPT-2 preset from mini up, and the activations of the 44M-1266M presets,
+        // exceed one binding.
+        Assert.Empty(report.GetProperty("notRecordable").EnumerateArray());
+        environment[DeviceInfo.BindingLimitVariable] = "12Q";
+        var (badExit, _, badError) = CliErrorTests.RunVkdiff(environment, "devices");
+        Assert.Equal(ExitCodes.InvalidInput, badExit);
+        Assert.Contains("VKDIFF_BINDING_LIMIT=12Q is not a size", badError);
     }
 
     [Fact]
