@@ -46,8 +46,8 @@ internal readonly record struct AttentionShape(int BatchCount, int SequenceLengt
         long usableRange = (long)range - alignment;
         long largestPerBatch = QkvGradBytesPerBatch;
         if (largestPerBatch > usableRange)
-            throw new ArgumentException($"attention: one sequence's qkv ({largestPerBatch} bytes) exceeds this device's binding range ({range} bytes)" +
-                (texelLoads ? "; VKDIFF_ATTENTION_TEXELS=0 reads it as a storage buffer" : ""));
+            throw new BindingRangeException($"attention: one sequence's qkv ({largestPerBatch} bytes) exceeds this device's binding range ({range} bytes)" +
+                (texelLoads ? "; VKDIFF_ATTENTION_TEXELS=0 reads it as a storage buffer" : "; use a shorter sequence"));
         int perChunk = (int)Math.Min(Math.Min(usableRange / largestPerBatch, MaxGridY / HeadCount), Math.Max(1, maxBatchesPerChunk));
         for (int first = 0; first < BatchCount; first += perChunk)
             yield return new BatchChunk(first, Math.Min(perChunk, BatchCount - first), alignment);

@@ -48,7 +48,7 @@ public static class CrossEntropyKernels
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabSize, 1);
         ulong rows = info.MaxStorageBufferRange / (4UL * (ulong)vocabSize) / RowAlignment * RowAlignment;
         if (rows == 0)
-            throw new InvalidInputException($"One row of {vocabSize} logits ({4L * vocabSize} bytes) does not fit one binding of this " +
+            throw new BindingRangeException($"One row of {vocabSize} logits ({4L * vocabSize} bytes) does not fit one binding of this " +
                 $"device (maxStorageBufferRange {info.MaxStorageBufferRange} bytes) {RowAlignment} times; use a smaller vocabulary.");
         return (int)Math.Min(rows, int.MaxValue / RowAlignment * RowAlignment);
     }
@@ -91,12 +91,13 @@ public static class CrossEntropyKernels
     /// Invocations that share one row of <paramref name="vocabSize"/> logits on this device: the kernels' spec constant 1,
     /// so each distinct value is its own pipeline.
     /// </summary>
-    public static uint LanesPerRow(DeviceInfo info, int vocabSize) => PlanFor(info, vocabSize).LanesPerRow;
+    public static uint LanesPerRow(DeviceInfo info, int vocabSize) =>
+        LanesPerRow(vocabSize, KernelProfile.For(info).RowPerInvocation ? CpuLogitsPerLane : GpuLogitsPerLane);
 
     /// <summary>The plan this device uses: the largest aligned chunk that fits one binding and one dispatch's groups.</summary>
     internal static Plan PlanFor(DeviceInfo info, int vocabSize)
     {
-        uint lanes = LanesPerRow(vocabSize, KernelProfile.For(info).RowPerInvocation ? CpuLogitsPerLane : GpuLogitsPerLane);
+        uint lanes = LanesPerRow(info, vocabSize);
         long rowsPerGroup = WorkgroupSize / lanes;
         long groupLimitRows = Math.Min(info.MaxComputeWorkGroupCountX * rowsPerGroup, int.MaxValue) / RowAlignment * RowAlignment;
         return new Plan((int)Math.Min(MaxRowsPerChunk(info, vocabSize), groupLimitRows), lanes);

@@ -29,14 +29,20 @@ public static class EmbeddingKernels
     {
         uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "embedding forward";
-        var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, channels, ForwardWorkgroupSize);
         Require(table, (long)rows * channels, op, nameof(table));
+        Require(tokens, count, op, nameof(tokens));
+        Require(y, (long)count * channels, op, nameof(y));
+        Kernel kernel = c.Context.Kernels.Get("embedding_fwd", ForwardWorkgroupSize);
+        // Runs of tokens (the output's rows) within runs of table rows.
         foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
-            c.Dispatch(c.Context.Kernels.Get("embedding_fwd", ForwardWorkgroupSize), groupsX, groupsY, 1,
-                new ForwardPush(count, rows, channels, (uint)firstRow, (uint)rowCount),
-                Binding.Read(Exactly(tokens, count, op, nameof(tokens))),
-                Binding.Read(TableRows(table, firstRow, rowCount, channels)),
-                Binding.Write(Exactly(y, (long)count * channels, op, nameof(y))));
+            foreach (var (firstToken, tokenRun) in BindingChunks(c.Context.Info, count, op, 4L * channels, sizeof(uint)))
+            {
+                var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, (uint)tokenRun, channels, ForwardWorkgroupSize);
+                c.Dispatch(kernel, groupsX, groupsY, 1, new ForwardPush((uint)tokenRun, rows, channels, (uint)firstRow, (uint)rowCount),
+                    Binding.Read(tokens.Elements<uint>(firstToken, tokenRun)),
+                    Binding.Read(TableRows(table, firstRow, rowCount, channels)),
+                    Binding.Write(TableRows(y, firstToken, tokenRun, channels)));
+            }
     }
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one (token, position) key per token, padded to a power of two.</summary>
@@ -68,6 +74,10 @@ public static class EmbeddingKernels
                 c.Dispatch(sort, sortGroups, 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
 
         Require(dTable, (long)rows * channels, op, nameof(dTable));
+        // Each table row gathers its tokens' gradients from anywhere in dy, so dy is bound whole.
+        if ((ulong)count * channels * 4 > c.Context.Info.MaxStorageBufferRange)
+            throw new BindingRangeException($"{op}: the gradient of {count} tokens x {channels} channels ({4L * count * channels} bytes) is more than " +
+                $"this device binds at once (maxStorageBufferRange {c.Context.Info.MaxStorageBufferRange} bytes); use a smaller batch or sequence length.");
         foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
             c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rowCount), 1, 1,
                 new ReducePush(count, (uint)firstRow, (uint)rowCount, channels, sortedCount, accumulate ? 1u : 0u),
@@ -80,6 +90,7 @@ public static class EmbeddingKernels
     private static IEnumerable<(long First, long Count)> TableRuns(CommandList c, uint rows, uint channels, string op) =>
         BindingChunks(c.Context.Info, rows, op, 4L * channels);
 
+    // Rows [firstRow, firstRow + rowCount) of a [rows, channels] fp32 tensor.
     private static BufferSlice TableRows(BufferSlice table, long firstRow, long rowCount, uint channels)
     {
         long rowBytes = 4L * channels;

@@ -54,7 +54,7 @@ internal static class KernelShapes
         }
         long rowsPerChunk = (long)Math.Min(info.MaxStorageBufferRange, (ulong)long.MaxValue) / rowBytes / granule * granule;
         if (rowsPerChunk == 0)
-            throw new InvalidInputException($"{op}: {granule} rows of {rowBytes} bytes do not fit one binding of this device " +
+            throw new BindingRangeException($"{op}: {granule} rows of {rowBytes} bytes do not fit one binding of this device " +
                 $"(maxStorageBufferRange {info.MaxStorageBufferRange} bytes); use a smaller width or vocabulary.");
         for (long first = 0; first < rowCount; first += rowsPerChunk)
             yield return (first, Math.Min(rowsPerChunk, rowCount - first));

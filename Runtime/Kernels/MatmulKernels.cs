@@ -372,7 +372,7 @@ public static class MatmulKernels
         var chunk = new Extents(problem.M, problem.N, problem.R);
         while (!Fits(problem, variant, chunk, maxBinding, maxGroups))
             chunk = Smaller(problem, variant, chunk, maxBinding, maxGroups)
-                ?? throw new ArgumentException($"matmul operands ({problem.A.Name}, {problem.B.Name}, {problem.C.Name}) do not fit this device's " +
+                ?? throw new BindingRangeException($"matmul operands ({problem.A.Name}, {problem.B.Name}, {problem.C.Name}) do not fit this device's " +
                     $"maxStorageBufferRange of {device.MaxStorageBufferRange} bytes even when split; use a smaller batch or width");
 
         for (int i = 0; i < problem.M; i += chunk.M)

@@ -3,7 +3,10 @@ using static VkDiffusion.Runtime.Kernels.KernelShapes;
 
 namespace VkDiffusion.Runtime.Kernels;
 
-/// <summary>RMSNorm (eps 1e-5) forward and backward (Shaders/rmsnorm_fwd.comp, rmsnorm_bwd.comp).</summary>
+/// <summary>
+/// RMSNorm (eps 1e-5) forward and backward (Shaders/rmsnorm_fwd.comp, rmsnorm_bwd.comp). Activations bigger than one
+/// binding go in runs of rows (the weight gradient's in runs of whole row blocks), with no change in any bit.
+/// </summary>
 public static class RmsNormKernels
 {
     public const float Epsilon = 1e-5f;
@@ -25,12 +28,16 @@ public static class RmsNormKernels
         uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "rmsnorm forward";
         long elements = (long)rows * channels;
+        Require(x, elements, op, nameof(x));
+        Require(y, elements, op, nameof(y));
+        Require(rstd, rows, op, nameof(rstd));
         RowLayout layout = RowLayout.For(c.Context.Info, channels);
-        c.Dispatch(layout.Get(c, "rmsnorm_fwd"), layout.Groups(rows), 1, 1, new ForwardPush(rows, channels),
-            Binding.Read(Exactly(x, elements, op, nameof(x))),
-            Binding.Read(Exactly(weight, channels, op, nameof(weight))),
-            Binding.Write(Exactly(y, elements, op, nameof(y))),
-            Binding.Write(Exactly(rstd, rows, op, nameof(rstd))));
+        foreach (var (first, count) in BindingChunks(c.Context.Info, rows, op, 4L * channels, sizeof(float)))
+            c.Dispatch(layout.Get(c, "rmsnorm_fwd"), layout.Groups((uint)count), 1, 1, new ForwardPush((uint)count, channels),
+                Binding.Read(Rows(x, first, count, channels)),
+                Binding.Read(Exactly(weight, channels, op, nameof(weight))),
+                Binding.Write(Rows(y, first, count, channels)),
+                Binding.Write(Rows(rstd, first, count, 1)));
     }
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one fp32 partial weight gradient per row block.</summary>
@@ -48,25 +55,36 @@ public static class RmsNormKernels
         uint rows = Positive(rowCount, nameof(rowCount)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "rmsnorm backward";
         long elements = (long)rows * channels;
-        BufferSlice xRange = Exactly(x, elements, op, nameof(x)), rstdRange = Exactly(rstd, rows, op, nameof(rstd));
-        BufferSlice dyRange = Exactly(dy, elements, op, nameof(dy));
+        foreach (var (slice, length, name) in new[] { (x, elements, nameof(x)), (dy, elements, nameof(dy)), (dx, elements, nameof(dx)), (rstd, (long)rows, nameof(rstd)) })
+            Require(slice, length, op, name);
         // CPU devices take fewer, longer blocks (lavapipe pays per workgroup); never more than ScratchBytes allows.
         (uint blockCount, uint rowsPerBlock) = RowBlocks(rows, KernelStyle.RowPerInvocation(c.Context.Info) ? CpuMaxRowBlocks : MaxRowBlocks);
         BufferSlice partials = Exactly(scratch, (long)blockCount * channels, op, nameof(scratch));
+        BufferSlice weightRange = Exactly(weight, channels, op, nameof(weight));
         KernelCache kernels = c.Context.Kernels;
 
         RowLayout layout = RowLayout.For(c.Context.Info, channels);
-        c.Dispatch(layout.Get(c, "rmsnorm_bwd_dx"), layout.Groups(rows), 1, 1, new DxPush(rows, channels, accumulateDx ? 1u : 0u),
-            Binding.Read(xRange), Binding.Read(Exactly(weight, channels, op, nameof(weight))), Binding.Read(rstdRange), Binding.Read(dyRange),
-            Binding.Write(Exactly(dx, elements, op, nameof(dx))));
+        foreach (var (first, count) in BindingChunks(c.Context.Info, rows, op, 4L * channels, sizeof(float)))
+            c.Dispatch(layout.Get(c, "rmsnorm_bwd_dx"), layout.Groups((uint)count), 1, 1, new DxPush((uint)count, channels, accumulateDx ? 1u : 0u),
+                Binding.Read(Rows(x, first, count, channels)), Binding.Read(weightRange), Binding.Read(Rows(rstd, first, count, 1)),
+                Binding.Read(Rows(dy, first, count, channels)), Binding.Write(Rows(dx, first, count, channels)));
+        // Runs of whole row blocks: each block's partial sums the same rows in the same order as in one dispatch.
         uint channelGroups = (channels + ChannelWorkgroupSize - 1) / ChannelWorkgroupSize;
-        c.Dispatch(kernels.Get("rmsnorm_bwd_dw_partial", ChannelWorkgroupSize), channelGroups, blockCount, 1,
-            new PartialPush(rows, channels, rowsPerBlock),
-            Binding.Read(xRange), Binding.Read(rstdRange), Binding.Read(dyRange), Binding.Write(partials));
+        foreach (var (firstBlock, blocks) in BindingChunks(c.Context.Info, blockCount, op, 4L * rowsPerBlock * channels, 4L * rowsPerBlock, 4L * channels))
+        {
+            long first = firstBlock * rowsPerBlock, count = Math.Min(blocks * rowsPerBlock, rows - first);
+            c.Dispatch(kernels.Get("rmsnorm_bwd_dw_partial", ChannelWorkgroupSize), channelGroups, (uint)blocks, 1,
+                new PartialPush((uint)count, channels, rowsPerBlock),
+                Binding.Read(Rows(x, first, count, channels)), Binding.Read(Rows(rstd, first, count, 1)), Binding.Read(Rows(dy, first, count, channels)),
+                Binding.Write(Rows(partials, firstBlock, blocks, channels)));
+        }
         c.Dispatch(kernels.Get("rmsnorm_bwd_dw_final", ChannelWorkgroupSize), channelGroups, 1, 1,
             new FinalPush(channels, blockCount, accumulateDWeight ? 1u : 0u),
             Binding.Read(partials), Binding.Write(Exactly(dWeight, channels, op, nameof(dWeight))));
     }
+
+    // Rows [first, first + count) of a [rows, width] fp32 tensor.
+    private static BufferSlice Rows(BufferSlice slice, long first, long count, long width) => slice.Elements<float>(first * width, count * width);
 
     private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount, int maxBlocks)
     {

@@ -38,8 +38,14 @@ public sealed class DeviceLostException(string message, bool stillRunning = fals
 public sealed class OutOfDeviceMemoryException(string message) : VkDiffusionException(message, ExitCodes.OutOfDeviceMemory);
 
 /// <summary>Bad user input: a malformed config, corpus, checkpoint or an impossible shape.</summary>
-public sealed class InvalidInputException(string message, Exception? inner = null)
+public class InvalidInputException(string message, Exception? inner = null)
     : VkDiffusionException(message, ExitCodes.InvalidInput, inner);
+
+/// <summary>
+/// A shape this device cannot bind even in runs (a row wider than maxStorageBufferRange): bad input for this device, and
+/// for `vkdiff kernels` a configuration it lists as not recordable rather than an error.
+/// </summary>
+public sealed class BindingRangeException(string message) : InvalidInputException(message);
 
 /// <summary>A Vulkan call failed with a result no caller can recover from.</summary>
 public sealed class VulkanCallException(string call, Silk.NET.Vulkan.Result result)

@@ -1,4 +1,5 @@
 using VkDiffusion.Runtime.Kernels;
+using VkDiffusion.Runtime.Randomness;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
 
@@ -40,9 +41,17 @@ public sealed class BindingLimitTests(GpuFixture fixture) : GpuTest(fixture)
         using GpuContext limited = OpenWithBindingLimit("1K");
         // One token's q, k and v for 2 heads of 64 is 1.5 KiB.
         using GpuBuffer qkv = limited.Allocate<float>(64 * 384, "qkv"), positions = limited.Allocate<uint>(64, "positions");
-        var error = Assert.Throws<InvalidInputException>(() => limited.Execute(c => RopeKernels.Forward(c, qkv.Whole, positions.Whole, 64, 2, 64)));
+        var error = Assert.Throws<BindingRangeException>(() => limited.Execute(c => RopeKernels.Forward(c, qkv.Whole, positions.Whole, 64, 2, 64)));
         Assert.Contains("rope", error.Message);
         Assert.Contains("maxStorageBufferRange 1024 bytes", error.Message);
+
+        // The embedding's backward gathers each row's tokens from anywhere in the gradient, so it binds the gradient whole.
+        using GpuBuffer tokens = limited.Upload<uint>(new uint[64], "tokens"), dy = limited.Allocate<float>(64 * 8, "dy"),
+            dTable = limited.Allocate<float>(16 * 8, "dTable"), scratch = limited.Allocate<byte>(EmbeddingKernels.ScratchBytes(64), "scratch");
+        var embeddingError = Assert.Throws<BindingRangeException>(() => limited.Execute(c =>
+            EmbeddingKernels.Backward(c, tokens.Whole, dy.Whole, dTable.Whole, scratch.Whole, 64, 16, 8, accumulate: false)));
+        Assert.Contains("embedding backward", embeddingError.Message);
+        Assert.Contains("use a smaller batch or sequence length", embeddingError.Message);
     }
 
     private static GpuContext OpenWithBindingLimit(string limit)
@@ -79,7 +88,9 @@ public sealed class BindingLimitTests(GpuFixture fixture) : GpuTest(fixture)
             float[] a = TestData.Normal(elements, seed: 1), b = TestData.Normal(elements, seed: 2);
             GpuBuffer aBuffer = Upload(a, "a"), bBuffer = Upload(b, "b");
             GpuBuffer filled = Output(elements, "filled"), copied = Output(elements, "copied"), sum = Output(elements, "sum"),
-                product = Output(elements, "product"), scaled = Output(elements, "scaled"), half = Output(elements / 2, "half");
+                product = Output(elements, "product"), scaled = Output(elements, "scaled"), half = Output(elements / 2, "half"),
+                dropped = Output(elements, "dropped");
+            GpuBuffer stepScalars = Upload(new[] { new StepScalars { RandomStep = 17, Seed = 1234 } }, "step scalars");
 
             const int swigluRows = 300, hidden = 100;
             GpuBuffer h = Upload(TestData.Normal(2 * swigluRows * hidden, seed: 3, std: 2f), "h"), dy = Upload(TestData.Normal(swigluRows * hidden, seed: 4), "dy");
@@ -91,14 +102,23 @@ public sealed class BindingLimitTests(GpuFixture fixture) : GpuTest(fixture)
             GpuBuffer rotated = Upload(qkv, "rotated"), unrotated = Upload(qkv, "unrotated"), rotated16 = Output(tokens * qkvWidth / 2, "rotated16");
             GpuBuffer qkvInput = Upload(qkv, "qkv");
 
-            // A 1000 x 32 table (125 KiB) with tokens in every run and one id past the table (its row becomes NaN).
-            const int vocabRows = 1000, channels = 32, lookups = 300;
+            // A 1000 x 32 table (125 KiB) with tokens in every run and one id past the table (its row becomes NaN); the
+            // forward's 600 rows of output (75 KiB) go in runs too, the backward takes the first 300 (its gradient is bound whole).
+            const int vocabRows = 1000, channels = 32, lookups = 600, backwardLookups = 300;
             uint[] ids = Enumerable.Range(0, lookups).Select(t => t == 17 ? (uint)vocabRows : (uint)(t * 7919 % vocabRows)).ToArray();
             GpuBuffer tokenIds = Upload(ids, "tokens"), table = Upload(TestData.Normal(vocabRows * channels, seed: 6), "table");
-            GpuBuffer embedded = Output(lookups * channels, "embedded"), embeddingDy = Upload(TestData.Normal(lookups * channels, seed: 7), "embedding dy");
+            GpuBuffer embedded = Output(lookups * channels, "embedded"), embeddingDy = Upload(TestData.Normal(backwardLookups * channels, seed: 7), "embedding dy");
             GpuBuffer dTable = Upload(TestData.Normal(vocabRows * channels, seed: 8), "dTable");
-            GpuBuffer scratch = context.Allocate<byte>(EmbeddingKernels.ScratchBytes(lookups), "scratch");
+            GpuBuffer scratch = context.Allocate<byte>(EmbeddingKernels.ScratchBytes(backwardLookups), "scratch");
             buffers.Add(scratch);
+
+            const int normRows = 300, normChannels = 64;
+            GpuBuffer normX = Upload(TestData.Normal(normRows * normChannels, seed: 13), "norm x"), normWeight = Upload(TestData.Normal(normChannels, seed: 14), "norm weight");
+            GpuBuffer normDy = Upload(TestData.Normal(normRows * normChannels, seed: 15), "norm dy"), normY = Output(normRows * normChannels, "norm y");
+            GpuBuffer rstd = Output(normRows, "rstd"), normDx = Upload(TestData.Normal(normRows * normChannels, seed: 16), "norm dx");
+            GpuBuffer normDWeight = Upload(TestData.Normal(normChannels, seed: 17), "norm dweight");
+            GpuBuffer normScratch = context.Allocate<byte>(RmsNormKernels.ScratchBytes(normRows, normChannels), "norm scratch");
+            buffers.Add(normScratch);
 
             // A tied head: 16 rows against a 600 x 64 table (150 KiB), forward and both gradients.
             const int rows = 16, width = 64, headRows = 600;
@@ -114,22 +134,29 @@ public sealed class BindingLimitTests(GpuFixture fixture) : GpuTest(fixture)
                 BasicKernels.Multiply(c, aBuffer.Whole, bBuffer.Whole, product.Whole);
                 BasicKernels.Scale(c, aBuffer.Whole, scaled.Whole, -3f);
                 CastKernels.To16Bit(c, aBuffer.Whole, half.Whole, Precision.Fp16);
+                // One element short of whole four-element Philox blocks.
+                DropoutKernels.Forward(c, aBuffer.Whole, dropped.Whole, stepScalars.Whole, 0.3f, Philox4x32.Streams.FirstDropout, elements - 1);
                 SwigluKernels.Forward(c, h.Whole, swigluY.Whole, swigluRows, hidden);
                 SwigluKernels.Backward(c, h.Whole, dy.Whole, swigluDh.Whole, swigluRows, hidden);
                 RopeKernels.Forward(c, rotated.Whole, positions.Whole, tokens, heads, headDim);
                 RopeKernels.Backward(c, unrotated.Whole, positions.Whole, tokens, heads, headDim);
                 RopeKernels.ForwardTo16Bit(c, qkvInput.Whole, positions.Whole, rotated16.Whole, Precision.Bf16, tokens, heads, headDim);
+                RmsNormKernels.Forward(c, normX.Whole, normWeight.Whole, normY.Whole, rstd.Whole, normRows, normChannels);
+                RmsNormKernels.Backward(c, normX.Whole, normWeight.Whole, rstd.Whole, normDy.Whole, normDx.Whole, normDWeight.Whole, normScratch.Whole,
+                    normRows, normChannels, accumulateDx: true, accumulateDWeight: true);
                 EmbeddingKernels.Forward(c, tokenIds.Whole, table.Whole, embedded.Whole, lookups, vocabRows, channels);
-                EmbeddingKernels.Backward(c, tokenIds.Whole, embeddingDy.Whole, dTable.Whole, scratch.Whole, lookups, vocabRows, channels, accumulate: true);
+                EmbeddingKernels.Backward(c, tokenIds.Whole.Elements<uint>(0, backwardLookups), embeddingDy.Whole, dTable.Whole, scratch.Whole, backwardLookups,
+                    vocabRows, channels, accumulate: true);
                 MatmulKernels.Forward(c, hidden64.Whole, head.Whole, logits.Whole, rows, width, headRows);
                 MatmulKernels.BackwardInput(c, dLogits.Whole, head.Whole, dHidden.Whole, rows, width, headRows);
                 MatmulKernels.BackwardWeight(c, dLogits.Whole, hidden64.Whole, dHead.Whole, rows, width, headRows, accumulate: true);
             });
             foreach (var (name, buffer) in new[]
             {
-                ("fill", filled), ("copy", copied), ("add", sum), ("multiply", product), ("scale", scaled), ("cast to fp16", half),
+                ("fill", filled), ("copy", copied), ("add", sum), ("multiply", product), ("scale", scaled), ("cast to fp16", half), ("dropout", dropped),
                 ("swiglu forward", swigluY), ("swiglu backward", swigluDh), ("rope forward", rotated), ("rope backward", unrotated),
-                ("rope forward to bf16", rotated16), ("embedding forward", embedded), ("embedding backward", dTable),
+                ("rope forward to bf16", rotated16),
+                ("rmsnorm forward", normY), ("rmsnorm rstd", rstd), ("rmsnorm input gradient", normDx), ("rmsnorm weight gradient", normDWeight), ("embedding forward", embedded), ("embedding backward", dTable),
                 ("matmul forward (table along j)", logits), (InputGradient, dHidden), ("matmul weight gradient (table along i)", dHead),
             })
                 Read(name, buffer);

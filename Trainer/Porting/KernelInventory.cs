@@ -49,7 +49,7 @@ public static class KernelInventory
             }
             // A shape beyond the device's limits (a binding above maxStorageBufferRange, a grid too large). A bad switch or
             // any other error of vkdiff's own is not a gap: it ends the command as it would end a run.
-            catch (ArgumentException error)
+            catch (Exception error) when (error is ArgumentException or BindingRangeException)
             {
                 gaps.Add(new InventoryGap(use, error.Message));
             }
