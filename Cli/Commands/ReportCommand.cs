@@ -22,6 +22,10 @@ public sealed class ReportCommand : ICommand
     [Option("filter", HelpText = "Only the self-test checks, pipelines and benchmark cases whose names contain this text (comma-separated for several).")]
     public string? Filter { get; set; }
 
+    [Option("vocabulary", Separator = ',', HelpText = "Also record these vocabularies in the pipeline build (bytes, gpt2, bpeN; comma-separated), " +
+        "as `vkdiff kernels --vocabulary` does: the learned BPE you train with.")]
+    public IEnumerable<string> Vocabularies { get; set; } = [];
+
     // Each part runs in a child vkdiff, so a driver that crashes or hangs in one costs that part only.
     private static readonly TimeSpan SelfTestDeadline = TimeSpan.FromMinutes(30), KernelsDeadline = TimeSpan.FromMinutes(30),
         BenchDeadline = TimeSpan.FromMinutes(10);
@@ -37,7 +41,8 @@ public sealed class ReportCommand : ICommand
         Console.Error.WriteLine("report: selftest --isolate ...");
         ReportPart selfTest = RunPart("selftest", ["selftest", "--isolate", "--json", .. device, .. filter], SelfTestDeadline);
         Console.Error.WriteLine("report: kernels ...");
-        ReportPart kernels = RunPart("kernels", ["kernels", "--json", .. device, .. filter], KernelsDeadline);
+        string[] vocabularies = Vocabularies.Any() ? ["--vocabulary", string.Join(',', Vocabularies)] : [];
+        ReportPart kernels = RunPart("kernels", ["kernels", "--json", .. device, .. filter, .. vocabularies], KernelsDeadline);
         Console.Error.WriteLine("report: bench kernels --quick ...");
         ReportPart bench = RunPart("bench", ["bench", "kernels", "--quick", "--json", .. device, .. filter], BenchDeadline);
 

@@ -19,7 +19,7 @@ public sealed class ReportCommandTests : IDisposable
         var (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(environment, "tune", "--model", "tiny", "--seq", "32", "--batch", "2", "--steps", "1",
             "--families", "memory");
         Assert.True(exitCode == ExitCodes.Success, stdout + stderr);
-        (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(environment, "report", "--out", output, "--filter", "rmsnorm");
+        (exitCode, stdout, stderr) = CliErrorTests.RunVkdiff(environment, "report", "--out", output, "--filter", "rmsnorm", "--vocabulary", "bpe30000");
         Assert.True(exitCode == ExitCodes.Success, stdout + stderr);
 
         JsonElement report = JsonDocument.Parse(File.ReadAllText(output)).RootElement;
@@ -38,6 +38,8 @@ public sealed class ReportCommandTests : IDisposable
         JsonElement[] pipelines = [.. kernels.GetProperty("result").GetProperty("pipelines").EnumerateArray()];
         Assert.NotEmpty(pipelines);
         Assert.All(pipelines, p => Assert.StartsWith("rmsnorm", p.GetProperty("kernel").GetString()!, StringComparison.Ordinal));
+        // --vocabulary reaches the pipeline build.
+        Assert.Contains("bpe30000", kernels.GetProperty("result").GetProperty("vocabularies").EnumerateArray().Select(v => v.GetString()));
 
         JsonElement bench = report.GetProperty("bench");
         Assert.Equal(ExitCodes.Success, bench.GetProperty("exitCode").GetInt32());
