@@ -7,7 +7,7 @@ namespace VkDiffusion.Runtime.Kernels;
 /// <summary>
 /// Token-embedding lookup and its deterministic backward (Shaders/embedding_fwd.comp, embedding_bwd.comp). A table
 /// bigger than one binding (GPT-2's 50304 x 768 fp32 is 155 MB; lavapipe binds 128 MiB) is bound in runs of rows,
-/// one dispatch each; every output element is still written once, by the same arithmetic.
+/// one dispatch each, and a batch bigger than one binding in runs of tokens.
 /// </summary>
 public static class EmbeddingKernels
 {
@@ -60,30 +60,35 @@ public static class EmbeddingKernels
         uint count = Positive(tokenCount, nameof(tokenCount)), rows = Positive(vocabRows, nameof(vocabRows)), channels = Positive(channelCount, nameof(channelCount));
         const string op = "embedding backward";
         uint sortedCount = SortedCount(count);
-        BufferSlice keys = Exactly(scratch, 2L * sortedCount, op, nameof(scratch));
-        KernelCache kernels = c.Context.Kernels;
-
-        c.Dispatch(kernels.Get("embedding_bwd_keys", WorkgroupSize), KernelStyle.GridStrideGroups(c.Context.Info, sortedCount, WorkgroupSize), 1, 1,
-            new KeysPush(count, sortedCount), Binding.Read(Exactly(tokens, count, op, nameof(tokens))), Binding.Write(keys));
-
-        Kernel sort = kernels.Get("embedding_bwd_sort", WorkgroupSize);
-        uint pairCount = sortedCount / 2;
-        uint sortGroups = KernelStyle.GridStrideGroups(c.Context.Info, pairCount, WorkgroupSize);
-        for (uint blockSize = 2; blockSize <= sortedCount; blockSize *= 2)
-            for (uint distance = blockSize / 2; distance > 0; distance /= 2)
-                c.Dispatch(sort, sortGroups, 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
-
+        Require(scratch, 2L * sortedCount, op, nameof(scratch));
+        Require(tokens, count, op, nameof(tokens));
+        Require(dy, (long)count * channels, op, nameof(dy));
         Require(dTable, (long)rows * channels, op, nameof(dTable));
-        // Each table row gathers its tokens' gradients from anywhere in dy, so dy is bound whole.
-        if ((ulong)count * channels * 4 > c.Context.Info.MaxStorageBufferRange)
-            throw new BindingRangeException($"{op}: the gradient of {count} tokens x {channels} channels ({4L * count * channels} bytes) is more than " +
-                $"this device binds at once (maxStorageBufferRange {c.Context.Info.MaxStorageBufferRange} bytes); use a smaller batch or sequence length.");
-        foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
-            c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rowCount), 1, 1,
-                new ReducePush(count, (uint)firstRow, (uint)rowCount, channels, sortedCount, accumulate ? 1u : 0u),
-                Binding.Read(keys),
-                Binding.Read(Exactly(dy, (long)count * channels, op, nameof(dy))),
-                Binding.Write(TableRows(dTable, firstRow, rowCount, channels)));
+        KernelCache kernels = c.Context.Kernels;
+        Kernel sort = kernels.Get("embedding_bwd_sort", WorkgroupSize);
+
+        // A gradient bigger than one binding goes in runs of tokens, each sorted and reduced on its own and added to
+        // the table after the first (a row's sum then adds its runs' sums: rounding, not bits, may change).
+        foreach (var (firstToken, tokenRun) in BindingChunks(c.Context.Info, count, op, 4L * channels, sizeof(uint)))
+        {
+            uint runCount = (uint)tokenRun, runSorted = SortedCount(runCount);
+            BufferSlice keys = scratch.Elements<uint>(0, 2L * runSorted);
+            c.Dispatch(kernels.Get("embedding_bwd_keys", WorkgroupSize), KernelStyle.GridStrideGroups(c.Context.Info, runSorted, WorkgroupSize), 1, 1,
+                new KeysPush(runCount, runSorted), Binding.Read(tokens.Elements<uint>(firstToken, runCount)), Binding.Write(keys));
+
+            uint pairCount = runSorted / 2;
+            uint sortGroups = KernelStyle.GridStrideGroups(c.Context.Info, pairCount, WorkgroupSize);
+            for (uint blockSize = 2; blockSize <= runSorted; blockSize *= 2)
+                for (uint distance = blockSize / 2; distance > 0; distance /= 2)
+                    c.Dispatch(sort, sortGroups, 1, 1, new SortPush(pairCount, blockSize, distance), Binding.Write(keys));
+
+            foreach (var (firstRow, rowCount) in TableRuns(c, rows, channels, op))
+                c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rowCount), 1, 1,
+                    new ReducePush(runCount, (uint)firstRow, (uint)rowCount, channels, runSorted, accumulate || firstToken > 0 ? 1u : 0u),
+                    Binding.Read(keys),
+                    Binding.Read(TableRows(dy, firstToken, runCount, channels)),
+                    Binding.Write(TableRows(dTable, firstRow, rowCount, channels)));
+        }
     }
 
     // Runs of fp32 table rows that each fit one binding.
