@@ -47,7 +47,8 @@ public sealed class BindingLimitTests(GpuFixture fixture) : GpuTest(fixture)
         Assert.Contains("maxStorageBufferRange 1024 bytes", error.Message);
     }
 
-    private static GpuContext OpenWithBindingLimit(string limit)
+    /// <summary>A second context on the test device that assumes <paramref name="limit"/> (VKDIFF_BINDING_LIMIT's format) as its binding range.</summary>
+    internal static GpuContext OpenWithBindingLimit(string limit)
     {
         // Tests run one at a time (xunit.runner.json), so no other context is opened while the variable is set.
         Environment.SetEnvironmentVariable(DeviceInfo.BindingLimitVariable, limit);

@@ -2,6 +2,7 @@ using VkDiffusion.Model;
 using VkDiffusion.Runtime.Kernels;
 using VkDiffusion.Runtime.Vulkan;
 using VkDiffusion.Tests.Infrastructure;
+using VkDiffusion.Tests.Runtime;
 using VkDiffusion.Trainer.Training;
 
 namespace VkDiffusion.Tests.Training;
@@ -32,19 +33,12 @@ public sealed class BindingLimitTrainingTests(GpuFixture fixture) : GpuTest(fixt
 
         MetricsRecord[] whole = Train(Context, options, "whole");
         MetricsRecord[] inRuns;
-        Environment.SetEnvironmentVariable(DeviceInfo.BindingLimitVariable, "256K");
-        try
+        using (GpuContext limited = BindingLimitTests.OpenWithBindingLimit("256K"))
         {
-            using GpuContext limited = GpuContext.Create(TestEnvironment.DeviceSelector, validation: true);
-            Environment.SetEnvironmentVariable(DeviceInfo.BindingLimitVariable, null);
             inRuns = Train(limited, options, "runs");
             limited.WaitForSubmittedWork();
             var messages = limited.Validation!.Drain();
             Assert.True(messages.Count == 0, "validation layer reported:\n" + string.Join("\n", messages));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(DeviceInfo.BindingLimitVariable, null);
         }
 
         Assert.True(whole.Length >= 20, $"{whole.Length} steps");
