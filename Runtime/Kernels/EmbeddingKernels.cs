@@ -40,8 +40,8 @@ public static class EmbeddingKernels
                 var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, (uint)tokenRun, channels, ForwardWorkgroupSize);
                 c.Dispatch(kernel, groupsX, groupsY, 1, new ForwardPush((uint)tokenRun, rows, channels, (uint)firstRow, (uint)rowCount),
                     Binding.Read(tokens.Elements<uint>(firstToken, tokenRun)),
-                    Binding.Read(TableRows(table, firstRow, rowCount, channels)),
-                    Binding.Write(TableRows(y, firstToken, tokenRun, channels)));
+                    Binding.Read(FloatRows(table, firstRow, rowCount, channels)),
+                    Binding.Write(FloatRows(y, firstToken, tokenRun, channels)));
             }
     }
 
@@ -86,21 +86,14 @@ public static class EmbeddingKernels
                 c.Dispatch(kernels.Get("embedding_bwd_reduce", ReduceWorkgroupSize), RowGroups(rowCount), 1, 1,
                     new ReducePush(runCount, (uint)firstRow, (uint)rowCount, channels, runSorted, accumulate || firstToken > 0 ? 1u : 0u),
                     Binding.Read(keys),
-                    Binding.Read(TableRows(dy, firstToken, runCount, channels)),
-                    Binding.Write(TableRows(dTable, firstRow, rowCount, channels)));
+                    Binding.Read(FloatRows(dy, firstToken, runCount, channels)),
+                    Binding.Write(FloatRows(dTable, firstRow, rowCount, channels)));
         }
     }
 
     // Runs of fp32 table rows that each fit one binding.
     private static IEnumerable<(long First, long Count)> TableRuns(CommandList c, uint rows, uint channels, string op) =>
         BindingChunks(c.Context.Info, rows, op, 4L * channels);
-
-    // Rows [firstRow, firstRow + rowCount) of a [rows, channels] fp32 tensor.
-    private static BufferSlice TableRows(BufferSlice table, long firstRow, long rowCount, uint channels)
-    {
-        long rowBytes = 4L * channels;
-        return table.Slice(firstRow * rowBytes, rowCount * rowBytes);
-    }
 
     // The bitonic network sorts a power-of-two count; a single token still needs one (trivial) key.
     private static uint SortedCount(uint tokenCount)

@@ -60,5 +60,8 @@ internal static class KernelShapes
             yield return (first, Math.Min(rowsPerChunk, rowCount - first));
     }
 
+    /// <summary>Rows [<paramref name="first"/>, first + count) of a [rows, width] fp32 tensor: one run's binding.</summary>
+    public static BufferSlice FloatRows(BufferSlice slice, long first, long count, long width) => slice.Elements<float>(first * width, count * width);
+
     private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 }

@@ -34,10 +34,10 @@ public static class RmsNormKernels
         RowLayout layout = RowLayout.For(c.Context.Info, channels);
         foreach (var (first, count) in BindingChunks(c.Context.Info, rows, op, 4L * channels, sizeof(float)))
             c.Dispatch(layout.Get(c, "rmsnorm_fwd"), layout.Groups((uint)count), 1, 1, new ForwardPush((uint)count, channels),
-                Binding.Read(Rows(x, first, count, channels)),
+                Binding.Read(FloatRows(x, first, count, channels)),
                 Binding.Read(Exactly(weight, channels, op, nameof(weight))),
-                Binding.Write(Rows(y, first, count, channels)),
-                Binding.Write(Rows(rstd, first, count, 1)));
+                Binding.Write(FloatRows(y, first, count, channels)),
+                Binding.Write(FloatRows(rstd, first, count, 1)));
     }
 
     /// <summary>Bytes of scratch <see cref="Backward"/> needs: one fp32 partial weight gradient per row block.</summary>
@@ -66,8 +66,8 @@ public static class RmsNormKernels
         RowLayout layout = RowLayout.For(c.Context.Info, channels);
         foreach (var (first, count) in BindingChunks(c.Context.Info, rows, op, 4L * channels, sizeof(float)))
             c.Dispatch(layout.Get(c, "rmsnorm_bwd_dx"), layout.Groups((uint)count), 1, 1, new DxPush((uint)count, channels, accumulateDx ? 1u : 0u),
-                Binding.Read(Rows(x, first, count, channels)), Binding.Read(weightRange), Binding.Read(Rows(rstd, first, count, 1)),
-                Binding.Read(Rows(dy, first, count, channels)), Binding.Write(Rows(dx, first, count, channels)));
+                Binding.Read(FloatRows(x, first, count, channels)), Binding.Read(weightRange), Binding.Read(FloatRows(rstd, first, count, 1)),
+                Binding.Read(FloatRows(dy, first, count, channels)), Binding.Write(FloatRows(dx, first, count, channels)));
         // Runs of whole row blocks: each block's partial sums the same rows in the same order as in one dispatch.
         uint channelGroups = (channels + ChannelWorkgroupSize - 1) / ChannelWorkgroupSize;
         foreach (var (firstBlock, blocks) in BindingChunks(c.Context.Info, blockCount, op, 4L * rowsPerBlock * channels, 4L * rowsPerBlock, 4L * channels))
@@ -75,16 +75,13 @@ public static class RmsNormKernels
             long first = firstBlock * rowsPerBlock, count = Math.Min(blocks * rowsPerBlock, rows - first);
             c.Dispatch(kernels.Get("rmsnorm_bwd_dw_partial", ChannelWorkgroupSize), channelGroups, (uint)blocks, 1,
                 new PartialPush((uint)count, channels, rowsPerBlock),
-                Binding.Read(Rows(x, first, count, channels)), Binding.Read(Rows(rstd, first, count, 1)), Binding.Read(Rows(dy, first, count, channels)),
-                Binding.Write(Rows(partials, firstBlock, blocks, channels)));
+                Binding.Read(FloatRows(x, first, count, channels)), Binding.Read(FloatRows(rstd, first, count, 1)), Binding.Read(FloatRows(dy, first, count, channels)),
+                Binding.Write(FloatRows(partials, firstBlock, blocks, channels)));
         }
         c.Dispatch(kernels.Get("rmsnorm_bwd_dw_final", ChannelWorkgroupSize), channelGroups, 1, 1,
             new FinalPush(channels, blockCount, accumulateDWeight ? 1u : 0u),
             Binding.Read(partials), Binding.Write(Exactly(dWeight, channels, op, nameof(dWeight))));
     }
-
-    // Rows [first, first + count) of a [rows, width] fp32 tensor.
-    private static BufferSlice Rows(BufferSlice slice, long first, long count, long width) => slice.Elements<float>(first * width, count * width);
 
     private static (uint Count, uint RowsPerBlock) RowBlocks(uint rowCount, int maxBlocks)
     {

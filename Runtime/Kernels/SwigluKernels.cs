@@ -25,7 +25,7 @@ public static class SwigluKernels
         {
             var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, hidden, WorkgroupSize);
             c.Dispatch(c.Context.Kernels.Get("swiglu_fwd", WorkgroupSize), groupsX, groupsY, 1, new Push(count, hidden),
-                Binding.Read(Rows(h, first, count, 2 * hidden)), Binding.Write(Rows(y, first, count, hidden)));
+                Binding.Read(FloatRows(h, first, count, 2 * hidden)), Binding.Write(FloatRows(y, first, count, hidden)));
         }
     }
 
@@ -41,14 +41,12 @@ public static class SwigluKernels
         {
             var (groupsX, groupsY) = KernelStyle.ColumnRowGrid(c.Context.Info, count, hidden, WorkgroupSize);
             c.Dispatch(c.Context.Kernels.Get("swiglu_bwd", WorkgroupSize), groupsX, groupsY, 1, new Push(count, hidden),
-                Binding.Read(Rows(h, first, count, 2 * hidden)), Binding.Read(Rows(dy, first, count, hidden)),
-                Binding.Write(Rows(dh, first, count, 2 * hidden)));
+                Binding.Read(FloatRows(h, first, count, 2 * hidden)), Binding.Read(FloatRows(dy, first, count, hidden)),
+                Binding.Write(FloatRows(dh, first, count, 2 * hidden)));
         }
     }
 
     // Runs of rows whose widest binding ([gate | up], 2F floats a row) fits one binding.
     private static IEnumerable<(uint First, uint Count)> RowRuns(CommandList c, uint rows, uint hidden, string op) =>
         BindingChunks(c.Context.Info, rows, op, 8L * hidden, 4L * hidden).Select(run => ((uint)run.First, (uint)run.Count));
-
-    private static BufferSlice Rows(BufferSlice slice, uint first, uint count, uint width) => slice.Elements<float>((long)first * width, (long)count * width);
 }
